@@ -1,0 +1,248 @@
+// One SSH connection to one host, over ssh2. What OpenSSH does for us by default
+// and ssh2 does not, we do here: known_hosts checking (an unknown or changed key
+// is refused, naming the fingerprint), default identities and the agent, a jump
+// host, a connect timeout, and keepalives so a lost host fails instead of hanging.
+import { Client, type AgentAuthMethod, type ClientChannel, type PublicKeyAuthMethod } from 'ssh2'
+import { readFileSync, existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { quote } from '../shell/quote.ts'
+import {
+  AuthError, ConnectError, HostKeyMismatchError, HostKeyUnknownError, RemoteCommandError, SshError,
+} from './errors.ts'
+import { KnownHosts, blobType, fingerprint, hostKeyAlgorithms } from './known-hosts.ts'
+
+/** Where and how to connect; the inventory's connection variables map onto this. */
+export interface SshTarget {
+  host: string
+  port: number
+  user?: string
+  privateKeyFile?: string
+  knownHostsFile?: string
+  strictHostKeyChecking?: 'yes' | 'no' | 'accept-new'
+  jump?: SshTarget
+  become: boolean
+  becomeUser?: string
+}
+
+export interface ConnectOptions {
+  /** Give up on a host that has not finished the SSH handshake by then. Default 10 s. */
+  connectTimeoutMs?: number
+  /** Used when the target names no known_hosts file. Default ~/.ssh/known_hosts. */
+  knownHostsFile?: string
+  /** Called with a warning (e.g. host-key checking turned off by the inventory). */
+  onWarning?: (message: string) => void
+}
+
+export interface ExecResult {
+  code: number | null
+  signal?: string
+  stdout: string
+  stderr: string
+}
+
+export interface ExecOptions {
+  /** Data for the command's stdin; the channel's stdin is closed after it. */
+  stdin?: Buffer | string
+  /** Do not throw on a non-zero exit; the caller reads `code`. Default false. */
+  allowFailure?: boolean
+  /** Run without sudo even when the target says become. Default false. */
+  noBecome?: boolean
+  /** Stop waiting (and close the channel) after this long. Default: no limit. */
+  timeoutMs?: number
+  /** Live output, for -v. */
+  onOutput?: (text: string, stream: 'stdout' | 'stderr') => void
+}
+
+export function targetLabel(t: SshTarget): string {
+  const hop = t.jump ? ` via ${targetLabel(t.jump)}` : ''
+  return `${t.user ? `${t.user}@` : ''}${t.host}:${t.port}${hop}`
+}
+
+export class SshHost {
+  private constructor(
+    readonly name: string,
+    readonly target: SshTarget,
+    private readonly client: Client,
+    private readonly jumpClient?: Client,
+  ) {}
+
+  /** Connects (through the jump host if any) and verifies the host key. */
+  static async connect(name: string, target: SshTarget, options: ConnectOptions = {}): Promise<SshHost> {
+    let jumpClient: Client | undefined
+    let sock: Readable | undefined
+    if (target.jump) {
+      jumpClient = await open(`${name} (jump host ${target.jump.host})`, target.jump, options)
+      sock = await new Promise<Readable>((resolve, reject) =>
+        jumpClient!.forwardOut('127.0.0.1', 0, target.host, target.port, (err, stream) =>
+          err ? reject(new ConnectError(name, `jump host ${target.jump!.host} could not reach ${target.host}:${target.port}: ${err.message}`)) : resolve(stream),
+        ),
+      ).catch((err) => {
+        jumpClient!.end()
+        throw err
+      })
+    }
+    const client = await open(name, target, options, sock).catch((err) => {
+      jumpClient?.end()
+      throw err
+    })
+    return new SshHost(name, target, client, jumpClient)
+  }
+
+  /**
+   * Wraps a command so it runs under POSIX sh, with sudo -n when the target
+   * says become: sudo never prompts, so a missing NOPASSWD fails fast.
+   */
+  wrap(command: string, noBecome = false): string {
+    const sh = `sh -c ${quote(command)}`
+    if (!this.target.become || noBecome) return sh
+    return `sudo -n -H -u ${quote(this.target.becomeUser ?? 'root')} -- ${sh}`
+  }
+
+  /** Opens a channel for a command; used directly for streaming uploads. */
+  spawn(command: string, options: ExecOptions = {}): { channel: Promise<ClientChannel>; result: Promise<ExecResult> } {
+    let resolveChannel!: (c: ClientChannel) => void
+    let rejectChannel!: (e: unknown) => void
+    const channel = new Promise<ClientChannel>((res, rej) => {
+      resolveChannel = res
+      rejectChannel = rej
+    })
+    const result = new Promise<ExecResult>((resolve, reject) => {
+      this.client.exec(this.wrap(command, options.noBecome), (err, stream) => {
+        if (err) {
+          const e = new SshError(this.name, `could not open a channel: ${err.message}`)
+          rejectChannel(e)
+          return reject(e)
+        }
+        resolveChannel(stream)
+        const out: Buffer[] = []
+        const errOut: Buffer[] = []
+        let code: number | null = null
+        let signal: string | undefined
+        let timer: NodeJS.Timeout | undefined
+        if (options.timeoutMs) {
+          timer = setTimeout(() => {
+            signal = 'TIMEOUT'
+            stream.close()
+          }, options.timeoutMs)
+        }
+        // Both streams must be consumed or 'close' never fires.
+        stream.on('data', (d: Buffer) => {
+          out.push(d)
+          options.onOutput?.(d.toString(), 'stdout')
+        })
+        stream.stderr.on('data', (d: Buffer) => {
+          errOut.push(d)
+          options.onOutput?.(d.toString(), 'stderr')
+        })
+        stream.on('exit', (c: number | null, sig?: string) => {
+          code = c
+          if (sig) signal = sig
+        })
+        stream.on('close', () => {
+          clearTimeout(timer)
+          const r: ExecResult = { code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(errOut).toString() }
+          if (!options.allowFailure && (code !== 0 || signal)) {
+            reject(new RemoteCommandError(this.name, command, code, signal, r.stdout, r.stderr))
+          } else resolve(r)
+        })
+        if (options.stdin !== undefined) stream.end(options.stdin)
+      })
+    })
+    result.catch(() => {})
+    return { channel, result }
+  }
+
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const { channel, result } = this.spawn(command, options)
+    if (options.stdin === undefined) channel.then((c) => c.end(), () => {})
+    return result
+  }
+
+  close(): void {
+    this.client.end()
+    this.jumpClient?.end()
+  }
+}
+
+const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa']
+
+function identities(target: SshTarget, label: string): Buffer[] {
+  if (target.privateKeyFile) {
+    try {
+      return [readFileSync(target.privateKeyFile)]
+    } catch (err) {
+      throw new AuthError(label, `cannot read private key ${target.privateKeyFile}: ${(err as Error).message}`,
+        'Check ansible_ssh_private_key_file (or -i in the SSH args) in the inventory.')
+    }
+  }
+  return DEFAULT_IDENTITIES.map((f) => join(homedir(), '.ssh', f)).filter(existsSync).map((f) => readFileSync(f))
+}
+
+function open(label: string, target: SshTarget, options: ConnectOptions, sock?: Readable): Promise<Client> {
+  const knownHostsFile = target.knownHostsFile ?? options.knownHostsFile ?? join(homedir(), '.ssh', 'known_hosts')
+  const strict = target.strictHostKeyChecking ?? 'yes'
+  const knownHosts = KnownHosts.load([knownHostsFile])
+  const onRecord = knownHosts.keysFor(target.host, target.port).filter((k) => !k.revoked)
+  if (strict === 'no') options.onWarning?.(`${label}: host-key checking is off for this host (StrictHostKeyChecking=no in the inventory)`)
+
+  const user = target.user ?? process.env.USER ?? 'root'
+  const keys = identities(target, label)
+  const agent = process.env.SSH_AUTH_SOCK
+  const methods: Array<PublicKeyAuthMethod | AgentAuthMethod> = [
+    ...keys.map((key): PublicKeyAuthMethod => ({ type: 'publickey', username: user, key })),
+    ...(agent ? [{ type: 'agent', username: user, agent } as AgentAuthMethod] : []),
+  ]
+  let keyProblem: SshError | undefined
+
+  return new Promise((resolve, reject) => {
+    const client = new Client()
+    client.on('ready', () => resolve(client))
+    client.on('error', (err: Error & { level?: string }) => {
+      client.end()
+      if (keyProblem) return reject(keyProblem)
+      if (err.level === 'client-authentication') {
+        return reject(new AuthError(label, `SSH login as ${user} was refused (tried ${keys.length} key(s)${agent ? ' and the agent' : ''})`,
+          'Check ansible_user and ansible_ssh_private_key_file, and that the key is in the host\'s authorized_keys.', err))
+      }
+      if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
+        return reject(new ConnectError(label, `no SSH answer from ${target.host}:${target.port} within ${(options.connectTimeoutMs ?? 10_000) / 1000} s`,
+          'Is the host up and reachable from here? Raise --connect-timeout for slow links.', err))
+      }
+      reject(new ConnectError(label, `cannot connect to ${target.host}:${target.port}: ${err.message}`, undefined, err))
+    })
+    client.connect({
+      host: target.host,
+      port: target.port,
+      username: user,
+      sock,
+      readyTimeout: options.connectTimeoutMs ?? 10_000,
+      keepaliveInterval: 5_000,
+      keepaliveCountMax: 3,
+      authHandler: methods.length ? methods : undefined,
+      // Offer only the key types on record, as ssh does, so the server presents a key we can check.
+      algorithms: onRecord.length && strict !== 'no'
+        ? { serverHostKey: [...new Set(onRecord.flatMap((k) => hostKeyAlgorithms(k.type)))] as never }
+        : undefined,
+      hostVerifier: (blob: Buffer) => {
+        if (strict === 'no') return true
+        const verdict = knownHosts.check(target.host, target.port, blob)
+        if (verdict === 'ok') return true
+        const fp = `${blobType(blob)} ${fingerprint(blob)}`
+        if (verdict === 'unknown' && strict === 'accept-new') {
+          options.onWarning?.(`${label}: accepting unknown host key ${fp} (StrictHostKeyChecking=accept-new)`)
+          return true
+        }
+        if (verdict === 'unknown') {
+          keyProblem = new HostKeyUnknownError(label, `host key of ${target.host}:${target.port} is not in ${knownHostsFile} (it presented ${fp})`,
+            `Verify that fingerprint out of band, then add it: ssh-keyscan -p ${target.port} ${target.host} >> ${knownHostsFile}`)
+        } else {
+          keyProblem = new HostKeyMismatchError(label, `host key of ${target.host}:${target.port} does NOT match ${knownHostsFile} (${verdict}; it presented ${fp})`,
+            'Someone may be impersonating this host, or it was reinstalled. Find out which before you remove the old key with ssh-keygen -R.')
+        }
+        return false
+      },
+    })
+  })
+}
