@@ -9,3 +9,10 @@ register()
 export function loadLib(path) {
   return import(new URL(`../lib/${path}`, import.meta.url).href)
 }
+
+/** The arguments after the script's own path, whether run by zx or node. */
+export function scriptArgs(scriptUrl) {
+  const name = new URL(scriptUrl).pathname.split('/').pop()
+  const i = process.argv.findIndex((a) => a.endsWith(name))
+  return process.argv.slice(i + 1)
+}

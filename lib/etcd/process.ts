@@ -85,6 +85,9 @@ dd=${quote(dataDir)}
 for p in /proc/[0-9]*; do
   pid=\${p#/proc/}
   [ "$pid" = "$$" ] && continue
+  # comm first: a builtin read, no fork per process on busy hosts.
+  read -r comm < "$p/comm" 2>/dev/null || continue
+  [ "$comm" = etcd ] || continue
   a0=$(tr '\\000' '\\n' < "$p/cmdline" 2>/dev/null | head -n 1) || continue
   case "\${a0##*/}" in etcd) ;; *) continue ;; esac
   args=$(tr '\\000' '\\n' < "$p/cmdline" 2>/dev/null)

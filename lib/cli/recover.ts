@@ -1,0 +1,147 @@
+// `recover`: argument handling, confirmation, rendering and exit code around
+// lib/run/recover.ts. Kept thin so drills run the very same recovery.
+import { createInterface } from 'node:readline/promises'
+import { ExitCode, InputError, formatError } from '../errors.ts'
+import { createUi } from '../run/ui.ts'
+import { recover, type RecoverOptions } from '../run/recover.ts'
+import { durationFlag, intFlag, parseFlags } from './args.ts'
+import { planText, recapTable, reportJson, summaryLine, writeReport } from './render.ts'
+
+export const RECOVER_HELP = `Usage: npx zx scripts/recover.mjs --inventory PATH --snapshot FILE [options]
+
+Restores a whole etcd cluster from one snapshot, over SSH, the way etcd's
+disaster-recovery guide says: every member from the same file, each with its
+own --name and peer URL, one --initial-cluster and one fresh token for all.
+
+What it does, in order (nothing is changed before step 3):
+  1. checks the snapshot here: SHA-256 trailer, bbolt header
+  2. connects to every member (host keys checked against known_hosts) and
+     probes it read-only: etcd version (the same everywhere), tools, free
+     space, data dir; any problem on any host stops the run (exit 3)
+  3. copies the snapshot to every host at once, verified by SHA-256 there
+  4. stops every member's etcd (only that member's: matched by data dir/ports)
+  5. restores each member into a fresh dir, moves the old data dir aside as
+     DATA_DIR.etcd-rescue-old-<UTC time> (never deleted), moves the new one in
+  6. starts etcd, waits for a healthy quorum, then verifies: predicted
+     cluster and member IDs on every member, one leader, equal hashkv,
+     revision ≥ the snapshot's, full member list, no alarms
+
+Inputs:
+  --inventory PATH       Ansible inventory (INI, YAML or a directory; group_vars
+                         and host_vars beside it are read). See inventory/*.ini.
+  --snapshot FILE        the file written by \`etcdctl snapshot save\`
+  --group NAME           inventory group of the members (default: etcd)
+
+Options:
+  --check                print the plan (per host the exact commands, paths, the
+                         --initial-cluster string, predicted member and cluster
+                         IDs) after all checks, and change nothing
+  --yes, -y              do not ask for confirmation. Without it a terminal is
+                         needed to confirm; with no terminal the run is refused
+  --forks N              hosts worked on at once (default: all members)
+  --token T              the --initial-cluster-token for all members (default:
+                         a fresh one, or the one an interrupted run left)
+  --bump-revision N      raise the revision by N and mark old revisions compacted
+                         (for Kubernetes, e.g. 1000000000; etcd >= 3.4.27/3.5.10)
+  --skip-hash-check      accept a snapshot without its integrity trailer
+                         (a raw copy of member/snap/db)
+  --timeout SECONDS      wait this long for a healthy quorum (default: 120)
+  --connect-timeout SECONDS  SSH handshake timeout per host (default: 10)
+  --known-hosts FILE     known_hosts for hosts whose inventory names none
+                         (default: ~/.ssh/known_hosts)
+  --report FILE.json     write the plan, every phase's timing and outcome per
+                         host, and the verification results as JSON
+  --plain                plain log lines instead of the live task list (the
+                         default when stdout is not a terminal or CI is set)
+  -v, --verbose          show every remote command and its output
+  -h, --help             this text
+
+Exit codes:
+  0  recovered and verified (with --check: every check passed)
+  1  failed after changes began: the output says what was changed on which host;
+     fix the cause and run the same command again, it continues safely
+  2  bad input (flags, inventory, snapshot) or not confirmed: nothing changed
+  3  a preflight check failed on at least one host: nothing changed
+  4  the cluster is up but verification found a problem
+
+Interrupted runs: run the same command again. The snapshot already on a host
+is reused, old data is set aside only once, members already restored with the
+same snapshot keep their data, and the token is picked up from the hosts.`
+
+export async function main(argv: string[]): Promise<number> {
+  let report: string | undefined
+  try {
+    const { values } = parseFlags(argv, {
+      inventory: { type: 'string', short: 'i' },
+      snapshot: { type: 'string', short: 's' },
+      group: { type: 'string' },
+      check: { type: 'boolean' },
+      yes: { type: 'boolean', short: 'y' },
+      forks: { type: 'string' },
+      token: { type: 'string' },
+      'bump-revision': { type: 'string' },
+      'skip-hash-check': { type: 'boolean' },
+      timeout: { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      'known-hosts': { type: 'string' },
+      report: { type: 'string' },
+      plain: { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' },
+      'stop-after': { type: 'string' },
+    }, 'recover.mjs')
+    if (values.help) {
+      process.stdout.write(`${RECOVER_HELP}\n`)
+      return ExitCode.OK
+    }
+    if (!values.inventory) throw new InputError('--inventory is required', { hint: 'e.g. --inventory inventory/hosts.ini (see --help)' })
+    if (!values.snapshot) throw new InputError('--snapshot is required', { hint: 'the file written by `etcdctl snapshot save`' })
+    if (values.token !== undefined && !/^[A-Za-z0-9._-]{1,128}$/.test(values.token)) {
+      throw new InputError(`--token may hold only letters, digits, '.', '_' and '-' (got "${values.token}")`)
+    }
+    const stopAfter = values['stop-after'] as RecoverOptions['stopAfter']
+    if (stopAfter && !['copy', 'stop', 'restore', 'start'].includes(stopAfter)) throw new InputError('--stop-after takes copy, stop, restore or start')
+    report = values.report
+    const interactive = Boolean(process.stdin.isTTY)
+    if (!values.check && !values.yes && !interactive) {
+      throw new InputError('refusing to recover without confirmation: no terminal to ask on', { hint: 'Pass --yes to confirm on the command line (or --check to only see the plan).' })
+    }
+    const ui = createUi({ tty: values.plain ? false : undefined })
+    const result = await recover({
+      inventory: values.inventory,
+      snapshot: values.snapshot,
+      group: values.group,
+      check: values.check,
+      forks: intFlag('forks', values.forks, 1, 1000),
+      token: values.token,
+      bumpRevision: intFlag('bump-revision', values['bump-revision'], 1, Number.MAX_SAFE_INTEGER),
+      skipHashCheck: values['skip-hash-check'],
+      timeoutMs: durationFlag('timeout', values.timeout),
+      connectTimeoutMs: durationFlag('connect-timeout', values['connect-timeout']),
+      knownHosts: values['known-hosts'],
+      verbose: values.verbose,
+      ui,
+      stopAfter,
+      confirm: values.yes ? undefined : async (plan) => {
+        process.stdout.write(`\nAbout to stop etcd on ${plan.members.length} members (${plan.members.map((m) => m.name).join(', ')}), set their data aside and restore ${plan.snapshot.path}.\n`)
+        const rl = createInterface({ input: process.stdin, output: process.stdout })
+        const answer = await rl.question('Type "yes" to go on: ')
+        rl.close()
+        return answer.trim() === 'yes'
+      },
+    })
+    if (result.plan && values.check) process.stdout.write(`\n${planText(result.plan)}\n`)
+    if (result.journal.records.length) process.stdout.write(`\n${recapTable(result)}\n`)
+    if (result.checks.length) process.stdout.write(`\nVerification:\n${result.checks.map((c) => `  ${c.ok ? '✔' : '✖'} ${c.name}: ${c.detail}`).join('\n')}\n`)
+    const line = summaryLine(result)
+    ;(result.exitCode === 0 ? process.stdout : process.stderr).write(`\n${result.exitCode === 0 ? '' : `${result.result}: `}${line}\n`)
+    if (report) {
+      writeReport(report, reportJson(result, { inventory: values.inventory }))
+      process.stdout.write(`report: ${report}\n`)
+    }
+    return result.exitCode
+  } catch (err) {
+    process.stderr.write(`error: ${formatError(err)}\n`)
+    return (err as { exitCode?: number }).exitCode ?? ExitCode.FAILED
+  }
+}

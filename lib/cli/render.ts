@@ -1,0 +1,94 @@
+// The end of a run, for people (a recap table) and for machines (--report JSON).
+import { writeFileSync } from 'node:fs'
+import type { RecoverResult } from '../run/recover.ts'
+import { formatSeconds } from '../run/format.ts'
+import type { RecoveryPlan } from '../plan/recovery.ts'
+
+const PHASES = ['connect', 'preflight', 'copy', 'stop', 'restore', 'start', 'quorum'] as const
+
+/** A row per host, a column per phase: seconds, `-` skipped (already done), `✖` failed. */
+export function recapTable(r: RecoverResult): string {
+  const hosts = r.members.map((m) => m.name)
+  const used = PHASES.filter((p) => r.journal.records.some((x) => x.phase === p))
+  const cell = (host: string, phase: string) => {
+    const rec = r.journal.records.find((x) => x.host === host && x.phase === phase)
+    if (!rec) return ''
+    if (rec.outcome === 'failed') return '✖'
+    if (rec.outcome === 'skipped') return '-'
+    return `${rec.seconds.toFixed(1)}s`
+  }
+  const rows = [['member', ...used], ...hosts.map((h) => [h, ...used.map((p) => cell(h, p))])]
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)))
+  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n')
+}
+
+export function planText(plan: RecoveryPlan): string {
+  const lines = [
+    `Recovery plan (etcd ${plan.etcdVersion})`,
+    `  snapshot         ${plan.snapshot.path} (${plan.snapshot.size} bytes, sha256 ${plan.snapshot.sha256})`,
+    `  token            ${plan.token} (${plan.tokenSource})`,
+    `  initial cluster  ${plan.initialCluster}`,
+    `  cluster ID       ${plan.clusterIdHex} (predicted)`,
+  ]
+  if (plan.bumpRevision) lines.push(`  bump revision    ${plan.bumpRevision} (with --mark-compacted)`)
+  for (const m of plan.members) {
+    lines.push('', `== ${m.name} (${m.inventoryHost})  member ID ${m.memberIdHex}`)
+    lines.push(`  peer ${m.peerUrl}  client ${m.clientUrl}`)
+    lines.push(`  data dir ${m.paths.dataDir}; old data → ${m.paths.aside}; snapshot → ${m.paths.snapshot}`)
+    const resume = [
+      m.resume.snapshotInPlace && 'snapshot already in place (copy skipped)',
+      m.resume.alreadyRestored && 'already restored with this token (restore skipped)',
+      m.resume.running.length && `etcd running now: pid ${m.resume.running.join(' ')}`,
+    ].filter(Boolean)
+    if (resume.length) lines.push(`  now: ${resume.join('; ')}`)
+    for (const [phase, script] of Object.entries({ copy: `ssh … < snapshot\n${m.scripts.upload}`, stop: m.scripts.stop, restore: m.scripts.restore, start: m.scripts.start })) {
+      lines.push(`  -- ${phase}`, ...script.trim().split('\n').map((l) => `     ${l}`))
+    }
+  }
+  return lines.join('\n')
+}
+
+export function reportJson(r: RecoverResult, extra: Record<string, unknown> = {}) {
+  return {
+    tool: 'etcd-rescue',
+    result: r.result,
+    exitCode: r.exitCode,
+    message: r.message,
+    startedAt: r.journal.startedAt.toISOString(),
+    totalSeconds: r.totalSeconds,
+    recoverySeconds: r.recoverySeconds,
+    snapshot: r.snapshot && { path: r.snapshot.path, size: r.snapshot.size, sha256: r.snapshot.sha256, hasTrailer: r.snapshot.hasTrailer, revision: r.snapshot.revision },
+    plan: r.plan && {
+      etcdVersion: r.plan.etcdVersion,
+      token: r.plan.token,
+      tokenSource: r.plan.tokenSource,
+      initialCluster: r.plan.initialCluster,
+      clusterId: r.plan.clusterIdHex,
+      bumpRevision: r.plan.bumpRevision,
+      members: r.plan.members.map((m) => ({
+        name: m.name,
+        inventoryHost: m.inventoryHost,
+        memberId: m.memberIdHex,
+        peerUrl: m.peerUrl,
+        clientUrl: m.clientUrl,
+        dataDir: m.paths.dataDir,
+        oldDataAside: m.paths.aside,
+        restoreTool: m.restoreTool,
+        resume: m.resume,
+      })),
+    },
+    phases: r.journal.records.map((x) => ({ name: x.phase, host: x.host, startedAt: x.startedAt, endedAt: x.endedAt, seconds: x.seconds, outcome: x.outcome, detail: x.detail })),
+    verification: r.checks,
+    warnings: r.warnings,
+    ...extra,
+  }
+}
+
+export function writeReport(path: string, data: unknown): void {
+  writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`)
+}
+
+export function summaryLine(r: RecoverResult): string {
+  const t = r.recoverySeconds !== undefined ? ` in ${formatSeconds(r.recoverySeconds)} from first change (${formatSeconds(r.totalSeconds)} in all)` : ''
+  return `${r.message}${t}`
+}

@@ -1,0 +1,70 @@
+// Preflight verdicts from the facts each host reported. Pure: every rule here is
+// a unit test away from proof. A host with any problem stops the run before
+// anything changes anywhere.
+import type { HostFacts } from './facts.ts'
+import { isSupported, restoreTool, supportsBumpRevision } from '../etcd/version.ts'
+
+export interface CheckInput {
+  member: { name: string; service: 'systemd' | 'process'; serviceName: string; binDir?: string }
+  facts: HostFacts
+  snapshotSize: number
+  snapshotSha: string
+  bumpRevision?: number
+}
+
+/** Room the restore needs: the copied snapshot, the restored db, and etcd's preallocated 64 MiB WAL. */
+export function spaceNeeded(snapshotSize: number, snapshotInPlace: boolean): { parent: number; data: number } {
+  const restored = snapshotSize + 64 * 2 ** 20
+  const margin = (n: number) => Math.ceil(n * 1.1)
+  return { parent: margin((snapshotInPlace ? 0 : snapshotSize) + restored), data: margin(restored) }
+}
+
+function mib(n: number): string {
+  return `${(n / 2 ** 20).toFixed(0)} MiB`
+}
+
+export function hostProblems(c: CheckInput): string[] {
+  const f = c.facts
+  const problems: string[] = []
+  const where = c.member.binDir ? `in etcd_bin_dir ${c.member.binDir}` : 'on PATH or in /usr/local/bin'
+  if (!f.bins.etcd) problems.push(`etcd binary not found ${where}`)
+  else if (!f.version) problems.push(`cannot tell the version of ${f.bins.etcd}`)
+  else if (!isSupported(f.version)) problems.push(`etcd ${f.version.text} is not supported (3.4 or newer)`)
+  if (!f.bins.etcdctl) problems.push(`etcdctl not found ${where} (needed to check health)`)
+  if (f.version && isSupported(f.version)) {
+    if (restoreTool(f.version) === 'etcdutl' && !f.bins.etcdutl && f.version.minor >= 6) {
+      problems.push(`etcdutl not found ${where}: etcd ${f.version.text} restores only with etcdutl`)
+    }
+    for (const [tool, v] of Object.entries(f.toolVersions)) {
+      if (v !== f.version.text) problems.push(`${tool} is ${v} but etcd is ${f.version.text}: a mixed install`)
+    }
+    if (c.bumpRevision && !supportsBumpRevision(f.version)) {
+      problems.push(`--bump-revision needs etcd 3.4.27, 3.5.10 or newer; this host has ${f.version.text}`)
+    }
+  }
+  if (!f.has.sha256sum) problems.push('sha256sum not found (coreutils)')
+  if (c.member.service === 'process' && !f.has.setsid) problems.push('setsid not found (util-linux)')
+  if (c.member.service === 'systemd') {
+    if (!f.has.systemctl) problems.push('etcd_service is systemd but systemctl is not found (set etcd_service=process?)')
+    else if (!f.unit?.exists) problems.push(`systemd unit ${c.member.serviceName} not found (set etcd_service_name?)`)
+  }
+  if (!f.parent.exists) problems.push('the data dir\'s parent directory does not exist')
+  else if (!f.parent.writable) problems.push('the data dir\'s parent directory is not writable (connect as root or set ansible_become)')
+  const inPlace = f.snapshot.sha256 === c.snapshotSha
+  const need = spaceNeeded(c.snapshotSize, inPlace)
+  if (f.parent.freeBytes !== undefined && f.parent.freeBytes < need.parent) {
+    problems.push(`not enough free space next to the data dir: ${mib(f.parent.freeBytes)} free, ${mib(need.parent)} needed`)
+  }
+  if (f.dataDir.mountpoint && f.dataDir.freeBytes !== undefined && f.dataDir.freeBytes < need.data) {
+    problems.push(`not enough free space on the data dir's disk: ${mib(f.dataDir.freeBytes)} free, ${mib(need.data)} needed`)
+  }
+  return problems
+}
+
+/** Problems that only show across hosts: one etcd version everywhere. */
+export function clusterProblems(versions: Array<{ name: string; version?: string }>): string[] {
+  const seen = new Map<string, string[]>()
+  for (const v of versions) if (v.version) seen.set(v.version, [...(seen.get(v.version) ?? []), v.name])
+  if (seen.size <= 1) return []
+  return [`members run different etcd versions: ${[...seen].map(([v, names]) => `${v} on ${names.join(', ')}`).join('; ')}. Restore with one version everywhere.`]
+}

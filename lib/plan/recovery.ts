@@ -1,0 +1,155 @@
+// The whole recovery as plain data, computed before any host is changed: per
+// member the paths, the exact scripts, the predicted member ID; for the cluster
+// the one --initial-cluster string, the one token and the predicted cluster ID.
+// `recover --check` prints this; the executor runs exactly this.
+import { randomBytes } from 'node:crypto'
+import type { Member } from '../inventory/members.ts'
+import type { SnapshotInfo } from '../etcd/snapshot.ts'
+import { clusterId, hexId, memberId } from '../etcd/ids.ts'
+import { restoreTool } from '../etcd/version.ts'
+import { defaultLogFile } from '../etcd/process.ts'
+import { snapshotStatusArgv } from '../etcd/etcdctl.ts'
+import { shellCommand } from '../shell/quote.ts'
+import type { HostFacts } from './facts.ts'
+import { memberPaths, type MemberPaths } from './paths.ts'
+import { restoreScript, startScript, stopScript, uploadScript, logTailScript } from './scripts.ts'
+
+export interface PlanOptions {
+  /** Shared --initial-cluster-token; default: reuse an interrupted run's, else a fresh one. */
+  token?: string
+  bumpRevision?: number
+  skipHashCheck?: boolean
+  /** UTC time stamp used in the names of set-aside data. */
+  stamp: string
+}
+
+export interface MemberPlan {
+  name: string
+  inventoryHost: string
+  peerUrl: string
+  clientUrl: string
+  memberId: string
+  memberIdHex: string
+  paths: MemberPaths
+  restoreTool: 'etcdctl' | 'etcdutl'
+  etcdctl: string
+  /** Work a previous run already did, so this run skips it. */
+  resume: { snapshotInPlace: boolean; alreadyRestored: boolean; running: number[] }
+  scripts: { upload: string; stop: string; restore: string; start: string; snapshotStatus: string; logTail: string }
+}
+
+export interface RecoveryPlan {
+  snapshot: SnapshotInfo
+  token: string
+  tokenSource: 'given' | 'resumed' | 'new'
+  stamp: string
+  etcdVersion: string
+  initialCluster: string
+  clusterId: string
+  clusterIdHex: string
+  bumpRevision?: number
+  members: MemberPlan[]
+}
+
+export function newToken(stamp: string): string {
+  return `etcd-rescue-${stamp.toLowerCase()}-${randomBytes(3).toString('hex')}`
+}
+
+/** UTC, sortable, safe in file names: 20261125T061500Z. */
+export function timeStamp(d = new Date()): string {
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+}
+
+/**
+ * The token of an interrupted run with this same snapshot, if hosts recorded
+ * one: reusing it is what lets a second run finish the first instead of
+ * restoring the members it already did into a different cluster.
+ */
+export function resumableToken(facts: HostFacts[], sha256: string): string | undefined {
+  const votes = new Map<string, number>()
+  for (const f of facts) {
+    if (f.restored?.sha256 === sha256) votes.set(f.restored.token, (votes.get(f.restored.token) ?? 0) + 1)
+  }
+  return [...votes].sort((a, b) => b[1] - a[1])[0]?.[0]
+}
+
+function port(url: string): number {
+  const u = new URL(url)
+  return Number(u.port || (u.protocol === 'https:' ? 443 : 80))
+}
+
+export function memberPorts(m: Pick<Member, 'peerUrl' | 'clientUrl'>): number[] {
+  return [port(m.peerUrl), port(m.clientUrl)]
+}
+
+export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snapshot: SnapshotInfo, options: PlanOptions): RecoveryPlan {
+  const allFacts = members.map((m) => facts.get(m.name)!)
+  const resumed = options.token ? undefined : resumableToken(allFacts, snapshot.sha256)
+  const token = options.token ?? resumed ?? newToken(options.stamp)
+  const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',')
+  const ids = members.map((m) => memberId([m.peerUrl], token))
+  const cid = clusterId(ids)
+
+  const plans = members.map((m, i): MemberPlan => {
+    const f = allFacts[i]
+    const version = f.version!
+    const tool = restoreTool(version) === 'etcdutl' && f.bins.etcdutl ? 'etcdutl' : 'etcdctl'
+    const toolBin = (tool === 'etcdutl' ? f.bins.etcdutl : f.bins.etcdctl)!
+    const paths = memberPaths(m.dataDir, snapshot.sha256, token, options.stamp, f.dataDir.mountpoint)
+    const ports = memberPorts(m)
+    const stop = { service: m.service, serviceName: m.serviceName, dataDir: paths.dataDir, ports }
+    const logFile = defaultLogFile(m.name)
+    const alreadyRestored = f.restored?.sha256 === snapshot.sha256 && f.restored.token === token && f.dataDir.hasMember
+    return {
+      name: m.name,
+      inventoryHost: m.inventoryHost,
+      peerUrl: m.peerUrl,
+      clientUrl: m.clientUrl,
+      memberId: ids[i].toString(),
+      memberIdHex: hexId(ids[i]),
+      paths,
+      restoreTool: tool,
+      etcdctl: f.bins.etcdctl!,
+      resume: { snapshotInPlace: f.snapshot.sha256 === snapshot.sha256, alreadyRestored, running: f.pids },
+      scripts: {
+        upload: uploadScript(paths, snapshot.sha256),
+        stop: stopScript(stop),
+        restore: restoreScript({
+          paths,
+          sha256: snapshot.sha256,
+          mountpoint: f.dataDir.mountpoint,
+          etcdUser: m.etcdUser,
+          restore: {
+            tool,
+            bin: toolBin,
+            name: m.name,
+            initialCluster,
+            token,
+            peerUrl: m.peerUrl,
+            skipHashCheck: options.skipHashCheck || !snapshot.hasTrailer,
+            bumpRevision: options.bumpRevision,
+          },
+        }),
+        start: startScript({
+          ...stop,
+          process: { etcdBin: f.bins.etcd!, name: m.name, dataDir: paths.dataDir, peerUrl: m.peerUrl, clientUrl: m.clientUrl, logFile },
+        }),
+        snapshotStatus: shellCommand(snapshotStatusArgv(tool, toolBin, paths.snapshot)),
+        logTail: logTailScript({ service: m.service, serviceName: m.serviceName, logFile }),
+      },
+    }
+  })
+
+  return {
+    snapshot,
+    token,
+    tokenSource: options.token ? 'given' : resumed ? 'resumed' : 'new',
+    stamp: options.stamp,
+    etcdVersion: allFacts[0].version!.text,
+    initialCluster,
+    clusterId: cid.toString(),
+    clusterIdHex: hexId(cid),
+    bumpRevision: options.bumpRevision,
+    members: plans,
+  }
+}

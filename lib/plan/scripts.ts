@@ -1,0 +1,135 @@
+// The remote scripts of a recovery, one per phase and member, as plain text
+// built from quoted values. They are part of the plan (`--check` prints them)
+// and each is safe to run again: a second run after an interruption picks up
+// where the first stopped (see restoreScript's journal).
+import { quote, shellCommand } from '../shell/quote.ts'
+import { findPidsScript, startCommand, defaultLogFile, type EtcdProcessSpec } from '../etcd/process.ts'
+import { restoreArgv, type RestoreSpec } from '../etcd/etcdctl.ts'
+import type { MemberPaths } from './paths.ts'
+
+/** Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it into place. */
+export function uploadScript(paths: MemberPaths, sha256: string): string {
+  return `set -e
+umask 077
+mkdir -p ${quote(paths.work)}
+cat > ${quote(paths.part)}
+sum=$(sha256sum ${quote(paths.part)} | cut -c1-64)
+if [ "$sum" != ${quote(sha256)} ]; then
+  rm -f ${quote(paths.part)}
+  echo "the copy on this host is corrupt: sha256 $sum, expected ${sha256}" >&2
+  exit 65
+fi
+mv -f ${quote(paths.part)} ${quote(paths.snapshot)}
+echo "copied=${paths.snapshot}"`
+}
+
+export interface StopSpec {
+  service: 'systemd' | 'process'
+  serviceName: string
+  dataDir: string
+  ports: number[]
+}
+
+/**
+ * Stops this member's etcd and confirms it is gone: systemctl stop for a unit,
+ * then (in both modes) any etcd process still holding the member's data dir or
+ * ports, TERM first, KILL after 10 s. Other etcds on the host are not touched.
+ */
+export function stopScript(s: StopSpec): string {
+  const unit = s.service === 'systemd' ? `systemctl stop ${quote(s.serviceName)} || exit 1\n` : ''
+  return `${unit}find_pids() { ${findPidsScript(s.dataDir, s.ports)}
+}
+pids=$(find_pids | tr '\\n' ' ')
+if [ -z "$pids" ]; then echo "stopped=none-running"; exit 0; fi
+kill -TERM $pids 2>/dev/null
+i=0
+while [ $i -lt 100 ]; do
+  left=""
+  for p in $pids; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+  [ -z "$left" ] && { echo "stopped=$pids"; exit 0; }
+  sleep 0.1; i=$((i + 1))
+done
+kill -KILL $left 2>/dev/null; sleep 0.5
+for p in $left; do kill -0 "$p" 2>/dev/null && { echo "etcd pid $p does not stop" >&2; exit 1; }; done
+echo "stopped=$pids (killed:$left)"`
+}
+
+export interface RestoreScriptSpec {
+  paths: MemberPaths
+  restore: Omit<RestoreSpec, 'dataDir' | 'snapshot'>
+  sha256: string
+  mountpoint: boolean
+  etcdUser?: string
+}
+
+/**
+ * Restores into a fresh temporary dir, then swaps it in. The journal (paths.state)
+ * makes it resumable: `aside PATH` is written before old data moves, `restored SHA
+ * TOKEN` after the new data is in place, so a second run never sets aside twice
+ * and skips a member already restored with this snapshot and token. Old data is
+ * moved, never deleted; only our own half-written temp dir is removed.
+ */
+export function restoreScript(s: RestoreScriptSpec): string {
+  const p = s.paths
+  const argv = restoreArgv({ ...s.restore, snapshot: p.snapshot, dataDir: p.restoreTmp })
+  const done = `restored ${s.sha256} ${s.restore.token}`
+  const chown = s.etcdUser ? `chown -R ${quote(s.etcdUser)}: "$T"\n` : ''
+  const swap = s.mountpoint
+    ? `# The data dir is a mount point: it stays, its contents move into a dir on the same disk.
+old=$(ls -A "$D" | grep -v -e '^lost+found$' -e '^etcd-rescue-old-' || true)
+if [ -n "$old" ]; then
+  echo "aside $A" >> "$J"
+  mkdir -p "$A"
+  printf '%s\\n' "$old" | while IFS= read -r f; do mv "$D/$f" "$A/"; done
+  echo "set-aside=$A"
+fi
+mv "$T/member" "$D/member"
+rmdir "$T"
+chmod 700 "$D"${s.etcdUser ? `\nchown ${quote(s.etcdUser)}: "$D"` : ''}`
+    : `if [ -d "$D" ] && [ -z "$(ls -A "$D")" ]; then
+  rmdir "$D"   # an empty dir holds nothing to keep
+elif [ -e "$D" ]; then
+  echo "aside $A" >> "$J"
+  mv "$D" "$A"
+  echo "set-aside=$A"
+fi
+mv "$T" "$D"`
+  return `set -e
+D=${quote(p.dataDir)}; T=${quote(p.restoreTmp)}; J=${quote(p.state)}; A=${quote(p.aside)}
+umask 077
+mkdir -p ${quote(p.work)}
+if [ -f "$J" ] && [ "$(grep '^restored ' "$J" | tail -n 1)" = ${quote(done)} ] && [ -d "$D/member" ]; then
+  echo "restore=already-done"; exit 0
+fi
+rm -rf "$T"   # our own temp dir from an interrupted run, never user data
+if ! ${shellCommand(argv)} > ${quote(p.work)}/restore.log 2>&1; then
+  tail -n 20 ${quote(p.work)}/restore.log >&2; exit 1
+fi
+[ -d "$T/member" ] || { echo "snapshot restore produced no member dir in $T" >&2; exit 1; }
+chmod 700 "$T"
+${chown}${swap}
+echo ${quote(done)} >> "$J"
+echo "restore=done"`
+}
+
+/** Starts the member and returns at once; a running member is left alone. */
+export function startScript(s: StopSpec & { process: EtcdProcessSpec }): string {
+  if (s.service === 'systemd') {
+    // --no-block: a unit of Type=notify would wait for quorum, which needs the other members started.
+    return `systemctl reset-failed ${quote(s.serviceName)} 2>/dev/null || true
+systemctl start --no-block ${quote(s.serviceName)}
+echo "started=unit ${s.serviceName}"`
+  }
+  return `running=$( { ${findPidsScript(s.dataDir, s.ports)}
+} | tr '\\n' ' ')
+if [ -n "$running" ]; then echo "started=already-running $running"; exit 0; fi
+${startCommand(s.process)}
+echo "started=process log ${s.process.logFile ?? defaultLogFile(s.process.name)}"`
+}
+
+/** The last lines of the member's log, for a member that does not come up. */
+export function logTailScript(s: { service: 'systemd' | 'process'; serviceName: string; logFile: string }, lines = 20): string {
+  return s.service === 'systemd'
+    ? `journalctl -u ${quote(s.serviceName)} -n ${lines} --no-pager 2>&1 || true`
+    : `tail -n ${lines} ${quote(s.logFile)} 2>&1 || true`
+}

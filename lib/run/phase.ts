@@ -1,0 +1,61 @@
+// Runs one phase on many hosts at once (at most `forks` at a time), records each
+// host's outcome in the journal and shows it through the UI. Every host always
+// ends done or failed, so the view never waits forever.
+import pLimit from 'p-limit'
+import { formatError } from '../errors.ts'
+import type { Journal } from './journal.ts'
+import type { PhaseView, Ui } from './ui.ts'
+
+export interface HostWork<T> {
+  host: string
+  /** Resolves with the value and a short line for the UI; `skip` marks work already done. */
+  run: (view: { update(text: string): void }) => Promise<{ value: T; text: string; skipped?: boolean }>
+}
+
+export type HostOutcome<T> = { host: string; ok: true; value: T } | { host: string; ok: false; error: unknown }
+
+export interface PhaseResult<T> {
+  outcomes: HostOutcome<T>[]
+  failed: Array<{ host: string; error: unknown }>
+  values: Map<string, T>
+}
+
+export async function runPhase<T>(
+  ui: Ui,
+  journal: Journal,
+  key: string,
+  title: string,
+  work: HostWork<T>[],
+  forks: number,
+): Promise<PhaseResult<T>> {
+  const view: PhaseView = ui.phase(title, work.map((w) => w.host))
+  const limit = pLimit(Math.max(1, forks))
+  const outcomes = await Promise.all(
+    work.map((w) =>
+      limit(async (): Promise<HostOutcome<T>> => {
+        const started = new Date()
+        try {
+          const r = await w.run({ update: (text) => view.update(w.host, text) })
+          journal.add(key, w.host, started, r.skipped ? 'skipped' : 'ok', r.text)
+          view.done(w.host, r.text)
+          return { host: w.host, ok: true, value: r.value }
+        } catch (error) {
+          const text = oneLine(error)
+          journal.add(key, w.host, started, 'failed', text)
+          view.fail(w.host, text)
+          return { host: w.host, ok: false, error }
+        }
+      }),
+    ),
+  )
+  const failed = outcomes.filter((o): o is Extract<HostOutcome<T>, { ok: false }> => !o.ok)
+  await view.end(failed.length ? `${failed.length} of ${work.length} host(s) failed` : undefined)
+  const values = new Map<string, T>()
+  for (const o of outcomes) if (o.ok) values.set(o.host, o.value)
+  return { outcomes, failed, values }
+}
+
+function oneLine(err: unknown): string {
+  const text = err instanceof Error && 'where' in err ? (err as Error).message : formatError(err)
+  return text.split('\n').filter(Boolean).slice(0, 3).join(' | ')
+}

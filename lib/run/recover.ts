@@ -1,0 +1,310 @@
+// The recovery, in the order of the op-guide, with nothing destructive until every
+// host passed preflight: check the snapshot, connect and probe every host, plan,
+// (confirm), copy, stop, restore, start, wait for quorum, verify.
+import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
+import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
+import { parseJsonExact, type SnapshotStatus, type TlsFiles } from '../etcd/etcdctl.ts'
+import { ExitCode, RescueError, formatError } from '../errors.ts'
+import { fanOutUpload } from '../ssh/upload.ts'
+import type { SshHost } from '../ssh/connection.ts'
+import { parseFacts, probeScript, type HostFacts } from '../plan/facts.ts'
+import { clusterProblems, hostProblems } from '../plan/checks.ts'
+import { memberPaths } from '../plan/paths.ts'
+import { buildPlan, memberPorts, timeStamp, type MemberPlan, type RecoveryPlan } from '../plan/recovery.ts'
+import { HostPool, connectAll } from './hosts.ts'
+import { Journal } from './journal.ts'
+import { runPhase, type PhaseResult } from './phase.ts'
+import { formatBytes, formatRate } from './format.ts'
+import type { Ui } from './ui.ts'
+import { probeMember, verifyCluster, type Check } from './verify.ts'
+
+export interface RecoverOptions {
+  inventory: string
+  snapshot: string
+  /** Inventory group of the members. Default etcd. */
+  group?: string
+  /** Plan and print, change nothing. */
+  check?: boolean
+  /** Hosts worked on at once. Default: all members. */
+  forks?: number
+  token?: string
+  bumpRevision?: number
+  skipHashCheck?: boolean
+  /** How long to wait for a healthy quorum. Default 120 s. */
+  timeoutMs?: number
+  /** SSH handshake timeout per host. Default 10 s. */
+  connectTimeoutMs?: number
+  /** known_hosts for hosts whose inventory names none. Default ~/.ssh/known_hosts. */
+  knownHosts?: string
+  /** Show remote commands and their output. */
+  verbose?: boolean
+  ui: Ui
+  /** Asked once the plan is ready and before anything changes; false aborts (exit 2). */
+  confirm?: (plan: RecoveryPlan) => Promise<boolean>
+  /** Tests: stop right after this phase, as an interrupted run would. */
+  stopAfter?: 'copy' | 'stop' | 'restore' | 'start'
+}
+
+export interface RecoverResult {
+  exitCode: number
+  result: 'recovered' | 'checked' | 'verification-failed' | 'failed' | 'refused'
+  message: string
+  plan?: RecoveryPlan
+  snapshot?: SnapshotInfo & { revision?: number }
+  members: Member[]
+  journal: Journal
+  checks: Check[]
+  /** From the first change to a verified cluster. */
+  recoverySeconds?: number
+  totalSeconds: number
+  warnings: string[]
+}
+
+class PhaseFailed extends RescueError {}
+
+export async function recover(o: RecoverOptions): Promise<RecoverResult> {
+  const journal = new Journal()
+  const pool = new HostPool()
+  const warnings: string[] = []
+  const warn = (w: string) => {
+    warnings.push(w)
+    o.ui.warn(w)
+  }
+  const res: RecoverResult = { exitCode: ExitCode.FAILED, result: 'failed', message: '', members: [], journal, checks: [], totalSeconds: 0, warnings }
+  const finish = (r: Partial<RecoverResult>): RecoverResult => {
+    pool.closeAll()
+    Object.assign(res, r)
+    res.totalSeconds = (Date.now() - journal.startedAt.getTime()) / 1000
+    return res
+  }
+  let changesStarted: number | undefined
+
+  try {
+    // 1. Inputs: inventory and snapshot. Nothing has been contacted yet.
+    const set = membersOf(loadInventory(o.inventory), o.group ?? 'etcd')
+    set.warnings.forEach(warn)
+    const members = set.members
+    res.members = members
+    const snapshot = await inspectSnapshot(o.snapshot, { skipHashCheck: o.skipHashCheck })
+    res.snapshot = snapshot
+    o.ui.info(`snapshot ${snapshot.path}: ${formatBytes(snapshot.size)}, sha256 ${snapshot.sha256.slice(0, 16)}…${snapshot.hasTrailer ? ', integrity trailer verified' : ', no trailer (--skip-hash-check)'}`)
+    const forks = o.forks ?? members.length
+    const tls = tlsOf(members[0])
+
+    // 2. Preflight, read-only, on every host at once.
+    const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts, onWarning: warn }, forks)
+    if (conn.failed.length) return finish(refused(conn, 'cannot connect'))
+    const probed = await runPhase(o.ui, journal, 'preflight', 'Preflight checks (read-only)', members.map((m) => ({
+      host: m.name,
+      run: async () => {
+        const facts = parseFacts((await exec(pool.get(m.name), probeScript({
+          dataDir: m.dataDir,
+          binDir: m.binDir,
+          work: memberPaths(m.dataDir, snapshot.sha256, 'x', 'x', false).work,
+          snapshot: memberPaths(m.dataDir, snapshot.sha256, 'x', 'x', false).snapshot,
+          snapshotSize: snapshot.size,
+          ports: memberPorts(m),
+          service: m.service,
+          serviceName: m.serviceName,
+        }), o, 'preflight')).stdout)
+        const problems = hostProblems({ member: m, facts, snapshotSize: snapshot.size, snapshotSha: snapshot.sha256, bumpRevision: o.bumpRevision })
+        if (problems.length) throw new RescueError(problems.join('; '), { where: m.name })
+        return { value: facts, text: describeFacts(facts) }
+      },
+    })), forks)
+    if (probed.failed.length) return finish(refused(probed, 'preflight failed'))
+    const facts = probed.values as Map<string, HostFacts>
+    const across = clusterProblems(members.map((m) => ({ name: m.name, version: facts.get(m.name)?.version?.text })))
+    if (across.length) return finish({ exitCode: ExitCode.PREFLIGHT, result: 'refused', message: `preflight failed: ${across.join(' ')}\nNothing was changed.` })
+
+    // 3. The plan, as data.
+    const plan = buildPlan(members, facts, snapshot, { token: o.token, bumpRevision: o.bumpRevision, skipHashCheck: o.skipHashCheck, stamp: timeStamp() })
+    res.plan = plan
+    if (plan.tokenSource === 'resumed') o.ui.info(`resuming an interrupted recovery of this snapshot (token ${plan.token})`)
+    if (o.check) return finish({ exitCode: ExitCode.OK, result: 'checked', message: 'every check passed; nothing was changed (--check)' })
+    if (o.confirm && !(await o.confirm(plan))) return finish({ exitCode: ExitCode.BAD_INPUT, result: 'refused', message: 'not confirmed; nothing was changed' })
+
+    // 4. Changes begin.
+    changesStarted = Date.now()
+    const byName = new Map(plan.members.map((m) => [m.name, m]))
+    const gate = (r: PhaseResult<unknown>, phase: string) => {
+      if (r.failed.length) throw new PhaseFailed(`${phase} failed on ${r.failed.map((f) => `${f.host} (${formatError(f.error).split('\n')[0]})`).join(', ')}`)
+    }
+    const stopHere = (phase: NonNullable<RecoverOptions['stopAfter']>) => {
+      if (o.stopAfter === phase) throw new PhaseFailed(`stopped after ${phase} (--stop-after, for tests)`)
+    }
+
+    gate(await copyPhase(plan, pool, o, journal, forks), 'copy')
+    stopHere('copy')
+
+    gate(await runPhase(o.ui, journal, 'stop', 'Stop old members', plan.members.map((m) => ({
+      host: m.name,
+      run: async () => {
+        if (m.resume.alreadyRestored && m.resume.running.length) return { value: null, text: 'already running restored data: left alone', skipped: true }
+        const r = await exec(pool.get(m.name), m.scripts.stop, o, 'stop')
+        return { value: null, text: field(r.stdout, 'stopped') === 'none-running' ? 'no etcd of this member was running' : `stopped pid ${field(r.stdout, 'stopped')}` }
+      },
+    })), forks), 'stop')
+    stopHere('stop')
+
+    const restored = await runPhase(o.ui, journal, 'restore', 'Restore each member with its own identity', plan.members.map((m) => ({
+      host: m.name,
+      run: async () => {
+        const r = await exec(pool.get(m.name), m.scripts.restore, o, 'restore')
+        const status = await exec(pool.get(m.name), m.scripts.snapshotStatus, o, 'restore')
+        const st = parseJsonExact<SnapshotStatus>(status.stdout)
+        const already = field(r.stdout, 'restore') === 'already-done'
+        const aside = field(r.stdout, 'set-aside')
+        return {
+          value: Number(st.revision),
+          text: already ? `already restored by an earlier run (rev ${st.revision})` : `restored rev ${st.revision}, ${st.totalKey} keys, ID ${m.memberIdHex}${aside ? `; old data → ${aside}` : ''}`,
+          skipped: already,
+        }
+      },
+    })), forks)
+    gate(restored, 'restore')
+    const snapshotRevision = Math.max(...restored.values.values())
+    res.snapshot = { ...snapshot, revision: snapshotRevision }
+    stopHere('restore')
+
+    gate(await runPhase(o.ui, journal, 'start', 'Start etcd', plan.members.map((m) => ({
+      host: m.name,
+      run: async () => {
+        const r = await exec(pool.get(m.name), m.scripts.start, o, 'start')
+        const started = field(r.stdout, 'started') ?? 'started'
+        return { value: null, text: started, skipped: started.startsWith('already-running') }
+      },
+    })), forks), 'start')
+    stopHere('start')
+
+    // 5. Quorum, then proof.
+    const quorum = await waitForQuorum(plan, pool, o, journal, tls)
+    if (quorum.failed.length) throw new PhaseFailed(`no healthy quorum within ${(o.timeoutMs ?? 120_000) / 1000} s: ${quorum.failed.map((f) => `${f.host}: ${formatError(f.error)}`).join('\n')}`)
+    const started = new Date()
+    const { checks } = await verifyCluster(plan, pool.hosts, snapshotRevision, tls)
+    const bad = checks.filter((c) => !c.ok)
+    journal.add('verify', 'cluster', started, bad.length ? 'failed' : 'ok', bad.length ? bad.map((c) => `${c.name}: ${c.detail}`).join('; ') : `${checks.length} checks passed`)
+    const recoverySeconds = (Date.now() - changesStarted) / 1000
+    if (bad.length) {
+      return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}` })
+    }
+    return finish({ exitCode: ExitCode.OK, result: 'recovered', checks, recoverySeconds, message: `recovered and verified: ${plan.members.length} members, cluster ${plan.clusterIdHex}, revision ≥ ${snapshotRevision}` })
+  } catch (err) {
+    const changed = journal.changed()
+    const base = err instanceof RescueError ? err : undefined
+    let message = formatError(err)
+    if (changed) {
+      message += `\n\nWhat this run changed:\n${journal.changes().map((c) => `  ${c}`).join('\n')}`
+      message += `\n\nTo go on: fix the cause above, then run the same command again. It reuses the copied snapshot, never sets old data aside twice, and finishes members already restored${res.plan ? ` (it picks up token ${res.plan.token} from the hosts; or pass --token ${res.plan.token})` : ''}.`
+    } else if (base?.exitCode === ExitCode.FAILED) {
+      message += '\nNothing was changed.'
+    }
+    const exitCode = changed ? ExitCode.FAILED : (base?.exitCode ?? ExitCode.FAILED)
+    return finish({ exitCode, result: changed || exitCode === ExitCode.FAILED ? 'failed' : 'refused', message })
+  }
+}
+
+function refused(r: PhaseResult<unknown>, what: string): Partial<RecoverResult> {
+  const lines = r.failed.map((f) => `  ${formatError(f.error).split('\n').join('\n  ')}`)
+  return { exitCode: ExitCode.PREFLIGHT, result: 'refused', message: `${what} on ${r.failed.length} host(s):\n${lines.join('\n')}\nNothing was changed on any host.` }
+}
+
+/** Runs one remote script, echoing it and its output with -v. */
+async function exec(host: SshHost, script: string, o: RecoverOptions, phase: string) {
+  if (o.verbose) o.ui.info(`[${host.name}] ${phase} $ ${script.trim().split('\n').join(`\n[${host.name}]   `)}`)
+  const r = await host.exec(script)
+  if (o.verbose && (r.stdout.trim() || r.stderr.trim())) o.ui.info(`[${host.name}] ${phase} > ${(r.stdout + r.stderr).trim().split('\n').join(`\n[${host.name}] ${phase} > `)}`)
+  return r
+}
+
+function field(stdout: string, key: string): string | undefined {
+  const line = stdout.split('\n').reverse().find((l) => l.startsWith(`${key}=`))
+  return line?.slice(key.length + 1)
+}
+
+function describeFacts(f: HostFacts): string {
+  const data = f.dataDir.exists ? `data dir ${f.dataDir.hasMember ? 'holds a member' : f.dataDir.entries ? `has ${f.dataDir.entries} entries` : 'empty'}${f.dataDir.mountpoint ? ' (mount point)' : ''}` : 'no data dir'
+  const running = f.pids.length ? `, etcd running (pid ${f.pids.join(' ')})` : ''
+  return `etcd ${f.version?.text}, ${data}${running}, ${formatBytes(f.parent.freeBytes ?? 0)} free`
+}
+
+function tlsOf(m: Member | undefined): TlsFiles | undefined {
+  const v = m?.vars ?? {}
+  const get = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined)
+  const tls = { cacert: get('etcd_ca_file'), cert: get('etcd_cert_file'), key: get('etcd_key_file') }
+  return tls.cacert || tls.cert || tls.key ? tls : undefined
+}
+
+async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number) {
+  const size = plan.snapshot.size
+  const todo = plan.members.filter((m) => !m.resume.snapshotInPlace)
+  const views = new Map<string, (text: string) => void>()
+  const results = new Map<string, { promise: Promise<number>; settle: (r: { ok: boolean; error?: unknown; secs: number }) => void }>()
+  for (const m of todo) {
+    let settle!: (r: { ok: boolean; error?: unknown; secs: number }) => void
+    const promise = new Promise<number>((resolve, reject) => {
+      settle = (r) => (r.ok ? resolve(r.secs) : reject(r.error))
+    })
+    promise.catch(() => {})
+    results.set(m.name, { promise, settle })
+  }
+  // One read of the file feeds each batch of `forks` hosts.
+  void (async () => {
+    for (let i = 0; i < todo.length; i += forks) {
+      const batch = todo.slice(i, i + forks)
+      const t0 = Date.now()
+      const outcomes = await fanOutUpload(plan.snapshot.path, batch.map((m) => ({
+        host: pool.get(m.name),
+        command: m.scripts.upload,
+        onProgress: (bytes) => {
+          const secs = (Date.now() - t0) / 1000
+          views.get(m.name)?.(`${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, secs)}`)
+        },
+      }))).catch((error) => batch.map(() => ({ ok: false as const, error })))
+      const secs = (Date.now() - t0) / 1000
+      batch.forEach((m, j) => {
+        const out = outcomes[j]
+        results.get(m.name)!.settle(out.ok ? { ok: true, secs } : { ok: false, error: out.error, secs })
+      })
+    }
+  })()
+  return runPhase(o.ui, journal, 'copy', `Copy snapshot (${formatBytes(size)}) to every host`, plan.members.map((m) => ({
+    host: m.name,
+    run: async (view) => {
+      if (m.resume.snapshotInPlace) return { value: null, text: 'same snapshot already on this host (sha256 matched)', skipped: true }
+      views.set(m.name, view.update)
+      const secs = await results.get(m.name)!.promise
+      return { value: null, text: `${formatBytes(size)} in ${secs.toFixed(1)} s (${formatRate(size, secs)}), sha256 verified on host` }
+    },
+  })), plan.members.length)
+}
+
+async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, tls?: TlsFiles) {
+  const deadline = Date.now() + (o.timeoutMs ?? 120_000)
+  const healthy = new Set<string>()
+  const views = new Map<string, (t: string) => void>()
+  const last = new Map<string, string>()
+  const poller = (async () => {
+    while (Date.now() < deadline && healthy.size < plan.members.length) {
+      await Promise.all(plan.members.map(async (m) => {
+        const p = await probeMember(pool.get(m.name), m, tls).catch((e) => ({ healthy: false, error: String(e), status: undefined }))
+        if (p.healthy) healthy.add(m.name)
+        else healthy.delete(m.name)
+        const text = p.healthy ? `healthy, ${p.status?.leader === m.memberId ? 'leader' : 'follower'}` : `waiting: ${p.error}`
+        last.set(m.name, text)
+        views.get(m.name)?.(text)
+      }))
+      if (healthy.size < plan.members.length) await new Promise((r) => setTimeout(r, 250))
+    }
+  })()
+  return runPhase(o.ui, journal, 'quorum', 'Wait for a healthy quorum', plan.members.map((m) => ({
+    host: m.name,
+    run: async (view) => {
+      views.set(m.name, view.update)
+      await poller
+      if (healthy.has(m.name)) return { value: null, text: last.get(m.name) ?? 'healthy' }
+      const tail = await pool.get(m.name).exec(m.scripts.logTail, { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined)
+      throw new RescueError(`not healthy (${last.get(m.name) ?? 'no answer'})${tail?.stdout.trim() ? `\n  last log lines:\n${tail.stdout.trim().split('\n').map((l) => `    ${l}`).join('\n')}` : ''}`, { where: m.name })
+    },
+  })), plan.members.length)
+}

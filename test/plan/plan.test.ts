@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseFacts, probeScript, type HostFacts } from '../../lib/plan/facts.ts'
+import { clusterProblems, hostProblems, spaceNeeded } from '../../lib/plan/checks.ts'
+import { buildPlan, resumableToken, timeStamp } from '../../lib/plan/recovery.ts'
+import { clusterId, memberId } from '../../lib/etcd/ids.ts'
+import { parseVersion } from '../../lib/etcd/version.ts'
+import type { Member } from '../../lib/inventory/members.ts'
+
+function member(i: number, over: Partial<Member> = {}): Member {
+  const address = `198.18.7.${10 + i}`
+  return {
+    inventoryHost: `node${i}`,
+    name: `etcd${i}`,
+    address,
+    peerUrl: `http://${address}:2380`,
+    clientUrl: `http://${address}:2379`,
+    dataDir: '/var/lib/etcd',
+    service: 'process',
+    serviceName: 'etcd',
+    ssh: { host: address, port: 22, user: 'root', become: false },
+    vars: {},
+    ...over,
+  } as Member
+}
+
+function facts(over: Partial<HostFacts> = {}): HostFacts {
+  return {
+    uid: 0,
+    hostname: 'h',
+    bins: { etcd: '/usr/bin/etcd', etcdctl: '/usr/bin/etcdctl' },
+    version: parseVersion('etcd Version: 3.4.23'),
+    toolVersions: { etcd: '3.4.23', etcdctl: '3.4.23' },
+    dataDir: { exists: true, entries: 1, hasMember: true, mountpoint: false },
+    parent: { exists: true, writable: true, freeBytes: 10 * 2 ** 30 },
+    snapshot: {},
+    pids: [],
+    has: { sha256sum: true, setsid: true, systemctl: false },
+    ...over,
+  }
+}
+
+const snapshot = { path: '/tmp/s.db', size: 100 * 2 ** 20, sha256: 'ab'.repeat(32), hasTrailer: true, pageSize: 4096 }
+
+describe('probe script', () => {
+  it('runs under dash and reports this machine truthfully', () => {
+    const root = mkdtempSync(join(tmpdir(), 'probe-'))
+    mkdirSync(join(root, 'etcd', 'member'), { recursive: true })
+    const out = spawnSync('/bin/sh', ['-c', probeScript({
+      dataDir: join(root, 'etcd'), work: join(root, '.etcd-rescue-etcd'), snapshot: join(root, 'x.db'), snapshotSize: 1,
+      ports: [65010, 65011], service: 'process', serviceName: 'etcd',
+    })], { encoding: 'utf8' })
+    expect(out.status).toBe(0)
+    const f = parseFacts(out.stdout)
+    expect(f.uid).toBe(process.getuid!())
+    expect(f.bins.etcd).toBe('/usr/bin/etcd')
+    expect(f.version?.text).toBe('3.4.23')
+    expect(f.toolVersions.etcdctl).toBe('3.4.23')
+    expect(f.dataDir).toMatchObject({ exists: true, hasMember: true, mountpoint: false, entries: 1 })
+    expect(f.parent.freeBytes).toBeGreaterThan(0)
+    expect(f.pids).toEqual([])
+  })
+})
+
+describe('preflight checks', () => {
+  const base = { member: member(1), snapshotSize: snapshot.size, snapshotSha: snapshot.sha256 }
+
+  it('passes a ready host', () => {
+    expect(hostProblems({ ...base, facts: facts() })).toEqual([])
+  })
+
+  it('names each problem', () => {
+    expect(hostProblems({ ...base, facts: facts({ bins: {}, version: undefined, toolVersions: {} }) }).join()).toMatch(/etcd binary not found on PATH or in \/usr\/local\/bin.*etcdctl not found/)
+    expect(hostProblems({ ...base, facts: facts({ toolVersions: { etcd: '3.4.23', etcdctl: '3.5.1' } }) }).join()).toMatch(/etcdctl is 3.5.1 but etcd is 3.4.23: a mixed install/)
+    expect(hostProblems({ ...base, bumpRevision: 1000, facts: facts() }).join()).toMatch(/--bump-revision needs etcd 3.4.27, 3.5.10 or newer; this host has 3.4.23/)
+    expect(hostProblems({ ...base, facts: facts({ parent: { exists: true, writable: true, freeBytes: 150 * 2 ** 20 } }) }).join()).toMatch(/not enough free space next to the data dir: 150 MiB free, 290 MiB needed/)
+    expect(hostProblems({ ...base, facts: facts({ parent: { exists: true, writable: false, freeBytes: 2 ** 40 } }) }).join()).toMatch(/not writable/)
+    expect(hostProblems({ ...base, member: member(1, { service: 'systemd' }), facts: facts() }).join()).toMatch(/systemctl is not found/)
+  })
+
+  it('counts a snapshot already in place as space not needed again', () => {
+    expect(spaceNeeded(100, true).parent).toBeLessThan(spaceNeeded(100, false).parent)
+  })
+
+  it('refuses mixed versions across hosts', () => {
+    expect(clusterProblems([{ name: 'a', version: '3.4.23' }, { name: 'b', version: '3.4.23' }])).toEqual([])
+    expect(clusterProblems([{ name: 'a', version: '3.4.23' }, { name: 'b', version: '3.5.16' }])[0]).toMatch(/3.4.23 on a; 3.5.16 on b/)
+  })
+})
+
+describe('buildPlan', () => {
+  const members = [1, 2, 3].map((i) => member(i))
+  const all = new Map(members.map((m) => [m.name, facts()]))
+
+  it('gives every member the same initial cluster and token, and predicts the IDs', () => {
+    const plan = buildPlan(members, all, snapshot, { token: 'tok', stamp: '20260101T000000Z' })
+    expect(plan.initialCluster).toBe('etcd1=http://198.18.7.11:2380,etcd2=http://198.18.7.12:2380,etcd3=http://198.18.7.13:2380')
+    expect(plan.tokenSource).toBe('given')
+    const ids = members.map((m) => memberId([m.peerUrl], 'tok'))
+    expect(plan.members.map((m) => m.memberId)).toEqual(ids.map(String))
+    expect(plan.clusterId).toBe(clusterId(ids).toString())
+    for (const m of plan.members) {
+      expect(m.scripts.restore).toContain(`--initial-cluster ${plan.initialCluster}`)
+      expect(m.scripts.restore).toContain('--initial-cluster-token tok')
+      expect(m.scripts.restore).toContain(`--name ${m.name}`)
+      expect(m.scripts.restore).toContain(`--initial-advertise-peer-urls ${m.peerUrl}`)
+      expect(m.restoreTool).toBe('etcdctl')
+      expect(m.paths.aside).toBe('/var/lib/etcd.etcd-rescue-old-20260101T000000Z')
+    }
+  })
+
+  it('makes a fresh token per run, and reuses an interrupted run\'s token for the same snapshot', () => {
+    const a = buildPlan(members, all, snapshot, { stamp: timeStamp() })
+    const b = buildPlan(members, all, snapshot, { stamp: timeStamp() })
+    expect(a.tokenSource).toBe('new')
+    expect(a.token).not.toBe(b.token)
+    const resumed = new Map(all)
+    resumed.set('etcd2', facts({ restored: { sha256: snapshot.sha256, token: 'earlier' } }))
+    const c = buildPlan(members, resumed, snapshot, { stamp: timeStamp() })
+    expect(c.token).toBe('earlier')
+    expect(c.tokenSource).toBe('resumed')
+    expect(c.members[1].resume.alreadyRestored).toBe(true)
+    expect(c.members[0].resume.alreadyRestored).toBe(false)
+    expect(resumableToken([facts({ restored: { sha256: 'other', token: 'x' } })], snapshot.sha256)).toBeUndefined()
+  })
+
+  it('uses etcdutl on 3.5 and adds --bump-revision with --mark-compacted', () => {
+    const f35 = facts({ bins: { etcd: '/usr/local/bin/etcd', etcdctl: '/usr/local/bin/etcdctl', etcdutl: '/usr/local/bin/etcdutl' }, version: parseVersion('etcd Version: 3.5.16') })
+    const plan = buildPlan(members, new Map(members.map((m) => [m.name, f35])), snapshot, { token: 't', stamp: 's', bumpRevision: 1_000_000_000 })
+    expect(plan.members[0].restoreTool).toBe('etcdutl')
+    expect(plan.members[0].scripts.restore).toContain('/usr/local/bin/etcdutl snapshot restore')
+    expect(plan.members[0].scripts.restore).toContain('--bump-revision 1000000000 --mark-compacted')
+  })
+
+  it('skips the copy where the same snapshot is already on the host', () => {
+    const f = new Map(all)
+    f.set('etcd3', facts({ snapshot: { size: snapshot.size, sha256: snapshot.sha256 } }))
+    const plan = buildPlan(members, f, snapshot, { token: 't', stamp: 's' })
+    expect(plan.members.map((m) => m.resume.snapshotInPlace)).toEqual([false, false, true])
+  })
+})

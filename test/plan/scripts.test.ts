@@ -1,0 +1,133 @@
+// The restore and upload scripts run here under dash (Debian's /bin/sh, what a
+// remote host most likely runs) against the real etcdctl 3.4 and a real snapshot,
+// in a temp dir: no SSH, no network, but the real commands and the real journal.
+import { describe, expect, it, beforeEach } from 'vitest'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { memberPaths } from '../../lib/plan/paths.ts'
+import { restoreScript, uploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
+
+const SNAP = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
+const SHA = createHash('sha256').update(readFileSync(SNAP)).digest('hex')
+const ETCDCTL = '/usr/bin/etcdctl'
+
+function sh(script: string, input?: Buffer) {
+  return spawnSync('/bin/sh', ['-c', script], { input, encoding: 'utf8' })
+}
+
+describe('uploadScript', () => {
+  it('renames the copy into place only when its sha256 matches', () => {
+    const root = mkdtempSync(join(tmpdir(), 'up-'))
+    const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
+    const ok = sh(uploadScript(p, SHA), readFileSync(SNAP))
+    expect(ok.status).toBe(0)
+    expect(readFileSync(p.snapshot).equals(readFileSync(SNAP))).toBe(true)
+    expect(existsSync(p.part)).toBe(false)
+
+    const bad = sh(uploadScript(p, SHA.replace(/^./, SHA[0] === 'a' ? 'b' : 'a')), readFileSync(SNAP))
+    expect(bad.status).toBe(65)
+    expect(bad.stderr).toMatch(/corrupt: sha256 [0-9a-f]{64}, expected/)
+    expect(existsSync(p.part)).toBe(false)
+  })
+})
+
+describe('restoreScript (real etcdctl 3.4)', () => {
+  let root: string
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'rs-'))
+  })
+
+  function setup(token: string, stamp = '20260101T000000Z', mountpoint = false) {
+    const paths = memberPaths(join(root, 'etcd'), SHA, token, stamp, mountpoint)
+    mkdirSync(paths.work, { recursive: true })
+    copyFileSync(SNAP, paths.snapshot)
+    const script = restoreScript({
+      paths,
+      sha256: SHA,
+      mountpoint,
+      restore: { tool: 'etcdctl', bin: ETCDCTL, name: 'etcd1', initialCluster: 'etcd1=http://10.0.0.1:2380', token, peerUrl: 'http://10.0.0.1:2380' },
+    })
+    return { paths, script }
+  }
+
+  it('moves old data aside (never deletes it) and puts restored data in place', () => {
+    const { paths, script } = setup('t1')
+    mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
+    writeFileSync(join(paths.dataDir, 'member', 'old-marker'), 'precious')
+    const r = sh(script)
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    expect(r.stdout).toContain(`set-aside=${paths.aside}`)
+    expect(readFileSync(join(paths.aside, 'member', 'old-marker'), 'utf8')).toBe('precious')
+    expect(existsSync(join(paths.dataDir, 'member', 'snap', 'db'))).toBe(true)
+    expect(execFileSync('stat', ['-c', '%a', paths.dataDir]).toString().trim()).toBe('700')
+    expect(readFileSync(paths.state, 'utf8')).toContain(`aside ${paths.aside}\nrestored ${SHA} t1\n`)
+  })
+
+  it('is idempotent: a second run with the same token changes nothing and sets nothing aside again', () => {
+    const { paths, script } = setup('t1')
+    mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
+    expect(sh(script).status).toBe(0)
+    const before = readdirSync(root).sort()
+    const again = sh(script)
+    expect(again.status).toBe(0)
+    expect(again.stdout).toContain('restore=already-done')
+    expect(readdirSync(root).sort()).toEqual(before)
+  })
+
+  it('finishes a swap interrupted after the old data moved aside', () => {
+    const { paths, script } = setup('t2')
+    mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
+    writeFileSync(join(paths.dataDir, 'member', 'old-marker'), 'precious')
+    // As if killed between `mv D A` and `mv T D`: the old data is aside, D is gone.
+    execFileSync('mv', [paths.dataDir, paths.aside])
+    writeFileSync(paths.state, `aside ${paths.aside}\n`)
+    mkdirSync(paths.restoreTmp, { recursive: true }) // a half-written temp dir
+    const r = sh(script)
+    expect(r.status).toBe(0)
+    expect(r.stdout).not.toContain('set-aside=')
+    expect(readFileSync(join(paths.aside, 'member', 'old-marker'), 'utf8')).toBe('precious')
+    expect(existsSync(join(paths.dataDir, 'member', 'snap', 'db'))).toBe(true)
+  })
+
+  it('refuses to report success when the restore fails, and keeps the old data', () => {
+    const { paths, script } = setup('t3')
+    mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
+    writeFileSync(paths.snapshot, 'not a snapshot at all')
+    const r = sh(script)
+    expect(r.status).not.toBe(0)
+    expect(existsSync(join(paths.dataDir, 'member'))).toBe(true)
+    expect(existsSync(paths.aside)).toBe(false)
+  })
+
+  it('with a mount point, moves the contents, not the directory, and leaves lost+found', () => {
+    const { paths, script } = setup('t4', '20260101T000000Z', true)
+    mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
+    mkdirSync(join(paths.dataDir, 'lost+found'))
+    writeFileSync(join(paths.dataDir, 'member', 'old-marker'), 'precious')
+    const r = sh(script)
+    expect(r.status).toBe(0)
+    expect(paths.aside.startsWith(`${paths.dataDir}/`)).toBe(true)
+    expect(readFileSync(join(paths.aside, 'member', 'old-marker'), 'utf8')).toBe('precious')
+    expect(existsSync(join(paths.dataDir, 'lost+found'))).toBe(true)
+    expect(existsSync(join(paths.dataDir, 'member', 'snap', 'db'))).toBe(true)
+  })
+})
+
+describe('stop and start scripts', () => {
+  it('are valid POSIX sh', () => {
+    const spec = { service: 'process' as const, serviceName: 'etcd', dataDir: "/var/lib/it's etcd", ports: [2380, 2379] }
+    for (const s of [stopScript(spec), stopScript({ ...spec, service: 'systemd' }), startScript({ ...spec, process: { etcdBin: '/usr/bin/etcd', name: 'etcd1', dataDir: spec.dataDir, peerUrl: 'http://10.0.0.1:2380', clientUrl: 'http://10.0.0.1:2379' } })]) {
+      expect(spawnSync('/bin/sh', ['-n', '-c', s]).status).toBe(0)
+    }
+  })
+
+  it('finds no etcd of a data dir nobody uses', () => {
+    const r = sh(stopScript({ service: 'process', serviceName: 'etcd', dataDir: '/nonexistent/etcd-rescue-test', ports: [65001, 65002] }))
+    expect(r.status).toBe(0)
+    expect(r.stdout.trim()).toBe('stopped=none-running')
+  })
+})
