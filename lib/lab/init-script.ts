@@ -1,0 +1,79 @@
+// The shell script a lab host boots with. It runs as PID 1 of a fresh PID
+// namespace, in a fresh mount and UTS namespace, inside the host's network
+// namespace (`ip netns exec NS unshare --pid --fork --mount --uts ...`), and:
+//   1. mounts a tmpfs of --disk size (the host's disk) holding an overlay's
+//      upper and work directories, and the overlay (lower = the machine's /)
+//      as the host's root: copy-on-write, so writes stay on this host;
+//   2. gives that root its own /proc (its own PID namespace), /sys (its own
+//      network namespace), a minimal /dev with a private devpts, tmpfs /run
+//      and /tmp;
+//   3. installs the host's identity (hostname, /etc/hosts, sshd config, host
+//      key, root's authorized_keys) and removes what must not show through;
+//   4. pivot_root into it and detaches the machine's root, so the host sees
+//      only its own mounts (a chroot would still show and reach the machine's);
+//   5. execs tini as PID 1 (it reaps orphaned daemons) running sshd.
+// The mounts live only in the host's mount namespace: when its PID 1 dies,
+// they go with it and nothing is left mounted on the machine.
+import { quote } from '../shell/quote.ts'
+import { SSHD_CONFIG_PATH } from './host-files.ts'
+
+export interface HostInitSpec {
+  hostname: string
+  /** Mount point for the tmpfs disk (a directory on the machine). */
+  diskDir: string
+  /** Mount point for the overlay root (a directory on the machine). */
+  rootDir: string
+  /** tmpfs size of the disk, e.g. 2G. */
+  diskSize: string
+  /** Files copied into the host's root: a path on the machine → an absolute path on the host. */
+  install: ReadonlyArray<{ from: string; to: string; mode: string }>
+  /** Paths deleted from the host's root (overlay whiteouts: the machine keeps them). */
+  remove: readonly string[]
+  /** Directories made (with parents) before the files are installed. */
+  mkdirs: ReadonlyArray<{ path: string; mode: string }>
+}
+
+/** Device nodes a minimal /dev needs: name, type, major, minor. */
+const DEVICES: ReadonlyArray<[string, number, number]> = [
+  ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0],
+]
+
+export function hostInitScript(spec: HostInitSpec): string {
+  const R = '"$R"'
+  const lines = [
+    'set -eu',
+    `R=${quote(spec.rootDir)}`,
+    `D=${quote(spec.diskDir)}`,
+    `mount -t tmpfs -o ${quote(`size=${spec.diskSize},mode=0755`)} lab-disk "$D"`,
+    'mkdir "$D/upper" "$D/work"',
+    'mount -t overlay -o "lowerdir=/,upperdir=$D/upper,workdir=$D/work" lab-root "$R"',
+    `mount -t proc -o nosuid,nodev,noexec proc ${R}/proc`,
+    `mount -t sysfs -o nosuid,nodev,noexec sysfs ${R}/sys`,
+    `mount -t tmpfs -o nosuid,mode=0755,size=16m dev ${R}/dev`,
+    ...DEVICES.map(([name, major, minor]) => `mknod -m 0666 ${R}/dev/${name} c ${major} ${minor}`),
+    `mkdir -m 0755 ${R}/dev/pts`,
+    `mkdir -m 1777 ${R}/dev/shm`,
+    `mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts ${R}/dev/pts`,
+    `ln -s pts/ptmx ${R}/dev/ptmx`,
+    `ln -s /proc/self/fd ${R}/dev/fd`,
+    `ln -s /proc/self/fd/0 ${R}/dev/stdin`,
+    `ln -s /proc/self/fd/1 ${R}/dev/stdout`,
+    `ln -s /proc/self/fd/2 ${R}/dev/stderr`,
+    `mount -t tmpfs -o nosuid,nodev,mode=1777 shm ${R}/dev/shm`,
+    `mount -t tmpfs -o nosuid,nodev,mode=0755,size=64m run ${R}/run`,
+    `mkdir -m 0755 ${R}/run/sshd ${R}/run/lock`,
+    `mount -t tmpfs -o ${quote(`nosuid,nodev,mode=1777,size=${spec.diskSize}`)} tmp ${R}/tmp`,
+    `hostname ${quote(spec.hostname)}`,
+    ...spec.remove.map((p) => `rm -rf ${R}${quote(p)}`),
+    ...spec.mkdirs.map((d) => `mkdir -p -m ${d.mode} ${R}${quote(d.path)}`),
+    ...spec.install.map((f) => `install -D -m ${f.mode} ${quote(f.from)} ${R}${quote(f.to)}`),
+    `cd ${R}`,
+    'mkdir .machine-root',
+    'pivot_root . .machine-root',
+    'cd /',
+    'umount -l /.machine-root',
+    'rmdir /.machine-root',
+    `exec /usr/bin/tini -- /usr/sbin/sshd -D -e -f ${SSHD_CONFIG_PATH}`,
+  ]
+  return `${lines.join('\n')}\n`
+}

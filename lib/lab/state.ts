@@ -1,0 +1,92 @@
+// state.json: everything `up` made, written as it is made, so that `down` can
+// remove exactly that (even after an `up` that died half way) and nothing else.
+import { readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { LabPaths } from './paths.ts'
+import type { Subnet } from './subnet.ts'
+
+export const STATE_TOOL = 'etcd-rescue lab'
+export const STATE_VERSION = 1
+
+/** A process identified so that a recycled PID is never mistaken for it. */
+export interface ProcessRef {
+  pid: number
+  /** Field 22 of /proc/PID/stat (start time in clock ticks since boot). */
+  startTime: number
+}
+
+export interface HostState {
+  index: number
+  /** Host name, inventory name. */
+  name: string
+  member: string
+  address: string
+  netns?: string
+  /** Root-namespace end of the veth pair. */
+  veth?: string
+  dir: string
+  /** `unshare`, the parent of the host's init, as seen from the root namespace. */
+  launcher?: ProcessRef
+  /** The host's PID 1 (init of its PID namespace) as seen from the root namespace. */
+  init?: ProcessRef
+}
+
+export interface LabState {
+  tool: typeof STATE_TOOL
+  version: typeof STATE_VERSION
+  name: string
+  /** 'creating' until every host answers SSH. */
+  phase: 'creating' | 'up'
+  createdAt: string
+  subnet: Subnet
+  bridge?: string
+  disk: string
+  etcd: {
+    version: string
+    /** Where etcd, etcdctl (and etcdutl from 3.5) are on the hosts. */
+    binDir: string
+    /** Where the binaries come from on this machine. */
+    sourceDir: string
+  }
+  hosts: HostState[]
+}
+
+export function readState(paths: LabPaths): LabState | undefined {
+  let text: string
+  try {
+    text = readFileSync(paths.state, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw e
+  }
+  const state = JSON.parse(text) as LabState
+  if (state.tool !== STATE_TOOL) throw new Error(`${paths.state} was not written by ${STATE_TOOL}`)
+  return state
+}
+
+/** Write-then-rename, so a crash never leaves a half-written state file. */
+export function writeState(paths: LabPaths, state: LabState): void {
+  const tmp = `${paths.state}.tmp`
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
+  renameSync(tmp, paths.state)
+}
+
+/** Every lab with a state file under the base directory (other than broken ones). */
+export function listLabStates(base: string): LabState[] {
+  let names: string[]
+  try {
+    names = readdirSync(base)
+  } catch {
+    return []
+  }
+  const states: LabState[] = []
+  for (const name of names) {
+    try {
+      const state = JSON.parse(readFileSync(join(base, name, 'state.json'), 'utf8')) as LabState
+      if (state.tool === STATE_TOOL) states.push(state)
+    } catch {
+      // not a lab directory
+    }
+  }
+  return states
+}
