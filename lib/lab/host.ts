@@ -1,0 +1,94 @@
+// Booting and stopping one lab host. Boot: `ip netns exec NS unshare --pid
+// --fork --mount --uts ... sh -c INIT` started detached; unshare stays as the
+// parent of the host's PID 1 (init-script.ts), whose root-namespace PID is read
+// from /proc/<unshare>/task/<unshare>/children and recorded. Stop: SIGKILL to
+// that PID 1 ends the whole PID namespace (every process of the host) and with
+// it the host's mount namespace and all its mounts.
+import { spawn } from 'node:child_process'
+import { closeSync, openSync, readFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { RescueError } from '../errors.ts'
+import { hostInitScript, type HostInitSpec } from './init-script.ts'
+import { childPids, isRunning, killRef, processRef, waitGone } from './procs.ts'
+import type { HostState, ProcessRef } from './state.ts'
+
+export interface BootedHost {
+  launcher: ProcessRef
+  init: ProcessRef
+}
+
+/** Start the host's init; resolves once its PID 1 is known (sshd may still be starting). */
+export async function bootHost(netns: string, init: HostInitSpec, consoleLog: string): Promise<BootedHost> {
+  const script = hostInitScript(init)
+  const out = openSync(consoleLog, 'a')
+  const child = spawn('ip', [
+    'netns', 'exec', netns,
+    'unshare', '--pid', '--fork', '--mount', '--uts', '--propagation', 'private',
+    'sh', '-c', script, `lab-init-${init.hostname}`,
+  ], { detached: true, stdio: ['ignore', out, out] })
+  closeSync(out)
+  const spawned = await new Promise<number>((resolve, reject) => {
+    child.once('spawn', () => resolve(child.pid!))
+    child.once('error', (e) => reject(new RescueError(`cannot start host ${init.hostname}: ${e.message}`, { cause: e })))
+  })
+  // Do not keep `up` alive for the host; Node still reaps it if it ends first.
+  child.unref()
+  const launcher = processRef(spawned)
+  const deadline = Date.now() + 5000
+  while (launcher && Date.now() < deadline) {
+    const [pid] = childPids(launcher.pid)
+    const init1 = pid ? processRef(pid) : undefined
+    if (init1) return { launcher, init: init1 }
+    if (!isRunning(launcher)) break
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new RescueError(`host ${init.hostname} did not start`, { where: init.hostname, hint: consoleTail(consoleLog) })
+}
+
+/** Wait until sshd answers on ADDRESS:22 with its banner, or the host's init died. */
+export async function waitForSsh(host: HostState, consoleLog: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (!isRunning(host.init)) {
+      throw new RescueError(`host ${host.name} stopped while booting`, { where: host.name, hint: consoleTail(consoleLog) })
+    }
+    if (await sshBanner(host.address, 500)) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new RescueError(`sshd on ${host.name} (${host.address}) did not answer within ${timeoutMs / 1000} s`, {
+    where: host.name,
+    hint: consoleTail(consoleLog),
+  })
+}
+
+/** Does something on ADDRESS:22 greet like an SSH server? */
+export function sshBanner(address: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port: 22 })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.once('error', () => done(false))
+    socket.once('data', (b: Buffer) => done(b.toString('latin1').startsWith('SSH-')))
+  })
+}
+
+/** Kill the host's PID namespace, then its launcher if it lingers. Returns PIDs that would not die. */
+export async function killHost(host: HostState): Promise<number[]> {
+  killRef(host.init)
+  await waitGone([host.init])
+  killRef(host.launcher)
+  const left = await waitGone([host.init, host.launcher])
+  return left.map((r) => r.pid)
+}
+
+function consoleTail(path: string): string {
+  try {
+    const tail = readFileSync(path, 'utf8').trimEnd().split('\n').slice(-6).join('\n    ')
+    return tail ? `Its console (${path}) ends with:\n    ${tail}` : `Its console (${path}) is empty.`
+  } catch {
+    return `See ${path}.`
+  }
+}

@@ -1,0 +1,59 @@
+// The lab's network: a bridge in the root namespace holding the gateway address,
+// and per host a network namespace joined to it by a veth pair (eth0 inside).
+// The machine does not forward, so hosts reach each other and the machine's
+// bridge address, and nothing beyond.
+import { run } from './exec.ts'
+import { parseIpAddrJson, type AddressInUse } from './subnet.ts'
+
+export async function machineAddresses(): Promise<AddressInUse[]> {
+  const { stdout } = await run(['ip', '-4', '-j', 'addr', 'show'])
+  return parseIpAddrJson(stdout)
+}
+
+export async function netnsList(): Promise<string[]> {
+  const { stdout } = await run(['ip', '-j', 'netns', 'list'])
+  const list = JSON.parse(stdout.trim() || '[]') as Array<{ name: string }>
+  return list.map((n) => n.name)
+}
+
+export async function linkList(): Promise<string[]> {
+  const { stdout } = await run(['ip', '-j', 'link', 'show'])
+  return (JSON.parse(stdout.trim() || '[]') as Array<{ ifname: string }>).map((l) => l.ifname)
+}
+
+export async function createBridge(name: string, gateway: string): Promise<void> {
+  await run(['ip', 'link', 'add', name, 'type', 'bridge'])
+  await run(['ip', 'addr', 'add', `${gateway}/24`, 'dev', name])
+  await run(['ip', 'link', 'set', name, 'up'])
+}
+
+/** Network namespace with eth0 (peer of `veth` on the bridge) holding `address`. */
+export async function createHostNetwork(opts: {
+  netns: string
+  veth: string
+  bridge: string
+  address: string
+  gateway: string
+}): Promise<void> {
+  const { netns, veth } = opts
+  await run(['ip', 'link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns])
+  await run(['ip', 'link', 'set', veth, 'master', opts.bridge, 'up'])
+  await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up'])
+  await run(['ip', '-n', netns, 'addr', 'add', `${opts.address}/24`, 'dev', 'eth0'])
+  await run(['ip', '-n', netns, 'link', 'set', 'eth0', 'up'])
+  await run(['ip', '-n', netns, 'route', 'add', 'default', 'via', opts.gateway])
+}
+
+export async function addNetns(name: string): Promise<void> {
+  await run(['ip', 'netns', 'add', name])
+}
+
+/** Delete a namespace if it exists (deleting it also deletes its veth pair). */
+export async function deleteNetns(name: string): Promise<void> {
+  await run(['ip', 'netns', 'del', name], { allowFailure: true })
+}
+
+/** Delete a link if it exists. */
+export async function deleteLink(name: string): Promise<void> {
+  await run(['ip', 'link', 'del', name], { allowFailure: true })
+}

@@ -1,0 +1,236 @@
+// `lab up`: validate everything, then build the lab, recording each object in
+// state.json the moment it exists, so that a failure half way is undone by the
+// same code as `down`. Hosts boot in parallel; the subnet is chosen and claimed
+// (bridge created) under a machine-wide lock so concurrent `up`s never share one.
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { InputError, RescueError } from '../errors.ts'
+import { ensureEtcdBinaries } from './etcd-fetch.ts'
+import { DEFAULT_ETCD_VERSION, etcdBinaries, etcdRelease, type EtcdRelease } from './etcd-release.ts'
+import { run } from './exec.ts'
+import { bootHost, waitForSsh } from './host.ts'
+import { etcHosts, knownHosts, sshdConfig, SSHD_CONFIG_PATH } from './host-files.ts'
+import type { HostInitSpec } from './init-script.ts'
+import { renderInventory } from './inventory.ts'
+import { withLock } from './lock.ts'
+import { DEFAULT_LAB_NAME, LAB_DATA_DIR, bridgeName, hostName, memberName, netnsName, validateDiskSize, validateHostCount, validateLabName, vethName } from './names.ts'
+import { addNetns, createBridge, createHostNetwork, machineAddresses } from './net.ts'
+import { hostPaths, labBaseDir, labPaths, type LabPaths } from './paths.ts'
+import { checkPrerequisites, findProgram } from './prereq.ts'
+import { isRunning } from './procs.ts'
+import { listLabStates, readState, writeState, STATE_TOOL, STATE_VERSION, type HostState, type LabState } from './state.ts'
+import { chooseSubnet, hostAddress } from './subnet.ts'
+import { foreignObjects, teardown } from './down.ts'
+
+export const DEFAULT_HOSTS = 3
+export const DEFAULT_DISK = '2G'
+/** Machine-wide: serializes subnet choice across labs in any directory. */
+const SUBNET_LOCK = '/run/etcd-rescue-lab.lock'
+
+export interface LabUpOptions {
+  /** Lab name, 1-8 of [a-z0-9] starting with a letter. Default "lab". */
+  name?: string
+  /** Number of hosts, 1-9. Default 3 (or the running lab's). */
+  hosts?: number
+  /** etcd version on the hosts: 3.4.23, 3.5.16 or 3.5.30. Default 3.4.23 (or the running lab's). */
+  etcd?: string
+  /** Size of each host's disk (tmpfs, RAM-backed, only used pages count). Default 2G. */
+  disk?: string
+  /** Directory holding labs' state; default $ETCD_RESCUE_LAB_DIR or <repo>/.lab. */
+  dir?: string
+  /** Progress lines. Default: silent. */
+  log?: (line: string) => void
+}
+
+/** A lab that is up, and where its outputs are. */
+export interface Lab {
+  name: string
+  paths: LabPaths
+  state: LabState
+  /** True when `up` found it already running and changed nothing. */
+  alreadyUp: boolean
+}
+
+export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
+  const log = options.log ?? (() => {})
+  const name = validateLabName(options.name ?? DEFAULT_LAB_NAME)
+  if (options.hosts !== undefined) validateHostCount(options.hosts)
+  const release = options.etcd === undefined ? undefined : etcdRelease(options.etcd)
+  const disk = options.disk === undefined ? undefined : validateDiskSize(options.disk)
+  const base = labBaseDir(options.dir)
+  const paths = labPaths(base, name)
+  const wanted = release ?? etcdRelease(DEFAULT_ETCD_VERSION)
+  checkPrerequisites({ etcd34: !wanted.suite, fetch: !!wanted.suite })
+
+  const existing = readState(paths)
+  if (existing) return reportExisting(existing, paths, { hosts: options.hosts, etcd: options.etcd, disk })
+  const foreign = await foreignObjects(name)
+  if (foreign.length > 0) {
+    throw new InputError(`the name "${name}" is taken by a lab this directory did not make (${foreign.join(', ')})`, {
+      where: paths.dir,
+      hint: 'Pick another --name, or the --dir of the lab that made them, and run down there.',
+    })
+  }
+
+  const sourceDir = await ensureEtcdBinaries(wanted, log)
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
+  return withLock(`${paths.dir}.lock`, async () => {
+    const again = readState(paths) // another `up` of the same name may have won the race
+    if (again) return reportExisting(again, paths, { hosts: options.hosts, etcd: options.etcd, disk })
+    const state: LabState = {
+      tool: STATE_TOOL,
+      version: STATE_VERSION,
+      name,
+      phase: 'creating',
+      createdAt: new Date().toISOString(),
+      subnet: { k: 0, gateway: '', cidr: '' },
+      disk: disk ?? DEFAULT_DISK,
+      etcd: { version: wanted.version, binDir: wanted.hostBinDir, sourceDir },
+      hosts: [],
+    }
+    try {
+      await build(state, paths, wanted, options.hosts ?? DEFAULT_HOSTS, base, log)
+    } catch (e) {
+      log(`up failed, removing what it made: ${(e as Error).message.split('\n')[0]}`)
+      await teardown(state, paths)
+      throw e
+    }
+    return { name, paths, state, alreadyUp: false }
+  })
+}
+
+async function build(state: LabState, paths: LabPaths, release: EtcdRelease, count: number, base: string, log: (line: string) => void): Promise<void> {
+  const t0 = Date.now()
+  writeState(paths, state)
+  mkdirSync(paths.hostsDir, { recursive: true })
+  const hostIndexes = Array.from({ length: count }, (_, k) => k + 1)
+  // Keys first (ssh-keygen refuses to overwrite, so clear leftovers).
+  const keygen = (file: string, comment: string) => {
+    rmSync(file, { force: true })
+    rmSync(`${file}.pub`, { force: true })
+    return run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file])
+  }
+  await Promise.all([
+    keygen(paths.privateKey, `etcd-rescue-lab-${state.name}`),
+    ...hostIndexes.map((i) => {
+      mkdirSync(hostPaths(paths, i).dir, { recursive: true })
+      return keygen(hostPaths(paths, i).hostKey, `root@${hostName(state.name, i)}`)
+    }),
+  ])
+
+  await withLock(SUBNET_LOCK, async () => {
+    const otherKs = listLabStates(base).filter((s) => s.name !== state.name && s.subnet.k > 0).map((s) => s.subnet.k)
+    const chosen = chooseSubnet(await machineAddresses(), otherKs)
+    if (!chosen) throw new RescueError('every 198.18.K.0/24 (K = 1..254) is in use on this machine', { hint: 'Take a lab down first.' })
+    state.subnet = chosen
+    state.bridge = bridgeName(state.name)
+    writeState(paths, state)
+    await createBridge(state.bridge, chosen.gateway)
+  })
+  log(`bridge ${state.bridge} ${state.subnet.gateway}/24`)
+
+  state.hosts = hostIndexes.map((i): HostState => ({
+    index: i,
+    name: hostName(state.name, i),
+    member: memberName(i),
+    address: hostAddress(state.subnet.k, i),
+    dir: hostPaths(paths, i).dir,
+  }))
+  // Namespaces one at a time: the first `ip netns add` sets up /run/netns and concurrent ones race on it.
+  for (const host of state.hosts) {
+    host.netns = netnsName(state.name, host.index)
+    writeState(paths, state)
+    await addNetns(host.netns)
+  }
+  const machineHostKeys = readdirSync('/etc/ssh').filter((f) => f.startsWith('ssh_host_')).map((f) => `/etc/ssh/${f}`)
+  await Promise.all(state.hosts.map(async (host) => {
+    host.veth = vethName(state.name, host.index)
+    writeState(paths, state)
+    await createHostNetwork({ netns: host.netns!, veth: host.veth, bridge: state.bridge!, address: host.address, gateway: state.subnet.gateway })
+    const init = hostInit(state, host, paths, release, machineHostKeys)
+    const booted = await bootHost(host.netns!, init, hostPaths(paths, host.index).console)
+    host.launcher = booted.launcher
+    host.init = booted.init
+    writeState(paths, state)
+  }))
+  await Promise.all(state.hosts.map((h) => waitForSsh(h, hostPaths(paths, h.index).console)))
+
+  writeFileSync(paths.knownHosts, knownHosts(state.hosts.map((h) => ({
+    address: h.address,
+    publicKey: readFileSync(`${hostPaths(paths, h.index).hostKey}.pub`, 'utf8'),
+  }))), { mode: 0o644 })
+  writeFileSync(paths.inventory, renderInventory({
+    lab: state.name,
+    etcdVersion: state.etcd.version,
+    hosts: state.hosts.map((h) => ({ name: h.name, address: h.address, member: h.member })),
+    privateKey: paths.privateKey,
+    knownHosts: paths.knownHosts,
+    etcdBinDir: state.etcd.binDir,
+    dataDir: LAB_DATA_DIR,
+  }), { mode: 0o644 })
+  state.phase = 'up'
+  writeState(paths, state)
+  log(`${count} host(s) up in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+}
+
+/** What host `host` boots with: its identity files, and for 3.5 the fetched binaries in place of 3.4's. */
+function hostInit(state: LabState, host: HostState, paths: LabPaths, release: EtcdRelease, machineHostKeys: string[]): HostInitSpec {
+  const hp = hostPaths(paths, host.index)
+  mkdirSync(hp.files, { recursive: true })
+  mkdirSync(hp.disk, { recursive: true })
+  mkdirSync(hp.root, { recursive: true })
+  const file = (name: string, text: string) => {
+    writeFileSync(join(hp.files, name), text)
+    return join(hp.files, name)
+  }
+  const sftp = findProgram('sftp-server') ?? (existsSync('/usr/lib/openssh/sftp-server') ? '/usr/lib/openssh/sftp-server' : undefined)
+  const install = [
+    { from: file('hostname', `${host.name}\n`), to: '/etc/hostname', mode: '0644' },
+    { from: file('hosts', etcHosts(host, state.hosts)), to: '/etc/hosts', mode: '0644' },
+    { from: file('machine-id', `${randomBytes(16).toString('hex')}\n`), to: '/etc/machine-id', mode: '0444' },
+    { from: file('sshd_config_lab', sshdConfig(host, sftp)), to: SSHD_CONFIG_PATH, mode: '0644' },
+    { from: hp.hostKey, to: '/etc/ssh/ssh_host_ed25519_key', mode: '0600' },
+    { from: `${hp.hostKey}.pub`, to: '/etc/ssh/ssh_host_ed25519_key.pub', mode: '0644' },
+    { from: paths.publicKey, to: '/root/.ssh/authorized_keys', mode: '0600' },
+  ]
+  const remove = [...machineHostKeys]
+  if (release.suite) {
+    // Look like a 3.5 machine: only the fetched binaries, at /usr/local/bin.
+    remove.push(...['etcd', 'etcdctl', 'etcdutl'].map((b) => `/usr/bin/${b}`))
+    install.push(...etcdBinaries(release.version).map((b) => ({
+      from: join(state.etcd.sourceDir, b), to: `${release.hostBinDir}/${b}`, mode: '0755',
+    })))
+  }
+  return {
+    hostname: host.name,
+    diskDir: hp.disk,
+    rootDir: hp.root,
+    diskSize: state.disk,
+    install,
+    remove,
+    mkdirs: [{ path: '/root/.ssh', mode: '0700' }],
+  }
+}
+
+function reportExisting(state: LabState, paths: LabPaths, asked: { hosts?: number; etcd?: string; disk?: string }): Lab {
+  const dead = state.hosts.filter((h) => !isRunning(h.init)).map((h) => h.name)
+  if (state.phase !== 'up' || dead.length > 0) {
+    throw new InputError(`lab "${state.name}" exists but is not fully up${dead.length ? ` (${dead.join(', ')} stopped)` : ''}`, {
+      where: paths.dir,
+      hint: 'Run `lab.mjs down` for it, then up again.',
+    })
+  }
+  const differs = [
+    asked.hosts !== undefined && asked.hosts !== state.hosts.length ? `${state.hosts.length} hosts` : '',
+    asked.etcd !== undefined && asked.etcd !== state.etcd.version ? `etcd ${state.etcd.version}` : '',
+    asked.disk !== undefined && asked.disk !== state.disk ? `--disk ${state.disk}` : '',
+  ].filter(Boolean)
+  if (differs.length > 0) {
+    throw new InputError(`lab "${state.name}" is already up with ${differs.join(', ')}`, {
+      where: paths.dir,
+      hint: 'Run `lab.mjs down` first to change it, or use another --name.',
+    })
+  }
+  return { name: state.name, paths, state, alreadyUp: true }
+}
