@@ -39,19 +39,31 @@ export function findProgram(name: string): string | undefined {
   return undefined
 }
 
-/** The programs missing for a lab running the given etcd source, as [program, package]. */
-export function missingPrograms(needEtcd34: boolean, needFetch: boolean): Array<[string, string]> {
-  const wanted = [...PROGRAMS, ...(needEtcd34 ? ETCD_34 : []), ...(needFetch ? FETCH : [])]
-  return wanted.filter(([program]) => !findProgram(program))
+export interface PrerequisiteOptions {
+  /** The lab runs the machine's etcd 3.4 package. */
+  etcd34: boolean
+  /** The lab fetches etcd 3.5 with apt-get. */
+  fetch: boolean
+  /** Program lookup (tests replace it). Default findProgram. */
+  find?: (program: string) => string | undefined
+  /** Effective user id (tests replace it). Default process.getuid(). */
+  uid?: number
 }
 
-export function checkPrerequisites(options: { etcd34: boolean; fetch: boolean }): void {
-  if (process.getuid?.() !== 0) {
+/** The programs missing for a lab running the given etcd source, as [program, package]. */
+export function missingPrograms(options: PrerequisiteOptions): Array<[string, string]> {
+  const find = options.find ?? findProgram
+  const wanted = [...PROGRAMS, ...(options.etcd34 ? ETCD_34 : []), ...(options.fetch ? FETCH : [])]
+  return wanted.filter(([program]) => !find(program))
+}
+
+export function checkPrerequisites(options: PrerequisiteOptions): void {
+  if ((options.uid ?? process.getuid?.()) !== 0) {
     throw new InputError('the lab needs root: it creates network namespaces, mounts and a bridge', {
       hint: 'Run it as root (sudo npx zx scripts/lab.mjs ...).',
     })
   }
-  const missing = missingPrograms(options.etcd34, options.fetch)
+  const missing = missingPrograms(options)
   if (missing.length > 0) {
     const packages = [...new Set(missing.map(([, pkg]) => pkg))]
     throw new InputError(`missing ${missing.map(([p]) => p).join(', ')}`, {

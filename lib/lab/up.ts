@@ -193,6 +193,11 @@ function hostInit(state: LabState, host: HostState, paths: LabPaths, release: Et
     { from: hp.hostKey, to: '/etc/ssh/ssh_host_ed25519_key', mode: '0600' },
     { from: `${hp.hostKey}.pub`, to: '/etc/ssh/ssh_host_ed25519_key.pub', mode: '0644' },
     { from: paths.publicKey, to: '/root/.ssh/authorized_keys', mode: '0600' },
+    // Root's shell startup files as a fresh Debian has them, not this machine's
+    // (whose pyenv/cargo hooks would cost every SSH command most of a second).
+    ...['bashrc', 'profile']
+      .filter((f) => existsSync(`/usr/share/base-files/dot.${f}`))
+      .map((f) => ({ from: `/usr/share/base-files/dot.${f}`, to: `/root/.${f}`, mode: '0644' })),
   ]
   const remove = [...machineHostKeys]
   if (release.suite) {
