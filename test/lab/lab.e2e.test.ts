@@ -1,0 +1,211 @@
+// The lab against the real thing: namespaces, overlay roots, OpenSSH sshd with
+// strict host-key checking, etcd 3.4 and 3.5 clusters. Needs root. Each suite
+// brings up its own lab under a random name in its own directory, and takes it
+// down in afterAll even when a test failed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import {
+  clusterKill, clusterLoad, clusterStart, clusterStop, labDown, labStatus, labUp, sha256Hex, sshExec, type Lab,
+} from '../../lib/lab/index.ts'
+
+const randomName = () => `t${randomBytes(4).toString('hex').slice(0, 7)}`
+
+function netnsNames(): string[] {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]).filter(Boolean)
+}
+
+function linkNames(): string[] {
+  return (JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{ ifname: string }>).map((l) => l.ifname)
+}
+
+function processGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z') // exited, only waiting to be reaped
+  } catch {
+    return true
+  }
+}
+
+async function ok(lab: Lab, host: number, command: string): Promise<string> {
+  const r = await sshExec(lab, host, command)
+  expect(r.code, `${command} on host ${host}: ${r.stderr}`).toBe(0)
+  return r.stdout
+}
+
+/** Bring a lab up for a suite; always take it down afterwards. */
+function useLab(options: { hosts: number; etcd?: string }) {
+  const name = randomName()
+  const dir = mkdtempSync('/tmp/etcd-rescue-lab-test-')
+  const ctx = { name, dir, lab: undefined as unknown as Lab }
+  beforeAll(async () => {
+    ctx.lab = await labUp({ name, dir, ...options })
+  })
+  afterAll(async () => {
+    await labDown({ name, dir })
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return ctx
+}
+
+describe('lab with etcd 3.4.23', () => {
+  const ctx = useLab({ hosts: 3 })
+
+  it('writes the operator key (0600), known_hosts and an inventory Ansible reads', () => {
+    const { paths, state } = ctx.lab
+    expect(statSync(paths.privateKey).mode & 0o777).toBe(0o600)
+    const known = readFileSync(paths.knownHosts, 'utf8').trim().split('\n')
+    expect(known.map((l) => l.split(' ')[0])).toEqual(state.hosts.map((h) => h.address))
+    const inventory = JSON.parse(execFileSync('ansible-inventory', ['-i', paths.inventory, '--list'], { encoding: 'utf8' }))
+    expect(inventory.etcd.hosts).toEqual(state.hosts.map((h) => h.name))
+    expect(inventory._meta.hostvars[`${ctx.name}-h2`]).toMatchObject({
+      ansible_host: state.hosts[1].address,
+      ansible_user: 'root',
+      ansible_ssh_private_key_file: paths.privateKey,
+      etcd_member_name: 'etcd2',
+      etcd_bin_dir: '/usr/bin',
+      etcd_data_dir: '/var/lib/etcd',
+      etcd_service: 'process',
+    })
+  })
+
+  it('lets OpenSSH log into every host with strict host-key checking', async () => {
+    for (const h of ctx.lab.state.hosts) {
+      expect((await ok(ctx.lab, h.index, 'hostname')).trim()).toBe(h.name)
+    }
+  })
+
+  it('refuses a host whose key is not the one known_hosts holds for its address', async () => {
+    const { paths, state } = ctx.lab
+    const lines = readFileSync(paths.knownHosts, 'utf8').trim().split('\n')
+    // Host 2's key under host 1's address: what a changed host key looks like.
+    const wrong = join(ctx.dir, 'wrong_known_hosts')
+    writeFileSync(wrong, `${state.hosts[0].address} ${lines[1].split(' ').slice(1).join(' ')}\n`)
+    const changed = await sshExec(ctx.lab, 1, 'true', { knownHostsFile: wrong })
+    expect(changed.code).toBe(255)
+    expect(changed.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/)
+    const empty = join(ctx.dir, 'empty_known_hosts')
+    writeFileSync(empty, '')
+    const unknown = await sshExec(ctx.lab, 1, 'true', { knownHostsFile: empty })
+    expect(unknown.code).toBe(255)
+    expect(unknown.stderr).toMatch(/Host key verification failed/)
+  })
+
+  it('keeps files written on one host off the others and off the machine', async () => {
+    const marker = `probe-${randomBytes(4).toString('hex')}`
+    const paths = ['/var/lib', '/etc', '/tmp', '/var/log'].map((d) => `${d}/${marker}`)
+    await ok(ctx.lab, 1, paths.map((p) => `echo h1 > ${p}`).join(' && '))
+    expect(await ok(ctx.lab, 1, `cat ${paths[0]}`)).toBe('h1\n')
+    const onH2 = await sshExec(ctx.lab, 2, `ls ${paths.join(' ')}`)
+    expect(onH2.code).not.toBe(0)
+    for (const p of paths) expect(() => statSync(p)).toThrow()
+  })
+
+  it('hides a process started on one host from the others', async () => {
+    // Detached with every descriptor redirected, or the session would not end (FIELD-NOTES pitfall 4).
+    await ok(ctx.lab, 1, 'setsid -f sleep 4242 >/dev/null 2>&1 </dev/null')
+    const args = (text: string) => text.split('\n').map((l) => l.trim())
+    expect(args(await ok(ctx.lab, 1, 'ps -eo args'))).toContain('sleep 4242')
+    const h2 = args(await ok(ctx.lab, 2, 'ps -eo args; cat /proc/[0-9]*/cmdline | tr "\\000" " "; echo'))
+    expect(h2.filter((l) => l.includes('sleep 4242') && !l.includes('ps -eo'))).toEqual([])
+    expect(h2).toContain('/usr/bin/tini -- /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config_lab') // its own PID 1
+    expect((await ok(ctx.lab, 2, 'cat /proc/1/comm')).trim()).toBe('tini')
+    await ok(ctx.lab, 1, 'kill $(pgrep -x sleep)')
+  })
+
+  it('gives each host its own hostname and address', async () => {
+    for (const h of ctx.lab.state.hosts) {
+      expect((await ok(ctx.lab, h.index, 'cat /etc/hostname; hostname')).split('\n').slice(0, 2)).toEqual([h.name, h.name])
+      const addrs = await ok(ctx.lab, h.index, 'ip -4 -o addr show')
+      expect(addrs).toContain(`inet ${h.address}/24`)
+      for (const other of ctx.lab.state.hosts.filter((o) => o !== h)) expect(addrs).not.toContain(other.address)
+    }
+  })
+
+  it('lets root mount a disk on /var/lib/etcd of one host only', async () => {
+    await ok(ctx.lab, 1, 'mount -t tmpfs -o size=64m,mode=0700 etcd-disk /var/lib/etcd')
+    expect((await ok(ctx.lab, 1, 'findmnt -n -o FSTYPE,SOURCE /var/lib/etcd')).trim()).toBe('tmpfs  etcd-disk')
+    expect((await sshExec(ctx.lab, 2, 'findmnt -n /var/lib/etcd')).code).toBe(1)
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('etcd-disk')
+    await ok(ctx.lab, 1, 'umount /var/lib/etcd')
+  })
+
+  it('reports up twice as one lab (idempotent) and shows it in status', async () => {
+    const again = await labUp({ name: ctx.name, dir: ctx.dir })
+    expect(again.alreadyUp).toBe(true)
+    expect(again.state.hosts.map((h) => h.init!.pid)).toEqual(ctx.lab.state.hosts.map((h) => h.init!.pid))
+    const [status] = await labStatus({ name: ctx.name, dir: ctx.dir })
+    expect(status.hosts.map((h) => [h.running, h.netns, h.ssh])).toEqual([[true, true, true], [true, true, true], [true, true, true]])
+  })
+
+  it('starts a healthy 3-member cluster, loads it and stops it by PID', async () => {
+    const started = await clusterStart(ctx.lab)
+    expect(started.members.map((m) => m.name)).toEqual(['etcd1', 'etcd2', 'etcd3'])
+    const members = await fetch(`${started.members[0].clientUrl}/v3/cluster/member/list`, { method: 'POST', body: '{}' }).then((r) => r.json())
+    expect(members.members.map((m: { name: string }) => m.name).sort()).toEqual(['etcd1', 'etcd2', 'etcd3'])
+    const version = await fetch(`${started.members[1].clientUrl}/version`).then((r) => r.json())
+    expect(version.etcdserver).toBe('3.4.23')
+
+    const manifestFile = join(ctx.dir, 'manifest.json')
+    const load = await clusterLoad(ctx.lab, { keys: 200, seed: 'e2e', manifestFile })
+    expect(load.keys).toBe(200)
+    expect(JSON.parse(readFileSync(manifestFile, 'utf8'))).toEqual(load.manifest)
+    // Read a key back from another member with etcdctl on that host: same bytes.
+    const key = Object.keys(load.manifest)[137]
+    const value = await ok(ctx.lab, 3, `ETCDCTL_API=3 etcdctl get --print-value-only ${key} | head -c -1 | sha256sum`)
+    expect(value.split(' ')[0]).toBe(load.manifest[key])
+    expect(sha256Hex(Buffer.from(''))).not.toBe(load.manifest[key])
+
+    const stopped = await clusterStop(ctx.lab, { hosts: [2] })
+    expect(stopped).toHaveLength(1)
+    expect(stopped[0].pids).toHaveLength(1)
+    const killed = await clusterKill(ctx.lab)
+    expect(killed.map((k) => k.pids.length)).toEqual([1, 0, 1])
+    expect((await clusterStop(ctx.lab)).every((s) => s.pids.length === 0)).toBe(true)
+    // A data dir that already holds a member is not silently reused.
+    await expect(clusterStart(ctx.lab)).rejects.toThrow(/already holds a member/)
+    const fresh = await clusterStart(ctx.lab, { wipe: true })
+    expect(fresh.members).toHaveLength(3)
+  })
+
+  it('leaves nothing behind after down: no namespaces, links, mounts or processes', async () => {
+    const { state, paths } = ctx.lab
+    const pids = state.hosts.flatMap((h) => [h.init!.pid, h.launcher!.pid])
+    await labDown({ name: ctx.name, dir: ctx.dir })
+    expect(netnsNames().filter((n) => n.startsWith(`er-${ctx.name}-`))).toEqual([])
+    expect(linkNames().filter((l) => l === `er-${ctx.name}` || l.startsWith(`er-${ctx.name}-`))).toEqual([])
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(paths.dir)
+    for (const pid of pids) expect(processGone(pid), `PID ${pid}`).toBe(true)
+    expect(() => statSync(paths.dir)).toThrow()
+    // Twice is fine.
+    expect((await labDown({ name: ctx.name, dir: ctx.dir })).found).toBe(false)
+  })
+})
+
+describe('lab with etcd 3.5.30', () => {
+  const ctx = useLab({ hosts: 3, etcd: '3.5.30' })
+
+  it('looks like a 3.5 machine: only the 3.5 binaries, in /usr/local/bin', async () => {
+    const out = await ok(ctx.lab, 2, 'command -v etcd etcdctl etcdutl; etcd --version | head -n 1; ls /usr/bin/etcd 2>&1 || true')
+    expect(out).toContain('/usr/local/bin/etcd\n/usr/local/bin/etcdctl\n/usr/local/bin/etcdutl\n')
+    expect(out).toContain('etcd Version: 3.5.30')
+    expect(out).toMatch(/ls: cannot access '\/usr\/bin\/etcd'/)
+    expect(readFileSync(ctx.lab.paths.inventory, 'utf8')).toContain('etcd_bin_dir=/usr/local/bin')
+    // The machine itself still has its own 3.4.
+    expect(statSync('/usr/bin/etcd').isFile()).toBe(true)
+  })
+
+  it('starts a healthy 3-member 3.5.30 cluster', async () => {
+    const started = await clusterStart(ctx.lab)
+    for (const m of started.members) {
+      const health = await fetch(`${m.clientUrl}/health`).then((r) => r.json())
+      expect(health.health).toBe('true')
+      expect((await fetch(`${m.clientUrl}/version`).then((r) => r.json())).etcdserver).toBe('3.5.30')
+    }
+    const load = await clusterLoad(ctx.lab, { keys: 50 })
+    expect(Object.keys(load.manifest)).toHaveLength(50)
+  })
+})
