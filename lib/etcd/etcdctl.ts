@@ -56,8 +56,8 @@ export function snapshotStatusArgv(tool: 'etcdctl' | 'etcdutl', bin: string, fil
 }
 
 /** An etcdctl call against one endpoint that fails fast instead of hanging. */
-export function etcdctlArgv(bin: string, endpoint: string, tls: TlsFiles | undefined, args: string[]): string[] {
-  return ['env', 'ETCDCTL_API=3', bin, `--endpoints=${endpoint}`, '--dial-timeout=2s', '--command-timeout=3s', ...tlsArgs(tls), ...args]
+export function etcdctlArgv(bin: string, endpoint: string, tls: TlsFiles | undefined, args: string[], commandTimeout = '3s'): string[] {
+  return ['env', 'ETCDCTL_API=3', bin, `--endpoints=${endpoint}`, '--dial-timeout=2s', `--command-timeout=${commandTimeout}`, ...tlsArgs(tls), ...args]
 }
 
 export interface SnapshotStatus {

@@ -27,7 +27,7 @@ export interface HostFacts {
   dataDir: { exists: boolean; entries: number; hasMember: boolean; mountpoint: boolean; freeBytes?: number }
   parent: { exists: boolean; writable: boolean; freeBytes?: number }
   snapshot: { size?: number; sha256?: string }
-  /** Last `restored SHA TOKEN` line of the work dir's journal, if any. */
+  /** An interrupted run's restore: the journal's last line is `restored SHA TOKEN` (not yet `complete`). */
   restored?: { sha256: string; token: string }
   pids: number[]
   has: { sha256sum: boolean; setsid: boolean; systemctl: boolean }
@@ -68,7 +68,8 @@ if [ -f "$S" ]; then
   echo "snap.size=$sz"
   [ "$sz" = ${p.snapshotSize} ] && echo "snap.sha=$(sha256sum "$S" | cut -c1-64)"
 fi
-[ -f "$W/state" ] && echo "state.restored=$(sed -n 's/^restored //p' "$W/state" | tail -n 1)"
+# Only a restore not yet marked complete is resumable.
+[ -f "$W/state" ] && echo "state.restored=$(grep -E '^(restored|complete) ' "$W/state" | tail -n 1 | sed -n 's/^restored //p')"
 echo "pids=$( { ${findPidsScript(p.dataDir, p.ports)}
 } | tr '\\n' ' ')"
 command -v sha256sum >/dev/null 2>&1 && echo has.sha256sum=1

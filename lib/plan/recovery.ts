@@ -12,7 +12,7 @@ import { snapshotStatusArgv } from '../etcd/etcdctl.ts'
 import { shellCommand } from '../shell/quote.ts'
 import type { HostFacts } from './facts.ts'
 import { memberPaths, type MemberPaths } from './paths.ts'
-import { restoreScript, startScript, stopScript, uploadScript, logTailScript } from './scripts.ts'
+import { completeScript, restoreScript, startScript, stopScript, uploadScript, logTailScript } from './scripts.ts'
 
 export interface PlanOptions {
   /** Shared --initial-cluster-token; default: reuse an interrupted run's, else a fresh one. */
@@ -35,7 +35,7 @@ export interface MemberPlan {
   etcdctl: string
   /** Work a previous run already did, so this run skips it. */
   resume: { snapshotInPlace: boolean; alreadyRestored: boolean; running: number[] }
-  scripts: { upload: string; stop: string; restore: string; start: string; snapshotStatus: string; logTail: string }
+  scripts: { upload: string; stop: string; restore: string; start: string; snapshotStatus: string; logTail: string; complete: string }
 }
 
 export interface RecoveryPlan {
@@ -136,6 +136,7 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
         }),
         snapshotStatus: shellCommand(snapshotStatusArgv(tool, toolBin, paths.snapshot)),
         logTail: logTailScript({ service: m.service, serviceName: m.serviceName, logFile }),
+        complete: completeScript(paths, snapshot.sha256, token),
       },
     }
   })

@@ -98,7 +98,7 @@ mv "$T" "$D"`
 D=${quote(p.dataDir)}; T=${quote(p.restoreTmp)}; J=${quote(p.state)}; A=${quote(p.aside)}
 umask 077
 mkdir -p ${quote(p.work)}
-if [ -f "$J" ] && [ "$(grep '^restored ' "$J" | tail -n 1)" = ${quote(done)} ] && [ -d "$D/member" ]; then
+if [ -f "$J" ] && [ "$(grep -E '^(restored|complete) ' "$J" | tail -n 1)" = ${quote(done)} ] && [ -d "$D/member" ]; then
   echo "restore=already-done"; exit 0
 fi
 rm -rf "$T"   # our own temp dir from an interrupted run, never user data
@@ -110,6 +110,14 @@ chmod 700 "$T"
 ${chown}${swap}
 echo ${quote(done)} >> "$J"
 echo "restore=done"`
+}
+
+/**
+ * Marks this snapshot and token done once the cluster is verified, so a later
+ * recovery from the same snapshot restores afresh instead of "resuming".
+ */
+export function completeScript(paths: MemberPaths, sha256: string, token: string): string {
+  return `echo ${quote(`complete ${sha256} ${token}`)} >> ${quote(paths.state)}`
 }
 
 /** Starts the member and returns at once; a running member is left alone. */

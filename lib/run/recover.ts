@@ -188,6 +188,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     if (bad.length) {
       return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}` })
     }
+    await Promise.all(plan.members.map((m) => exec(pool.get(m.name), m.scripts.complete, o, 'verify')))
     return finish({ exitCode: ExitCode.OK, result: 'recovered', checks, recoverySeconds, message: `recovered and verified: ${plan.members.length} members, cluster ${plan.clusterIdHex}, revision ≥ ${snapshotRevision}` })
   } catch (err) {
     const changed = journal.changed()

@@ -23,7 +23,7 @@ export interface MemberProbe {
 const SEP = '@@etcd-rescue@@'
 
 /** One round trip: the member's own status and health, read on its host. */
-export async function probeMember(host: SshHost, m: MemberPlan, tls?: TlsFiles): Promise<MemberProbe> {
+export async function probeMember(host: SshHost, m: Pick<MemberPlan, 'etcdctl' | 'clientUrl'>, tls?: TlsFiles): Promise<MemberProbe> {
   const ctl = (args: string[]) => shellCommand(etcdctlArgv(m.etcdctl, m.clientUrl, tls, args))
   const r = await host.exec(`${ctl(['endpoint', 'status', '-w', 'json'])}; echo ${SEP}; ${ctl(['endpoint', 'health', '-w', 'json'])}`, {
     allowFailure: true,

@@ -53,6 +53,8 @@ export interface ExecOptions {
   timeoutMs?: number
   /** Live output, for -v. */
   onOutput?: (text: string, stream: 'stdout' | 'stderr') => void
+  /** Stream stdout here instead of collecting it (downloads); `stdout` in the result is then empty. */
+  stdout?: NodeJS.WritableStream
 }
 
 export function targetLabel(t: SshTarget): string {
@@ -128,10 +130,13 @@ export class SshHost {
           }, options.timeoutMs)
         }
         // Both streams must be consumed or 'close' never fires.
-        stream.on('data', (d: Buffer) => {
-          out.push(d)
-          options.onOutput?.(d.toString(), 'stdout')
-        })
+        if (options.stdout) stream.pipe(options.stdout, { end: false })
+        else {
+          stream.on('data', (d: Buffer) => {
+            out.push(d)
+            options.onOutput?.(d.toString(), 'stdout')
+          })
+        }
         stream.stderr.on('data', (d: Buffer) => {
           errOut.push(d)
           options.onOutput?.(d.toString(), 'stderr')
@@ -158,6 +163,14 @@ export class SshHost {
     const { channel, result } = this.spawn(command, options)
     if (options.stdin === undefined) channel.then((c) => c.end(), () => {})
     return result
+  }
+
+  /** A TCP connection made from this host (as `ssh -L` does): reaches ports only the host can. */
+  forward(host: string, port: number): Promise<ClientChannel> {
+    return new Promise((resolve, reject) =>
+      this.client.forwardOut('127.0.0.1', 0, host, port, (err, stream) =>
+        err ? reject(new SshError(this.name, `cannot reach ${host}:${port} from this host: ${err.message}`)) : resolve(stream)),
+    )
   }
 
   close(): void {

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memberPaths } from '../../lib/plan/paths.ts'
-import { restoreScript, uploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
+import { completeScript, restoreScript, uploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
 
 const SNAP = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
 const SHA = createHash('sha256').update(readFileSync(SNAP)).digest('hex')
@@ -129,5 +129,24 @@ describe('stop and start scripts', () => {
     const r = sh(stopScript({ service: 'process', serviceName: 'etcd', dataDir: '/nonexistent/etcd-rescue-test', ports: [65001, 65002] }))
     expect(r.status).toBe(0)
     expect(r.stdout.trim()).toBe('stopped=none-running')
+  })
+})
+
+describe('a completed recovery is not resumed', () => {
+  it('restores again from the same snapshot after `complete` was journaled', () => {
+    const root = mkdtempSync(join(tmpdir(), 'rc-'))
+    const paths = memberPaths(join(root, 'etcd'), SHA, 't9', '20260101T000000Z', false)
+    mkdirSync(paths.work, { recursive: true })
+    copyFileSync(SNAP, paths.snapshot)
+    const script = restoreScript({
+      paths, sha256: SHA, mountpoint: false,
+      restore: { tool: 'etcdctl', bin: ETCDCTL, name: 'etcd1', initialCluster: 'etcd1=http://10.0.0.1:2380', token: 't9', peerUrl: 'http://10.0.0.1:2380' },
+    })
+    expect(sh(script).stdout).toContain('restore=done')
+    expect(sh(completeScript(paths, SHA, 't9')).status).toBe(0)
+    // Disaster again, same snapshot and token: this is a new recovery, not a resume.
+    const again = sh(script.replace(paths.aside, `${paths.aside}-2`))
+    expect(again.stdout).toContain('restore=done')
+    expect(again.stdout).toContain('set-aside=')
   })
 })

@@ -1,0 +1,53 @@
+// The baseline etcd-rescue is measured against: an expert recovering by hand
+// with OpenSSH, every step run on all hosts in parallel, connections multiplexed
+// (ControlMaster), polling health every half second. Written out as the bash an
+// expert would type, so the comparison is of the same steps, not of a straw man.
+// It checks nothing beyond health: that is the expert's shortcut, not ours.
+import type { Member } from '../inventory/members.ts'
+import { quote, shellCommand } from '../shell/quote.ts'
+
+export interface ManualInput {
+  members: Member[]
+  snapshot: string
+  /** Where etcd, etcdctl and (3.5+) etcdutl live on the hosts. */
+  binDir: string
+  restoreWith: 'etcdctl' | 'etcdutl'
+  token: string
+  controlDir: string
+}
+
+export function manualScript(i: ManualInput): string {
+  const m0 = i.members[0]
+  const ssh = (m: Member) => shellCommand([
+    'ssh', '-F', 'none', ...(m.ssh.privateKeyFile ? ['-i', m.ssh.privateKeyFile] : []), '-o', 'BatchMode=yes',
+    ...(m.ssh.knownHostsFile ? ['-o', `UserKnownHostsFile=${m.ssh.knownHostsFile}`] : []),
+    '-o', 'ControlMaster=auto', '-o', `ControlPath=${i.controlDir}/%C`, '-o', 'ControlPersist=120',
+    '-p', m.ssh.port, '-l', m.ssh.user ?? 'root', m.ssh.host,
+  ])
+  const ic = i.members.map((m) => `${m.name}=${m.peerUrl}`).join(',')
+  const all = i.members.map((m) => m.clientUrl).join(',')
+  const bin = (t: string) => `${i.binDir}/${t}`
+  const restoreCmd = (m: Member) => shellCommand([
+    ...(i.restoreWith === 'etcdctl' ? ['env', 'ETCDCTL_API=3'] : []), bin(i.restoreWith), 'snapshot', 'restore', '/var/tmp/snapshot.db',
+    '--name', m.name, '--initial-cluster', ic, '--initial-cluster-token', i.token,
+    '--initial-advertise-peer-urls', m.peerUrl, '--data-dir', `${m.dataDir}.new`,
+  ])
+  const startCmd = (m: Member) => `setsid -f ${shellCommand([bin('etcd'), '--name', m.name, '--data-dir', m.dataDir,
+    '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
+    '--listen-client-urls', `${m.clientUrl},http://127.0.0.1:${new URL(m.clientUrl).port}`, '--advertise-client-urls', m.clientUrl])} >/var/log/etcd-manual.log 2>&1 </dev/null`
+  const each = (f: (m: Member) => string) => i.members.map((m) => `${f(m)} &`).join('\n') + '\nwait'
+  return `#!/usr/bin/env bash
+set -euo pipefail
+# 1. the snapshot to every host
+${each((m) => `${ssh(m)} 'cat > /var/tmp/snapshot.db' < ${quote(i.snapshot)}`)}
+# 2. stop whatever etcd is left (dedicated hosts: by exact name, never pkill -f)
+${each((m) => `${ssh(m)} 'pkill -KILL -x etcd; sleep 0.2; true'`)}
+# 3. restore each member with its own identity, old data moved aside
+${each((m) => `${ssh(m)} ${quote(`rm -rf ${quote(`${m.dataDir}.new`)} && ${restoreCmd(m)} >/dev/null 2>&1 && mv ${quote(m.dataDir)} ${quote(`${m.dataDir}.old.`)}$(date +%s) && mv ${quote(`${m.dataDir}.new`)} ${quote(m.dataDir)}`)}`)}
+# 4. start etcd everywhere
+${each((m) => `${ssh(m)} ${quote(startCmd(m))}`)}
+# 5. poll until every endpoint is healthy
+until ${ssh(m0)} ${quote(`ETCDCTL_API=3 ${bin('etcdctl')} --endpoints=${all} endpoint health >/dev/null 2>&1`)}; do sleep 0.5; done
+echo healthy
+`
+}

@@ -1,0 +1,89 @@
+// etcd's v3 JSON gateway (POST /v3/kv/put, /v3/kv/range) reached through an
+// SSH-forwarded connection from the member's own host, so drills load and read
+// data on any inventory the operator can SSH into, firewalled client ports or
+// not, with no etcdctl process per key. Keys and values travel base64-encoded.
+import { request } from 'node:http'
+import type { Duplex } from 'node:stream'
+
+export type Connect = () => Promise<Duplex>
+
+export interface KeyValue {
+  key: Buffer
+  value: Buffer
+  modRevision: number
+}
+
+const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64')
+
+/** The key just past every key with this prefix (etcd's range_end for a prefix). */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix)
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++
+      return end.subarray(0, i + 1)
+    }
+  }
+  return Buffer.from([0])
+}
+
+export class Gateway {
+  constructor(
+    private readonly clientUrl: string,
+    private readonly connect: Connect,
+  ) {
+    if (new URL(clientUrl).protocol !== 'http:') throw new TypeError('the JSON gateway client speaks plain http only')
+  }
+
+  async post<T>(path: string, body: unknown, timeoutMs = 10_000): Promise<T> {
+    const url = new URL(path, this.clientUrl)
+    const data = JSON.stringify(body)
+    return new Promise<T>((resolve, reject) => {
+      const req = request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        timeout: timeoutMs,
+        createConnection: ((_: unknown, cb: (err: Error | null, s?: Duplex) => void) => {
+          this.connect().then((s) => cb(null, s), (e) => cb(e))
+          return undefined
+        }) as never,
+      }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString()
+          if (res.statusCode !== 200) return reject(new Error(`${path} answered ${res.statusCode}: ${text.slice(0, 200)}`))
+          try {
+            resolve(JSON.parse(text) as T)
+          } catch (e) {
+            reject(e)
+          }
+        })
+        res.on('error', reject)
+      })
+      req.on('timeout', () => req.destroy(new Error(`${path} timed out after ${timeoutMs} ms`)))
+      req.on('error', reject)
+      req.end(data)
+    })
+  }
+
+  async put(key: Buffer | string, value: Buffer | string): Promise<number> {
+    const r = await this.post<{ header: { revision: string } }>('/v3/kv/put', { key: b64(key), value: b64(value) })
+    return Number(r.header.revision)
+  }
+
+  /** Every key under a prefix, read from this member alone (serializable). */
+  async rangePrefix(prefix: Buffer | string, options: { serializable?: boolean } = {}): Promise<KeyValue[]> {
+    const p = Buffer.from(prefix)
+    const r = await this.post<{ kvs?: Array<{ key: string; value?: string; mod_revision: string }> }>('/v3/kv/range', {
+      key: b64(p),
+      range_end: b64(prefixEnd(p)),
+      serializable: options.serializable ?? true,
+    }, 60_000)
+    return (r.kvs ?? []).map((kv) => ({
+      key: Buffer.from(kv.key, 'base64'),
+      value: Buffer.from(kv.value ?? '', 'base64'),
+      modRevision: Number(kv.mod_revision),
+    }))
+  }
+}
