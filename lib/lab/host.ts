@@ -42,7 +42,7 @@ export async function bootHost(netns: string, init: HostInitSpec, consoleLog: st
     if (!isRunning(launcher)) break
     await new Promise((r) => setTimeout(r, 10))
   }
-  throw new RescueError(`host ${init.hostname} did not start`, { where: init.hostname, hint: consoleTail(consoleLog) })
+  throw new RescueError('the host did not start', { where: init.hostname, hint: consoleTail(consoleLog) })
 }
 
 /** Wait until sshd answers on ADDRESS:22 with its banner, or the host's init died. */
@@ -50,12 +50,12 @@ export async function waitForSsh(host: HostState, consoleLog: string, timeoutMs 
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (!isRunning(host.init)) {
-      throw new RescueError(`host ${host.name} stopped while booting`, { where: host.name, hint: consoleTail(consoleLog) })
+      throw new RescueError('the host stopped while booting', { where: host.name, hint: consoleTail(consoleLog) })
     }
     if (await sshBanner(host.address, 500)) return
     await new Promise((r) => setTimeout(r, 50))
   }
-  throw new RescueError(`sshd on ${host.name} (${host.address}) did not answer within ${timeoutMs / 1000} s`, {
+  throw new RescueError(`sshd on ${host.address} did not answer within ${timeoutMs / 1000} s`, {
     where: host.name,
     hint: consoleTail(consoleLog),
   })

@@ -1,7 +1,8 @@
 // The lab's network: a bridge in the root namespace holding the gateway address,
 // and per host a network namespace joined to it by a veth pair (eth0 inside).
-// The machine does not forward, so hosts reach each other and the machine's
-// bridge address, and nothing beyond.
+// Hosts reach each other and the machine's bridge address, and nothing beyond:
+// the bridge does not forward (see createBridge).
+import { writeFileSync } from 'node:fs'
 import { run } from './exec.ts'
 import { parseIpAddrJson, type AddressInUse } from './subnet.ts'
 
@@ -23,6 +24,10 @@ export async function linkList(): Promise<string[]> {
 
 export async function createBridge(name: string, gateway: string): Promise<void> {
   await run(['ip', 'link', 'add', name, 'type', 'bridge'])
+  // Hosts have a default route via the bridge, like real machines. Packets they send
+  // beyond the lab must still never leave the machine, even where it forwards
+  // (Docker turns ip_forward on): IPv4 forwarding off for what arrives on this bridge.
+  writeFileSync(`/proc/sys/net/ipv4/conf/${name}/forwarding`, '0')
   await run(['ip', 'addr', 'add', `${gateway}/24`, 'dev', name])
   await run(['ip', 'link', 'set', name, 'up'])
 }

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { InputError, RescueError } from '../errors.ts'
+import { InputError, RescueError, formatError } from '../errors.ts'
 import { ensureEtcdBinaries } from './etcd-fetch.ts'
 import { DEFAULT_ETCD_VERSION, etcdBinaries, etcdRelease, type EtcdRelease } from './etcd-release.ts'
 import { run } from './exec.ts'
@@ -93,7 +93,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
       await build(state, paths, wanted, options.hosts ?? DEFAULT_HOSTS, base, log)
     } catch (e) {
       log(`up failed, removing what it made: ${(e as Error).message.split('\n')[0]}`)
-      await teardown(state, paths)
+      await teardown(state, paths).catch((t: unknown) => log(`could not remove all of it: ${formatError(t)}`))
       throw e
     }
     return { name, paths, state, alreadyUp: false }

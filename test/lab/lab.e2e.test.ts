@@ -209,3 +209,51 @@ describe('lab with etcd 3.5.30', () => {
     expect(Object.keys(load.manifest)).toHaveLength(50)
   })
 })
+
+describe('lab failures', () => {
+  const dir = mkdtempSync('/tmp/etcd-rescue-lab-test-')
+  const made: string[] = []
+  const up = (name: string, options: { hosts: number; etcd?: string; disk?: string }) => {
+    made.push(name)
+    return labUp({ name, dir, ...options })
+  }
+  afterAll(async () => {
+    for (const name of made) await labDown({ name, dir })
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('rolls a failed up back completely (3.5 binaries do not fit a 64M disk)', async () => {
+    const name = randomName()
+    await expect(up(name, { hosts: 2, etcd: '3.5.30', disk: '64M' })).rejects.toThrow(/stopped while booting/)
+    expect(netnsNames().filter((n) => n.startsWith(`er-${name}-`))).toEqual([])
+    expect(linkNames().filter((l) => l.startsWith(`er-${name}`))).toEqual([])
+    expect(() => statSync(join(dir, name))).toThrow()
+  })
+
+  it('gives concurrent labs different subnets', async () => {
+    const [a, b] = await Promise.all([up(randomName(), { hosts: 1 }), up(randomName(), { hosts: 1 })])
+    expect(a.state.subnet.k).not.toBe(b.state.subnet.k)
+    expect((await ok(a, 1, 'hostname')).trim()).toBe(a.state.hosts[0].name)
+    expect((await ok(b, 1, 'hostname')).trim()).toBe(b.state.hosts[0].name)
+    // Hosts of different labs do not reach each other: their bridges are separate and nothing forwards.
+    const reach = (address: string) => `timeout 1 bash -c 'echo > /dev/tcp/${address}/22'`
+    expect((await sshExec(a, 1, reach(b.state.hosts[0].address))).code).not.toBe(0)
+    expect((await sshExec(a, 1, reach(a.state.hosts[0].address))).code).toBe(0)
+    expect(readFileSync(`/proc/sys/net/ipv4/conf/${a.state.bridge}/forwarding`, 'utf8').trim()).toBe('0')
+    await labDown({ name: a.name, dir })
+    await labDown({ name: b.name, dir })
+  })
+
+  it('takes down a lab one of whose hosts already died, after refusing to call it up', async () => {
+    const name = randomName()
+    const lab = await up(name, { hosts: 2 })
+    process.kill(lab.state.hosts[0].init!.pid, 'SIGKILL')
+    await new Promise((r) => setTimeout(r, 200))
+    await expect(labUp({ name, dir })).rejects.toThrow(/exists but is not fully up \(\S+-h1 stopped\)/)
+    const [status] = await labStatus({ name, dir })
+    expect(status.hosts.map((h) => h.running)).toEqual([false, true])
+    await labDown({ name, dir })
+    expect(netnsNames().filter((n) => n.startsWith(`er-${name}-`))).toEqual([])
+    expect(processGone(lab.state.hosts[1].init!.pid)).toBe(true)
+  })
+})
