@@ -2,6 +2,7 @@
 // remove exactly that (even after an `up` that died half way) and nothing else.
 import { readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { InputError } from '../errors.ts'
 import type { LabPaths } from './paths.ts'
 import type { Subnet } from './subnet.ts'
 
@@ -60,7 +61,9 @@ export function readState(paths: LabPaths): LabState | undefined {
     throw e
   }
   const state = JSON.parse(text) as LabState
-  if (state.tool !== STATE_TOOL) throw new Error(`${paths.state} was not written by ${STATE_TOOL}`)
+  if (state.tool !== STATE_TOOL) {
+    throw new InputError(`${paths.state} was not written by ${STATE_TOOL}`, { hint: 'Use another --name or --dir; this tool leaves that lab alone.' })
+  }
   return state
 }
 
