@@ -1,0 +1,18 @@
+// What a refused run must leave exactly as it was on every member host: the
+// listing of the data dir and of its parent (no work dir, no set-aside data),
+// and the PIDs of the member's running etcd.
+import { posix } from 'node:path'
+import type { Member } from '../inventory/members.ts'
+import { findPidsScript } from '../etcd/process.ts'
+import { memberPorts } from '../plan/recovery.ts'
+import { quote } from '../shell/quote.ts'
+import type { HostPool } from '../run/hosts.ts'
+
+export async function fingerprintHosts(members: Member[], pool: HostPool): Promise<string[]> {
+  return Promise.all(members.map(async (m) => {
+    const parent = posix.dirname(m.dataDir.replace(/\/+$/, ''))
+    const r = await pool.get(m.name).exec(`ls -A ${quote(parent)}; echo --; ls -A ${quote(m.dataDir)}; echo --; { ${findPidsScript(m.dataDir, memberPorts(m))}
+} | sort`)
+    return `${m.name}:${r.stdout}`
+  }))
+}

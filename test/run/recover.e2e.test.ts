@@ -1,0 +1,197 @@
+// recover() against real sshd and real etcd on lab hosts: the disasters of
+// issue 4, and the refusals that must change nothing.
+import { describe, expect, it } from 'vitest'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { clusterKill, clusterLoad, clusterStart, type Lab } from '../../lib/lab/index.ts'
+import { loadInventory, membersOf } from '../../lib/inventory/members.ts'
+import { recover } from '../../lib/run/recover.ts'
+import { backup } from '../../lib/backup/backup.ts'
+import { HostPool, connectAll } from '../../lib/run/hosts.ts'
+import { Journal } from '../../lib/run/journal.ts'
+import { fingerprintHosts } from '../../lib/drill/fingerprint.ts'
+import { startCommand } from '../../lib/etcd/process.ts'
+import { sha256Hex } from '../../lib/lab/load.ts'
+import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
+
+const PREFIX = '/etcd-rescue/load/'
+
+/** Loads keys, takes a backup with backup(), and returns what to compare against. */
+async function prepare(lab: Lab, keys: number, wipe = false) {
+  await clusterStart(lab, { wipe })
+  const load = await clusterLoad(lab, { keys, seed: lab.name })
+  const members = membersOf(loadInventory(lab.paths.inventory)).members
+  const out = mkdtempSync(join(tmpdir(), 'rescue-backup-'))
+  const b = await backup({ members, outDir: out, ui: captureUi() })
+  return { load, members, snapshot: b.file, revision: b.revision }
+}
+
+/** Every key of the load, read from each member alone, equal to what was written. */
+async function expectAllKeys(members: Array<{ name: string; clientUrl: string }>, manifest: Record<string, string>) {
+  for (const m of members) {
+    const kvs = await gateway(m.clientUrl).rangePrefix(PREFIX, { serializable: true })
+    const got = Object.fromEntries(kvs.map((kv) => [kv.key.toString(), sha256Hex(kv.value)]))
+    expect(Object.keys(got).length, `${m.name} key count`).toBe(Object.keys(manifest).length)
+    expect(got, `${m.name} values`).toEqual(manifest)
+  }
+}
+
+async function fingerprint(members: ReturnType<typeof membersOf>['members']) {
+  const pool = new HostPool()
+  await connectAll(members, pool, captureUi(), new Journal(), {}, members.length)
+  try {
+    return await fingerprintHosts(members, pool)
+  } finally {
+    pool.closeAll()
+  }
+}
+
+function runCli(args: string[]) {
+  return spawnSync('npx', ['zx', 'scripts/recover.mjs', ...args], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, CI: 'true' } })
+}
+
+describe('recover on etcd 3.4.23 (3 hosts)', () => {
+  const ctx = useLab({ hosts: 3 })
+
+  it('refuses bad input and unreachable or impostor hosts before any change', async () => {
+    const { load, members, snapshot } = await prepare(ctx.lab, 300)
+    const before = await fingerprint(members)
+
+    // A corrupted snapshot: exit 2, before any host is contacted.
+    const bad = join(mkdtempSync(join(tmpdir(), 'bad-')), 'corrupt.db')
+    copyFileSync(snapshot, bad)
+    const bytes = readFileSync(bad)
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff
+    writeFileSync(bad, bytes)
+    const corrupt = runCli(['--inventory', ctx.lab.paths.inventory, '--snapshot', bad, '--yes'])
+    expect(corrupt.status).toBe(2)
+    expect(corrupt.stderr).toMatch(/integrity check failed/)
+
+    // A wrong host key for one host: exit 3, naming the host and the fingerprint it saw.
+    const khDir = mkdtempSync(join(tmpdir(), 'kh-'))
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(khDir, 'impostor')])
+    const impostor = readFileSync(join(khDir, 'impostor.pub'), 'utf8').split(' ').slice(0, 2).join(' ')
+    const lines = readFileSync(ctx.lab.paths.knownHosts, 'utf8').trim().split('\n')
+    lines[1] = `${lines[1].split(' ')[0]} ${impostor}`
+    writeFileSync(join(khDir, 'known_hosts'), `${lines.join('\n')}\n`)
+    const inv = join(khDir, 'inventory.ini')
+    writeFileSync(inv, readFileSync(ctx.lab.paths.inventory, 'utf8').replaceAll(ctx.lab.paths.knownHosts, join(khDir, 'known_hosts')))
+    const wrongKey = runCli(['--inventory', inv, '--snapshot', snapshot, '--yes', '--plain'])
+    expect(wrongKey.status).toBe(3)
+    expect(wrongKey.stdout + wrongKey.stderr).toMatch(/etcd2.*does NOT match.*SHA256:/s)
+
+    // One host does not answer (its link is down): exit 3 after the connect timeout.
+    const veth = ctx.lab.state.hosts[2].veth!
+    execFileSync('ip', ['link', 'set', 'dev', veth, 'down'])
+    let silent
+    try {
+      silent = runCli(['--inventory', ctx.lab.paths.inventory, '--snapshot', snapshot, '--yes', '--connect-timeout', '2'])
+    } finally {
+      execFileSync('ip', ['link', 'set', 'dev', veth, 'up'])
+    }
+    expect(silent.status).toBe(3)
+    expect(silent.stdout + silent.stderr).toMatch(/etcd3.*no SSH answer .* within 2 s/s)
+
+    // --check: every check, the plan, no change.
+    const check = runCli(['--inventory', ctx.lab.paths.inventory, '--snapshot', snapshot, '--check'])
+    expect(check.status, check.stderr).toBe(0)
+    expect(check.stdout).toMatch(/initial cluster +etcd1=http:\/\/198\.18\.\d+\.11:2380,etcd2=/)
+    expect(check.stdout).toMatch(/cluster ID +[0-9a-f]+ \(predicted\)/)
+
+    // Without --yes and without a terminal: refused, exit 2.
+    const unconfirmed = runCli(['--inventory', ctx.lab.paths.inventory, '--snapshot', snapshot])
+    expect(unconfirmed.status).toBe(2)
+    expect(unconfirmed.stderr).toMatch(/--yes/)
+
+    expect(await fingerprint(members)).toEqual(before)
+    await expectAllKeys(members, load.manifest)
+  })
+
+  it('recovers from quorum loss: survivors stopped and restored, an unrelated etcd left running', async () => {
+    const { lab } = ctx
+    await clusterKill(lab)
+    const { load, members, snapshot, revision } = await prepare(lab, 500, true)
+    // An events cluster on host 1: another etcd, its own data dir and ports.
+    const events = startCommand({
+      etcdBin: `${lab.state.etcd.binDir}/etcd`, name: 'events', dataDir: '/var/lib/etcd-events',
+      peerUrl: `http://${lab.state.hosts[0].address}:2383`, clientUrl: `http://${lab.state.hosts[0].address}:2382`,
+      bootstrap: { initialCluster: `events=http://${lab.state.hosts[0].address}:2383`, token: 'events' },
+    })
+    await onHost(lab, 1, events)
+    await new Promise((r) => setTimeout(r, 1500))
+    const eventsPid = (await onHost(lab, 1, 'pgrep -f -- "--data-dir /var/lib/etcd-events"')).trim()
+    expect(eventsPid).toMatch(/^\d+$/)
+    await gateway(`http://${lab.state.hosts[0].address}:2382`).put('/events/x', 'kept')
+
+    // Quorum lost for good: two members killed and wrecked; etcd3 keeps running alone.
+    const pids3 = (await onHost(lab, 3, 'pgrep -x etcd')).trim()
+    await clusterKill(lab, { hosts: [1, 2] })
+    for (const i of [1, 2]) await onHost(lab, i, 'rm -rf /var/lib/etcd/member/wal')
+
+    const ui = captureUi()
+    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+    expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
+    expect(r.checks.every((c) => c.ok)).toBe(true)
+    expect(ui.text()).toMatch(new RegExp(`\\[etcd3\\] ok: stopped pid ${pids3}`))
+    await expectAllKeys(members, load.manifest)
+    expect(r.snapshot?.revision).toBe(revision)
+    // The old data of every member is still there, set aside.
+    for (const i of [1, 2, 3]) expect(await onHost(lab, i, 'ls -d /var/lib/etcd.etcd-rescue-old-*')).toMatch(/etcd-rescue-old-\d{8}T\d{6}Z/)
+    // The events etcd was not touched.
+    expect((await onHost(lab, 1, 'pgrep -f -- "--data-dir /var/lib/etcd-events"')).trim()).toBe(eventsPid)
+    const kv = await gateway(`http://${lab.state.hosts[0].address}:2382`).rangePrefix('/events/')
+    expect(kv.map((x) => x.value.toString())).toEqual(['kept'])
+  })
+
+  it('finishes an interrupted run without setting old data aside twice', async () => {
+    const { lab } = ctx
+    const members = membersOf(loadInventory(lab.paths.inventory)).members
+    const load = await clusterLoad(lab, { keys: 50, seed: 'resume', prefix: '/resume/' })
+    const b = await backup({ members, outDir: mkdtempSync(join(tmpdir(), 'rescue-backup-')), ui: captureUi() })
+    const first = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi(), stopAfter: 'restore' })
+    expect(first.exitCode).toBe(1)
+    expect(first.message).toMatch(/What this run changed:[\s\S]*etcd1: restore/)
+    expect(first.message).toMatch(/run the same command again/)
+    const asideAfterFirst = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'ls -d /var/lib/etcd.etcd-rescue-old-* | wc -l')))
+
+    const ui = captureUi()
+    const second = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui })
+    expect(second.exitCode, `${second.message}\n${ui.text()}`).toBe(0)
+    expect(second.plan?.tokenSource).toBe('resumed')
+    expect(second.plan?.token).toBe(first.plan?.token)
+    expect(ui.text()).toMatch(/same snapshot already on this host/)
+    expect(ui.text()).toMatch(/already restored by an earlier run/)
+    const asideAfterSecond = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'ls -d /var/lib/etcd.etcd-rescue-old-* | wc -l')))
+    expect(asideAfterSecond).toEqual(asideAfterFirst)
+    for (const m of members) {
+      const kvs = await gateway(m.clientUrl).rangePrefix('/resume/', { serializable: true })
+      expect(kvs.length).toBe(load.keys)
+    }
+  })
+})
+
+describe('recover on etcd 3.5.30 (3 hosts), data dir a mount point on one', () => {
+  const ctx = useLab({ hosts: 3, etcd: '3.5.30' })
+
+  it('recovers from total loss with etcdutl, moving a mount point\'s contents aside', async () => {
+    const { lab } = ctx
+    // Host 2's data dir is its own disk, with the lost+found a real filesystem has.
+    await onHost(lab, 2, 'mkdir -p /var/lib/etcd && mount -t tmpfs -o size=256m,mode=0700 etcddisk /var/lib/etcd && mkdir /var/lib/etcd/lost+found')
+    const { load, members, snapshot } = await prepare(lab, 400)
+    await clusterKill(lab)
+    for (const i of [1, 2, 3]) await onHost(lab, i, 'rm -rf /var/lib/etcd/member/wal; dd if=/dev/urandom of=/var/lib/etcd/member/snap/db bs=4096 count=4 conv=notrunc 2>/dev/null')
+
+    const ui = captureUi()
+    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, bumpRevision: 1000 })
+    expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
+    expect(r.plan?.members.every((m) => m.restoreTool === 'etcdutl')).toBe(true)
+    expect(r.checks.find((c) => c.name === 'revision')?.ok).toBe(true)
+    await expectAllKeys(members, load.manifest)
+    // Still a mount point, with lost+found, the restored member and the old contents beside.
+    expect(await onHost(lab, 2, 'mountpoint -q /var/lib/etcd && echo mounted; ls -A /var/lib/etcd | sort')).toMatch(/mounted\netcd-rescue-old-\d{8}T\d{6}Z\nlost\+found\nmember/)
+    expect(await onHost(lab, 2, 'ls -A /var/lib/etcd/etcd-rescue-old-*')).toMatch(/member/)
+    for (const i of [1, 3]) expect(await onHost(lab, i, 'ls -A /var/lib/etcd.etcd-rescue-old-*')).toMatch(/member/)
+  })
+})

@@ -1,0 +1,44 @@
+// Shared by the end-to-end suites: a lab per suite under a random name in its
+// own directory, always taken down in afterAll (even when a test failed), and
+// small helpers that talk to the real hosts.
+import { afterAll, beforeAll, expect } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { connect } from 'node:net'
+import { labDown, labUp, sshExec, type Lab } from '../../lib/lab/index.ts'
+import { Gateway } from '../../lib/etcd/gateway.ts'
+import { LineUi, type Ui } from '../../lib/run/ui.ts'
+
+export const randomName = () => `t${randomBytes(4).toString('hex').slice(0, 7)}`
+
+export function useLab(options: { hosts: number; etcd?: string; disk?: string }) {
+  const ctx = { name: randomName(), dir: mkdtempSync('/tmp/etcd-rescue-lab-test-'), lab: undefined as unknown as Lab }
+  beforeAll(async () => {
+    ctx.lab = await labUp({ name: ctx.name, dir: ctx.dir, ...options })
+  })
+  afterAll(async () => {
+    await labDown({ name: ctx.name, dir: ctx.dir })
+    rmSync(ctx.dir, { recursive: true, force: true })
+  })
+  return ctx
+}
+
+/** Runs a command on lab host `i` (1-based) over OpenSSH; fails the test on a non-zero exit. */
+export async function onHost(lab: Lab, i: number, command: string): Promise<string> {
+  const r = await sshExec(lab, i, command)
+  expect(r.code, `${command} on host ${i}: ${r.stderr}`).toBe(0)
+  return r.stdout
+}
+
+/** A JSON-gateway client straight to a member's client URL over the lab bridge. */
+export function gateway(clientUrl: string): Gateway {
+  const u = new URL(clientUrl)
+  return new Gateway(clientUrl, async () => connect(Number(u.port), u.hostname))
+}
+
+/** A UI that keeps every line, for assertions and for failure messages. */
+export function captureUi(): Ui & { text(): string } {
+  let out = ''
+  const ui = new LineUi({ write: (s: string) => ((out += s), true) } as never, 0)
+  return Object.assign(ui, { text: () => out })
+}
