@@ -1,16 +1,24 @@
 // Booting and stopping one lab host. Boot: `ip netns exec NS unshare --pid
-// --fork --mount --uts ... sh -c INIT` started detached; unshare stays as the
+// --fork --mount --uts ... sh init.sh` started detached; unshare stays as the
 // parent of the host's PID 1 (init-script.ts), whose root-namespace PID is read
 // from /proc/<unshare>/task/<unshare>/children and recorded. Stop: SIGKILL to
 // that PID 1 ends the whole PID namespace (every process of the host) and with
 // it the host's mount namespace and all its mounts.
 import { spawn } from 'node:child_process'
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { RescueError } from '../errors.ts'
 import { hostInitScript, type HostInitSpec } from './init-script.ts'
 import { childPids, isRunning, killRef, processRef, waitGone } from './procs.ts'
 import type { HostState, ProcessRef } from './state.ts'
+
+/**
+ * Exec "$@" with no open descriptors but 0-2. The host's processes live on after
+ * `up` returns: a pipe they inherited from whoever ran `up` (a CI runner, a shell's
+ * command substitution) would keep that caller waiting for EOF. Node passes on
+ * any descriptor its own parent left inheritable; dash cannot close those above 9.
+ */
+const CLOSE_FDS_AND_EXEC = 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then exec {fd}>&-; fi; done; exec "$@"'
 
 export interface BootedHost {
   launcher: ProcessRef
@@ -18,13 +26,15 @@ export interface BootedHost {
 }
 
 /** Start the host's init; resolves once its PID 1 is known (sshd may still be starting). */
-export async function bootHost(netns: string, init: HostInitSpec, consoleLog: string): Promise<BootedHost> {
-  const script = hostInitScript(init)
+export async function bootHost(netns: string, init: HostInitSpec, scriptFile: string, consoleLog: string): Promise<BootedHost> {
+  // A file, not `sh -c`, so `ps` on the machine shows its path rather than the whole script.
+  writeFileSync(scriptFile, hostInitScript(init), { mode: 0o700 })
   const out = openSync(consoleLog, 'a')
-  const child = spawn('ip', [
-    'netns', 'exec', netns,
+  const child = spawn('bash', [
+    '-c', CLOSE_FDS_AND_EXEC, 'lab-launch',
+    'ip', 'netns', 'exec', netns,
     'unshare', '--pid', '--fork', '--mount', '--uts', '--propagation', 'private',
-    'sh', '-c', script, `lab-init-${init.hostname}`,
+    'sh', scriptFile,
   ], { detached: true, stdio: ['ignore', out, out] })
   closeSync(out)
   const spawned = await new Promise<number>((resolve, reject) => {

@@ -61,6 +61,8 @@ export interface HostPaths {
   hostKey: string
   /** sshd and init output (stderr of the host's PID 1). */
   console: string
+  /** The script the host boots with (init-script.ts), kept for reading. */
+  initScript: string
   /** Files copied into the host's root at boot. */
   files: string
 }
@@ -73,6 +75,7 @@ export function hostPaths(lab: LabPaths, i: number): HostPaths {
     root: join(dir, 'root'),
     hostKey: join(dir, 'ssh_host_ed25519_key'),
     console: join(dir, 'console.log'),
+    initScript: join(dir, 'init.sh'),
     files: join(dir, 'files'),
   }
 }

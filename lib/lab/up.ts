@@ -149,7 +149,7 @@ async function build(state: LabState, paths: LabPaths, release: EtcdRelease, cou
     writeState(paths, state)
     await createHostNetwork({ netns: host.netns!, veth: host.veth, bridge: state.bridge!, address: host.address, gateway: state.subnet.gateway })
     const init = hostInit(state, host, paths, release, machineHostKeys)
-    const booted = await bootHost(host.netns!, init, hostPaths(paths, host.index).console)
+    const booted = await bootHost(host.netns!, init, hostPaths(paths, host.index).initScript, hostPaths(paths, host.index).console)
     host.launcher = booted.launcher
     host.init = booted.init
     writeState(paths, state)

@@ -4,7 +4,7 @@
 // down in afterAll even when a test failed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import {
@@ -70,6 +70,13 @@ describe('lab with etcd 3.4.23', () => {
       etcd_data_dir: '/var/lib/etcd',
       etcd_service: 'process',
     })
+  })
+
+  it('keeps none of the caller\'s descriptors open in the processes that outlive up', () => {
+    // A pipe held by the host's processes would keep e.g. a CI runner waiting for EOF.
+    for (const h of ctx.lab.state.hosts) {
+      for (const ref of [h.launcher!, h.init!]) expect(readdirSync(`/proc/${ref.pid}/fd`).sort()).toEqual(['0', '1', '2'])
+    }
   })
 
   it('lets OpenSSH log into every host with strict host-key checking', async () => {
