@@ -1,7 +1,7 @@
 // The lab's network: a bridge in the root namespace holding the gateway address,
 // and per host a network namespace joined to it by a veth pair (eth0 inside).
 // Hosts reach each other and the machine's bridge address, and nothing beyond:
-// the bridge does not forward (see createBridge).
+// the bridge does not forward (see configureBridge).
 import { writeFileSync } from 'node:fs'
 import { run } from './exec.ts'
 import { parseIpAddrJson, type AddressInUse } from './subnet.ts'
@@ -22,8 +22,11 @@ export async function linkList(): Promise<string[]> {
   return (JSON.parse(stdout.trim() || '[]') as Array<{ ifname: string }>).map((l) => l.ifname)
 }
 
-export async function createBridge(name: string, gateway: string): Promise<void> {
+export async function addBridge(name: string): Promise<void> {
   await run(['ip', 'link', 'add', name, 'type', 'bridge'])
+}
+
+export async function configureBridge(name: string, gateway: string): Promise<void> {
   // Hosts have a default route via the bridge, like real machines. Packets they send
   // beyond the lab must still never leave the machine, even where it forwards
   // (Docker turns ip_forward on): IPv4 forwarding off for what arrives on this bridge.
@@ -32,8 +35,13 @@ export async function createBridge(name: string, gateway: string): Promise<void>
   await run(['ip', 'link', 'set', name, 'up'])
 }
 
-/** Network namespace with eth0 (peer of `veth` on the bridge) holding `address`. */
-export async function createHostNetwork(opts: {
+/** A veth pair: `veth` in the root namespace, its peer eth0 in `netns`. */
+export async function addVeth(veth: string, netns: string): Promise<void> {
+  await run(['ip', 'link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns])
+}
+
+/** Plug the veth into the bridge; give eth0 the host's address and a default route via the bridge. */
+export async function configureHostNetwork(opts: {
   netns: string
   veth: string
   bridge: string
@@ -41,7 +49,6 @@ export async function createHostNetwork(opts: {
   gateway: string
 }): Promise<void> {
   const { netns, veth } = opts
-  await run(['ip', 'link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns])
   await run(['ip', 'link', 'set', veth, 'master', opts.bridge, 'up'])
   await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up'])
   await run(['ip', '-n', netns, 'addr', 'add', `${opts.address}/24`, 'dev', 'eth0'])

@@ -15,7 +15,7 @@ import type { HostInitSpec } from './init-script.ts'
 import { renderInventory } from './inventory.ts'
 import { withLock } from './lock.ts'
 import { DEFAULT_LAB_NAME, LAB_DATA_DIR, bridgeName, hostName, memberName, netnsName, validateDiskSize, validateHostCount, validateLabName, vethName } from './names.ts'
-import { addNetns, createBridge, createHostNetwork, machineAddresses } from './net.ts'
+import { addBridge, addNetns, addVeth, configureBridge, configureHostNetwork, machineAddresses } from './net.ts'
 import { hostPaths, labBaseDir, labPaths, type LabPaths } from './paths.ts'
 import { checkPrerequisites, findProgram } from './prereq.ts'
 import { isRunning } from './procs.ts'
@@ -65,13 +65,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
 
   const existing = readState(paths)
   if (existing) return reportExisting(existing, paths, { hosts: options.hosts, etcd: options.etcd, disk })
-  const foreign = await foreignObjects(name)
-  if (foreign.length > 0) {
-    throw new InputError(`the name "${name}" is taken by a lab this directory did not make (${foreign.join(', ')})`, {
-      where: paths.dir,
-      hint: 'Pick another --name, or the --dir of the lab that made them, and run down there.',
-    })
-  }
+  await refuseForeign(name, paths)
 
   const sourceDir = await ensureEtcdBinaries(wanted, log)
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
@@ -119,14 +113,18 @@ async function build(state: LabState, paths: LabPaths, release: EtcdRelease, cou
     }),
   ])
 
+  // An object is recorded only once this `up` has created it: a name that turns out
+  // to exist already belongs to someone else, and rollback must not delete it.
   await withLock(SUBNET_LOCK, async () => {
+    await refuseForeign(state.name, paths) // again, now that no other `up` can be creating them
     const otherKs = listLabStates(base).filter((s) => s.name !== state.name && s.subnet.k > 0).map((s) => s.subnet.k)
     const chosen = chooseSubnet(await machineAddresses(), otherKs)
     if (!chosen) throw new RescueError('every 198.18.K.0/24 (K = 1..254) is in use on this machine', { hint: 'Take a lab down first.' })
     state.subnet = chosen
+    await addBridge(bridgeName(state.name))
     state.bridge = bridgeName(state.name)
     writeState(paths, state)
-    await createBridge(state.bridge, chosen.gateway)
+    await configureBridge(state.bridge, chosen.gateway)
   })
   log(`bridge ${state.bridge} ${state.subnet.gateway}/24`)
 
@@ -139,15 +137,16 @@ async function build(state: LabState, paths: LabPaths, release: EtcdRelease, cou
   }))
   // Namespaces one at a time: the first `ip netns add` sets up /run/netns and concurrent ones race on it.
   for (const host of state.hosts) {
+    await addNetns(netnsName(state.name, host.index))
     host.netns = netnsName(state.name, host.index)
     writeState(paths, state)
-    await addNetns(host.netns)
   }
   const machineHostKeys = readdirSync('/etc/ssh').filter((f) => f.startsWith('ssh_host_')).map((f) => `/etc/ssh/${f}`)
   await Promise.all(state.hosts.map(async (host) => {
+    await addVeth(vethName(state.name, host.index), host.netns!)
     host.veth = vethName(state.name, host.index)
     writeState(paths, state)
-    await createHostNetwork({ netns: host.netns!, veth: host.veth, bridge: state.bridge!, address: host.address, gateway: state.subnet.gateway })
+    await configureHostNetwork({ netns: host.netns!, veth: host.veth, bridge: state.bridge!, address: host.address, gateway: state.subnet.gateway })
     const init = hostInit(state, host, paths, release, machineHostKeys)
     const booted = await bootHost(host.netns!, init, hostPaths(paths, host.index).initScript, hostPaths(paths, host.index).console)
     host.launcher = booted.launcher
@@ -215,6 +214,17 @@ function hostInit(state: LabState, host: HostState, paths: LabPaths, release: Et
     install,
     remove,
     mkdirs: [{ path: '/root/.ssh', mode: '0700' }],
+  }
+}
+
+/** Namespaces or links named like this lab's exist, but no state here records them. */
+async function refuseForeign(name: string, paths: LabPaths): Promise<void> {
+  const foreign = await foreignObjects(name)
+  if (foreign.length > 0) {
+    throw new InputError(`the name "${name}" is taken by a lab this directory did not make (${foreign.join(', ')})`, {
+      where: paths.dir,
+      hint: 'Pick another --name, or the --dir of the lab that made them, and run down there.',
+    })
   }
 }
 
