@@ -29,6 +29,8 @@ export interface DrillOptions {
   hosts?: number
   etcd?: string
   labName?: string
+  /** Where the lab keeps its state. Default: the lab's own default (.lab/ in the repo). */
+  labDir?: string
   /** Keep the lab up afterwards. Default false. */
   keepLab?: boolean
   /** Keys in the data set. Default 3000. */
@@ -105,7 +107,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
       inventory = o.inventory
     } else {
       lab = await step('lab up', async () => {
-        const l = await labUp({ name: o.labName ?? `drill${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd })
+        const l = await labUp({ name: o.labName ?? `drill${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, dir: o.labDir })
         return [l, `lab ${l.name}: ${l.state.hosts.length} hosts, etcd ${l.state.etcd.version}`]
       })
       report.target.name = lab.name
@@ -169,7 +171,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     pool.closeAll()
     if (lab && !o.keepLab) {
       const started = new Date()
-      await labDown({ name: lab.name }).then(
+      await labDown({ name: lab.name, dir: o.labDir }).then(
         () => journal.add('lab down', 'drill', started, 'ok', `lab ${lab!.name} removed`),
         (e) => journal.add('lab down', 'drill', started, 'failed', formatError(e)),
       )

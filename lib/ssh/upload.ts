@@ -16,7 +16,7 @@ export interface UploadTarget {
 
 export type UploadOutcome = { ok: true; result: ExecResult } | { ok: false; error: unknown }
 
-const CHUNK = 1 << 20
+const CHUNK = 1 << 18
 
 export async function fanOutUpload(file: string, targets: UploadTarget[]): Promise<UploadOutcome[]> {
   const sinks = targets.map((t) => {
