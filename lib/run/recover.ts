@@ -180,10 +180,18 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     // 5. Quorum, then proof.
     const quorum = await waitForQuorum(plan, pool, o, journal, tls)
     if (quorum.failed.length) throw new PhaseFailed(`no healthy quorum within ${(o.timeoutMs ?? 120_000) / 1000} s: ${quorum.failed.map((f) => `${f.host}: ${formatError(f.error)}`).join('\n')}`)
-    const started = new Date()
-    const { checks } = await verifyCluster(plan, pool.hosts, snapshotRevision, tls)
+    const verified = await runPhase(o.ui, journal, 'verify', 'Verify the recovered cluster', [{
+      host: 'cluster',
+      run: async () => {
+        const { checks } = await verifyCluster(plan, pool.hosts, snapshotRevision, tls)
+        const failed = checks.filter((c) => !c.ok)
+        if (failed.length) throw Object.assign(new RescueError(failed.map((c) => `${c.name}: ${c.detail}`).join('; ')), { checks })
+        return { value: checks, text: `${checks.length} checks passed: cluster ${plan.clusterIdHex}, ${checks.find((c) => c.name === 'one-leader')?.detail}` }
+      },
+    }], 1)
+    const checks: Check[] = verified.values.get('cluster') ?? (verified.failed[0]?.error as { checks?: Check[] }).checks ?? []
+    if (!checks.length) throw verified.failed[0].error
     const bad = checks.filter((c) => !c.ok)
-    journal.add('verify', 'cluster', started, bad.length ? 'failed' : 'ok', bad.length ? bad.map((c) => `${c.name}: ${c.detail}`).join('; ') : `${checks.length} checks passed`)
     const recoverySeconds = (Date.now() - changesStarted) / 1000
     if (bad.length) {
       return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}` })

@@ -84,22 +84,37 @@ export class ListrUi implements Ui {
   constructor(private readonly out: NodeJS.WritableStream) {}
 
   phase(title: string, hosts: string[]): PhaseView {
+    const t0 = Date.now()
     const waits = new Map(hosts.map((h) => [h, deferred()]))
     const tasks = new Map<string, ListrTaskWrapper<any, any, any>>()
     const titles = new Map<string, string>()
-    const closing = deferred()
-    let phaseFailed: string | undefined
+    let parentTask: ListrTaskWrapper<any, any, any> | undefined
+    let finished = 0
+    let failures = 0
     const setTitle = (host: string, text: string) => {
       titles.set(host, `${host}  ${text}`)
       const t = tasks.get(host)
       if (t) t.title = titles.get(host)!
     }
+    // The parent's title carries the phase's outcome once the last host is done.
+    const settle = (host: string, ok: boolean, text: string) => {
+      finished++
+      if (!ok) failures++
+      if (finished === hosts.length && parentTask) {
+        const secs = ((Date.now() - t0) / 1000).toFixed(1)
+        parentTask.title = failures ? `${title}: ${failures} of ${hosts.length} failed` : `${title} (${secs} s)`
+      }
+      if (ok) waits.get(host)!.resolve()
+      else waits.get(host)!.reject(new Error(text))
+    }
     const list = new Listr(
       [
         {
           title,
-          task: async (_ctx, parent) => {
-            await parent.newListr(
+          // Subtasks must be returned, not run: a nested run() would take over the terminal twice.
+          task: (_ctx, parent) => {
+            parentTask = parent
+            return parent.newListr(
               hosts.map((host) => ({
                 title: host,
                 task: async (_c: unknown, t: ListrTaskWrapper<any, any, any>) => {
@@ -109,9 +124,7 @@ export class ListrUi implements Ui {
                 },
               })),
               { concurrent: true, exitOnError: false },
-            ).run()
-            await closing.promise
-            if (phaseFailed) throw new Error(phaseFailed)
+            )
           },
         },
       ],
@@ -126,14 +139,10 @@ export class ListrUi implements Ui {
       update: setTitle,
       done: (host, text) => {
         setTitle(host, text)
-        waits.get(host)!.resolve()
+        settle(host, true, text)
       },
-      fail: (host, text) => {
-        waits.get(host)!.reject(new Error(text))
-      },
-      end: async (failed) => {
-        phaseFailed = failed
-        closing.resolve()
+      fail: (host, text) => settle(host, false, text),
+      end: async () => {
         await running
       },
     }
