@@ -14,6 +14,7 @@ import { Journal } from '../../lib/run/journal.ts'
 import { fingerprintHosts } from '../../lib/drill/fingerprint.ts'
 import { startCommand } from '../../lib/etcd/process.ts'
 import { sha256Hex } from '../../lib/lab/load.ts'
+import { quote } from '../../lib/shell/quote.ts'
 import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
 
 const PREFIX = '/etcd-rescue/load/'
@@ -147,7 +148,8 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
 
   it('finishes an interrupted run without setting old data aside twice', async () => {
     const { lab } = ctx
-    const members = membersOf(loadInventory(lab.paths.inventory)).members
+    await clusterKill(lab)
+    const { members } = await prepare(lab, 10, true)
     const load = await clusterLoad(lab, { keys: 50, seed: 'resume', prefix: '/resume/' })
     const b = await backup({ members, outDir: mkdtempSync(join(tmpdir(), 'rescue-backup-')), ui: captureUi() })
     const first = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi(), stopAfter: 'restore' })
@@ -169,6 +171,31 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
       const kvs = await gateway(m.clientUrl).rangePrefix('/resume/', { serializable: true })
       expect(kvs.length).toBe(load.keys)
     }
+  })
+  it('reports a member that does not come up with its log, and a second run finishes the job', async () => {
+    const { lab } = ctx
+    await clusterKill(lab)
+    const { snapshot } = await prepare(lab, 100, true)
+    const b = { file: snapshot }
+    // Something else holds etcd3's peer port once its etcd is stopped: it cannot start.
+    const addr = lab.state.hosts[2].address
+    const block = `echo $$ > /tmp/blocker.pid; while ! python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("${addr}", 2380)); s.listen(); time.sleep(600)' 2>/dev/null; do sleep 0.1; done`
+    await onHost(lab, 3, `setsid -f sh -c ${quote(block)} >/dev/null 2>&1 </dev/null`)
+    const ui = captureUi()
+    const first = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui, timeoutMs: 8000 })
+    expect(first.exitCode, ui.text()).toBe(1)
+    expect(first.message).toMatch(/no healthy quorum within 8 s/)
+    expect(first.message).toMatch(/etcd3: .*not healthy[\s\S]*last log lines:[\s\S]*address already in use/)
+    expect(first.message).toMatch(/What this run changed:[\s\S]*etcd3: start/)
+
+    // By the process group setsid made, never by pattern: pkill -f would match this very shell.
+    await onHost(lab, 3, 'kill -KILL -- -$(cat /tmp/blocker.pid)')
+    const ui2 = captureUi()
+    const second = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: ui2 })
+    expect(second.exitCode, `${second.message}\n${ui2.text()}`).toBe(0)
+    expect(second.plan?.token).toBe(first.plan?.token)
+    expect(ui2.text()).toMatch(/\[etcd1\] ok: already running restored data: left alone/)
+    expect(ui2.text()).toMatch(/\[etcd3\] ok: already restored by an earlier run/)
   })
 })
 
