@@ -75,7 +75,14 @@ export class SshHost {
     let jumpClient: Client | undefined
     let sock: Readable | undefined
     if (target.jump) {
-      jumpClient = await open(`${name} (jump host ${target.jump.host})`, target.jump, options)
+      // OpenSSH would give the bastion only ~/.ssh/config's settings, which we do not
+      // read; an inventory's key and known_hosts are what its operator means for both.
+      const jump = {
+        ...target.jump,
+        privateKeyFile: target.jump.privateKeyFile ?? target.privateKeyFile,
+        knownHostsFile: target.jump.knownHostsFile ?? target.knownHostsFile,
+      }
+      jumpClient = await open(`${name} (jump host ${jump.host})`, jump, options)
       sock = await new Promise<Readable>((resolve, reject) =>
         jumpClient!.forwardOut('127.0.0.1', 0, target.host, target.port, (err, stream) =>
           err ? reject(new ConnectError(name, `jump host ${target.jump!.host} could not reach ${target.host}:${target.port}: ${err.message}`)) : resolve(stream),

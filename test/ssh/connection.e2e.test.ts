@@ -1,0 +1,78 @@
+// SshHost against the lab's real OpenSSH servers: a jump host, sudo for a
+// non-root user, and the errors an operator must be able to act on.
+import { describe, expect, it } from 'vitest'
+import { writeFileSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SshHost, type SshTarget } from '../../lib/ssh/connection.ts'
+import { loadInventory, membersOf } from '../../lib/inventory/members.ts'
+import { RemoteCommandError } from '../../lib/ssh/errors.ts'
+import { onHost, useLab } from '../support/lab.ts'
+
+describe('ssh on the lab', () => {
+  const ctx = useLab({ hosts: 2 })
+  const target = (i: number, over: Partial<SshTarget> = {}): SshTarget => ({
+    host: ctx.lab.state.hosts[i].address, port: 22, user: 'root', privateKeyFile: ctx.lab.paths.privateKey,
+    knownHostsFile: ctx.lab.paths.knownHosts, become: false, ...over,
+  })
+
+  it('reaches a host through a jump host named in the inventory', async () => {
+    const [h1, h2] = ctx.lab.state.hosts
+    const dir = mkdtempSync(join(tmpdir(), 'jump-'))
+    const inv = join(dir, 'hosts.ini')
+    writeFileSync(inv, `[etcd]\nbehind ansible_host=${h2.address} ansible_user=root ansible_ssh_private_key_file=${ctx.lab.paths.privateKey} ansible_ssh_common_args='-o ProxyJump=root@${h1.address} -o UserKnownHostsFile=${ctx.lab.paths.knownHosts}'\n`)
+    const [m] = membersOf(loadInventory(inv)).members
+    expect(m.ssh.jump?.host).toBe(h1.address)
+    const host = await SshHost.connect(m.name, m.ssh)
+    try {
+      expect((await host.exec('hostname')).stdout.trim()).toBe(h2.name)
+    } finally {
+      host.close()
+    }
+  })
+
+  it('runs commands as root through passwordless sudo, and says so when sudo wants a password', async () => {
+    const pub = (await onHost(ctx.lab, 2, 'cat /root/.ssh/authorized_keys')).trim()
+    await onHost(ctx.lab, 2, [
+      // '*': no password, but not a locked account (sshd without PAM refuses those).
+      "useradd -m -s /bin/sh -p '*' ops && useradd -m -s /bin/sh -p '*' dev",
+      `for u in ops dev; do mkdir -p /home/$u/.ssh && echo '${pub}' > /home/$u/.ssh/authorized_keys && chown -R $u: /home/$u/.ssh && chmod 700 /home/$u/.ssh; done`,
+      "echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ops && echo 'dev ALL=(ALL) ALL' > /etc/sudoers.d/dev && chmod 440 /etc/sudoers.d/*",
+    ].join(' && '))
+    const ops = await SshHost.connect('ops', target(1, { user: 'ops', become: true }))
+    try {
+      expect((await ops.exec('id -u')).stdout.trim()).toBe('0')
+      expect((await ops.exec('id -un', { noBecome: true })).stdout.trim()).toBe('ops')
+    } finally {
+      ops.close()
+    }
+    const dev = await SshHost.connect('dev', target(1, { user: 'dev', become: true }))
+    try {
+      const err = await dev.exec('id -u').catch((e) => e)
+      expect(err).toBeInstanceOf(RemoteCommandError)
+      expect(err.message).toMatch(/password is required/)
+      expect(err.hint).toMatch(/passwordless sudo \(NOPASSWD\)/)
+    } finally {
+      dev.close()
+    }
+  })
+
+  it('names the host and the reason when login is refused', async () => {
+    const err = await SshHost.connect('etcd1', target(0, { user: 'nobody-here' })).catch((e) => e)
+    expect(err.name).toBe('AuthError')
+    expect(err.where).toBe('etcd1')
+    expect(err.message).toMatch(/SSH login as nobody-here was refused/)
+  })
+
+  it('keeps a command\'s output, exit code and stderr when it fails', async () => {
+    const h = await SshHost.connect('etcd1', target(0))
+    try {
+      const err = await h.exec("echo out; echo 'No space left on device' >&2; exit 7").catch((e) => e)
+      expect(err).toMatchObject({ code: 7, stdout: 'out\n', host: 'etcd1' })
+      expect(err.message).toMatch(/exit code 7/)
+      expect(err.hint).toMatch(/Free space/)
+    } finally {
+      h.close()
+    }
+  })
+})
