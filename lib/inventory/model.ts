@@ -43,6 +43,8 @@ export interface Host {
   where: Where
   /** Where each of `vars` was set, for error messages. */
   varWhere: Map<string, Where>
+  /** Groups that list the host directly (an index of Group.hosts). */
+  groups: Set<string>
 }
 
 export class Inventory {
@@ -58,6 +60,8 @@ export class Inventory {
   readonly warnings: string[] = []
   /** Files a directory inventory skipped, as Ansible does (`*.ini`, `*.md`, ...). */
   readonly ignoredFiles: string[] = []
+  /** depth() results; cleared whenever the group tree changes. */
+  private readonly depths = new Map<string, number>()
 
   /**
    * @param source the inventory path as the user gave it (a file or a directory)
@@ -82,7 +86,7 @@ export class Inventory {
   addHost(name: string, where: Where, group?: string, port?: number): Host {
     let host = this.hosts.get(name)
     if (!host) {
-      host = { name, vars: newVars(), where, varWhere: new Map() }
+      host = { name, vars: newVars(), where, varWhere: new Map(), groups: new Set() }
       // Ansible sets the port only when it creates the host: a later `h:2222` is ignored.
       if (port !== undefined) this.setHostVar(name, 'ansible_port', port, where, host)
       this.hosts.set(name, host)
@@ -90,7 +94,10 @@ export class Inventory {
     if (group !== undefined) {
       const g = this.groups.get(group)
       if (!g) throw new Error(`bug: group ${group} must exist before hosts are added to it`)
-      if (!g.hosts.includes(name)) g.hosts.push(name)
+      if (!host.groups.has(group)) {
+        g.hosts.push(name)
+        host.groups.add(group)
+      }
     }
     return host
   }
@@ -109,6 +116,7 @@ export class Inventory {
     }
     p.children.push(child)
     c.parents.push(parent)
+    this.depths.clear()
   }
 
   setGroupVar(group: string, key: string, value: unknown, where?: Where): void {
@@ -144,19 +152,22 @@ export class Inventory {
   /** Groups the host belongs to, directly or through parents, `all` included. */
   groupsOf(host: string): Set<string> {
     const out = new Set<string>()
-    for (const g of this.groups.values()) {
-      if (!g.hosts.includes(host)) continue
-      out.add(g.name)
-      for (const a of this.ancestors(g.name)) out.add(a)
+    for (const g of this.hosts.get(host)?.groups ?? []) {
+      out.add(g)
+      for (const a of this.ancestors(g)) out.add(a)
     }
     return out
   }
 
   /** Depth below `all` by the longest path, which is what Ansible's group.depth ends up as. */
   depth(name: string, seen: string[] = []): number {
+    const known = this.depths.get(name)
+    if (known !== undefined) return known
     if (seen.includes(name)) throw new InputError(`group '${name}' is its own ancestor (${[...seen, name].join(' > ')})`)
     const g = this.groups.get(name)!
-    return g.parents.length === 0 ? 0 : 1 + Math.max(...g.parents.map((p) => this.depth(p, [...seen, name])))
+    const d = g.parents.length === 0 ? 0 : 1 + Math.max(...g.parents.map((p) => this.depth(p, [...seen, name])))
+    this.depths.set(name, d)
+    return d
   }
 
   /**
@@ -169,9 +180,9 @@ export class Inventory {
     for (let i = 0; i < order.length; i++) {
       for (const c of this.groups.get(order[i])!.children) if (!order.includes(c)) order.push(c)
     }
-    const hosts: string[] = []
-    for (const g of order) for (const h of this.groups.get(g)!.hosts) if (!hosts.includes(h)) hosts.push(h)
-    return hosts
+    const hosts = new Set<string>()
+    for (const g of order) for (const h of this.groups.get(g)!.hosts) hosts.add(h)
+    return [...hosts]
   }
 
   /** Ansible's reconcile_inventory: attach top groups to `all`, settle `ungrouped`. */
@@ -180,15 +191,19 @@ export class Inventory {
       if (g.name !== 'all' && g.parents.length === 0) this.addChild('all', g.name)
     }
     const ungrouped = this.groups.get('ungrouped')!
-    for (const host of this.hosts.keys()) {
-      const groups = this.groupsOf(host)
+    const leave = new Set<string>()
+    for (const host of this.hosts.values()) {
+      const groups = this.groupsOf(host.name)
       if (groups.has('ungrouped')) {
         // A host listed before the first section and again in a group is not ungrouped.
-        if ([...groups].some((g) => g !== 'all' && g !== 'ungrouped')) ungrouped.hosts.splice(ungrouped.hosts.indexOf(host), 1)
+        if ([...groups].some((g) => g !== 'all' && g !== 'ungrouped')) leave.add(host.name)
       } else if (groups.size === 0 || (groups.size === 1 && groups.has('all'))) {
-        ungrouped.hosts.push(host)
+        ungrouped.hosts.push(host.name)
+        host.groups.add('ungrouped')
       }
     }
+    ungrouped.hosts = ungrouped.hosts.filter((h) => !leave.has(h))
+    for (const h of leave) this.hosts.get(h)!.groups.delete('ungrouped')
     for (const g of this.groups.values()) this.depth(g.name) // fail early on loops
     for (const name of this.groups.keys()) {
       if (this.hosts.has(name)) this.warnings.push(`found both a group and a host named '${name}'`)

@@ -10,7 +10,8 @@ const cli = (...args: string[]) => {
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
-describe('scripts/inventory.mjs', () => {
+// Each case starts node with the TypeScript loader: allow for a busy CI machine.
+describe('scripts/inventory.mjs', { timeout: 30_000 }, () => {
   it('--help explains usage and exit codes', () => {
     const r = cli('--help')
     expect(r.code).toBe(0)
@@ -70,4 +71,4 @@ it('the example inventories parse and describe three members', () => {
     expect(r.code, r.err).toBe(0)
     expect(JSON.parse(r.out).members).toHaveLength(3)
   }
-})
+}, 60_000)
