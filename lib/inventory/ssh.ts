@@ -10,7 +10,8 @@
 //   the first value it sees for an option. So `-o Port=` in common args only counts when
 //   no port variable is set, and the first ProxyJump/-J/ProxyCommand wins.
 // - ProxyJump: only the first hop is used (a warning says so). As in OpenSSH, `-o` and
-//   `-i` options apply to the target, not to the jump host.
+//   `-i` options describe the target only: the jump host's key file and known_hosts are
+//   left unset here, for the connection code to fill in (it reuses the target's).
 // - ProxyCommand is understood in its common form `ssh -W %h:%p [-p PORT] [user@]bastion`;
 //   any other ProxyCommand is reported and ignored.
 
