@@ -7,6 +7,7 @@
 // are named etcd1..etcdN by their position in the group, the address others use is
 // access_ip, else ip, else ansible_host, else the inventory name.
 
+import { isIPv6 } from 'node:net'
 import { posix } from 'node:path'
 import { InputError } from '../errors.ts'
 import { loadInventory } from './load.ts'
@@ -46,8 +47,8 @@ export interface MemberSet {
 const TLS_VARS = ['etcd_cert_file', 'etcd_key_file', 'etcd_ca_file', 'etcd_cert_dir']
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/
 const HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*$/
-const IPV6 = /^[0-9A-Fa-f:.]+$/
 const URL = /^(https?):\/\/(\[[0-9A-Fa-f:.]+\]|[^/:?#@\s[\]]+):([0-9]+)$/
+const isHost = (h: string): boolean => HOST_NAME.test(h) || isIPv6(h)
 
 /** The members of `group` (default `etcd`); InputError (exit 2) if any is unusable. */
 export function membersOf(inv: Inventory, group = 'etcd'): MemberSet {
@@ -110,7 +111,7 @@ function memberOf(inv: Inventory, host: string, index: number, warnings: string[
 
   const [addressVar, addressValue] = pick(['access_ip', 'ip', 'ansible_host'])
   const address = addressValue ?? host
-  if (!HOST_NAME.test(address) && !(address.includes(':') && IPV6.test(address))) {
+  if (!isHost(address)) {
     bad(`address '${address}'${addressVar ? ` (from ${addressVar})` : ' (the inventory name)'} is not a host name or IP address`, addressVar,
       'Set access_ip or ansible_host to the address the other members reach this host on.')
   }
@@ -142,7 +143,7 @@ function memberOf(inv: Inventory, host: string, index: number, warnings: string[
     throw e
   }
   for (const t of [ssh, ssh.jump]) {
-    if (t && !HOST_NAME.test(t.host) && !(t.host.includes(':') && IPV6.test(t.host))) bad(`SSH host '${t.host}' is not a host name or IP address`, 'ansible_host')
+    if (t && !isHost(t.host)) bad(`SSH host '${t.host}' is not a host name or IP address`, 'ansible_host')
     if (t?.user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(t.user)) bad(`SSH user '${t.user}' is not a user name`, 'ansible_user')
   }
   warnings.push(...sshWarnings.map((w) => `member ${host}: ${w}`))
@@ -157,7 +158,7 @@ function urlProblem(url: string): string | undefined {
   const m = URL.exec(url)
   if (!m) return /^https?:\/\/[^/]+:[0-9]+\/.*$/.test(url) ? 'must not have a path' : 'is not http(s)://HOST:PORT'
   const host = m[2]
-  if (!host.startsWith('[') && !HOST_NAME.test(host)) return `has an invalid host '${host}'`
+  if (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : !HOST_NAME.test(host)) return `has an invalid host '${host}'`
   const port = Number(m[3])
   if (port < 1 || port > 65535) return `has an invalid port ${m[3]}`
   return undefined
