@@ -38,15 +38,16 @@ async function ok(lab: Lab, host: number, command: string): Promise<string> {
 
 /** Bring a lab up for a suite; always take it down afterwards. */
 function useLab(options: { hosts: number; etcd?: string }) {
-  const name = randomName()
-  const dir = mkdtempSync('/tmp/etcd-rescue-lab-test-')
-  const ctx = { name, dir, lab: undefined as unknown as Lab }
+  const ctx = { name: randomName(), dir: '', lab: undefined as unknown as Lab }
+  // The directory is made in beforeAll, so a suite filtered out leaves none behind.
   beforeAll(async () => {
-    ctx.lab = await labUp({ name, dir, ...options })
+    ctx.dir = mkdtempSync('/tmp/etcd-rescue-lab-test-')
+    ctx.lab = await labUp({ name: ctx.name, dir: ctx.dir, ...options })
   })
   afterAll(async () => {
-    await labDown({ name, dir })
-    rmSync(dir, { recursive: true, force: true })
+    if (!ctx.dir) return
+    await labDown({ name: ctx.name, dir: ctx.dir })
+    rmSync(ctx.dir, { recursive: true, force: true })
   })
   return ctx
 }
@@ -218,15 +219,18 @@ describe('lab with etcd 3.5.30', () => {
 })
 
 describe('lab failures', () => {
-  const dir = mkdtempSync('/tmp/etcd-rescue-lab-test-')
+  let dir = ''
   const made: string[] = []
   const up = (name: string, options: { hosts: number; etcd?: string; disk?: string }) => {
     made.push(name)
     return labUp({ name, dir, ...options })
   }
+  beforeAll(() => {
+    dir = mkdtempSync('/tmp/etcd-rescue-lab-test-')
+  })
   afterAll(async () => {
     for (const name of made) await labDown({ name, dir })
-    rmSync(dir, { recursive: true, force: true })
+    if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
   it('rolls a failed up back completely (3.5 binaries do not fit a 64M disk)', async () => {
