@@ -85,14 +85,16 @@ dd=${quote(dataDir)}
 for p in /proc/[0-9]*; do
   pid=\${p#/proc/}
   [ "$pid" = "$$" ] && continue
-  # comm first: a builtin read, no fork per process on busy hosts.
-  read -r comm < "$p/comm" 2>/dev/null || continue
+  # comm first: a builtin read, no fork per process on busy hosts. Redirect
+  # stderr before opening: a process may exit during the scan.
+  read -r comm 2>/dev/null < "$p/comm" || continue
   [ "$comm" = etcd ] || continue
-  a0=$(tr '\\000' '\\n' < "$p/cmdline" 2>/dev/null | head -n 1) || continue
+  args=$(tr '\\000' '\\n' 2>/dev/null < "$p/cmdline")
+  [ -n "$args" ] || continue
+  a0=$(printf '%s\\n' "$args" | head -n 1)
   case "\${a0##*/}" in etcd) ;; *) continue ;; esac
-  args=$(tr '\\000' '\\n' < "$p/cmdline" 2>/dev/null)
   d=$(printf '%s\\n' "$args" | sed -n -e '/^--data-dir=/{s/^--data-dir=//;p;}' -e '/^--data-dir$/{n;p;}' | head -n 1)
-  [ -z "$d" ] && d=$(tr '\\000' '\\n' < "$p/environ" 2>/dev/null | sed -n 's/^ETCD_DATA_DIR=//p' | head -n 1)
+  [ -z "$d" ] && d=$(tr '\\000' '\\n' 2>/dev/null < "$p/environ" | sed -n 's/^ETCD_DATA_DIR=//p' | head -n 1)
   if [ -n "$d" ] && [ "\${d%/}" = "\${dd%/}" ]; then echo "$pid"; continue; fi
   if command -v ss >/dev/null 2>&1 && ss -Hltnp 2>/dev/null | grep -E "(${portsRe}) " | grep -q "pid=$pid,"; then echo "$pid"; fi
 done
