@@ -4,8 +4,8 @@
 // in load.ts and members.ts.
 
 import { ExitCode, InputError, formatError } from '../errors.ts'
-import { parseFlags } from '../cli/args.ts'
-import { hostJson, listJson, loadInventory, membersOf, type MemberSet, type SshTarget } from './members.ts'
+import { parseFlags } from './args.ts'
+import { hostJson, listJson, loadInventory, membersOf, type MemberSet, type SshTarget } from '../inventory/members.ts'
 
 export const INVENTORY_HELP = `Usage: npx zx scripts/inventory.mjs --inventory PATH (--list | --host NAME | --members) [options]
 
