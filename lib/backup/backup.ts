@@ -11,6 +11,7 @@ import { InputError, RescueError, ExitCode } from '../errors.ts'
 import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
 import { etcdctlArgv, parseJsonExact, snapshotStatusArgv, type SnapshotStatus } from '../etcd/etcdctl.ts'
 import { parseVersion, restoreTool } from '../etcd/version.ts'
+import { tlsFor } from '../etcd/tls.ts'
 import { quote, shellCommand } from '../shell/quote.ts'
 import { HostPool, connectAll } from '../run/hosts.ts'
 import { Journal } from '../run/journal.ts'
@@ -65,7 +66,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
         const bin = (t: string) => /^(\S+)=(.*)$/m.exec(tools.stdout.split('\n').find((l) => l.startsWith(`${t}=`)) ?? '')?.[2] || undefined
         const etcdctl = bin('etcdctl')
         if (!etcdctl) throw new RescueError('etcdctl not found on this host', { where: m.name })
-        const probe = await probeMember(host, { etcdctl, clientUrl: m.clientUrl })
+        const probe = await probeMember(host, { etcdctl, clientUrl: m.clientUrl, tls: tlsFor(m) })
         if (!probe.healthy || !probe.status) throw new RescueError(`not healthy: ${probe.error ?? 'no status'}`, { where: m.name })
         return { value: { member: m, etcdctl, etcdutl: bin('etcdutl'), status: probe.status }, text: `healthy, ${probe.status.leader === probe.status.memberId ? 'leader' : 'follower'}, rev ${probe.status.revision}` }
       },
@@ -87,7 +88,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
         const host = pool.get(pick.member.name)
         const tmp = (await host.exec('mktemp /tmp/etcd-rescue-backup.XXXXXX')).stdout.trim()
         try {
-          await host.exec(`${shellCommand(etcdctlArgv(pick.etcdctl, pick.member.clientUrl, undefined, ['snapshot', 'save', tmp], '300s'))} >/dev/null`)
+          await host.exec(`${shellCommand(etcdctlArgv(pick.etcdctl, pick.member.clientUrl, tlsFor(pick.member), ['snapshot', 'save', tmp], '300s'))} >/dev/null`)
           const version = parseVersion(pick.status.version)
           const tool = version && restoreTool(version) === 'etcdutl' && pick.etcdutl ? 'etcdutl' : 'etcdctl'
           const st = parseJsonExact<SnapshotStatus>((await host.exec(shellCommand(snapshotStatusArgv(tool, tool === 'etcdutl' ? pick.etcdutl! : pick.etcdctl, tmp)))).stdout)

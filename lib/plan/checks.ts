@@ -5,7 +5,7 @@ import type { HostFacts } from './facts.ts'
 import { isSupported, restoreTool, supportsBumpRevision } from '../etcd/version.ts'
 
 export interface CheckInput {
-  member: { name: string; service: 'systemd' | 'process'; serviceName: string; binDir?: string }
+  member: { name: string; service: 'systemd' | 'process'; serviceName: string; binDir?: string; peerUrl: string; clientUrl: string }
   facts: HostFacts
   snapshotSize: number
   snapshotSha: string
@@ -44,6 +44,9 @@ export function hostProblems(c: CheckInput): string[] {
   }
   if (!f.has.sha256sum) problems.push('sha256sum not found (coreutils)')
   if (c.member.service === 'process' && !f.has.setsid) problems.push('setsid not found (util-linux)')
+  if (c.member.service === 'process' && [c.member.peerUrl, c.member.clientUrl].some((u) => u.startsWith('https:'))) {
+    problems.push('etcd_service=process with https URLs: etcd-rescue starts plain processes without TLS flags; run this member under systemd (its unit carries them)')
+  }
   if (c.member.service === 'systemd') {
     if (!f.has.systemctl) problems.push('etcd_service is systemd but systemctl is not found (set etcd_service=process?)')
     else if (!f.unit?.exists) problems.push(`systemd unit ${c.member.serviceName} not found (set etcd_service_name?)`)

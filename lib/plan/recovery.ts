@@ -8,7 +8,8 @@ import type { SnapshotInfo } from '../etcd/snapshot.ts'
 import { clusterId, hexId, memberId } from '../etcd/ids.ts'
 import { restoreTool } from '../etcd/version.ts'
 import { defaultLogFile } from '../etcd/process.ts'
-import { snapshotStatusArgv } from '../etcd/etcdctl.ts'
+import { snapshotStatusArgv, type TlsFiles } from '../etcd/etcdctl.ts'
+import { tlsFor } from '../etcd/tls.ts'
 import { shellCommand } from '../shell/quote.ts'
 import type { HostFacts } from './facts.ts'
 import { memberPaths, type MemberPaths } from './paths.ts'
@@ -33,6 +34,8 @@ export interface MemberPlan {
   paths: MemberPaths
   restoreTool: 'etcdctl' | 'etcdutl'
   etcdctl: string
+  /** Client certificates for etcdctl on this host, when the cluster speaks TLS. */
+  tls?: TlsFiles
   /** Work a previous run already did, so this run skips it. */
   resume: { snapshotInPlace: boolean; alreadyRestored: boolean; running: number[] }
   scripts: { upload: string; stop: string; restore: string; start: string; snapshotStatus: string; logTail: string; complete: string }
@@ -110,6 +113,7 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
       paths,
       restoreTool: tool,
       etcdctl: f.bins.etcdctl!,
+      tls: tlsFor(m),
       resume: { snapshotInPlace: f.snapshot.sha256 === snapshot.sha256, alreadyRestored, running: f.pids },
       scripts: {
         upload: uploadScript(paths, snapshot.sha256),

@@ -3,7 +3,7 @@
 // (confirm), copy, stop, restore, start, wait for quorum, verify.
 import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
 import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
-import { parseJsonExact, type SnapshotStatus, type TlsFiles } from '../etcd/etcdctl.ts'
+import { parseJsonExact, type SnapshotStatus } from '../etcd/etcdctl.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
 import { fanOutUpload } from '../ssh/upload.ts'
 import type { SshHost } from '../ssh/connection.ts'
@@ -89,7 +89,6 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     res.snapshot = snapshot
     o.ui.info(`snapshot ${snapshot.path}: ${formatBytes(snapshot.size)}, sha256 ${snapshot.sha256.slice(0, 16)}…${snapshot.hasTrailer ? ', integrity trailer verified' : ', no trailer (--skip-hash-check)'}`)
     const forks = o.forks ?? members.length
-    const tls = tlsOf(members[0])
 
     // 2. Preflight, read-only, on every host at once.
     const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts, onWarning: warn }, forks)
@@ -178,12 +177,12 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     stopHere('start')
 
     // 5. Quorum, then proof.
-    const quorum = await waitForQuorum(plan, pool, o, journal, tls)
+    const quorum = await waitForQuorum(plan, pool, o, journal)
     if (quorum.failed.length) throw new PhaseFailed(`no healthy quorum within ${(o.timeoutMs ?? 120_000) / 1000} s: ${quorum.failed.map((f) => `${f.host}: ${formatError(f.error)}`).join('\n')}`)
     const verified = await runPhase(o.ui, journal, 'verify', 'Verify the recovered cluster', [{
       host: 'cluster',
       run: async () => {
-        const { checks } = await verifyCluster(plan, pool.hosts, snapshotRevision, tls)
+        const { checks } = await verifyCluster(plan, pool.hosts, snapshotRevision)
         const failed = checks.filter((c) => !c.ok)
         if (failed.length) throw Object.assign(new RescueError(failed.map((c) => `${c.name}: ${c.detail}`).join('; ')), { checks })
         return { value: checks, text: `${checks.length} checks passed: cluster ${plan.clusterIdHex}, ${checks.find((c) => c.name === 'one-leader')?.detail}` }
@@ -237,13 +236,6 @@ function describeFacts(f: HostFacts): string {
   return `etcd ${f.version?.text}, ${data}${running}, ${formatBytes(f.parent.freeBytes ?? 0)} free`
 }
 
-function tlsOf(m: Member | undefined): TlsFiles | undefined {
-  const v = m?.vars ?? {}
-  const get = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined)
-  const tls = { cacert: get('etcd_ca_file'), cert: get('etcd_cert_file'), key: get('etcd_key_file') }
-  return tls.cacert || tls.cert || tls.key ? tls : undefined
-}
-
 async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number) {
   const size = plan.snapshot.size
   const todo = plan.members.filter((m) => !m.resume.snapshotInPlace)
@@ -288,7 +280,7 @@ async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
   })), plan.members.length)
 }
 
-async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, tls?: TlsFiles) {
+async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal) {
   const deadline = Date.now() + (o.timeoutMs ?? 120_000)
   const healthy = new Set<string>()
   const views = new Map<string, (t: string) => void>()
@@ -296,7 +288,7 @@ async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptio
   const poller = (async () => {
     while (Date.now() < deadline && healthy.size < plan.members.length) {
       await Promise.all(plan.members.map(async (m) => {
-        const p = await probeMember(pool.get(m.name), m, tls).catch((e) => ({ healthy: false, error: String(e), status: undefined }))
+        const p = await probeMember(pool.get(m.name), m).catch((e) => ({ healthy: false, error: String(e), status: undefined }))
         if (p.healthy) healthy.add(m.name)
         else healthy.delete(m.name)
         const text = p.healthy ? `healthy, ${p.status?.leader === m.memberId ? 'leader' : 'follower'}` : `waiting: ${p.error}`

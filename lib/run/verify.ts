@@ -1,7 +1,7 @@
 // Reading what verdict.ts judges: each member's health and status on its own
 // host, hashkv at one common revision, the member list and alarms.
 import { shellCommand } from '../shell/quote.ts'
-import { etcdctlArgv, parseEndpointStatus, parseHashKv, parseMemberList, type EndpointStatus, type TlsFiles } from '../etcd/etcdctl.ts'
+import { etcdctlArgv, parseEndpointStatus, parseHashKv, parseMemberList, type EndpointStatus } from '../etcd/etcdctl.ts'
 import type { SshHost } from '../ssh/connection.ts'
 import type { MemberPlan, RecoveryPlan } from '../plan/recovery.ts'
 import { judge, type Check, type Evidence } from './verdict.ts'
@@ -16,8 +16,8 @@ export interface MemberProbe {
 const SEP = '@@etcd-rescue@@'
 
 /** One round trip: the member's own status and health, read on its host. */
-export async function probeMember(host: SshHost, m: Pick<MemberPlan, 'etcdctl' | 'clientUrl'>, tls?: TlsFiles): Promise<MemberProbe> {
-  const ctl = (args: string[]) => shellCommand(etcdctlArgv(m.etcdctl, m.clientUrl, tls, args))
+export async function probeMember(host: SshHost, m: Pick<MemberPlan, 'etcdctl' | 'clientUrl' | 'tls'>): Promise<MemberProbe> {
+  const ctl = (args: string[]) => shellCommand(etcdctlArgv(m.etcdctl, m.clientUrl, m.tls, args))
   const r = await host.exec(`${ctl(['endpoint', 'status', '-w', 'json'])}; echo ${SEP}; ${ctl(['endpoint', 'health', '-w', 'json'])}`, {
     allowFailure: true,
     timeoutMs: 10_000,
@@ -43,11 +43,10 @@ export async function verifyCluster(
   plan: RecoveryPlan,
   hosts: Map<string, SshHost>,
   snapshotRevision: number,
-  tls?: TlsFiles,
 ): Promise<{ checks: Check[]; evidence: Evidence }> {
   const run = (m: MemberPlan, args: string[], timeoutMs = 10_000) =>
-    hosts.get(m.name)!.exec(shellCommand(etcdctlArgv(m.etcdctl, m.clientUrl, tls, args)), { allowFailure: true, timeoutMs })
-  const probes = await Promise.all(plan.members.map((m) => probeMember(hosts.get(m.name)!, m, tls)))
+    hosts.get(m.name)!.exec(shellCommand(etcdctlArgv(m.etcdctl, m.clientUrl, m.tls, args)), { allowFailure: true, timeoutMs })
+  const probes = await Promise.all(plan.members.map((m) => probeMember(hosts.get(m.name)!, m)))
   const members = Object.fromEntries(plan.members.map((m, i) => [m.name, { healthy: probes[i].healthy, status: probes[i].status }]))
   // hashkv at one revision every member has: equal hashes mean equal key-value history.
   const hashRevision = Math.min(...probes.map((p) => p.status?.revision ?? 0))

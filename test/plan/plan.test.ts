@@ -142,3 +142,10 @@ describe('buildPlan', () => {
     expect(plan.members.map((m) => m.resume.snapshotInPlace)).toEqual([false, false, true])
   })
 })
+
+describe('TLS', () => {
+  it('refuses to start a TLS member as a bare process', () => {
+    const m = member(1, { peerUrl: 'https://10.0.0.1:2380', clientUrl: 'https://10.0.0.1:2379' })
+    expect(hostProblems({ member: m, facts: facts(), snapshotSize: 1, snapshotSha: 'x' }).join()).toMatch(/process with https URLs/)
+  })
+})
