@@ -15,7 +15,7 @@ import { Journal } from '../run/journal.ts'
 import { memberPorts } from '../plan/recovery.ts'
 import { posix } from 'node:path'
 import { quote } from '../shell/quote.ts'
-import type { Ui } from '../run/ui.ts'
+import { silentUi, type Ui } from '../run/ui.ts'
 import { clusterLoad, clusterStart, labDown, labUp } from '../lab/index.ts'
 import { killScript, wreckScript } from '../drill/disaster.ts'
 import { manualScript } from './manual.ts'
@@ -85,7 +85,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           await runBash(file)
           note = 'healthy (health only)'
         } else {
-          const res = await recover({ inventory: lab.paths.inventory, snapshot: snap.file, ui: quiet })
+          const res = await recover({ inventory: lab.paths.inventory, snapshot: snap.file, ui: silentUi() })
           if (res.exitCode !== 0) throw new RescueError(`etcd-rescue failed in round ${r}: ${res.message}`)
           note = `verified (${res.checks.length} checks)`
         }
@@ -129,5 +129,3 @@ function runBash(file: string): Promise<void> {
     p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`manual recovery failed (${code}): ${err.slice(-500)}`))))
   })
 }
-
-const quiet: Ui = { phase: () => ({ update() {}, done() {}, fail() {}, end: async () => {} }), info() {}, warn() {} }

@@ -13,7 +13,7 @@ import { recover, type RecoverResult } from '../run/recover.ts'
 import { HostPool, connectAll } from '../run/hosts.ts'
 import { Journal, type PhaseRecord } from '../run/journal.ts'
 import { runPhase } from '../run/phase.ts'
-import type { Ui } from '../run/ui.ts'
+import { silentUi, type Ui } from '../run/ui.ts'
 import { memberPorts } from '../plan/recovery.ts'
 import { labDown, labUp, clusterStart, type Lab } from '../lab/index.ts'
 import { checkDataset, writeDataset, type Dataset, type DatasetCheck } from './dataset.ts'
@@ -131,7 +131,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     report.keysWritten = data.digests.size
 
     const saved: BackupResult = await step('backup', async () => {
-      const b = await backup({ members, outDir: o.backupDir, ui: quietUi(ui), knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs })
+      const b = await backup({ members, outDir: o.backupDir, ui: silentUi(ui), knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs })
       return [b, `${b.file} from ${b.member}, revision ${b.revision}`]
     })
     report.snapshot = { file: saved.file, size: saved.snapshot.size, revision: saved.revision, sha256: saved.snapshot.sha256 }
@@ -159,7 +159,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
       report.etcdVersion = recovery.plan?.etcdVersion
       if (recovery.exitCode !== ExitCode.OK) throw new RescueError(`recovery did not succeed (exit ${recovery.exitCode}): ${recovery.message}`)
 
-      await connectAll(members, pool, quietUi(ui), new Journal(), { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts }, members.length)
+      await connectAll(members, pool, silentUi(ui), new Journal(), { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts }, members.length)
       await verifyKeys(report, journal, ui, members.map((m) => ({ name: m.name, host: pool.get(m.name), clientUrl: m.clientUrl })), data)
       report.actual = `recovered and verified in ${report.rtoSeconds.toFixed(1)} s; ${report.keysChecked} keys equal on all ${members.length} members`
     }
@@ -258,9 +258,4 @@ async function verifyKeys(report: DrillReport, journal: Journal, ui: Ui, endpoin
   if (checked.failed.length) throw checked.failed[0].error
   // A key counts as checked when it was equal on every member.
   report.keysChecked = [...data.digests.keys()].filter((k) => report.keyChecks.every((c) => !c.missing.includes(k) && !c.different.includes(k))).length
-}
-
-/** Sub-steps (backup inside a drill) report only through the drill's own phase line. */
-function quietUi(ui: Ui): Ui {
-  return { phase: () => ({ update() {}, done() {}, fail() {}, end: async () => {} }), info() {}, warn: (t) => ui.warn(t) }
 }

@@ -156,3 +156,12 @@ export class ListrUi implements Ui {
     this.out.write(`⚠ ${text}\n`)
   }
 }
+
+/** Shows nothing but warnings (to `warnTo`, if given): for steps nested in a larger run. */
+export function silentUi(warnTo?: Ui): Ui {
+  return {
+    phase: () => ({ update() {}, done() {}, fail() {}, end: async () => {} }),
+    info() {},
+    warn: (text) => warnTo?.warn(text),
+  }
+}

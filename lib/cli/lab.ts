@@ -2,11 +2,11 @@
 // lib/errors.ts: 0 done, 1 failed, 2 bad input (nothing changed).
 import { parseArgs } from 'node:util'
 import { ExitCode, InputError, RescueError, formatError } from '../errors.ts'
-import { clusterKill, clusterLoad, clusterStart, clusterStop, labDown, labStatus, labUp, openLab, type Lab, type LabStatus } from './index.ts'
-import { ETCD_RELEASES, DEFAULT_ETCD_VERSION } from './etcd-release.ts'
-import { DEFAULT_LAB_NAME, MAX_HOSTS } from './names.ts'
-import { DEFAULT_DISK, DEFAULT_HOSTS } from './up.ts'
-import { REPO_ROOT } from './paths.ts'
+import { clusterKill, clusterLoad, clusterStart, clusterStop, labDown, labStatus, labUp, openLab, type Lab, type LabStatus } from '../lab/index.ts'
+import { ETCD_RELEASES, DEFAULT_ETCD_VERSION } from '../lab/etcd-release.ts'
+import { DEFAULT_LAB_NAME, MAX_HOSTS } from '../lab/names.ts'
+import { DEFAULT_DISK, DEFAULT_HOSTS } from '../lab/up.ts'
+import { REPO_ROOT } from '../lab/paths.ts'
 import { relative } from 'node:path'
 
 export const HELP = `Usage: npx zx scripts/lab.mjs COMMAND [options]
