@@ -1,14 +1,41 @@
-// The drill's known data set: N keys of varied sizes whose content is a pure
-// function of (seed, index), written through etcd's JSON gateway and later read
-// back from every member and compared byte for byte (by SHA-256) with what was
-// written. Traffic goes through SSH from each member's own host, so the same
-// code works on the lab and on a staging inventory.
+// A known data set: N keys of varied sizes whose content is a pure function of
+// (seed, index), written through etcd's JSON gateway and later read back from
+// every member and compared byte for byte (by SHA-256) with what was written.
+// The lab's `cluster load` and drills both use it; drills reach the gateway
+// through SSH from each member's own host, so they work on any inventory.
+import { createCipheriv, createHash } from 'node:crypto'
 import pLimit from 'p-limit'
 import { Gateway } from '../etcd/gateway.ts'
-import { loadKey, loadValue, sha256Hex } from '../lab/load.ts'
 import type { SshHost } from '../ssh/connection.ts'
 
 export const DRILL_PREFIX = '/etcd-rescue/drill/'
+
+/** Size classes: mostly small values, some KiB-sized, a few large ones (etcd's default request limit is 1.5 MiB). */
+const SIZE_CLASSES: ReadonlyArray<[percentUpTo: number, min: number, max: number]> = [
+  [60, 16, 1024],
+  [90, 1024, 16 * 1024],
+  [99, 16 * 1024, 128 * 1024],
+  [100, 128 * 1024, 512 * 1024],
+]
+
+export function loadKey(prefix: string, index: number): string {
+  return `${prefix}${String(index).padStart(7, '0')}`
+}
+
+/** The value of key `index` under `seed`: its size and bytes are both derived from the seed. */
+export function loadValue(seed: string, index: number): Buffer {
+  const digest = createHash('sha256').update(`${seed}\0${index}`).digest()
+  const pick = digest.readUInt32BE(0) % 100
+  const [, min, max] = SIZE_CLASSES.find(([upTo]) => pick < upTo)!
+  const size = min + (digest.readUInt32BE(4) % (max - min + 1))
+  // AES-256-CTR over zeros is a fast deterministic byte stream keyed by the digest.
+  const cipher = createCipheriv('aes-256-ctr', digest, Buffer.alloc(16))
+  return Buffer.concat([cipher.update(Buffer.alloc(size)), cipher.final()])
+}
+
+export function sha256Hex(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex')
+}
 
 export interface Dataset {
   seed: string
@@ -25,29 +52,39 @@ export interface Endpoint {
   clientUrl: string
 }
 
+/** The member's gateway, reached from its own host through SSH. */
 export function gatewayFor(e: Endpoint): Gateway {
   const u = new URL(e.clientUrl)
   return new Gateway(e.clientUrl, () => e.host.forward(u.hostname, Number(u.port)))
 }
 
-/** Writes the data set, spreading puts over the members; a failed put retries on the next member. */
-export async function writeDataset(endpoints: Endpoint[], keys: number, seed: string, onProgress?: (done: number) => void): Promise<Dataset> {
-  const gateways = endpoints.map(gatewayFor)
-  const limit = pLimit(16)
+export interface WriteOptions {
+  keys: number
+  seed: string
+  prefix?: string
+  /** Puts in flight at once. Default 16. */
+  concurrency?: number
+  onProgress?: (done: number) => void
+}
+
+/** Writes the data set, spreading puts over the members; a failed put (a leader election) retries on the next one, 5 tries. */
+export async function writeDataset(gateways: Gateway[], o: WriteOptions): Promise<Dataset> {
+  const prefix = o.prefix ?? DRILL_PREFIX
+  const limit = pLimit(o.concurrency ?? 16)
   const digests = new Map<string, string>()
   let bytes = 0
   let revision = 0
   let done = 0
-  await Promise.all(Array.from({ length: keys }, (_, k) => limit(async () => {
-    const key = loadKey(DRILL_PREFIX, k + 1)
-    const value = loadValue(seed, k + 1)
+  await Promise.all(Array.from({ length: o.keys }, (_, k) => limit(async () => {
+    const key = loadKey(prefix, k + 1)
+    const value = loadValue(o.seed, k + 1)
     let last: unknown
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         revision = Math.max(revision, await gateways[(k + attempt) % gateways.length].put(key, value))
         digests.set(key, sha256Hex(value))
         bytes += value.length
-        onProgress?.(++done)
+        o.onProgress?.(++done)
         return
       } catch (err) {
         last = err
@@ -56,7 +93,9 @@ export async function writeDataset(endpoints: Endpoint[], keys: number, seed: st
     }
     throw last
   })))
-  return { seed, prefix: DRILL_PREFIX, digests, bytes, revision }
+  // Keys in order, so two manifests of the same load are byte-identical.
+  const sorted = new Map([...digests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  return { seed: o.seed, prefix, digests: sorted, bytes, revision }
 }
 
 export interface DatasetCheck {

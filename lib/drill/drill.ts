@@ -16,7 +16,7 @@ import { runPhase } from '../run/phase.ts'
 import { silentUi, type Ui } from '../run/ui.ts'
 import { memberPorts } from '../plan/recovery.ts'
 import { labDown, labUp, clusterStart, type Lab } from '../lab/index.ts'
-import { checkDataset, writeDataset, type Dataset, type DatasetCheck } from './dataset.ts'
+import { checkDataset, gatewayFor, writeDataset, type Dataset, type DatasetCheck } from './dataset.ts'
 import { NEGATIVE, killScript, victims, wreckScript, type Scenario } from './disaster.ts'
 
 export interface DrillOptions {
@@ -125,7 +125,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
 
     const keys = o.keys ?? 3000
     const data = await step('write data set', async () => {
-      const d = await writeDataset(endpoints, keys, `drill-${report.startedAt}`)
+      const d = await writeDataset(endpoints.map(gatewayFor), { keys, seed: `drill-${report.startedAt}` })
       return [d, `${d.digests.size} keys, ${(d.bytes / 2 ** 20).toFixed(1)} MiB, up to revision ${d.revision}`]
     })
     report.keysWritten = data.digests.size

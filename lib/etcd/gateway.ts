@@ -3,6 +3,7 @@
 // data on any inventory the operator can SSH into, firewalled client ports or
 // not, with no etcdctl process per key. Keys and values travel base64-encoded.
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import type { Duplex } from 'node:stream'
 
 export type Connect = () => Promise<Duplex>
@@ -86,4 +87,10 @@ export class Gateway {
       modRevision: Number(kv.mod_revision),
     }))
   }
+}
+
+/** A gateway reached directly over TCP (the lab, from the machine it runs on). */
+export function directGateway(clientUrl: string): Gateway {
+  const u = new URL(clientUrl)
+  return new Gateway(clientUrl, async () => connect(Number(u.port), u.hostname))
 }

@@ -23,17 +23,3 @@ export async function etcdHealth(address: string, timeoutMs: number): Promise<bo
     return undefined
   }
 }
-
-/** Put one key through the JSON gateway; returns the revision it created. */
-export async function kvPut(address: string, key: Buffer, value: Buffer, timeoutMs = 30_000): Promise<number> {
-  const res = await fetch(`${clientUrl(address)}/v3/kv/put`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ key: key.toString('base64'), value: value.toString('base64') }),
-    signal: AbortSignal.timeout(timeoutMs),
-  })
-  const text = await res.text()
-  if (!res.ok) throw new Error(`PUT ${key.toString()} on ${address}: HTTP ${res.status}: ${text.slice(0, 300)}`)
-  const body = JSON.parse(text) as { header?: { revision?: string } }
-  return Number(body.header?.revision ?? 0)
-}

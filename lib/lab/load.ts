@@ -1,14 +1,16 @@
 // `cluster load`: N keys of varied sizes, written through the v3 JSON gateway
 // with bounded concurrency, spread over the members. Content is a pure function
-// of (seed, index), so a later check can recompute it, and a manifest of
-// key → sha256(value) is returned (and written if asked) to compare a restored
-// cluster against.
-import { createCipheriv, createHash } from 'node:crypto'
+// of (seed, index) (lib/drill/dataset.ts), so a later check can recompute it, and
+// a manifest of key → sha256(value) is returned (and written if asked) to compare
+// a restored cluster against.
 import { writeFileSync } from 'node:fs'
-import pLimit from 'p-limit'
 import { InputError } from '../errors.ts'
-import { kvPut } from './etcd-http.ts'
+import { directGateway } from '../etcd/gateway.ts'
+import { writeDataset } from '../drill/dataset.ts'
+import { clientUrl } from './etcd-http.ts'
 import { openLab, type LabRef } from './open.ts'
+
+export { loadKey, loadValue, sha256Hex } from '../drill/dataset.ts'
 
 export interface ClusterLoadOptions {
   /** How many keys. Required, 1..1,000,000. */
@@ -34,33 +36,6 @@ export interface ClusterLoadResult {
   elapsedMs: number
 }
 
-/** Size classes: mostly small values, some KiB-sized, a few large ones (etcd's default request limit is 1.5 MiB). */
-const SIZE_CLASSES: ReadonlyArray<[percentUpTo: number, min: number, max: number]> = [
-  [60, 16, 1024],
-  [90, 1024, 16 * 1024],
-  [99, 16 * 1024, 128 * 1024],
-  [100, 128 * 1024, 512 * 1024],
-]
-
-export function loadKey(prefix: string, index: number): string {
-  return `${prefix}${String(index).padStart(7, '0')}`
-}
-
-/** The value of key `index` under `seed`: its size and bytes are both derived from the seed. */
-export function loadValue(seed: string, index: number): Buffer {
-  const digest = createHash('sha256').update(`${seed}\0${index}`).digest()
-  const pick = digest.readUInt32BE(0) % 100
-  const [, min, max] = SIZE_CLASSES.find(([upTo]) => pick < upTo)!
-  const size = min + (digest.readUInt32BE(4) % (max - min + 1))
-  // AES-256-CTR over zeros is a fast deterministic byte stream keyed by the digest.
-  const cipher = createCipheriv('aes-256-ctr', digest, Buffer.alloc(16))
-  return Buffer.concat([cipher.update(Buffer.alloc(size)), cipher.final()])
-}
-
-export function sha256Hex(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex')
-}
-
 export async function clusterLoad(lab: LabRef, options: ClusterLoadOptions): Promise<ClusterLoadResult> {
   const t0 = Date.now()
   const count = options.keys
@@ -70,35 +45,10 @@ export async function clusterLoad(lab: LabRef, options: ClusterLoadOptions): Pro
   const seed = options.seed ?? 'etcd-rescue'
   const prefix = options.prefix ?? '/etcd-rescue/load/'
   const { state } = openLab(lab)
-  const addresses = state.hosts.map((h) => h.address)
-  const limit = pLimit(concurrency)
-  const manifest: Record<string, string> = {}
-  let bytes = 0
-  let revision = 0
-  await Promise.all(Array.from({ length: count }, (_, k) => limit(async () => {
-    const key = loadKey(prefix, k + 1)
-    const value = loadValue(seed, k + 1)
-    const rev = await putWithRetry(addresses, k, Buffer.from(key), value)
-    manifest[key] = sha256Hex(value)
-    bytes += value.length
-    revision = Math.max(revision, rev)
-  })))
-  // Keys in order, so two manifests of the same load are byte-identical.
-  const sorted = Object.fromEntries(Object.keys(manifest).sort().map((k) => [k, manifest[k]]))
-  if (options.manifestFile) writeFileSync(options.manifestFile, `${JSON.stringify(sorted, null, 1)}\n`)
-  return { keys: count, bytes, revision, manifest: sorted, manifestFile: options.manifestFile, elapsedMs: Date.now() - t0 }
-}
-
-/** Round-robin over members; a failed put (e.g. during a leader election) moves on to the next, 5 tries. */
-async function putWithRetry(addresses: string[], k: number, key: Buffer, value: Buffer): Promise<number> {
-  let last: unknown
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      return await kvPut(addresses[(k + attempt) % addresses.length], key, value)
-    } catch (e) {
-      last = e
-      await new Promise((r) => setTimeout(r, 100 * (attempt + 1)))
-    }
-  }
-  throw last
+  // Straight to each member's gateway over the bridge: the lab is this machine's.
+  const gateways = state.hosts.map((h) => directGateway(clientUrl(h.address)))
+  const data = await writeDataset(gateways, { keys: count, seed, prefix, concurrency })
+  const manifest = Object.fromEntries(data.digests)
+  if (options.manifestFile) writeFileSync(options.manifestFile, `${JSON.stringify(manifest, null, 1)}\n`)
+  return { keys: count, bytes: data.bytes, revision: data.revision, manifest, manifestFile: options.manifestFile, elapsedMs: Date.now() - t0 }
 }

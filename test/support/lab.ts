@@ -4,9 +4,8 @@
 import { afterAll, beforeAll, expect } from 'vitest'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { connect } from 'node:net'
 import { labDown, labUp, sshExec, type Lab } from '../../lib/lab/index.ts'
-import { Gateway } from '../../lib/etcd/gateway.ts'
+import { directGateway } from '../../lib/etcd/gateway.ts'
 import { LineUi, type Ui } from '../../lib/run/ui.ts'
 
 export const randomName = () => `t${randomBytes(4).toString('hex').slice(0, 7)}`
@@ -31,10 +30,7 @@ export async function onHost(lab: Lab, i: number, command: string): Promise<stri
 }
 
 /** A JSON-gateway client straight to a member's client URL over the lab bridge. */
-export function gateway(clientUrl: string): Gateway {
-  const u = new URL(clientUrl)
-  return new Gateway(clientUrl, async () => connect(Number(u.port), u.hostname))
-}
+export const gateway = directGateway
 
 /** A UI that keeps every line, for assertions and for failure messages. */
 export function captureUi(): Ui & { text(): string } {
