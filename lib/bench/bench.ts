@@ -87,7 +87,10 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         } else {
           const res = await recover({ inventory: lab.paths.inventory, snapshot: snap.file, ui: silentUi() })
           if (res.exitCode !== 0) throw new RescueError(`etcd-rescue failed in round ${r}: ${res.message}`)
-          note = `verified (${res.checks.length} checks)`
+          // Where the time went: each phase's longest host.
+          const phases = new Map<string, number>()
+          for (const rec of res.journal.records) phases.set(rec.phase, Math.max(phases.get(rec.phase) ?? 0, rec.seconds))
+          note = `verified (${res.checks.length} checks); ${[...phases].map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}`
         }
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9
         rounds.push({ round: r, method, seconds, note })

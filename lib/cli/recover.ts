@@ -3,7 +3,7 @@
 import { createInterface } from 'node:readline/promises'
 import { ExitCode, InputError, formatError } from '../errors.ts'
 import { createUi } from '../run/ui.ts'
-import { recover, type RecoverOptions } from '../run/recover.ts'
+import { recover } from '../run/recover.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
 import { planText, recapTable, reportJson, summaryLine, writeReport } from './render.ts'
 
@@ -88,7 +88,6 @@ export async function main(argv: string[]): Promise<number> {
       plain: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
-      'stop-after': { type: 'string' },
     }, 'recover.mjs')
     if (values.help) {
       process.stdout.write(`${RECOVER_HELP}\n`)
@@ -99,8 +98,6 @@ export async function main(argv: string[]): Promise<number> {
     if (values.token !== undefined && !/^[A-Za-z0-9._-]{1,128}$/.test(values.token)) {
       throw new InputError(`--token may hold only letters, digits, '.', '_' and '-' (got "${values.token}")`)
     }
-    const stopAfter = values['stop-after'] as RecoverOptions['stopAfter']
-    if (stopAfter && !['copy', 'stop', 'restore', 'start'].includes(stopAfter)) throw new InputError('--stop-after takes copy, stop, restore or start')
     report = values.report
     const interactive = Boolean(process.stdin.isTTY)
     if (!values.check && !values.yes && !interactive) {
@@ -121,7 +118,6 @@ export async function main(argv: string[]): Promise<number> {
       knownHosts: values['known-hosts'],
       verbose: values.verbose,
       ui,
-      stopAfter,
       confirm: values.yes ? undefined : async (plan) => {
         process.stdout.write(`\nAbout to stop etcd on ${plan.members.length} members (${plan.members.map((m) => m.name).join(', ')}), set their data aside and restore ${plan.snapshot.path}.\n`)
         const rl = createInterface({ input: process.stdin, output: process.stdout })

@@ -7,13 +7,17 @@ import { findPidsScript, startCommand, defaultLogFile, type EtcdProcessSpec } fr
 import { restoreArgv, type RestoreSpec } from '../etcd/etcdctl.ts'
 import type { MemberPaths } from './paths.ts'
 
-/** Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it into place. */
+/**
+ * Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it
+ * into place. The hash is computed while the bytes arrive (tee), not in a second
+ * pass over the file; a short write (a full disk) shows up as a wrong hash, with
+ * tee's own message on stderr.
+ */
 export function uploadScript(paths: MemberPaths, sha256: string): string {
   return `set -e
 umask 077
 mkdir -p ${quote(paths.work)}
-cat > ${quote(paths.part)}
-sum=$(sha256sum ${quote(paths.part)} | cut -c1-64)
+sum=$(tee ${quote(paths.part)} | sha256sum | cut -c1-64)
 if [ "$sum" != ${quote(sha256)} ]; then
   rm -f ${quote(paths.part)}
   echo "the copy on this host is corrupt: sha256 $sum, expected ${sha256}" >&2

@@ -96,11 +96,13 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const probed = await runPhase(o.ui, journal, 'preflight', 'Preflight checks (read-only)', members.map((m) => ({
       host: m.name,
       run: async () => {
+        // Token and stamp are not known yet; the probe needs only the work dir and snapshot path.
+        const where = memberPaths(m.dataDir, snapshot.sha256, '', '', false)
         const facts = parseFacts((await exec(pool.get(m.name), probeScript({
           dataDir: m.dataDir,
           binDir: m.binDir,
-          work: memberPaths(m.dataDir, snapshot.sha256, 'x', 'x', false).work,
-          snapshot: memberPaths(m.dataDir, snapshot.sha256, 'x', 'x', false).snapshot,
+          work: where.work,
+          snapshot: where.snapshot,
           snapshotSize: snapshot.size,
           ports: memberPorts(m),
           service: m.service,
@@ -125,12 +127,11 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
 
     // 4. Changes begin.
     changesStarted = Date.now()
-    const byName = new Map(plan.members.map((m) => [m.name, m]))
     const gate = (r: PhaseResult<unknown>, phase: string) => {
       if (r.failed.length) throw new PhaseFailed(`${phase} failed on ${r.failed.map((f) => `${f.host} (${formatError(f.error).split('\n')[0]})`).join(', ')}`)
     }
     const stopHere = (phase: NonNullable<RecoverOptions['stopAfter']>) => {
-      if (o.stopAfter === phase) throw new PhaseFailed(`stopped after ${phase} (--stop-after, for tests)`)
+      if (o.stopAfter === phase) throw new PhaseFailed(`stopped after ${phase}, as asked (stopAfter)`)
     }
 
     gate(await copyPhase(plan, pool, o, journal, forks), 'copy')
@@ -149,20 +150,24 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const restored = await runPhase(o.ui, journal, 'restore', 'Restore each member with its own identity', plan.members.map((m) => ({
       host: m.name,
       run: async () => {
-        const r = await exec(pool.get(m.name), m.scripts.restore, o, 'restore')
-        const status = await exec(pool.get(m.name), m.scripts.snapshotStatus, o, 'restore')
-        const st = parseJsonExact<SnapshotStatus>(status.stdout)
+        // The snapshot's revision (for verification) is read once, on the first member, beside its restore.
+        const [r, status] = await Promise.all([
+          exec(pool.get(m.name), m.scripts.restore, o, 'restore'),
+          m === plan.members[0] ? exec(pool.get(m.name), m.scripts.snapshotStatus, o, 'restore') : undefined,
+        ])
         const already = field(r.stdout, 'restore') === 'already-done'
         const aside = field(r.stdout, 'set-aside')
+        const st = status && parseJsonExact<SnapshotStatus>(status.stdout)
+        const rev = st ? `rev ${st.revision}, ${st.totalKey} keys, ` : ''
         return {
-          value: Number(st.revision),
-          text: already ? `already restored by an earlier run (rev ${st.revision})` : `restored rev ${st.revision}, ${st.totalKey} keys, ID ${m.memberIdHex}${aside ? `; old data → ${aside}` : ''}`,
+          value: st ? Number(st.revision) : undefined,
+          text: already ? `already restored by an earlier run` : `restored ${rev}ID ${m.memberIdHex}${aside ? `; old data → ${aside}` : ''}`,
           skipped: already,
         }
       },
     })), forks)
     gate(restored, 'restore')
-    const snapshotRevision = Math.max(...restored.values.values())
+    const snapshotRevision = restored.values.get(plan.members[0].name)!
     res.snapshot = { ...snapshot, revision: snapshotRevision }
     stopHere('restore')
 
