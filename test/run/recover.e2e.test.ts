@@ -1,7 +1,7 @@
 // recover() against real sshd and real etcd on lab hosts: the disasters of
 // issue 4, and the refusals that must change nothing.
 import { describe, expect, it } from 'vitest'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -196,6 +196,34 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
     expect(second.plan?.token).toBe(first.plan?.token)
     expect(ui2.text()).toMatch(/\[etcd1\] ok: already running restored data: left alone/)
     expect(ui2.text()).toMatch(/\[etcd3\] ok: already restored by an earlier run/)
+  })
+  it('completes with the same command after the first run was killed mid-restore', async () => {
+    const { lab } = ctx
+    await clusterKill(lab)
+    const { load, members, snapshot } = await prepare(lab, 300, true)
+    await clusterKill(lab)
+    const before = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'ls -d /var/lib/etcd.etcd-rescue-old-* 2>/dev/null | wc -l')))
+    // Its own process group, so the kill reaches npx, zx and node, and nothing else.
+    const child = spawn('npx', ['zx', 'scripts/recover.mjs', '--inventory', lab.paths.inventory, '--snapshot', snapshot, '--yes', '--plain'], {
+      detached: true, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d) => {
+        out += d
+        if (out.includes('== Restore each member')) resolve()
+      })
+      child.on('exit', () => reject(new Error(`finished before it could be killed:\n${out}`)))
+    })
+    process.kill(-child.pid!, 'SIGKILL')
+    await new Promise((r) => child.on('exit', r))
+
+    const again = runCli(['--inventory', lab.paths.inventory, '--snapshot', snapshot, '--yes', '--plain'])
+    expect(again.status, again.stdout + again.stderr).toBe(0)
+    await expectAllKeys(members, load.manifest)
+    // Old data was set aside once per member, whichever run did it.
+    const after = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'ls -d /var/lib/etcd.etcd-rescue-old-* | wc -l')))
+    expect(after.map(Number)).toEqual(before.map((n) => Number(n) + 1))
   })
 })
 
