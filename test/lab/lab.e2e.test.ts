@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto'
 import {
   clusterKill, clusterLoad, clusterStart, clusterStop, labDown, labStatus, labUp, sha256Hex, sshExec, type Lab,
 } from '../../lib/lab/index.ts'
+import { onHost, randomName, useLab } from '../support/lab.ts'
 
-const randomName = () => `t${randomBytes(4).toString('hex').slice(0, 7)}`
 
 function netnsNames(): string[] {
   return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]).filter(Boolean)
@@ -30,27 +30,7 @@ function processGone(pid: number): boolean {
   }
 }
 
-async function ok(lab: Lab, host: number, command: string): Promise<string> {
-  const r = await sshExec(lab, host, command)
-  expect(r.code, `${command} on host ${host}: ${r.stderr}`).toBe(0)
-  return r.stdout
-}
-
-/** Bring a lab up for a suite; always take it down afterwards. */
-function useLab(options: { hosts: number; etcd?: string }) {
-  const ctx = { name: randomName(), dir: '', lab: undefined as unknown as Lab }
-  // The directory is made in beforeAll, so a suite filtered out leaves none behind.
-  beforeAll(async () => {
-    ctx.dir = mkdtempSync('/tmp/etcd-rescue-lab-test-')
-    ctx.lab = await labUp({ name: ctx.name, dir: ctx.dir, ...options })
-  })
-  afterAll(async () => {
-    if (!ctx.dir) return
-    await labDown({ name: ctx.name, dir: ctx.dir })
-    rmSync(ctx.dir, { recursive: true, force: true })
-  })
-  return ctx
-}
+const ok = onHost
 
 describe('lab with etcd 3.4.23', () => {
   const ctx = useLab({ hosts: 3 })

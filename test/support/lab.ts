@@ -11,11 +11,14 @@ import { LineUi, type Ui } from '../../lib/run/ui.ts'
 export const randomName = () => `t${randomBytes(4).toString('hex').slice(0, 7)}`
 
 export function useLab(options: { hosts: number; etcd?: string; disk?: string }) {
-  const ctx = { name: randomName(), dir: mkdtempSync('/tmp/etcd-rescue-lab-test-'), lab: undefined as unknown as Lab }
+  const ctx = { name: randomName(), dir: '', lab: undefined as unknown as Lab }
+  // The directory is made in beforeAll, so a suite filtered out leaves none behind.
   beforeAll(async () => {
+    ctx.dir = mkdtempSync('/tmp/etcd-rescue-lab-test-')
     ctx.lab = await labUp({ name: ctx.name, dir: ctx.dir, ...options })
   })
   afterAll(async () => {
+    if (!ctx.dir) return
     await labDown({ name: ctx.name, dir: ctx.dir })
     rmSync(ctx.dir, { recursive: true, force: true })
   })
