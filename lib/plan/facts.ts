@@ -3,6 +3,7 @@
 // parsing them is pure and unit-tested.
 import { quote } from '../shell/quote.ts'
 import { findPidsScript } from '../etcd/process.ts'
+import { HASH_FILE } from './scripts.ts'
 import { parseVersion, type EtcdVersion } from '../etcd/version.ts'
 
 export interface ProbeInput {
@@ -36,6 +37,7 @@ export interface HostFacts {
 
 export function probeScript(p: ProbeInput): string {
   return `
+${HASH_FILE}
 D=${quote(p.dataDir)}; W=${quote(p.work)}; S=${quote(p.snapshot)}; BINDIR=${quote(p.binDir ?? '')}
 P=$(dirname "$D")
 echo "uid=$(id -u)"
@@ -66,7 +68,7 @@ fi
 if [ -f "$S" ]; then
   sz=$(wc -c < "$S" | tr -d ' ')
   echo "snap.size=$sz"
-  [ "$sz" = ${p.snapshotSize} ] && echo "snap.sha=$(sha256sum "$S" | cut -c1-64)"
+  [ "$sz" = ${p.snapshotSize} ] && echo "snap.sha=$(hash_file "$S")"
 fi
 # Only a restore not yet marked complete is resumable.
 [ -f "$W/state" ] && echo "state.restored=$(grep -E '^(restored|complete) ' "$W/state" | tail -n 1 | sed -n 's/^restored //p')"

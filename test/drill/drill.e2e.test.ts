@@ -3,11 +3,12 @@
 // its own directory.
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { drill } from '../../lib/drill/drill.ts'
-import { captureUi } from '../support/lab.ts'
+import { clusterStart } from '../../lib/lab/index.ts'
+import { captureUi, useLab } from '../support/lab.ts'
 
 function npmDrill(args: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'drill-'))
@@ -93,5 +94,23 @@ describe('drill scenarios', () => {
     const r = await drill({ inventory: 'inventory/example.ini', yes: true, backupDir, ui: captureUi() })
     expect(r.result).toBe('failed')
     expect(r.error).toMatch(/etcd_drill_allowed/)
+  })
+})
+
+describe('drill on a staging inventory', () => {
+  const ctx = useLab({ hosts: 3 })
+
+  it('runs on an inventory that allows drills, with --yes', async () => {
+    await clusterStart(ctx.lab)
+    const dir = mkdtempSync(join(tmpdir(), 'staging-'))
+    const inventory = join(dir, 'staging.ini')
+    writeFileSync(inventory, readFileSync(ctx.lab.paths.inventory, 'utf8').replace('[etcd:vars]\n', '[etcd:vars]\netcd_drill_allowed=True\n'))
+    const ui = captureUi()
+    const refused = await drill({ inventory, backupDir: join(dir, 'b'), ui: captureUi() })
+    expect(refused.error).toMatch(/--yes/)
+    const r = await drill({ inventory, yes: true, keys: 200, backupDir: join(dir, 'b'), ui })
+    expect(r.result, `${r.error}\n${ui.text()}`).toBe('verified')
+    expect(r.target).toMatchObject({ kind: 'inventory', hosts: 3 })
+    expect(r.keysChecked).toBe(200)
   })
 })

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memberPaths } from '../../lib/plan/paths.ts'
-import { completeScript, restoreScript, uploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
+import { HASH_FILE, completeScript, restoreScript, uploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
 
 const SNAP = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
 const SHA = createHash('sha256').update(readFileSync(SNAP)).digest('hex')
@@ -148,5 +148,33 @@ describe('a completed recovery is not resumed', () => {
     const again = sh(script.replace(paths.aside, `${paths.aside}-2`))
     expect(again.stdout).toContain('restore=done')
     expect(again.stdout).toContain('set-aside=')
+  })
+})
+
+describe('ownership', () => {
+  it('hands the restored data dir to etcd_user, mode 0700', () => {
+    const root = mkdtempSync(join(tmpdir(), 'own-'))
+    const paths = memberPaths(join(root, 'etcd'), SHA, 'own', '20260101T000000Z', false)
+    mkdirSync(paths.work, { recursive: true })
+    copyFileSync(SNAP, paths.snapshot)
+    const r = sh(restoreScript({
+      paths, sha256: SHA, mountpoint: false, etcdUser: 'nobody',
+      restore: { tool: 'etcdctl', bin: ETCDCTL, name: 'etcd1', initialCluster: 'etcd1=http://10.0.0.1:2380', token: 'own', peerUrl: 'http://10.0.0.1:2380' },
+    }))
+    expect(r.status, r.stderr).toBe(0)
+    expect(execFileSync('stat', ['-c', '%U %a', paths.dataDir]).toString().trim()).toBe('nobody 700')
+    expect(execFileSync('stat', ['-c', '%U', join(paths.dataDir, 'member', 'snap', 'db')]).toString().trim()).toBe('nobody')
+  })
+})
+
+describe('hash_file', () => {
+  it('gives the same SHA-256 with OpenSSL and with coreutils alone', () => {
+    const bin = mkdtempSync(join(tmpdir(), 'bin-'))
+    for (const tool of ['sha256sum', 'cut']) execFileSync('ln', ['-s', execFileSync('sh', ['-c', `command -v ${tool}`]).toString().trim(), join(bin, tool)])
+    const script = `${HASH_FILE}\nhash_file ${SNAP}`
+    const withOpenssl = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8' })
+    const coreutilsOnly = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8', env: { PATH: bin } })
+    expect(withOpenssl.stdout.trim()).toBe(SHA)
+    expect(coreutilsOnly.stdout.trim()).toBe(SHA)
   })
 })

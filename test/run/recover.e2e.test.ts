@@ -218,8 +218,22 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
     process.kill(-child.pid!, 'SIGKILL')
     await new Promise((r) => child.on('exit', r))
 
-    const again = runCli(['--inventory', lab.paths.inventory, '--snapshot', snapshot, '--yes', '--plain'])
+    const report = join(mkdtempSync(join(tmpdir(), 'report-')), 'recover.json')
+    const again = runCli(['--inventory', lab.paths.inventory, '--snapshot', snapshot, '--yes', '--plain', '--report', report])
     expect(again.status, again.stdout + again.stderr).toBe(0)
+    expect(again.stdout).toMatch(/^member +connect +preflight +copy +stop +restore +start +quorum$/m)
+    // The machine-readable report: the plan, every phase per host, the proof.
+    const json = JSON.parse(readFileSync(report, 'utf8'))
+    expect(json).toMatchObject({ result: 'recovered', exitCode: 0, snapshot: { path: snapshot } })
+    expect(json.plan.members.map((m: { name: string }) => m.name)).toEqual(['etcd1', 'etcd2', 'etcd3'])
+    for (const phase of ['connect', 'preflight', 'copy', 'stop', 'restore', 'start', 'quorum']) {
+      for (const host of ['etcd1', 'etcd2', 'etcd3']) {
+        const rec = json.phases.find((p: { name: string; host: string }) => p.name === phase && p.host === host)
+        expect(rec, `${phase} on ${host}`).toMatchObject({ outcome: expect.stringMatching(/^(ok|skipped)$/), startedAt: expect.any(String), endedAt: expect.any(String) })
+      }
+    }
+    expect(json.verification.every((c: { ok: boolean }) => c.ok)).toBe(true)
+    expect(JSON.stringify(json)).not.toMatch(/PRIVATE KEY/)
     await expectAllKeys(members, load.manifest)
     // Old data was set aside once per member, whichever run did it.
     const after = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'ls -d /var/lib/etcd.etcd-rescue-old-* | wc -l')))
@@ -239,7 +253,8 @@ describe('recover on etcd 3.5.30 (3 hosts), data dir a mount point on one', () =
     for (const i of [1, 2, 3]) await onHost(lab, i, 'rm -rf /var/lib/etcd/member/wal; dd if=/dev/urandom of=/var/lib/etcd/member/snap/db bs=4096 count=4 conv=notrunc 2>/dev/null')
 
     const ui = captureUi()
-    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, bumpRevision: 1000 })
+    // Two hosts at a time: the copy reads the file once per batch.
+    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, bumpRevision: 1000, forks: 2 })
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
     expect(r.plan?.members.every((m) => m.restoreTool === 'etcdutl')).toBe(true)
     expect(r.checks.find((c) => c.name === 'revision')?.ok).toBe(true)
