@@ -82,8 +82,9 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           })
           const file = join(control, `manual-${r}.sh`)
           writeFileSync(file, script)
-          await runBash(file)
-          note = 'healthy (health only)'
+          const marks = (await runBash(file)).split('\n').filter((l) => l.startsWith('mark ')).map((l) => l.split(' '))
+          const steps = marks.slice(1).map(([, name, t], k) => `${name} ${(Number(t) - Number(marks[k][2])).toFixed(1)}`)
+          note = `healthy (health only); ${steps.join(', ')}`
         } else {
           const res = await recover({ inventory: lab.paths.inventory, snapshot: snap.file, ui: silentUi() })
           if (res.exitCode !== 0) throw new RescueError(`etcd-rescue failed in round ${r}: ${res.message}`)
@@ -124,11 +125,14 @@ async function disaster(members: Member[], pool: HostPool): Promise<void> {
   }))
 }
 
-function runBash(file: string): Promise<void> {
+/** Runs the expert's script; resolves with its stdout (the step marks). */
+function runBash(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = spawn("bash", [file], { stdio: ["ignore", "ignore", "pipe"] })
+    const p = spawn('bash', [file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
     let err = ''
+    p.stdout.on('data', (d) => (out += d))
     p.stderr.on('data', (d) => (err += d))
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`manual recovery failed (${code}): ${err.slice(-500)}`))))
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`manual recovery failed (${code}): ${err.slice(-500)}`))))
   })
 }

@@ -300,7 +300,7 @@ async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptio
         last.set(m.name, text)
         views.get(m.name)?.(text)
       }))
-      if (healthy.size < plan.members.length) await new Promise((r) => setTimeout(r, 250))
+      if (healthy.size < plan.members.length) await new Promise((r) => setTimeout(r, 200))
     }
   })()
   return runPhase(o.ui, journal, 'quorum', 'Wait for a healthy quorum', plan.members.map((m) => ({

@@ -13,24 +13,18 @@ export interface MemberProbe {
   error?: string
 }
 
-const SEP = '@@etcd-rescue@@'
-
-/** One round trip: the member's own status and health, read on its host. */
+/** The member's own status and health, read on its host: two channels at once on one connection. */
 export async function probeMember(host: SshHost, m: Pick<MemberPlan, 'etcdctl' | 'clientUrl' | 'tls'>): Promise<MemberProbe> {
-  const ctl = (args: string[]) => shellCommand(etcdctlArgv(m.etcdctl, m.clientUrl, m.tls, args))
-  const r = await host.exec(`${ctl(['endpoint', 'status', '-w', 'json'])}; echo ${SEP}; ${ctl(['endpoint', 'health', '-w', 'json'])}`, {
-    allowFailure: true,
-    timeoutMs: 10_000,
-  })
-  const [statusText, healthText] = r.stdout.split(SEP)
+  const ctl = (args: string[]) => host.exec(shellCommand(etcdctlArgv(m.etcdctl, m.clientUrl, m.tls, args)), { allowFailure: true, timeoutMs: 10_000 })
+  const [st, health] = await Promise.all([ctl(['endpoint', 'status', '-w', 'json']), ctl(['endpoint', 'health', '-w', 'json'])])
   let status: EndpointStatus | undefined
   try {
-    status = parseEndpointStatus(statusText)
+    status = parseEndpointStatus(st.stdout)
   } catch {
     status = undefined
   }
-  const healthy = /"health":\s*true/.test(healthText ?? '')
-  const error = healthy ? undefined : lastLine(r.stderr) || lastLine(healthText ?? '') || 'no answer'
+  const healthy = /"health":\s*true/.test(health.stdout)
+  const error = healthy ? undefined : lastLine(health.stderr) || lastLine(health.stdout) || 'no answer'
   return { healthy, status, error }
 }
 
