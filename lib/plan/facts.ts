@@ -48,10 +48,9 @@ find_bin() {
 }
 E=$(find_bin etcd); C=$(find_bin etcdctl); U=$(find_bin etcdutl)
 echo "bin.etcd=$E"; echo "bin.etcdctl=$C"; echo "bin.etcdutl=$U"
-# Three Go binaries start at once: each prints one short line (atomic on a pipe).
-[ -n "$E" ] && echo "version.etcd=$("$E" --version 2>&1 | head -n 1)" &
-[ -n "$C" ] && echo "version.etcdctl=$(ETCDCTL_API=3 "$C" version 2>&1 | head -n 1)" &
-[ -n "$U" ] && echo "version.etcdutl=$("$U" version 2>&1 | head -n 1)" &
+[ -n "$E" ] && echo "version.etcd=$("$E" --version 2>&1 | head -n 1)"
+[ -n "$C" ] && echo "version.etcdctl=$(ETCDCTL_API=3 "$C" version 2>&1 | head -n 1)"
+[ -n "$U" ] && echo "version.etcdutl=$("$U" version 2>&1 | head -n 1)"
 if [ -d "$D" ]; then
   echo "data.exists=1"
   echo "data.entries=$(ls -A "$D" 2>/dev/null | grep -v -e '^lost+found$' -e '^etcd-rescue-old-' | wc -l)"
@@ -82,7 +81,6 @@ ${p.service === 'systemd' ? `if command -v systemctl >/dev/null 2>&1; then
   systemctl cat ${quote(p.serviceName)} >/dev/null 2>&1 && echo unit.exists=1
   echo "unit.active=$(systemctl is-active ${quote(p.serviceName)} 2>/dev/null)"
 fi` : ''}
-wait
 true
 `
 }
