@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import {
-  clusterKill, clusterLoad, clusterStart, clusterStop, labDown, labStatus, labUp, sha256Hex, sshExec, type Lab,
+  clusterKill, clusterLoad, clusterStart, clusterStop, labDown, labStatus, labUp, sha256Hex, sshExec,
 } from '../../lib/lab/index.ts'
 import { onHost, randomName, useLab } from '../support/lab.ts'
 
