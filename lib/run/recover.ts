@@ -208,7 +208,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     let message = formatError(err)
     if (changed) {
       message += `\n\nWhat this run changed:\n${journal.changes().map((c) => `  ${c}`).join('\n')}`
-      message += `\n\nTo go on: fix the cause above, then run the same command again. It reuses the copied snapshot, never sets old data aside twice, and finishes members already restored${res.plan ? ` (it picks up token ${res.plan.token} from the hosts; or pass --token ${res.plan.token})` : ''}.`
+      message += `\n\nTo go on: fix the cause above, then run the same command again. It reuses the copied snapshot, never sets old data aside twice, and finishes members already restored${res.plan && journal.records.some((r) => r.phase === 'restore' && r.outcome === 'ok') ? ` (it picks up token ${res.plan.token} from the hosts; or pass --token ${res.plan.token})` : ''}.`
     } else if (base?.exitCode === ExitCode.FAILED) {
       message += '\nNothing was changed.'
     }
