@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { clusterKill, clusterLoad, clusterStart, type Lab } from '../../lib/lab/index.ts'
 import { loadInventory, membersOf } from '../../lib/inventory/members.ts'
 import { recover } from '../../lib/run/recover.ts'
+import { verifyCluster } from '../../lib/run/verify.ts'
 import { backup } from '../../lib/backup/backup.ts'
 import { HostPool, connectAll } from '../../lib/run/hosts.ts'
 import { Journal } from '../../lib/run/journal.ts'
@@ -144,6 +145,20 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
     expect((await onHost(lab, 1, 'pgrep -f -- "--data-dir /var/lib/etcd-events"')).trim()).toBe(eventsPid)
     const kv = await gateway(`http://${lab.state.hosts[0].address}:2382`).rangePrefix('/events/')
     expect(kv.map((x) => x.value.toString())).toEqual(['kept'])
+
+    // Health is not enough: the same healthy cluster, judged against the plan a
+    // mistyped token would have made, fails on IDs while every member is healthy.
+    const plan = r.plan!
+    const typo = { ...plan, clusterId: '1', clusterIdHex: '1', members: plan.members.map((m) => ({ ...m, memberId: String(BigInt(m.memberId) ^ 1n) })) }
+    const pool = new HostPool()
+    await connectAll(members, pool, captureUi(), new Journal(), {}, members.length)
+    try {
+      const { checks } = await verifyCluster(typo, pool.hosts, revision)
+      const verdict = Object.fromEntries(checks.map((c) => [c.name, c.ok]))
+      expect(verdict).toMatchObject({ healthy: true, hashkv: true, 'cluster-id': false, 'member-ids': false, 'member-list': false })
+    } finally {
+      pool.closeAll()
+    }
   })
 
   it('finishes an interrupted run without setting old data aside twice', async () => {
