@@ -9,6 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          globalSetup: ['test/support/tmpdir.ts'],
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.e2e.test.ts'],
         },
@@ -16,6 +17,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          globalSetup: ['test/support/tmpdir.ts'],
           include: ['test/**/*.e2e.test.ts'],
           fileParallelism: false,
           testTimeout: 300_000,

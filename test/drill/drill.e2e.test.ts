@@ -60,7 +60,7 @@ describe('npm run drill', () => {
 })
 
 describe('drill scenarios', () => {
-  const labDir = mkdtempSync('/tmp/etcd-rescue-drill-labs-')
+  const labDir = mkdtempSync(join(tmpdir(), 'etcd-rescue-drill-labs-'))
   const backupDir = mkdtempSync(join(tmpdir(), 'drill-backups-'))
 
   it('quorum loss: survivors are stopped and restored too', async () => {

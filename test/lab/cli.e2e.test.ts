@@ -3,13 +3,14 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const zx = join(repo, 'node_modules/.bin/zx')
-const dir = mkdtempSync('/tmp/etcd-rescue-lab-cli-')
+const dir = mkdtempSync(join(tmpdir(), 'etcd-rescue-lab-cli-'))
 const randomName = () => `c${randomBytes(4).toString('hex').slice(0, 7)}`
 
 function lab(args: string[], options: { asUser?: number } = {}) {

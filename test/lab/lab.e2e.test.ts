@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import {
@@ -206,7 +207,7 @@ describe('lab failures', () => {
     return labUp({ name, dir, ...options })
   }
   beforeAll(() => {
-    dir = mkdtempSync('/tmp/etcd-rescue-lab-test-')
+    dir = mkdtempSync(join(tmpdir(), 'etcd-rescue-lab-test-'))
   })
   afterAll(async () => {
     for (const name of made) await labDown({ name, dir })

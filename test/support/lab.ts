@@ -3,6 +3,8 @@
 // small helpers that talk to the real hosts.
 import { afterAll, beforeAll, expect } from 'vitest'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { labDown, labUp, sshExec, type Lab } from '../../lib/lab/index.ts'
 import { directGateway } from '../../lib/etcd/gateway.ts'
@@ -14,7 +16,7 @@ export function useLab(options: { hosts: number; etcd?: string; disk?: string })
   const ctx = { name: randomName(), dir: '', lab: undefined as unknown as Lab }
   // The directory is made in beforeAll, so a suite filtered out leaves none behind.
   beforeAll(async () => {
-    ctx.dir = mkdtempSync('/tmp/etcd-rescue-lab-test-')
+    ctx.dir = mkdtempSync(join(tmpdir(), 'etcd-rescue-lab-test-'))
     ctx.lab = await labUp({ name: ctx.name, dir: ctx.dir, ...options })
   })
   afterAll(async () => {
