@@ -12,6 +12,8 @@ import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
 import { etcdctlArgv, parseJsonExact, snapshotStatusArgv, type SnapshotStatus } from '../etcd/etcdctl.ts'
 import { parseVersion, restoreTool } from '../etcd/version.ts'
 import { tlsFor } from '../etcd/tls.ts'
+import { FIND_BIN } from '../plan/facts.ts'
+import { timeStamp } from '../plan/recovery.ts'
 import { quote, shellCommand } from '../shell/quote.ts'
 import { HostPool, connectAll } from '../run/hosts.ts'
 import { Journal } from '../run/journal.ts'
@@ -62,8 +64,8 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
       host: m.name,
       run: async () => {
         const host = pool.get(m.name)
-        const tools = await host.exec(`for t in etcdctl etcdutl; do p=$(${m.binDir ? `[ -x ${quote(m.binDir)}/$t ] && echo ${quote(m.binDir)}/$t` : 'command -v $t || { [ -x /usr/local/bin/$t ] && echo /usr/local/bin/$t; }'}); echo "$t=$p"; done; true`)
-        const bin = (t: string) => /^(\S+)=(.*)$/m.exec(tools.stdout.split('\n').find((l) => l.startsWith(`${t}=`)) ?? '')?.[2] || undefined
+        const tools = await host.exec(`BINDIR=${quote(m.binDir ?? '')}\n${FIND_BIN}\nfor t in etcdctl etcdutl; do echo "$t=$(find_bin $t)"; done`)
+        const bin = (t: string) => tools.stdout.split('\n').find((l) => l.startsWith(`${t}=`))?.slice(t.length + 1) || undefined
         const etcdctl = bin('etcdctl')
         if (!etcdctl) throw new RescueError('etcdctl not found on this host', { where: m.name })
         const probe = await probeMember(host, { etcdctl, clientUrl: m.clientUrl, tls: tlsFor(m) })
@@ -93,8 +95,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
           const tool = version && restoreTool(version) === 'etcdutl' && pick.etcdutl ? 'etcdutl' : 'etcdctl'
           const st = parseJsonExact<SnapshotStatus>((await host.exec(shellCommand(snapshotStatusArgv(tool, tool === 'etcdutl' ? pick.etcdutl! : pick.etcdctl, tmp)))).stdout)
           const size = Number((await host.exec(`wc -c < ${quote(tmp)}`)).stdout.trim())
-          const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
-          const file = join(o.outDir, `${name}-${stamp}-rev${st.revision}.db`)
+          const file = join(o.outDir, `${name}-${timeStamp()}-rev${st.revision}.db`)
           const part = `${file}.part`
           const out = createWriteStream(part, { mode: 0o600 })
           let got = 0

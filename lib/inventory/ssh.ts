@@ -19,17 +19,10 @@ import { homedir } from 'node:os'
 import { resolve } from 'node:path'
 import { shlexSplit } from './shlex.ts'
 
-export interface SshTarget {
-  host: string            // address to connect to (ansible_host / ansible_ssh_host / inventory name)
-  port: number            // default 22
-  user?: string           // ansible_user / ansible_ssh_user; undefined = current user
-  privateKeyFile?: string // ansible_ssh_private_key_file or -i in ssh args (resolved to absolute path; ~ expanded)
-  knownHostsFile?: string // -o UserKnownHostsFile=
-  strictHostKeyChecking?: 'yes' | 'no' | 'accept-new'
-  jump?: SshTarget        // from -o ProxyJump=[user@]host[:port] or -J (first hop only if several; say so in a warning)
-  become: boolean         // ansible_become
-  becomeUser?: string     // ansible_become_user, default root when become
-}
+// The connection target is lib/ssh's own type: the inventory fills it in, the
+// SSH layer connects with it, so the two cannot drift apart.
+export type { SshTarget } from '../ssh/connection.ts'
+import type { SshTarget } from '../ssh/connection.ts'
 
 /** Why a variable cannot be used; the caller adds host and file. */
 export class SshConfigError extends Error {

@@ -35,6 +35,15 @@ export interface HostFacts {
   unit?: { exists: boolean; active: string }
 }
 
+/**
+ * Where an etcd tool is on a host: in $BINDIR when the inventory names one
+ * (etcd_bin_dir), else on PATH, else in /usr/local/bin. Prints nothing if absent.
+ */
+export const FIND_BIN = `find_bin() {
+  if [ -n "$BINDIR" ]; then [ -x "$BINDIR/$1" ] && echo "$BINDIR/$1"; return 0; fi
+  command -v "$1" 2>/dev/null || { [ -x "/usr/local/bin/$1" ] && echo "/usr/local/bin/$1"; } || true
+}`
+
 export function probeScript(p: ProbeInput): string {
   return `
 ${HASH_FILE}
@@ -42,10 +51,7 @@ D=${quote(p.dataDir)}; W=${quote(p.work)}; S=${quote(p.snapshot)}; BINDIR=${quot
 P=$(dirname "$D")
 echo "uid=$(id -u)"
 echo "hostname=$(hostname 2>/dev/null || cat /etc/hostname)"
-find_bin() {
-  if [ -n "$BINDIR" ]; then [ -x "$BINDIR/$1" ] && echo "$BINDIR/$1"; return 0; fi
-  command -v "$1" 2>/dev/null || { [ -x "/usr/local/bin/$1" ] && echo "/usr/local/bin/$1"; } || true
-}
+${FIND_BIN}
 E=$(find_bin etcd); C=$(find_bin etcdctl); U=$(find_bin etcdutl)
 echo "bin.etcd=$E"; echo "bin.etcdctl=$C"; echo "bin.etcdutl=$U"
 [ -n "$E" ] && echo "version.etcd=$("$E" --version 2>&1 | head -n 1)"
