@@ -14,7 +14,7 @@ import { parseVersion, restoreTool } from '../etcd/version.ts'
 import { tlsFor } from '../etcd/tls.ts'
 import { FIND_BIN } from '../plan/facts.ts'
 import { timeStamp } from '../plan/recovery.ts'
-import { quote, shellCommand } from '../shell/quote.ts'
+import { sh } from '../shell/sh.ts'
 import { HostPool, connectAll } from '../run/hosts.ts'
 import { Journal } from '../run/journal.ts'
 import { runPhase } from '../run/phase.ts'
@@ -64,7 +64,9 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
       host: m.name,
       run: async () => {
         const host = pool.get(m.name)
-        const tools = await host.exec(`BINDIR=${quote(m.binDir ?? '')}\n${FIND_BIN}\nfor t in etcdctl etcdutl; do echo "$t=$(find_bin $t)"; done`)
+        const tools = await host.exec(sh`BINDIR=${m.binDir ?? ''}
+${FIND_BIN}
+for t in etcdctl etcdutl; do echo "$t=$(find_bin $t)"; done`)
         const bin = (t: string) => tools.stdout.split('\n').find((l) => l.startsWith(`${t}=`))?.slice(t.length + 1) || undefined
         const etcdctl = bin('etcdctl')
         if (!etcdctl) throw new RescueError('etcdctl not found on this host', { where: m.name })
@@ -88,13 +90,13 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
       host: pick.member.name,
       run: async (view) => {
         const host = pool.get(pick.member.name)
-        const tmp = (await host.exec('mktemp /tmp/etcd-rescue-backup.XXXXXX')).stdout.trim()
+        const tmp = (await host.exec(sh`mktemp /tmp/etcd-rescue-backup.XXXXXX`)).stdout.trim()
         try {
-          await host.exec(`${shellCommand(etcdctlArgv(pick.etcdctl, pick.member.clientUrl, tlsFor(pick.member), ['snapshot', 'save', tmp], '300s'))} >/dev/null`)
+          await host.exec(sh`${etcdctlArgv(pick.etcdctl, pick.member.clientUrl, tlsFor(pick.member), ['snapshot', 'save', tmp], '300s')} >/dev/null`)
           const version = parseVersion(pick.status.version)
           const tool = version && restoreTool(version) === 'etcdutl' && pick.etcdutl ? 'etcdutl' : 'etcdctl'
-          const st = parseJsonExact<SnapshotStatus>((await host.exec(shellCommand(snapshotStatusArgv(tool, tool === 'etcdutl' ? pick.etcdutl! : pick.etcdctl, tmp)))).stdout)
-          const size = Number((await host.exec(`wc -c < ${quote(tmp)}`)).stdout.trim())
+          const st = parseJsonExact<SnapshotStatus>((await host.exec(sh`${snapshotStatusArgv(tool, tool === 'etcdutl' ? pick.etcdutl! : pick.etcdctl, tmp)}`)).stdout)
+          const size = Number((await host.exec(sh`wc -c < ${tmp}`)).stdout.trim())
           const file = join(o.outDir, `${name}-${timeStamp()}-rev${st.revision}.db`)
           const part = `${file}.part`
           const out = createWriteStream(part, { mode: 0o600 })
@@ -104,7 +106,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
             got += d.length
             view.update(`${formatBytes(got)} of ${formatBytes(size)}, ${formatRate(got, (Date.now() - t1) / 1000)}`)
           }))
-          await host.exec(`cat ${quote(tmp)}`, { stdout: out })
+          await host.exec(sh`cat ${tmp}`, { stdout: out })
           out.end()
           await finished(out)
           let snapshot: SnapshotInfo
@@ -117,7 +119,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
           await rename(part, file)
           return { value: { file, revision: Number(st.revision), snapshot: { ...snapshot, path: file } }, text: `${file} (${formatBytes(size)}, rev ${st.revision}, trailer verified)` }
         } finally {
-          await host.exec(`rm -f ${quote(tmp)}`, { allowFailure: true }).catch(() => {})
+          await host.exec(sh`rm -f ${tmp}`, { allowFailure: true }).catch(() => {})
         }
       },
     }], 1)

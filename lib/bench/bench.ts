@@ -14,7 +14,7 @@ import { HostPool, connectAll } from '../run/hosts.ts'
 import { Journal } from '../run/journal.ts'
 import { memberPorts } from '../plan/recovery.ts'
 import { posix } from 'node:path'
-import { quote } from '../shell/quote.ts'
+import { sh } from '../shell/sh.ts'
 import { silentUi, type Ui } from '../run/ui.ts'
 import { clusterLoad, clusterStart, labDown, labUp } from '../lab/index.ts'
 import { killScript, wreckScript } from '../drill/disaster.ts'
@@ -121,7 +121,8 @@ async function disaster(members: Member[], pool: HostPool): Promise<void> {
     const h = pool.get(m.name)
     const parent = posix.dirname(m.dataDir)
     await h.exec(killScript(m.dataDir, memberPorts(m)))
-    await h.exec(`${wreckScript(m.dataDir)}; rm -rf ${quote(`${parent}/.etcd-rescue-${posix.basename(m.dataDir)}`)} /var/tmp/snapshot.db ${quote(m.dataDir)}.old.* ${quote(m.dataDir)}.etcd-rescue-old-*; true`)
+    await h.exec(sh`${wreckScript(m.dataDir)}
+D=${m.dataDir}; rm -rf ${`${parent}/.etcd-rescue-${posix.basename(m.dataDir)}`} /var/tmp/snapshot.db "$D".old.* "$D".etcd-rescue-old-*; true`)
   }))
 }
 

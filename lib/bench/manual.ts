@@ -6,7 +6,7 @@
 // expert would type, so the comparison is of the same steps, not of a straw man.
 // It checks nothing beyond health: that is the expert's shortcut, not ours.
 import type { Member } from '../inventory/members.ts'
-import { quote, shellCommand } from '../shell/quote.ts'
+import { sh, joinScripts, type Script } from '../shell/sh.ts'
 
 export interface ManualInput {
   members: Member[]
@@ -20,46 +20,47 @@ export interface ManualInput {
 
 export function manualScript(i: ManualInput): string {
   const m0 = i.members[0]
-  const sshWith = (m: Member, extra: string[]) => shellCommand([
+  const sshWith = (m: Member, extra: string[]) => sh`${[
     'ssh', '-F', 'none', ...(m.ssh.privateKeyFile ? ['-i', m.ssh.privateKeyFile] : []), '-o', 'BatchMode=yes',
     ...(m.ssh.knownHostsFile ? ['-o', `UserKnownHostsFile=${m.ssh.knownHostsFile}`] : []),
     '-o', 'ControlMaster=auto', '-o', `ControlPath=${i.controlDir}/%C`, '-o', 'ControlPersist=120',
-    '-p', m.ssh.port, '-l', m.ssh.user ?? 'root', ...extra, m.ssh.host,
-  ])
+    '-p', String(m.ssh.port), '-l', m.ssh.user ?? 'root', ...extra, m.ssh.host,
+  ]}`
   const ssh = (m: Member) => sshWith(m, [])
+  // A remote command is one argument of ssh: its text is quoted once more for the local shell.
+  const onHost = (m: Member, remote: Script) => sh`${ssh(m)} ${remote.text}`
   const ic = i.members.map((m) => `${m.name}=${m.peerUrl}`).join(',')
   const all = i.members.map((m) => m.clientUrl).join(',')
   const bin = (t: string) => `${i.binDir}/${t}`
-  const restoreCmd = (m: Member) => shellCommand([
+  const restoreCmd = (m: Member) => sh`${[
     ...(i.restoreWith === 'etcdctl' ? ['env', 'ETCDCTL_API=3'] : []), bin(i.restoreWith), 'snapshot', 'restore', '/var/tmp/snapshot.db',
     '--name', m.name, '--initial-cluster', ic, '--initial-cluster-token', i.token,
     '--initial-advertise-peer-urls', m.peerUrl, '--data-dir', `${m.dataDir}.new`,
-  ])
-  const startCmd = (m: Member) => `setsid -f ${shellCommand([bin('etcd'), '--name', m.name, '--data-dir', m.dataDir,
+  ]}`
+  const startCmd = (m: Member) => sh`setsid -f ${[bin('etcd'), '--name', m.name, '--data-dir', m.dataDir,
     '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
-    '--listen-client-urls', `${m.clientUrl},http://127.0.0.1:${new URL(m.clientUrl).port}`, '--advertise-client-urls', m.clientUrl])} >/var/log/etcd-manual.log 2>&1 </dev/null`
-  const each = (f: (m: Member) => string) => i.members.map((m) => `${f(m)} &`).join('\n') + '\nwait'
+    '--listen-client-urls', `${m.clientUrl},http://127.0.0.1:${new URL(m.clientUrl).port}`, '--advertise-client-urls', m.clientUrl]} >/var/log/etcd-manual.log 2>&1 </dev/null`
+  const each = (f: (m: Member) => Script) => joinScripts([...i.members.map((m) => sh`${f(m)} &`), sh`wait`])
   // Each step's end time goes to stdout, so the bench can show where the expert's time went too.
-  return `#!/usr/bin/env bash
+  return `${sh`#!/usr/bin/env bash
 set -euo pipefail
 mark() { echo "mark $1 $(date +%s.%N)"; }
 mark begin
 # 1. the snapshot to every host
-${each((m) => `${ssh(m)} 'cat > /var/tmp/snapshot.db' < ${quote(i.snapshot)}`)}
+${each((m) => sh`${ssh(m)} 'cat > /var/tmp/snapshot.db' < ${i.snapshot}`)}
 mark copy
 # 2. stop whatever etcd is left (dedicated hosts: by exact name, never pkill -f)
-${each((m) => `${ssh(m)} 'pkill -KILL -x etcd; sleep 0.2; true'`)}
+${each((m) => sh`${ssh(m)} 'pkill -KILL -x etcd; sleep 0.2; true'`)}
 mark stop
 # 3. restore each member with its own identity, old data moved aside
-${each((m) => `${ssh(m)} ${quote(`rm -rf ${quote(`${m.dataDir}.new`)} && ${restoreCmd(m)} >/dev/null 2>&1 && mv ${quote(m.dataDir)} ${quote(`${m.dataDir}.old.`)}$(date +%s) && mv ${quote(`${m.dataDir}.new`)} ${quote(m.dataDir)}`)}`)}
+${each((m) => onHost(m, sh`D=${m.dataDir}; rm -rf "$D.new" && ${restoreCmd(m)} >/dev/null 2>&1 && mv "$D" "$D.old.$(date +%s)" && mv "$D.new" "$D"`))}
 mark restore
 # 4. start etcd everywhere
-${each((m) => `${ssh(m)} ${quote(startCmd(m))}`)}
+${each((m) => onHost(m, startCmd(m)))}
 mark start
 # 5. poll until every endpoint is healthy
-until ${ssh(m0)} ${quote(`ETCDCTL_API=3 ${bin('etcdctl')} --endpoints=${all} endpoint health >/dev/null 2>&1`)}; do sleep 0.5; done
+until ${onHost(m0, sh`ETCDCTL_API=3 ${bin('etcdctl')} --endpoints=${all} endpoint health >/dev/null 2>&1`)}; do sleep 0.5; done
 mark quorum
 # not timed: close the multiplexed connections, so no round starts with warm ones
-${each((m) => `${sshWith(m, ['-O', 'exit'])} 2>/dev/null || true`)}
-`
+${each((m) => sh`${sshWith(m, ['-O', 'exit'])} 2>/dev/null || true`)}`.text}\n`
 }

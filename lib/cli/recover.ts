@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline/promises'
 import { ExitCode, InputError, formatError } from '../errors.ts'
 import { createUi } from '../run/ui.ts'
 import { recover } from '../run/recover.ts'
+import { TOKEN_RE } from '../plan/grammar.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
 import { planText, recapTable, reportJson, summaryLine, writeReport } from './render.ts'
 
@@ -95,8 +96,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (!values.inventory) throw new InputError('--inventory is required', { hint: 'e.g. --inventory inventory/hosts.ini (see --help)' })
     if (!values.snapshot) throw new InputError('--snapshot is required', { hint: 'the file written by `etcdctl snapshot save`' })
-    if (values.token !== undefined && !/^[A-Za-z0-9._-]{1,128}$/.test(values.token)) {
-      throw new InputError(`--token may hold only letters, digits, '.', '_' and '-' (got "${values.token}")`)
+    if (values.token !== undefined && !TOKEN_RE.test(values.token)) {
+      throw new InputError(`--token must start with a letter or digit and hold only letters, digits, '.', '_' and '-', at most 128 (got "${values.token}")`)
     }
     report = values.report
     const interactive = Boolean(process.stdin.isTTY)

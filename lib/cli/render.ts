@@ -41,7 +41,7 @@ export function planText(plan: RecoveryPlan): string {
       m.resume.running.length && `etcd running now: pid ${m.resume.running.join(' ')}`,
     ].filter(Boolean)
     if (resume.length) lines.push(`  now: ${resume.join('; ')}`)
-    for (const [phase, script] of Object.entries({ copy: `ssh … < snapshot\n${m.scripts.upload}`, stop: m.scripts.stop, restore: m.scripts.restore, start: m.scripts.start })) {
+    for (const [phase, script] of Object.entries({ copy: `ssh … < snapshot\n${m.scripts.upload.text}`, stop: m.scripts.stop.text, restore: m.scripts.restore.text, start: m.scripts.start.text })) {
       lines.push(`  -- ${phase}`, ...script.trim().split('\n').map((l) => `     ${l}`))
     }
   }

@@ -3,7 +3,7 @@
 // removed and the db's first pages overwritten, so etcd cannot start from it.
 // Only the member's own etcd is matched (by data dir or ports), never by name.
 import { findPidsScript } from '../etcd/process.ts'
-import { quote } from '../shell/quote.ts'
+import { sh, type Script } from '../shell/sh.ts'
 
 export const SCENARIOS = ['total-loss', 'quorum-loss', 'corrupt-member', 'corrupt-snapshot', 'unreachable-host'] as const
 export type Scenario = (typeof SCENARIOS)[number]
@@ -11,8 +11,8 @@ export type Scenario = (typeof SCENARIOS)[number]
 /** Scenarios where recovery must refuse before any change. */
 export const NEGATIVE: ReadonlySet<Scenario> = new Set(['corrupt-snapshot', 'unreachable-host'])
 
-export function killScript(dataDir: string, ports: number[]): string {
-  return `pids=$( { ${findPidsScript(dataDir, ports)}
+export function killScript(dataDir: string, ports: number[]): Script {
+  return sh`pids=$( { ${findPidsScript(dataDir, ports)}
 } | tr '\\n' ' ')
 [ -n "$pids" ] && kill -KILL $pids
 for i in 1 2 3 4 5 6 7 8 9 10; do
@@ -22,11 +22,11 @@ done
 echo "killed=$pids"`
 }
 
-export function wreckScript(dataDir: string): string {
-  const d = quote(dataDir)
-  return `rm -rf ${d}/member/wal
-if [ -f ${d}/member/snap/db ]; then dd if=/dev/urandom of=${d}/member/snap/db bs=4096 count=4 conv=notrunc 2>/dev/null; fi
-echo "wrecked=${dataDir}"`
+export function wreckScript(dataDir: string): Script {
+  return sh`D=${dataDir}
+rm -rf "$D/member/wal"
+if [ -f "$D/member/snap/db" ]; then dd if=/dev/urandom of="$D/member/snap/db" bs=4096 count=4 conv=notrunc 2>/dev/null; fi
+echo "wrecked=$D"`
 }
 
 /** Which members a scenario destroys (by index), out of n. */

@@ -3,9 +3,8 @@
 // every key on every member. Measures the recovery time (RTO) by phase and host.
 import { copyFile, open } from 'node:fs/promises'
 import { execFileSync } from 'node:child_process'
-import { join, posix } from 'node:path'
-import { quote } from '../shell/quote.ts'
-import { findPidsScript } from '../etcd/process.ts'
+import { join } from 'node:path'
+import { fingerprintHosts } from './fingerprint.ts'
 import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
 import { ExitCode, InputError, RescueError, formatError } from '../errors.ts'
 import { backup, type BackupResult } from '../backup/backup.ts'
@@ -231,16 +230,6 @@ async function negative(scenario: Scenario, c: NegativeContext): Promise<void> {
   c.report.actual = `recover exited ${r.exitCode} (${r.result}); hosts ${unchanged ? 'unchanged' : 'CHANGED'}: ${r.message.split('\n')[0]}`
   if (r.exitCode !== wanted || r.journal.changed() || !unchanged) throw new RescueError(`expected a refusal with exit ${wanted} and no change; got: ${c.report.actual}`)
   await verifyKeys(c.report, c.journal, c.o.ui, c.endpoints, c.data)
-}
-
-/** What must not change in a refused run: the data dir's parent listing and the running etcd PIDs. */
-async function fingerprintHosts(members: Member[], pool: HostPool): Promise<string[]> {
-  return Promise.all(members.map(async (m) => {
-    const parent = posix.dirname(m.dataDir.replace(/\/+$/, ''))
-    const r = await pool.get(m.name).exec(`ls -A ${quote(parent)}; echo --; ls -A ${quote(m.dataDir)}; echo --; { ${findPidsScript(m.dataDir, memberPorts(m))}
-} | sort`)
-    return `${m.name}:${r.stdout}`
-  }))
 }
 
 async function verifyKeys(report: DrillReport, journal: Journal, ui: Ui, endpoints: NegativeContext['endpoints'], data: Dataset): Promise<void> {

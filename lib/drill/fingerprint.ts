@@ -5,13 +5,13 @@ import { posix } from 'node:path'
 import type { Member } from '../inventory/members.ts'
 import { findPidsScript } from '../etcd/process.ts'
 import { memberPorts } from '../plan/recovery.ts'
-import { quote } from '../shell/quote.ts'
+import { sh } from '../shell/sh.ts'
 import type { HostPool } from '../run/hosts.ts'
 
 export async function fingerprintHosts(members: Member[], pool: HostPool): Promise<string[]> {
   return Promise.all(members.map(async (m) => {
     const parent = posix.dirname(m.dataDir.replace(/\/+$/, ''))
-    const r = await pool.get(m.name).exec(`ls -A ${quote(parent)}; echo --; ls -A ${quote(m.dataDir)}; echo --; { ${findPidsScript(m.dataDir, memberPorts(m))}
+    const r = await pool.get(m.name).exec(sh`ls -A ${parent}; echo --; ls -A ${m.dataDir}; echo --; { ${findPidsScript(m.dataDir, memberPorts(m))}
 } | sort`)
     return `${m.name}:${r.stdout}`
   }))

@@ -1,5 +1,5 @@
 // etcdctl/etcdutl command lines and their JSON output. Commands are argv arrays
-// (quoted once, by the caller, through lib/shell/quote.ts).
+// (quoted once, by the caller, through the sh template in lib/shell/sh.ts).
 
 export interface TlsFiles {
   cacert?: string

@@ -1,7 +1,7 @@
 // Running etcd as a plain process (etcd_service: process): hosts with no service
 // manager, like the lab's. Start and find commands are built here, as argv through
 // the POSIX quoting function, so the lab, recover and drills start etcd one way.
-import { quote, shellCommand } from '../shell/quote.ts'
+import { sh, type Script } from '../shell/sh.ts'
 
 /** What it takes to run one member as a process. */
 export interface EtcdProcessSpec {
@@ -62,13 +62,10 @@ export function etcdArgs(spec: EtcdProcessSpec): string[] {
  * with all three descriptors redirected: a daemon that keeps the SSH channel's
  * descriptors holds the session open (FIELD-NOTES pitfall 4).
  */
-export function startCommand(spec: EtcdProcessSpec): string {
+export function startCommand(spec: EtcdProcessSpec): Script {
   const log = spec.logFile ?? defaultLogFile(spec.name)
   const logDir = log.slice(0, log.lastIndexOf('/')) || '/'
-  return [
-    shellCommand(['mkdir', '-p', logDir]),
-    `setsid -f ${shellCommand(etcdArgs(spec))} >>${quote(log)} 2>&1 </dev/null`,
-  ].join(' && ')
+  return sh`mkdir -p ${logDir} && setsid -f ${etcdArgs(spec)} >>${log} 2>&1 </dev/null`
 }
 
 /**
@@ -78,10 +75,11 @@ export function startCommand(spec: EtcdProcessSpec): string {
  * host (an events cluster) does not match. Matching on argv[0], not on the whole
  * command line, keeps the script's own shell out (FIELD-NOTES pitfall 3).
  */
-export function findPidsScript(dataDir: string, ports: number[]): string {
+export function findPidsScript(dataDir: string, ports: number[]): Script {
+  for (const p of ports) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new TypeError(`not a port: ${p}`)
   const portsRe = ports.map((p) => `:${p}`).join('|')
-  return `
-dd=${quote(dataDir)}
+  return sh`
+dd=${dataDir}; ports_re=${`(${portsRe}) `}
 for p in /proc/[0-9]*; do
   pid=\${p#/proc/}
   [ "$pid" = "$$" ] && continue
@@ -96,7 +94,7 @@ for p in /proc/[0-9]*; do
   d=$(printf '%s\\n' "$args" | sed -n -e '/^--data-dir=/{s/^--data-dir=//;p;}' -e '/^--data-dir$/{n;p;}' | head -n 1)
   [ -z "$d" ] && d=$(tr '\\000' '\\n' 2>/dev/null < "$p/environ" | sed -n 's/^ETCD_DATA_DIR=//p' | head -n 1)
   if [ -n "$d" ] && [ "\${d%/}" = "\${dd%/}" ]; then echo "$pid"; continue; fi
-  if command -v ss >/dev/null 2>&1 && ss -Hltnp 2>/dev/null | grep -E "(${portsRe}) " | grep -q "pid=$pid,"; then echo "$pid"; fi
+  if command -v ss >/dev/null 2>&1 && ss -Hltnp 2>/dev/null | grep -E "$ports_re" | grep -q "pid=$pid,"; then echo "$pid"; fi
 done
 true`
 }

@@ -4,7 +4,7 @@
 // by process name. Health is then read from the machine over the bridge.
 import { RescueError } from '../errors.ts'
 import { findPidsScript, startCommand, defaultLogFile, type EtcdProcessSpec } from '../etcd/process.ts'
-import { quote } from '../shell/quote.ts'
+import { sh } from '../shell/sh.ts'
 import { CLIENT_PORT, PEER_PORT, clientUrl, etcdHealth, peerUrl } from './etcd-http.ts'
 import { openLab, type LabRef } from './open.ts'
 import { sshExec } from './ssh.ts'
@@ -61,18 +61,16 @@ export async function clusterStart(lab: LabRef, options: ClusterStartOptions = {
   const members = clusterMembers(state.hosts)
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',')
   const token = options.token ?? `etcd-rescue-lab-${state.name}`
-  const dataDir = quote(LAB_DATA_DIR)
 
   await Promise.all(members.map(async (m) => {
     // One session per host: refuse a running member or old data (unless wipe), then start detached.
-    const script = [
-      `pids=$(${findPidsScript(LAB_DATA_DIR, [CLIENT_PORT, PEER_PORT])})`,
-      'if [ -n "$pids" ]; then echo "etcd is already running here (PID $(echo $pids))" >&2; exit 3; fi',
-      options.wipe
-        ? `rm -rf ${dataDir}/member`
-        : `if [ -e ${dataDir}/member ]; then echo "${LAB_DATA_DIR} already holds a member; a fresh cluster needs it empty (--wipe)" >&2; exit 4; fi`,
-      startCommand(memberSpec(m, state.etcd.binDir, { initialCluster, token })),
-    ].join('\n')
+    const script = sh`D=${LAB_DATA_DIR}
+pids=$(${findPidsScript(LAB_DATA_DIR, [CLIENT_PORT, PEER_PORT])})
+if [ -n "$pids" ]; then echo "etcd is already running here (PID $(echo $pids))" >&2; exit 3; fi
+${options.wipe
+    ? sh`rm -rf "$D/member"`
+    : sh`if [ -e "$D/member" ]; then echo "$D already holds a member; a fresh cluster needs it empty (--wipe)" >&2; exit 4; fi`}
+${startCommand(memberSpec(m, state.etcd.binDir, { initialCluster, token }))}`
     const r = await sshExec(lab, m.hostIndex, script)
     if (r.code !== 0) throw new RescueError(`cannot start ${m.name}: ${r.stderr.trim() || `exit code ${r.code}`}`, { where: m.host })
   }))
@@ -92,7 +90,7 @@ export async function waitHealthy(lab: LabRef, members: readonly ClusterMember[]
   }
   if (sick.length === 0) return
   const logs = await Promise.all(sick.map(async (m) => {
-    const r = await sshExec(lab, m.hostIndex, `tail -n 5 ${quote(defaultLogFile(m.name))}`, { timeoutMs: 10_000 })
+    const r = await sshExec(lab, m.hostIndex, sh`tail -n 5 ${defaultLogFile(m.name)}`, { timeoutMs: 10_000 })
     return `${m.host} (${m.name}):\n    ${r.stdout.trimEnd().split('\n').join('\n    ')}`
   }))
   throw new RescueError(`etcd not healthy after ${timeoutMs / 1000} s on ${sick.map((m) => m.host).join(', ')}`, {
@@ -127,16 +125,15 @@ async function signalMembers(lab: LabRef, only: number[] | undefined, graceMs: n
   const { state } = openLab(lab)
   const hosts = state.hosts.filter((h) => !only || only.includes(h.index))
   const rounds = Math.ceil(graceMs / 100)
-  const script = [
-    `pids=$(${findPidsScript(LAB_DATA_DIR, [CLIENT_PORT, PEER_PORT])})`,
-    'pids=$(echo $pids)',
-    'echo "$pids"',
-    '[ -z "$pids" ] && exit 0',
-    graceMs > 0 ? 'kill -TERM $pids 2>/dev/null || true' : 'kill -KILL $pids 2>/dev/null || true',
-    // Wait for them to be gone (tini, PID 1 of the host, reaps them).
-    `i=0; while [ $i -lt ${rounds + 50} ]; do alive=; for p in $pids; do [ -d /proc/$p ] && alive=1; done; [ -z "$alive" ] && exit 0; ${graceMs > 0 ? `[ $i -eq ${rounds} ] && kill -KILL $pids 2>/dev/null;` : ''} i=$((i+1)); sleep 0.1; done`,
-    'echo "still running: $pids" >&2; exit 1',
-  ].join('\n')
+  // Wait for them to be gone (tini, PID 1 of the host, reaps them); KILL after the grace rounds.
+  const script = sh`pids=$(${findPidsScript(LAB_DATA_DIR, [CLIENT_PORT, PEER_PORT])})
+pids=$(echo $pids)
+echo "$pids"
+[ -z "$pids" ] && exit 0
+sig=${graceMs > 0 ? 'TERM' : 'KILL'}; rounds=${rounds}; last=${rounds + 50}
+kill -"$sig" $pids 2>/dev/null || true
+i=0; while [ $i -lt "$last" ]; do alive=; for p in $pids; do [ -d /proc/$p ] && alive=1; done; [ -z "$alive" ] && exit 0; [ $i -eq "$rounds" ] && kill -KILL $pids 2>/dev/null; i=$((i+1)); sleep 0.1; done
+echo "still running: $pids" >&2; exit 1`
   return Promise.all(hosts.map(async (h) => {
     const r = await sshExec(lab, h.index, script)
     if (r.code !== 0) throw new RescueError(`cannot stop etcd: ${r.stderr.trim() || `exit code ${r.code}`}`, { where: h.name })

@@ -3,7 +3,7 @@
 // and a failure is a value carrying the command, exit code and stderr.
 import { spawn } from 'node:child_process'
 import { RescueError } from '../errors.ts'
-import { shellCommand } from '../shell/quote.ts'
+import { sh } from '../shell/sh.ts'
 
 export interface CommandResult {
   code: number | null
@@ -32,7 +32,7 @@ export class LocalCommandError extends RescueError {
   ) {
     const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.code}`
     const excerpt = (result.stderr || result.stdout).trimEnd().split('\n').slice(-8).join('\n    ')
-    super(`${shellCommand(argv).slice(0, 200)} failed (${how})${excerpt ? `:\n    ${excerpt}` : ''}`, { hint })
+    super(`${sh`${argv}`.text.slice(0, 200)} failed (${how})${excerpt ? `:\n    ${excerpt}` : ''}`, { hint })
   }
 }
 

@@ -14,7 +14,7 @@
 //   5. execs tini as PID 1 (it reaps orphaned daemons) running sshd.
 // The mounts live only in the host's mount namespace: when its PID 1 dies,
 // they go with it and nothing is left mounted on the machine.
-import { quote } from '../shell/quote.ts'
+import { sh, joinScripts, type Script } from '../shell/sh.ts'
 import { SSHD_CONFIG_PATH } from './host-files.ts'
 
 export interface HostInitSpec {
@@ -39,41 +39,40 @@ const DEVICES: ReadonlyArray<[string, number, number]> = [
 ]
 
 export function hostInitScript(spec: HostInitSpec): string {
-  const R = '"$R"'
-  const lines = [
-    'set -eu',
-    `R=${quote(spec.rootDir)}`,
-    `D=${quote(spec.diskDir)}`,
-    `mount -t tmpfs -o ${quote(`size=${spec.diskSize},mode=0755`)} lab-disk "$D"`,
-    'mkdir "$D/upper" "$D/work"',
-    'mount -t overlay -o "lowerdir=/,upperdir=$D/upper,workdir=$D/work" lab-root "$R"',
-    `mount -t proc -o nosuid,nodev,noexec proc ${R}/proc`,
-    `mount -t sysfs -o nosuid,nodev,noexec sysfs ${R}/sys`,
-    `mount -t tmpfs -o nosuid,mode=0755,size=16m dev ${R}/dev`,
-    ...DEVICES.map(([name, major, minor]) => `mknod -m 0666 ${R}/dev/${name} c ${major} ${minor}`),
-    `mkdir -m 0755 ${R}/dev/pts`,
-    `mkdir -m 1777 ${R}/dev/shm`,
-    `mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts ${R}/dev/pts`,
-    `ln -s pts/ptmx ${R}/dev/ptmx`,
-    `ln -s /proc/self/fd ${R}/dev/fd`,
-    `ln -s /proc/self/fd/0 ${R}/dev/stdin`,
-    `ln -s /proc/self/fd/1 ${R}/dev/stdout`,
-    `ln -s /proc/self/fd/2 ${R}/dev/stderr`,
-    `mount -t tmpfs -o nosuid,nodev,mode=1777 shm ${R}/dev/shm`,
-    `mount -t tmpfs -o nosuid,nodev,mode=0755,size=64m run ${R}/run`,
-    `mkdir -m 0755 ${R}/run/sshd ${R}/run/lock`,
-    `mount -t tmpfs -o ${quote(`nosuid,nodev,mode=1777,size=${spec.diskSize}`)} tmp ${R}/tmp`,
-    `hostname ${quote(spec.hostname)}`,
-    ...spec.remove.map((p) => `rm -rf ${R}${quote(p)}`),
-    ...spec.mkdirs.map((d) => `mkdir -p -m ${d.mode} ${R}${quote(d.path)}`),
-    ...spec.install.map((f) => `install -D -m ${f.mode} ${quote(f.from)} ${R}${quote(f.to)}`),
-    `cd ${R}`,
-    'mkdir .machine-root',
-    'pivot_root . .machine-root',
-    'cd /',
-    'umount -l /.machine-root',
-    'rmdir /.machine-root',
-    `exec /usr/bin/tini -- /usr/sbin/sshd -D -e -f ${SSHD_CONFIG_PATH}`,
+  const lines: Script[] = [
+    sh`set -eu`,
+    sh`R=${spec.rootDir}`,
+    sh`D=${spec.diskDir}`,
+    sh`mount -t tmpfs -o ${`size=${spec.diskSize},mode=0755`} lab-disk "$D"`,
+    sh`mkdir "$D/upper" "$D/work"`,
+    sh`mount -t overlay -o "lowerdir=/,upperdir=$D/upper,workdir=$D/work" lab-root "$R"`,
+    sh`mount -t proc -o nosuid,nodev,noexec proc "$R/proc"`,
+    sh`mount -t sysfs -o nosuid,nodev,noexec sysfs "$R/sys"`,
+    sh`mount -t tmpfs -o nosuid,mode=0755,size=16m dev "$R/dev"`,
+    ...DEVICES.map(([name, major, minor]) => sh`mknod -m 0666 "$R"${`/dev/${name}`} c ${major} ${minor}`),
+    sh`mkdir -m 0755 "$R/dev/pts"`,
+    sh`mkdir -m 1777 "$R/dev/shm"`,
+    sh`mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$R/dev/pts"`,
+    sh`ln -s pts/ptmx "$R/dev/ptmx"`,
+    sh`ln -s /proc/self/fd "$R/dev/fd"`,
+    sh`ln -s /proc/self/fd/0 "$R/dev/stdin"`,
+    sh`ln -s /proc/self/fd/1 "$R/dev/stdout"`,
+    sh`ln -s /proc/self/fd/2 "$R/dev/stderr"`,
+    sh`mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$R/dev/shm"`,
+    sh`mount -t tmpfs -o nosuid,nodev,mode=0755,size=64m run "$R/run"`,
+    sh`mkdir -m 0755 "$R/run/sshd" "$R/run/lock"`,
+    sh`mount -t tmpfs -o ${`nosuid,nodev,mode=1777,size=${spec.diskSize}`} tmp "$R/tmp"`,
+    sh`hostname ${spec.hostname}`,
+    ...spec.remove.map((p) => sh`rm -rf "$R"${p}`),
+    ...spec.mkdirs.map((d) => sh`mkdir -p -m ${d.mode} "$R"${d.path}`),
+    ...spec.install.map((f) => sh`install -D -m ${f.mode} ${f.from} "$R"${f.to}`),
+    sh`cd "$R"`,
+    sh`mkdir .machine-root`,
+    sh`pivot_root . .machine-root`,
+    sh`cd /`,
+    sh`umount -l /.machine-root`,
+    sh`rmdir /.machine-root`,
+    sh`exec /usr/bin/tini -- /usr/sbin/sshd -D -e -f ${SSHD_CONFIG_PATH}`,
   ]
-  return `${lines.join('\n')}\n`
+  return `${joinScripts(lines).text}\n`
 }

@@ -3,6 +3,7 @@
 // known_hosts, the lab's key only, no ~/.ssh/config. A host-key or connection
 // failure is exit code 255 with ssh's message on stderr, as with plain ssh.
 import { InputError } from '../errors.ts'
+import type { Script } from '../shell/sh.ts'
 import { run, type CommandResult } from './exec.ts'
 import { openLab, type LabRef } from './open.ts'
 
@@ -42,11 +43,11 @@ export function sshArgs(privateKey: string, knownHostsFile: string, address: str
 }
 
 /** Run a shell command line on host `hostIndex` (1-based) of a lab. */
-export async function sshExec(lab: LabRef, hostIndex: number, command: string, options: SshExecOptions = {}): Promise<SshResult> {
+export async function sshExec(lab: LabRef, hostIndex: number, command: Script, options: SshExecOptions = {}): Promise<SshResult> {
   const { state, paths } = openLab(lab)
   const host = state.hosts.find((h) => h.index === hostIndex)
   if (!host) throw new InputError(`lab "${state.name}" has no host ${hostIndex} (it has 1..${state.hosts.length})`)
-  const argv = [...sshArgs(paths.privateKey, options.knownHostsFile ?? paths.knownHosts, host.address), '--', command]
+  const argv = [...sshArgs(paths.privateKey, options.knownHostsFile ?? paths.knownHosts, host.address), '--', command.text]
   const result: CommandResult = await run(argv, { input: options.input, timeoutMs: options.timeoutMs, allowFailure: true })
   return { stdout: result.stdout, stderr: result.stderr, code: result.code }
 }

@@ -1,10 +1,11 @@
 // What preflight learns about a member host, from one read-only probe script
 // run over SSH (one round trip per host). The script prints key=value lines;
 // parsing them is pure and unit-tested.
-import { quote } from '../shell/quote.ts'
+import { sh, type Script } from '../shell/sh.ts'
 import { findPidsScript } from '../etcd/process.ts'
 import { HASH_FILE } from './scripts.ts'
 import { parseVersion, type EtcdVersion } from '../etcd/version.ts'
+import { HostDataError, SHA256_RE, isPid, isSafeAbsolutePath, parseStateFile } from './grammar.ts'
 
 export interface ProbeInput {
   dataDir: string
@@ -39,15 +40,15 @@ export interface HostFacts {
  * Where an etcd tool is on a host: in $BINDIR when the inventory names one
  * (etcd_bin_dir), else on PATH, else in /usr/local/bin. Prints nothing if absent.
  */
-export const FIND_BIN = `find_bin() {
+export const FIND_BIN: Script = sh`find_bin() {
   if [ -n "$BINDIR" ]; then [ -x "$BINDIR/$1" ] && echo "$BINDIR/$1"; return 0; fi
   command -v "$1" 2>/dev/null || { [ -x "/usr/local/bin/$1" ] && echo "/usr/local/bin/$1"; } || true
 }`
 
-export function probeScript(p: ProbeInput): string {
-  return `
+export function probeScript(p: ProbeInput): Script {
+  return sh`
 ${HASH_FILE}
-D=${quote(p.dataDir)}; W=${quote(p.work)}; S=${quote(p.snapshot)}; BINDIR=${quote(p.binDir ?? '')}
+D=${p.dataDir}; W=${p.work}; S=${p.snapshot}; BINDIR=${p.binDir ?? ''}; want_size=${p.snapshotSize}
 P=$(dirname "$D")
 echo "uid=$(id -u)"
 echo "hostname=$(hostname 2>/dev/null || cat /etc/hostname)"
@@ -63,53 +64,84 @@ if [ -d "$D" ]; then
   [ -d "$D/member" ] && echo "data.member=1"
   if awk -v d="$D" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo 2>/dev/null; then
     echo "data.mountpoint=1"
-    echo "data.free=$(df -Pk "$D" | awk 'NR == 2 { print $4 * 1024 }')"
+    echo "data.free_kib=$(df -Pk "$D" | awk 'NR == 2 { print $4 }')"
   fi
 fi
 if [ -d "$P" ]; then
   echo "parent.exists=1"
   [ -w "$P" ] && echo "parent.writable=1"
-  echo "parent.free=$(df -Pk "$P" | awk 'NR == 2 { print $4 * 1024 }')"
+  echo "parent.free_kib=$(df -Pk "$P" | awk 'NR == 2 { print $4 }')"
 fi
 if [ -f "$S" ]; then
   sz=$(wc -c < "$S" | tr -d ' ')
   echo "snap.size=$sz"
-  [ "$sz" = ${p.snapshotSize} ] && echo "snap.sha=$(hash_file "$S")"
+  [ "$sz" = "$want_size" ] && echo "snap.sha=$(hash_file "$S")"
 fi
-# Only a restore not yet marked complete is resumable.
-[ -f "$W/state" ] && echo "state.restored=$(grep -E '^(restored|complete) ' "$W/state" | tail -n 1 | sed -n 's/^restored //p')"
+# The journal, every line: it is parsed (and refused if it does not parse) there, not here.
+[ -f "$W/state" ] && head -n 1000 "$W/state" | sed 's/^/state.line=/'
 echo "pids=$( { ${findPidsScript(p.dataDir, p.ports)}
 } | tr '\\n' ' ')"
 command -v sha256sum >/dev/null 2>&1 && echo has.sha256sum=1
 command -v setsid >/dev/null 2>&1 && echo has.setsid=1
 command -v systemctl >/dev/null 2>&1 && echo has.systemctl=1
-${p.service === 'systemd' ? `if command -v systemctl >/dev/null 2>&1; then
-  systemctl cat ${quote(p.serviceName)} >/dev/null 2>&1 && echo unit.exists=1
-  echo "unit.active=$(systemctl is-active ${quote(p.serviceName)} 2>/dev/null)"
-fi` : ''}
+${p.service === 'systemd' ? sh`U=${p.serviceName}
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl cat "$U" >/dev/null 2>&1 && echo unit.exists=1
+  echo "unit.active=$(systemctl is-active "$U" 2>/dev/null)"
+fi` : sh``}
 true
 `
 }
 
-export function parseFacts(output: string): HostFacts {
+/**
+ * Reads the probe's output. Nothing in it is trusted: paths must be absolute and
+ * plain, PIDs whole numbers, hashes hex, and the state file's every line must
+ * parse; anything else is a HostDataError (exit 3) naming the host and field.
+ */
+export function parseFacts(output: string, host = 'host', stateFile = 'state file'): HostFacts {
   const kv = new Map<string, string>()
+  const stateLines: string[] = []
   for (const line of output.split('\n')) {
     const i = line.indexOf('=')
-    if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1).trim())
+    if (i <= 0) continue
+    const key = line.slice(0, i)
+    if (key === 'state.line') stateLines.push(line.slice(i + 1))
+    else kv.set(key, line.slice(i + 1).trim())
   }
-  const num = (k: string) => (kv.get(k) ? Number(kv.get(k)) : undefined)
+  const num = (k: string) => {
+    const v = kv.get(k)
+    if (!v) return undefined
+    if (!/^\d+$/.test(v)) throw new HostDataError(host, `probe field ${k}`, v)
+    return Number(v)
+  }
+  // KiB from df, multiplied here: awk prints large products as 8.5e+10.
+  const kib = (k: string) => {
+    const n = num(k)
+    return n === undefined ? undefined : n * 1024
+  }
   const flag = (k: string) => kv.get(k) === '1'
-  const opt = (k: string) => kv.get(k) || undefined
+  const path = (k: string) => {
+    const v = kv.get(k) || undefined
+    if (v !== undefined && !isSafeAbsolutePath(v)) throw new HostDataError(host, `probe field ${k}`, v)
+    return v
+  }
   const toolVersions: Record<string, string> = {}
   for (const t of ['etcd', 'etcdctl', 'etcdutl']) {
     const v = parseVersion(kv.get(`version.${t}`) ?? '')
     if (v) toolVersions[t] = v.text
   }
-  const restored = kv.get('state.restored')?.split(' ')
+  const sha = kv.get('snap.sha') || undefined
+  if (sha !== undefined && !SHA256_RE.test(sha)) throw new HostDataError(host, 'probe field snap.sha', sha)
+  const pids = (kv.get('pids') ?? '').split(/\s+/).filter(Boolean).map((p) => {
+    if (!isPid(Number(p))) throw new HostDataError(host, 'probe field pids', p)
+    return Number(p)
+  })
+  const uid = num('uid')
+  if (uid === undefined) throw new HostDataError(host, 'probe field uid', kv.get('uid') ?? '(missing)', 'The probe script did not run to its end on this host: is /bin/sh a POSIX shell there?')
   return {
-    uid: Number(kv.get('uid') ?? NaN),
+    uid,
     hostname: kv.get('hostname') ?? '',
-    bins: { etcd: opt('bin.etcd'), etcdctl: opt('bin.etcdctl'), etcdutl: opt('bin.etcdutl') },
+    bins: { etcd: path('bin.etcd'), etcdctl: path('bin.etcdctl'), etcdutl: path('bin.etcdutl') },
     version: parseVersion(kv.get('version.etcd') ?? ''),
     toolVersions,
     dataDir: {
@@ -117,12 +149,12 @@ export function parseFacts(output: string): HostFacts {
       entries: num('data.entries') ?? 0,
       hasMember: flag('data.member'),
       mountpoint: flag('data.mountpoint'),
-      freeBytes: num('data.free'),
+      freeBytes: kib('data.free_kib'),
     },
-    parent: { exists: flag('parent.exists'), writable: flag('parent.writable'), freeBytes: num('parent.free') },
-    snapshot: { size: num('snap.size'), sha256: opt('snap.sha') },
-    restored: restored && restored.length === 2 ? { sha256: restored[0], token: restored[1] } : undefined,
-    pids: (kv.get('pids') ?? '').split(/\s+/).filter(Boolean).map(Number),
+    parent: { exists: flag('parent.exists'), writable: flag('parent.writable'), freeBytes: kib('parent.free_kib') },
+    snapshot: { size: num('snap.size'), sha256: sha },
+    restored: parseStateFile(stateLines, host, stateFile).restored,
+    pids,
     has: { sha256sum: flag('has.sha256sum'), setsid: flag('has.setsid'), systemctl: flag('has.systemctl') },
     unit: kv.has('unit.active') ? { exists: flag('unit.exists'), active: kv.get('unit.active') ?? '' } : undefined,
   }

@@ -10,7 +10,7 @@ import { restoreTool } from '../etcd/version.ts'
 import { defaultLogFile } from '../etcd/process.ts'
 import { snapshotStatusArgv, type TlsFiles } from '../etcd/etcdctl.ts'
 import { tlsFor } from '../etcd/tls.ts'
-import { shellCommand } from '../shell/quote.ts'
+import { sh, type Script } from '../shell/sh.ts'
 import type { HostFacts } from './facts.ts'
 import { memberPaths, type MemberPaths } from './paths.ts'
 import { completeScript, restoreScript, startScript, stopScript, uploadScript, logTailScript } from './scripts.ts'
@@ -38,7 +38,7 @@ export interface MemberPlan {
   tls?: TlsFiles
   /** Work a previous run already did, so this run skips it. */
   resume: { snapshotInPlace: boolean; alreadyRestored: boolean; running: number[] }
-  scripts: { upload: string; stop: string; restore: string; start: string; snapshotStatus: string; logTail: string; complete: string }
+  scripts: { upload: Script; stop: Script; restore: Script; start: Script; snapshotStatus: Script; logTail: Script; complete: Script }
 }
 
 export interface RecoveryPlan {
@@ -138,7 +138,7 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
           ...stop,
           process: { etcdBin: f.bins.etcd!, name: m.name, dataDir: paths.dataDir, peerUrl: m.peerUrl, clientUrl: m.clientUrl, logFile },
         }),
-        snapshotStatus: shellCommand(snapshotStatusArgv(tool, toolBin, paths.snapshot)),
+        snapshotStatus: sh`${snapshotStatusArgv(tool, toolBin, paths.snapshot)}`,
         logTail: logTailScript({ service: m.service, serviceName: m.serviceName, logFile }),
         complete: completeScript(paths, snapshot.sha256, token),
       },

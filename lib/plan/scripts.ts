@@ -2,7 +2,7 @@
 // built from quoted values. They are part of the plan (`--check` prints them)
 // and each is safe to run again: a second run after an interruption picks up
 // where the first stopped (see restoreScript's journal).
-import { quote, shellCommand } from '../shell/quote.ts'
+import { sh, type Script } from '../shell/sh.ts'
 import { findPidsScript, startCommand, defaultLogFile, type EtcdProcessSpec } from '../etcd/process.ts'
 import { restoreArgv, type RestoreSpec } from '../etcd/etcdctl.ts'
 import type { MemberPaths } from './paths.ts'
@@ -11,25 +11,26 @@ import type { MemberPaths } from './paths.ts'
  * SHA-256 of a file, by OpenSSL when the host has it (SHA extensions: about 4x
  * coreutils' sha256sum here, 1.1 GB/s against 300 MB/s), else sha256sum.
  */
-export const HASH_FILE = `hash_file() {
+export const HASH_FILE: Script = sh`hash_file() {
   if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$1" | cut -c1-64; else sha256sum "$1" | cut -c1-64; fi
 }`
 
 /** Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it into place. */
-export function uploadScript(paths: MemberPaths, sha256: string): string {
-  return `set -e
+export function uploadScript(paths: MemberPaths, sha256: string): Script {
+  return sh`set -e
 umask 077
 ${HASH_FILE}
-mkdir -p ${quote(paths.work)}
-cat > ${quote(paths.part)}
-sum=$(hash_file ${quote(paths.part)})
-if [ "$sum" != ${quote(sha256)} ]; then
-  rm -f ${quote(paths.part)}
-  echo "the copy on this host is corrupt: sha256 $sum, expected ${sha256}" >&2
+W=${paths.work}; P=${paths.part}; S=${paths.snapshot}; want=${sha256}
+mkdir -p "$W"
+cat > "$P"
+sum=$(hash_file "$P")
+if [ "$sum" != "$want" ]; then
+  rm -f "$P"
+  echo "the copy on this host is corrupt: sha256 $sum, expected $want" >&2
   exit 65
 fi
-mv -f ${quote(paths.part)} ${quote(paths.snapshot)}
-echo "copied=${paths.snapshot}"`
+mv -f "$P" "$S"
+echo "copied=$S"`
 }
 
 export interface StopSpec {
@@ -47,9 +48,10 @@ export interface StopSpec {
  * over leadership: waiting longer buys the set-aside data nothing. Other etcds
  * on the host are not touched.
  */
-export function stopScript(s: StopSpec): string {
-  const unit = s.service === 'systemd' ? `systemctl stop ${quote(s.serviceName)} || exit 1\n` : ''
-  return `${unit}find_pids() { ${findPidsScript(s.dataDir, s.ports)}
+export function stopScript(s: StopSpec): Script {
+  const unit = s.service === 'systemd' ? sh`systemctl stop ${s.serviceName} || exit 1` : sh``
+  return sh`${unit}
+find_pids() { ${findPidsScript(s.dataDir, s.ports)}
 }
 pids=$(find_pids | tr '\\n' ' ')
 if [ -z "$pids" ]; then echo "stopped=none-running"; exit 0; fi
@@ -81,13 +83,13 @@ export interface RestoreScriptSpec {
  * and skips a member already restored with this snapshot and token. Old data is
  * moved, never deleted; only our own half-written temp dir is removed.
  */
-export function restoreScript(s: RestoreScriptSpec): string {
+export function restoreScript(s: RestoreScriptSpec): Script {
   const p = s.paths
   const argv = restoreArgv({ ...s.restore, snapshot: p.snapshot, dataDir: p.restoreTmp })
   const done = `restored ${s.sha256} ${s.restore.token}`
-  const chown = s.etcdUser ? `chown -R ${quote(s.etcdUser)}: "$T"\n` : ''
+  const chown = s.etcdUser ? sh`chown -R ${`${s.etcdUser}:`} "$T"` : sh``
   const swap = s.mountpoint
-    ? `# The data dir is a mount point: it stays, its contents move into a dir on the same disk.
+    ? sh`# The data dir is a mount point: it stays, its contents move into a dir on the same disk.
 old=$(ls -A "$D" | grep -v -e '^lost+found$' -e '^etcd-rescue-old-' || true)
 if [ -n "$old" ]; then
   echo "aside $A" >> "$J"
@@ -97,8 +99,9 @@ if [ -n "$old" ]; then
 fi
 mv "$T/member" "$D/member"
 rmdir "$T"
-chmod 700 "$D"${s.etcdUser ? `\nchown ${quote(s.etcdUser)}: "$D"` : ''}`
-    : `if [ -d "$D" ] && [ -z "$(ls -A "$D")" ]; then
+chmod 700 "$D"
+${s.etcdUser ? sh`chown ${`${s.etcdUser}:`} "$D"` : sh``}`
+    : sh`if [ -d "$D" ] && [ -z "$(ls -A "$D")" ]; then
   rmdir "$D"   # an empty dir holds nothing to keep
 elif [ -e "$D" ]; then
   echo "aside $A" >> "$J"
@@ -106,21 +109,22 @@ elif [ -e "$D" ]; then
   echo "set-aside=$A"
 fi
 mv "$T" "$D"`
-  return `set -e
-D=${quote(p.dataDir)}; T=${quote(p.restoreTmp)}; J=${quote(p.state)}; A=${quote(p.aside)}
+  return sh`set -e
+D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; A=${p.aside}; W=${p.work}; mark=${done}
 umask 077
-mkdir -p ${quote(p.work)}
-if [ -f "$J" ] && [ "$(grep -E '^(restored|complete) ' "$J" | tail -n 1)" = ${quote(done)} ] && [ -d "$D/member" ]; then
+mkdir -p "$W"
+if [ -f "$J" ] && [ "$(grep -E '^(restored|complete) ' "$J" | tail -n 1)" = "$mark" ] && [ -d "$D/member" ]; then
   echo "restore=already-done"; exit 0
 fi
 rm -rf "$T"   # our own temp dir from an interrupted run, never user data
-if ! ${shellCommand(argv)} > ${quote(p.work)}/restore.log 2>&1; then
-  tail -n 20 ${quote(p.work)}/restore.log >&2; exit 1
+if ! ${argv} > "$W/restore.log" 2>&1; then
+  tail -n 20 "$W/restore.log" >&2; exit 1
 fi
 [ -d "$T/member" ] || { echo "snapshot restore produced no member dir in $T" >&2; exit 1; }
 chmod 700 "$T"
-${chown}${swap}
-echo ${quote(done)} >> "$J"
+${chown}
+${swap}
+echo "$mark" >> "$J"
 echo "restore=done"`
 }
 
@@ -128,28 +132,30 @@ echo "restore=done"`
  * Marks this snapshot and token done once the cluster is verified, so a later
  * recovery from the same snapshot restores afresh instead of "resuming".
  */
-export function completeScript(paths: MemberPaths, sha256: string, token: string): string {
-  return `echo ${quote(`complete ${sha256} ${token}`)} >> ${quote(paths.state)}`
+export function completeScript(paths: MemberPaths, sha256: string, token: string): Script {
+  return sh`echo ${`complete ${sha256} ${token}`} >> ${paths.state}`
 }
 
 /** Starts the member and returns at once; a running member is left alone. */
-export function startScript(s: StopSpec & { process: EtcdProcessSpec }): string {
+export function startScript(s: StopSpec & { process: EtcdProcessSpec }): Script {
   if (s.service === 'systemd') {
     // --no-block: a unit of Type=notify would wait for quorum, which needs the other members started.
-    return `systemctl reset-failed ${quote(s.serviceName)} 2>/dev/null || true
-systemctl start --no-block ${quote(s.serviceName)}
-echo "started=unit ${s.serviceName}"`
+    return sh`U=${s.serviceName}
+systemctl reset-failed "$U" 2>/dev/null || true
+systemctl start --no-block "$U"
+echo "started=unit $U"`
   }
-  return `running=$( { ${findPidsScript(s.dataDir, s.ports)}
+  return sh`running=$( { ${findPidsScript(s.dataDir, s.ports)}
 } | tr '\\n' ' ')
 if [ -n "$running" ]; then echo "started=already-running $running"; exit 0; fi
 ${startCommand(s.process)}
-echo "started=process log ${s.process.logFile ?? defaultLogFile(s.process.name)}"`
+L=${s.process.logFile ?? defaultLogFile(s.process.name)}
+echo "started=process log $L"`
 }
 
 /** The last lines of the member's log, for a member that does not come up. */
-export function logTailScript(s: { service: 'systemd' | 'process'; serviceName: string; logFile: string }, lines = 20): string {
+export function logTailScript(s: { service: 'systemd' | 'process'; serviceName: string; logFile: string }, lines = 20): Script {
   return s.service === 'systemd'
-    ? `journalctl -u ${quote(s.serviceName)} -n ${lines} --no-pager 2>&1 || true`
-    : `tail -n ${lines} ${quote(s.logFile)} 2>&1 || true`
+    ? sh`journalctl -u ${s.serviceName} -n ${lines} --no-pager 2>&1 || true`
+    : sh`tail -n ${lines} ${s.logFile} 2>&1 || true`
 }

@@ -7,6 +7,7 @@ import { parseJsonExact, type SnapshotStatus } from '../etcd/etcdctl.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
 import { fanOutUpload } from '../ssh/upload.ts'
 import type { SshHost } from '../ssh/connection.ts'
+import type { Script } from '../shell/sh.ts'
 import { parseFacts, probeScript, type HostFacts } from '../plan/facts.ts'
 import { clusterProblems, hostProblems } from '../plan/checks.ts'
 import { memberPaths } from '../plan/paths.ts'
@@ -107,7 +108,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
           ports: memberPorts(m),
           service: m.service,
           serviceName: m.serviceName,
-        }), o, 'preflight')).stdout)
+        }), o, 'preflight')).stdout, m.name, where.state)
         const problems = hostProblems({ member: m, facts, snapshotSize: snapshot.size, snapshotSha: snapshot.sha256, bumpRevision: o.bumpRevision })
         if (problems.length) throw new RescueError(problems.join('; '), { where: m.name })
         return { value: facts, text: describeFacts(facts) }
@@ -223,8 +224,8 @@ function refused(r: PhaseResult<unknown>, what: string): Partial<RecoverResult> 
 }
 
 /** Runs one remote script, echoing it and its output with -v. */
-async function exec(host: SshHost, script: string, o: RecoverOptions, phase: string) {
-  if (o.verbose) o.ui.info(`[${host.name}] ${phase} $ ${script.trim().split('\n').join(`\n[${host.name}]   `)}`)
+async function exec(host: SshHost, script: Script, o: RecoverOptions, phase: string) {
+  if (o.verbose) o.ui.info(`[${host.name}] ${phase} $ ${script.text.trim().split('\n').join(`\n[${host.name}]   `)}`)
   const r = await host.exec(script)
   if (o.verbose && (r.stdout.trim() || r.stderr.trim())) o.ui.info(`[${host.name}] ${phase} > ${(r.stdout + r.stderr).trim().split('\n').join(`\n[${host.name}] ${phase} > `)}`)
   return r

@@ -1,6 +1,6 @@
 // Reading what verdict.ts judges: each member's health and status on its own
 // host, hashkv at one common revision, the member list and alarms.
-import { shellCommand } from '../shell/quote.ts'
+import { sh } from '../shell/sh.ts'
 import { etcdctlArgv, parseEndpointStatus, parseHashKv, parseMemberList, type EndpointStatus } from '../etcd/etcdctl.ts'
 import type { SshHost } from '../ssh/connection.ts'
 import type { MemberPlan, RecoveryPlan } from '../plan/recovery.ts'
@@ -15,7 +15,7 @@ export interface MemberProbe {
 
 /** The member's own status and health, read on its host: two channels at once on one connection. */
 export async function probeMember(host: SshHost, m: Pick<MemberPlan, 'etcdctl' | 'clientUrl' | 'tls'>): Promise<MemberProbe> {
-  const ctl = (args: string[]) => host.exec(shellCommand(etcdctlArgv(m.etcdctl, m.clientUrl, m.tls, args)), { allowFailure: true, timeoutMs: 10_000 })
+  const ctl = (args: string[]) => host.exec(sh`${etcdctlArgv(m.etcdctl, m.clientUrl, m.tls, args)}`, { allowFailure: true, timeoutMs: 10_000 })
   const [st, health] = await Promise.all([ctl(['endpoint', 'status', '-w', 'json']), ctl(['endpoint', 'health', '-w', 'json'])])
   let status: EndpointStatus | undefined
   try {
@@ -39,7 +39,7 @@ export async function verifyCluster(
   snapshotRevision: number,
 ): Promise<{ checks: Check[]; evidence: Evidence }> {
   const run = (m: MemberPlan, args: string[], timeoutMs = 10_000) =>
-    hosts.get(m.name)!.exec(shellCommand(etcdctlArgv(m.etcdctl, m.clientUrl, m.tls, args)), { allowFailure: true, timeoutMs })
+    hosts.get(m.name)!.exec(sh`${etcdctlArgv(m.etcdctl, m.clientUrl, m.tls, args)}`, { allowFailure: true, timeoutMs })
   const probes = await Promise.all(plan.members.map((m) => probeMember(hosts.get(m.name)!, m)))
   const members = Object.fromEntries(plan.members.map((m, i) => [m.name, { healthy: probes[i].healthy, status: probes[i].status }]))
   // hashkv at one revision every member has: equal hashes mean equal key-value history.

@@ -22,6 +22,10 @@ export class Script {
   toString(): string {
     return this.text
   }
+  /** Plans and reports show a script as its text. */
+  toJSON(): string {
+    return this.text
+  }
 }
 
 export type ShValue = string | number | bigint | Script | ReadonlyArray<string | number | bigint | Script>

@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { quote } from '../shell/quote.ts'
+import { sh, type Script } from '../shell/sh.ts'
 import {
   AuthError, ConnectError, HostKeyMismatchError, HostKeyUnknownError, RemoteCommandError, SshError,
 } from './errors.ts'
@@ -103,14 +103,14 @@ export class SshHost {
    * Wraps a command so it runs under POSIX sh, with sudo -n when the target
    * says become: sudo never prompts, so a missing NOPASSWD fails fast.
    */
-  wrap(command: string, noBecome = false): string {
-    const sh = `sh -c ${quote(command)}`
-    if (!this.target.become || noBecome) return sh
-    return `sudo -n -H -u ${quote(this.target.becomeUser ?? 'root')} -- ${sh}`
+  wrap(command: Script, noBecome = false): Script {
+    const shell = sh`sh -c ${command.text}`
+    if (!this.target.become || noBecome) return shell
+    return sh`sudo -n -H -u ${this.target.becomeUser ?? 'root'} -- ${shell}`
   }
 
   /** Opens a channel for a command; used directly for streaming uploads. */
-  spawn(command: string, options: ExecOptions = {}): { channel: Promise<ClientChannel>; result: Promise<ExecResult> } {
+  spawn(command: Script, options: ExecOptions = {}): { channel: Promise<ClientChannel>; result: Promise<ExecResult> } {
     let resolveChannel!: (c: ClientChannel) => void
     let rejectChannel!: (e: unknown) => void
     const channel = new Promise<ClientChannel>((res, rej) => {
@@ -118,7 +118,7 @@ export class SshHost {
       rejectChannel = rej
     })
     const result = new Promise<ExecResult>((resolve, reject) => {
-      this.client.exec(this.wrap(command, options.noBecome), (err, stream) => {
+      this.client.exec(this.wrap(command, options.noBecome).text, (err, stream) => {
         if (err) {
           const e = new SshError(this.name, `could not open a channel: ${err.message}`)
           rejectChannel(e)
@@ -156,7 +156,7 @@ export class SshHost {
           clearTimeout(timer)
           const r: ExecResult = { code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(errOut).toString() }
           if (!options.allowFailure && (code !== 0 || signal)) {
-            reject(new RemoteCommandError(this.name, command, code, signal, r.stdout, r.stderr))
+            reject(new RemoteCommandError(this.name, command.text, code, signal, r.stdout, r.stderr))
           } else resolve(r)
         })
         if (options.stdin !== undefined) stream.end(options.stdin)
@@ -166,7 +166,7 @@ export class SshHost {
     return { channel, result }
   }
 
-  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+  exec(command: Script, options: ExecOptions = {}): Promise<ExecResult> {
     const { channel, result } = this.spawn(command, options)
     if (options.stdin === undefined) channel.then((c) => c.end(), () => {})
     return result

@@ -5,11 +5,12 @@
 import { createReadStream } from 'node:fs'
 import type { ClientChannel } from 'ssh2'
 import type { ExecResult, SshHost } from './connection.ts'
+import type { Script } from '../shell/sh.ts'
 
 export interface UploadTarget {
   host: SshHost
   /** Remote command that reads the file from stdin (and verifies and renames it). */
-  command: string
+  command: Script
   /** Bytes handed to this host's channel so far. */
   onProgress?: (bytes: number) => void
 }

@@ -23,7 +23,7 @@ function run(env: Record<string, string>, ...args: string[]) {
 }
 
 const find = (dataDir: string) =>
-  spawnSync('/bin/sh', ['-c', findPidsScript(dataDir, [65301, 65302])], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number)
+  spawnSync('/bin/sh', ['-c', findPidsScript(dataDir, [65301, 65302]).text], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number)
 
 describe('findPidsScript', () => {
   it('finds the etcd of this data dir only', async () => {
@@ -58,7 +58,7 @@ describe('etcd process command lines', () => {
 
   it('detaches with every descriptor redirected, so an SSH session returns at once', () => {
     const cmd = startCommand({ etcdBin: '/usr/bin/etcd', name: 'e1', dataDir: '/d', peerUrl: 'http://10.0.0.1:2380', clientUrl: 'http://10.0.0.1:2379' })
-    expect(cmd).toMatch(/setsid -f .* >>\/var\/log\/etcd-rescue\/e1\.log 2>&1 <\/dev\/null$/)
-    expect(spawnSync('/bin/sh', ['-n', '-c', cmd]).status).toBe(0)
+    expect(cmd.text).toMatch(/setsid -f .* >>\/var\/log\/etcd-rescue\/e1\.log 2>&1 <\/dev\/null$/)
+    expect(spawnSync('/bin/sh', ['-n', '-c', cmd.text]).status).toBe(0)
   })
 })

@@ -2,6 +2,7 @@
 // strict host-key checking, etcd 3.4 and 3.5 clusters. Needs root. Each suite
 // brings up its own lab under a random name in its own directory, and takes it
 // down in afterAll even when a test failed.
+import { trusted } from '../../lib/shell/sh.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -73,12 +74,12 @@ describe('lab with etcd 3.4.23', () => {
     // Host 2's key under host 1's address: what a changed host key looks like.
     const wrong = join(ctx.dir, 'wrong_known_hosts')
     writeFileSync(wrong, `${state.hosts[0].address} ${lines[1].split(' ').slice(1).join(' ')}\n`)
-    const changed = await sshExec(ctx.lab, 1, 'true', { knownHostsFile: wrong })
+    const changed = await sshExec(ctx.lab, 1, trusted('true'), { knownHostsFile: wrong })
     expect(changed.code).toBe(255)
     expect(changed.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/)
     const empty = join(ctx.dir, 'empty_known_hosts')
     writeFileSync(empty, '')
-    const unknown = await sshExec(ctx.lab, 1, 'true', { knownHostsFile: empty })
+    const unknown = await sshExec(ctx.lab, 1, trusted('true'), { knownHostsFile: empty })
     expect(unknown.code).toBe(255)
     expect(unknown.stderr).toMatch(/Host key verification failed/)
   })
@@ -88,7 +89,7 @@ describe('lab with etcd 3.4.23', () => {
     const paths = ['/var/lib', '/etc', '/tmp', '/var/log'].map((d) => `${d}/${marker}`)
     await ok(ctx.lab, 1, paths.map((p) => `echo h1 > ${p}`).join(' && '))
     expect(await ok(ctx.lab, 1, `cat ${paths[0]}`)).toBe('h1\n')
-    const onH2 = await sshExec(ctx.lab, 2, `ls ${paths.join(' ')}`)
+    const onH2 = await sshExec(ctx.lab, 2, trusted(`ls ${paths.join(' ')}`))
     expect(onH2.code).not.toBe(0)
     for (const p of paths) expect(() => statSync(p)).toThrow()
   })
@@ -117,7 +118,7 @@ describe('lab with etcd 3.4.23', () => {
   it('lets root mount a disk on /var/lib/etcd of one host only', async () => {
     await ok(ctx.lab, 1, 'mount -t tmpfs -o size=64m,mode=0700 etcd-disk /var/lib/etcd')
     expect((await ok(ctx.lab, 1, 'findmnt -n -o FSTYPE,SOURCE /var/lib/etcd')).trim()).toBe('tmpfs  etcd-disk')
-    expect((await sshExec(ctx.lab, 2, 'findmnt -n /var/lib/etcd')).code).toBe(1)
+    expect((await sshExec(ctx.lab, 2, trusted('findmnt -n /var/lib/etcd'))).code).toBe(1)
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('etcd-disk')
     await ok(ctx.lab, 1, 'umount /var/lib/etcd')
   })
@@ -229,8 +230,8 @@ describe('lab failures', () => {
     expect((await ok(b, 1, 'hostname')).trim()).toBe(b.state.hosts[0].name)
     // Hosts of different labs do not reach each other: their bridges are separate and nothing forwards.
     const reach = (address: string) => `timeout 1 bash -c 'echo > /dev/tcp/${address}/22'`
-    expect((await sshExec(a, 1, reach(b.state.hosts[0].address))).code).not.toBe(0)
-    expect((await sshExec(a, 1, reach(a.state.hosts[0].address))).code).toBe(0)
+    expect((await sshExec(a, 1, trusted(reach(b.state.hosts[0].address)))).code).not.toBe(0)
+    expect((await sshExec(a, 1, trusted(reach(a.state.hosts[0].address)))).code).toBe(0)
     expect(readFileSync(`/proc/sys/net/ipv4/conf/${a.state.bridge}/forwarding`, 'utf8').trim()).toBe('0')
     await labDown({ name: a.name, dir })
     await labDown({ name: b.name, dir })

@@ -49,10 +49,10 @@ describe('probe script', () => {
   it('runs under dash and reports this machine truthfully', () => {
     const root = mkdtempSync(join(tmpdir(), 'probe-'))
     mkdirSync(join(root, 'etcd', 'member'), { recursive: true })
-    const out = spawnSync('/bin/sh', ['-c', probeScript({
+    const out = spawnSync('/bin/sh', ['-c', String(probeScript({
       dataDir: join(root, 'etcd'), work: join(root, '.etcd-rescue-etcd'), snapshot: join(root, 'x.db'), snapshotSize: 1,
       ports: [65010, 65011], service: 'process', serviceName: 'etcd',
-    })], { encoding: 'utf8' })
+    }))], { encoding: 'utf8' })
     expect(out.status).toBe(0)
     const f = parseFacts(out.stdout)
     expect(f.uid).toBe(process.getuid!())
@@ -103,10 +103,10 @@ describe('buildPlan', () => {
     expect(plan.members.map((m) => m.memberId)).toEqual(ids.map(String))
     expect(plan.clusterId).toBe(clusterId(ids).toString())
     for (const m of plan.members) {
-      expect(m.scripts.restore).toContain(`--initial-cluster ${plan.initialCluster}`)
-      expect(m.scripts.restore).toContain('--initial-cluster-token tok')
-      expect(m.scripts.restore).toContain(`--name ${m.name}`)
-      expect(m.scripts.restore).toContain(`--initial-advertise-peer-urls ${m.peerUrl}`)
+      expect(m.scripts.restore.text).toContain(`--initial-cluster ${plan.initialCluster}`)
+      expect(m.scripts.restore.text).toContain('--initial-cluster-token tok')
+      expect(m.scripts.restore.text).toContain(`--name ${m.name}`)
+      expect(m.scripts.restore.text).toContain(`--initial-advertise-peer-urls ${m.peerUrl}`)
       expect(m.restoreTool).toBe('etcdctl')
       expect(m.paths.aside).toBe('/var/lib/etcd.etcd-rescue-old-20260101T000000Z')
     }
@@ -131,8 +131,8 @@ describe('buildPlan', () => {
     const f35 = facts({ bins: { etcd: '/usr/local/bin/etcd', etcdctl: '/usr/local/bin/etcdctl', etcdutl: '/usr/local/bin/etcdutl' }, version: parseVersion('etcd Version: 3.5.16') })
     const plan = buildPlan(members, new Map(members.map((m) => [m.name, f35])), snapshot, { token: 't', stamp: 's', bumpRevision: 1_000_000_000 })
     expect(plan.members[0].restoreTool).toBe('etcdutl')
-    expect(plan.members[0].scripts.restore).toContain('/usr/local/bin/etcdutl snapshot restore')
-    expect(plan.members[0].scripts.restore).toContain('--bump-revision 1000000000 --mark-compacted')
+    expect(plan.members[0].scripts.restore.text).toContain('/usr/local/bin/etcdutl snapshot restore')
+    expect(plan.members[0].scripts.restore.text).toContain('--bump-revision 1000000000 --mark-compacted')
   })
 
   it('skips the copy where the same snapshot is already on the host', () => {

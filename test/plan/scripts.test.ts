@@ -8,14 +8,15 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memberPaths } from '../../lib/plan/paths.ts'
+import type { Script } from '../../lib/shell/sh.ts'
 import { HASH_FILE, completeScript, restoreScript, uploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
 
 const SNAP = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
 const SHA = createHash('sha256').update(readFileSync(SNAP)).digest('hex')
 const ETCDCTL = '/usr/bin/etcdctl'
 
-function sh(script: string, input?: Buffer) {
-  return spawnSync('/bin/sh', ['-c', script], { input, encoding: 'utf8' })
+function sh(script: Script | string, input?: Buffer) {
+  return spawnSync('/bin/sh', ['-c', String(script)], { input, encoding: 'utf8' })
 }
 
 describe('uploadScript', () => {
@@ -121,7 +122,7 @@ describe('stop and start scripts', () => {
   it('are valid POSIX sh', () => {
     const spec = { service: 'process' as const, serviceName: 'etcd', dataDir: "/var/lib/it's etcd", ports: [2380, 2379] }
     for (const s of [stopScript(spec), stopScript({ ...spec, service: 'systemd' }), startScript({ ...spec, process: { etcdBin: '/usr/bin/etcd', name: 'etcd1', dataDir: spec.dataDir, peerUrl: 'http://10.0.0.1:2380', clientUrl: 'http://10.0.0.1:2379' } })]) {
-      expect(spawnSync('/bin/sh', ['-n', '-c', s]).status).toBe(0)
+      expect(spawnSync('/bin/sh', ['-n', '-c', s.text]).status).toBe(0)
     }
   })
 
@@ -145,7 +146,7 @@ describe('a completed recovery is not resumed', () => {
     expect(sh(script).stdout).toContain('restore=done')
     expect(sh(completeScript(paths, SHA, 't9')).status).toBe(0)
     // Disaster again, same snapshot and token: this is a new recovery, not a resume.
-    const again = sh(script.replace(paths.aside, `${paths.aside}-2`))
+    const again = sh(script.text.replace(paths.aside, `${paths.aside}-2`))
     expect(again.stdout).toContain('restore=done')
     expect(again.stdout).toContain('set-aside=')
   })

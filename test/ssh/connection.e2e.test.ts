@@ -1,5 +1,6 @@
 // SshHost against the lab's real OpenSSH servers: a jump host, sudo for a
 // non-root user, and the errors an operator must be able to act on.
+import { trusted } from '../../lib/shell/sh.ts'
 import { describe, expect, it } from 'vitest'
 import { writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,7 +26,7 @@ describe('ssh on the lab', () => {
     expect(m.ssh.jump?.host).toBe(h1.address)
     const host = await SshHost.connect(m.name, m.ssh)
     try {
-      expect((await host.exec('hostname')).stdout.trim()).toBe(h2.name)
+      expect((await host.exec(trusted('hostname'))).stdout.trim()).toBe(h2.name)
     } finally {
       host.close()
     }
@@ -41,14 +42,14 @@ describe('ssh on the lab', () => {
     ].join(' && '))
     const ops = await SshHost.connect('ops', target(1, { user: 'ops', become: true }))
     try {
-      expect((await ops.exec('id -u')).stdout.trim()).toBe('0')
-      expect((await ops.exec('id -un', { noBecome: true })).stdout.trim()).toBe('ops')
+      expect((await ops.exec(trusted('id -u'))).stdout.trim()).toBe('0')
+      expect((await ops.exec(trusted('id -un'), { noBecome: true })).stdout.trim()).toBe('ops')
     } finally {
       ops.close()
     }
     const dev = await SshHost.connect('dev', target(1, { user: 'dev', become: true }))
     try {
-      const err = await dev.exec('id -u').catch((e) => e)
+      const err = await dev.exec(trusted('id -u')).catch((e) => e)
       expect(err).toBeInstanceOf(RemoteCommandError)
       expect(err.message).toMatch(/password is required/)
       expect(err.hint).toMatch(/passwordless sudo \(NOPASSWD\)/)
@@ -67,7 +68,7 @@ describe('ssh on the lab', () => {
   it('keeps a command\'s output, exit code and stderr when it fails', async () => {
     const h = await SshHost.connect('etcd1', target(0))
     try {
-      const err = await h.exec("echo out; echo 'No space left on device' >&2; exit 7").catch((e) => e)
+      const err = await h.exec(trusted("echo out; echo 'No space left on device' >&2; exit 7")).catch((e) => e)
       expect(err).toMatchObject({ code: 7, stdout: 'out\n', host: 'etcd1' })
       expect(err.message).toMatch(/exit code 7/)
       expect(err.hint).toMatch(/Free space/)

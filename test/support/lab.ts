@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { labDown, labUp, sshExec, type Lab } from '../../lib/lab/index.ts'
 import { directGateway } from '../../lib/etcd/gateway.ts'
 import { LineUi, type Ui } from '../../lib/run/ui.ts'
+import { trusted, type Script } from '../../lib/shell/sh.ts'
 
 export const randomName = () => `t${randomBytes(4).toString('hex').slice(0, 7)}`
 
@@ -28,8 +29,9 @@ export function useLab(options: { hosts: number; etcd?: string; disk?: string })
 }
 
 /** Runs a command on lab host `i` (1-based) over OpenSSH; fails the test on a non-zero exit. */
-export async function onHost(lab: Lab, i: number, command: string): Promise<string> {
-  const r = await sshExec(lab, i, command)
+export async function onHost(lab: Lab, i: number, command: Script | string): Promise<string> {
+  // A string here is the test's own script text, never a value from outside.
+  const r = await sshExec(lab, i, typeof command === 'string' ? trusted(command) : command)
   expect(r.code, `${command} on host ${i}: ${r.stderr}`).toBe(0)
   return r.stdout
 }
