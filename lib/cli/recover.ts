@@ -48,6 +48,10 @@ Options:
                          (a raw copy of member/snap/db)
   --timeout SECONDS      wait this long for a healthy quorum (default: 120)
   --connect-timeout SECONDS  SSH handshake timeout per host (default: 10)
+  --wait-lock SECONDS    when another etcd-rescue run holds a member (a second
+                         operator, or a run whose laptop dropped), wait this long
+                         for it (default: 0, refuse at once with exit 3 naming
+                         the holder's host, PID, start time and command)
   --known-hosts FILE     known_hosts for hosts whose inventory names none
                          (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per
@@ -62,7 +66,8 @@ Exit codes:
   1  failed after changes began: the output says what was changed on which host;
      fix the cause and run the same command again, it continues safely
   2  bad input (flags, inventory, snapshot) or not confirmed: nothing changed
-  3  a preflight check failed on at least one host: nothing changed
+  3  a preflight check failed on at least one host, or another run holds a
+     member's lock: nothing changed
   4  the cluster is up but verification found a problem
 
 Interrupted runs: run the same command again. The snapshot already on a host
@@ -84,6 +89,7 @@ export async function main(argv: string[]): Promise<number> {
       'skip-hash-check': { type: 'boolean' },
       timeout: { type: 'string' },
       'connect-timeout': { type: 'string' },
+      'wait-lock': { type: 'string' },
       'known-hosts': { type: 'string' },
       report: { type: 'string' },
       plain: { type: 'boolean' },
@@ -116,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
       skipHashCheck: values['skip-hash-check'],
       timeoutMs: durationFlag('timeout', values.timeout),
       connectTimeoutMs: durationFlag('connect-timeout', values['connect-timeout']),
+      waitLockSeconds: intFlag('wait-lock', values['wait-lock'], 0, 86_400),
       knownHosts: values['known-hosts'],
       verbose: values.verbose,
       ui,

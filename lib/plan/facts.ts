@@ -60,7 +60,7 @@ echo "bin.etcd=$E"; echo "bin.etcdctl=$C"; echo "bin.etcdutl=$U"
 [ -n "$U" ] && echo "version.etcdutl=$("$U" version 2>&1 | head -n 1)"
 if [ -d "$D" ]; then
   echo "data.exists=1"
-  echo "data.entries=$(ls -A "$D" 2>/dev/null | grep -v -e '^lost+found$' -e '^etcd-rescue-old-' | wc -l)"
+  echo "data.entries=$(ls -A "$D" 2>/dev/null | grep -v -e '^lost+found$' -e '^etcd-rescue-old-' -e '^\.etcd-rescue-restore-' | wc -l)"
   [ -d "$D/member" ] && echo "data.member=1"
   if awk -v d="$D" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo 2>/dev/null; then
     echo "data.mountpoint=1"

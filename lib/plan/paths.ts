@@ -32,7 +32,8 @@ export function memberPaths(dataDir: string, snapshotSha: string, token: string,
     work,
     snapshot,
     part: `${snapshot}.part`,
-    restoreTmp: posix.join(work, `restore-${token}`),
+    // On a mount point the restore is written inside it, so moving it in is a rename on that disk, not a copy.
+    restoreTmp: mountpoint ? posix.join(clean, `.etcd-rescue-restore-${token}`) : posix.join(work, `restore-${token}`),
     state: posix.join(work, 'state'),
     // A mount point cannot be renamed: its contents move into a dir on the same disk.
     aside: mountpoint ? posix.join(clean, `etcd-rescue-old-${stamp}`) : `${clean}.etcd-rescue-old-${stamp}`,

@@ -90,7 +90,7 @@ export function restoreScript(s: RestoreScriptSpec): Script {
   const chown = s.etcdUser ? sh`chown -R ${`${s.etcdUser}:`} "$T"` : sh``
   const swap = s.mountpoint
     ? sh`# The data dir is a mount point: it stays, its contents move into a dir on the same disk.
-old=$(ls -A "$D" | grep -v -e '^lost+found$' -e '^etcd-rescue-old-' || true)
+old=$(ls -A "$D" | grep -v -e '^lost+found$' -e '^etcd-rescue-old-' -e '^\.etcd-rescue-restore-' || true)
 if [ -n "$old" ]; then
   echo "aside $A" >> "$J"
   mkdir -p "$A"

@@ -39,6 +39,13 @@ export class Journal {
     return this.records.some((r) => CHANGING_PHASES.has(r.phase) && r.outcome === 'ok')
   }
 
+  /** Changing steps that failed: each may have changed its host partway (a stop that killed but did not confirm, a copy cut short). */
+  failedChanges(): string[] {
+    return this.records
+      .filter((r) => CHANGING_PHASES.has(r.phase) && r.outcome === 'failed')
+      .map((r) => `${r.host}: ${r.phase} failed partway: ${r.detail}`)
+  }
+
   /** Human lines of what this run changed, per host, for a failed run's message. */
   changes(): string[] {
     return this.records

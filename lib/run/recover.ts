@@ -14,6 +14,7 @@ import { memberPaths } from '../plan/paths.ts'
 import { buildPlan, memberPorts, timeStamp, type RecoveryPlan } from '../plan/recovery.ts'
 import { HostPool, connectAll } from './hosts.ts'
 import { Journal } from './journal.ts'
+import { acquireLock, type HeldLock } from './lock.ts'
 import { runPhase, type PhaseResult } from './phase.ts'
 import { formatBytes, formatRate } from './format.ts'
 import type { Ui } from './ui.ts'
@@ -39,6 +40,8 @@ export interface RecoverOptions {
   knownHosts?: string
   /** Show remote commands and their output. */
   verbose?: boolean
+  /** How long to wait for another run's lock on a member. Default 0: refuse at once (exit 3). */
+  waitLockSeconds?: number
   ui: Ui
   /** Asked once the plan is ready and before anything changes; false aborts (exit 2). */
   confirm?: (plan: RecoveryPlan) => Promise<boolean>
@@ -72,7 +75,9 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     o.ui.warn(w)
   }
   const res: RecoverResult = { exitCode: ExitCode.FAILED, result: 'failed', message: '', members: [], journal, checks: [], totalSeconds: 0, warnings }
-  const finish = (r: Partial<RecoverResult>): RecoverResult => {
+  const locks: HeldLock[] = []
+  const finish = async (r: Partial<RecoverResult>): Promise<RecoverResult> => {
+    await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
     pool.closeAll()
     Object.assign(res, r)
     res.totalSeconds = (Date.now() - journal.startedAt.getTime()) / 1000
@@ -94,6 +99,19 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     // 2. Preflight, read-only, on every host at once.
     const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts, onWarning: warn }, forks)
     if (conn.failed.length) return finish(refused(conn, 'cannot connect'))
+    const locked = await runPhase(o.ui, journal, 'lock', 'Lock each member against a second run', members.map((m) => ({
+      host: m.name,
+      run: async (view) => {
+        const lock = await acquireLock(pool.get(m.name), m.dataDir, {
+          waitSeconds: o.waitLockSeconds ?? 0,
+          onWait: (holder) => view.update(`waiting for another run: ${holder}`),
+          onStale: (holder) => warn(`${m.name}: taking over the lock of a run that ended without releasing it (${holder})`),
+        })
+        locks.push(lock)
+        return { value: null, text: 'locked' }
+      },
+    })), forks)
+    if (locked.failed.length) return finish(refused(locked, 'cannot lock'))
     const probed = await runPhase(o.ui, journal, 'preflight', 'Preflight checks (read-only)', members.map((m) => ({
       host: m.name,
       run: async () => {
@@ -201,14 +219,20 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     if (bad.length) {
       return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}` })
     }
-    await Promise.all(plan.members.map((m) => exec(pool.get(m.name), m.scripts.complete, o, 'verify')))
+    // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
+    const marked = await Promise.allSettled(plan.members.map((m) => exec(pool.get(m.name), m.scripts.complete, o, 'verify')))
+    marked.forEach((r, i) => {
+      if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored`)
+    })
     return finish({ exitCode: ExitCode.OK, result: 'recovered', checks, recoverySeconds, message: `recovered and verified: ${plan.members.length} members, cluster ${plan.clusterIdHex}, revision ≥ ${snapshotRevision}` })
   } catch (err) {
-    const changed = journal.changed()
+    // A changing step that failed may still have changed its host: only a run that attempted none says "Nothing was changed".
+    const partial = journal.failedChanges()
+    const changed = journal.changed() || partial.length > 0
     const base = err instanceof RescueError ? err : undefined
     let message = formatError(err)
     if (changed) {
-      message += `\n\nWhat this run changed:\n${journal.changes().map((c) => `  ${c}`).join('\n')}`
+      message += `\n\nWhat this run changed:\n${[...journal.changes(), ...partial].map((c) => `  ${c}`).join('\n')}`
       message += `\n\nTo go on: fix the cause above, then run the same command again. It reuses the copied snapshot, never sets old data aside twice, and finishes members already restored${res.plan && journal.records.some((r) => r.phase === 'restore' && r.outcome === 'ok') ? ` (it picks up token ${res.plan.token} from the hosts; or pass --token ${res.plan.token})` : ''}.`
     } else if (base?.exitCode === ExitCode.FAILED) {
       message += '\nNothing was changed.'

@@ -57,6 +57,9 @@ export interface ExecOptions {
   stdout?: NodeJS.WritableStream
 }
 
+/** How a step that may time out reports its process group on stderr (removed from what callers see). */
+const PGID_MARKER = 'etcd-rescue-pgid'
+
 export function targetLabel(t: SshTarget): string {
   const hop = t.jump ? ` via ${targetLabel(t.jump)}` : ''
   return `${t.user ? `${t.user}@` : ''}${t.host}:${t.port}${hop}`
@@ -117,8 +120,13 @@ export class SshHost {
       resolveChannel = res
       rejectChannel = rej
     })
+    // A step that can time out first tells its process group, so that a timeout
+    // ends it on the host too, not just its channel (sshd does not kill a
+    // session's processes when the channel closes). Read with a builtin: no fork.
+    const run = options.timeoutMs ? sh`read -r _ _ _ _ pg _ < /proc/$$/stat 2>/dev/null && echo "etcd-rescue-pgid=$pg" >&2
+${command}` : command
     const result = new Promise<ExecResult>((resolve, reject) => {
-      this.client.exec(this.wrap(command, options.noBecome).text, (err, stream) => {
+      this.client.exec(this.wrap(run, options.noBecome).text, (err, stream) => {
         if (err) {
           const e = new SshError(this.name, `could not open a channel: ${err.message}`)
           rejectChannel(e)
@@ -134,6 +142,8 @@ export class SshHost {
           timer = setTimeout(() => {
             signal = 'TIMEOUT'
             stream.close()
+            const pg = Number(new RegExp(`^${PGID_MARKER}=(\\d+)$`, 'm').exec(Buffer.concat(errOut).toString())?.[1])
+            if (Number.isInteger(pg) && pg > 1) void this.killGroup(pg)
           }, options.timeoutMs)
         }
         // Both streams must be consumed or 'close' never fires.
@@ -149,12 +159,14 @@ export class SshHost {
           options.onOutput?.(d.toString(), 'stderr')
         })
         stream.on('exit', (c: number | null, sig?: string) => {
+          if (signal === 'TIMEOUT') return // what ended it on the host after the timeout is ours, not the cause
           code = c
           if (sig) signal = sig
         })
         stream.on('close', () => {
           clearTimeout(timer)
-          const r: ExecResult = { code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(errOut).toString() }
+          const stderr = Buffer.concat(errOut).toString().replace(new RegExp(`^${PGID_MARKER}=\\d+\\n`, 'm'), '')
+          const r: ExecResult = { code, signal, stdout: Buffer.concat(out).toString(), stderr }
           if (!options.allowFailure && (code !== 0 || signal)) {
             reject(new RemoteCommandError(this.name, command.text, code, signal, r.stdout, r.stderr))
           } else resolve(r)
@@ -164,6 +176,12 @@ export class SshHost {
     })
     result.catch(() => {})
     return { channel, result }
+  }
+
+  /** TERM, then KILL after 2 s, to a timed-out step's process group on the host. */
+  private async killGroup(pgid: number): Promise<void> {
+    await this.exec(sh`pg=${pgid}; kill -TERM "-$pg" 2>/dev/null || exit 0; sleep 2; kill -KILL "-$pg" 2>/dev/null; exit 0`, { allowFailure: true, timeoutMs: undefined })
+      .catch(() => undefined)
   }
 
   exec(command: Script, options: ExecOptions = {}): Promise<ExecResult> {

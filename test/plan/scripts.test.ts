@@ -115,6 +115,9 @@ describe('restoreScript (real etcdctl 3.4)', () => {
     expect(readFileSync(join(paths.aside, 'member', 'old-marker'), 'utf8')).toBe('precious')
     expect(existsSync(join(paths.dataDir, 'lost+found'))).toBe(true)
     expect(existsSync(join(paths.dataDir, 'member', 'snap', 'db'))).toBe(true)
+    // Restored on the mount point's own disk (a rename, not a copy across devices), and nothing of it left over.
+    expect(paths.restoreTmp.startsWith(`${paths.dataDir}/.etcd-rescue-restore-`)).toBe(true)
+    expect(readdirSync(paths.dataDir).sort()).toEqual(['etcd-rescue-old-20260101T000000Z', 'lost+found', 'member'])
   })
 })
 

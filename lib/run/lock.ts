@@ -1,0 +1,114 @@
+// One run at a time per member. The lock is a flock(1) held by a small process
+// on the member's host for as long as this run's SSH channel to it stays open:
+// when the run ends, or its operator's laptop drops and sshd closes the session,
+// the lock goes with it. Nobody has to guess whether a holder is still alive:
+// the kernel knows. The lock file also says who holds it (host, PID, start time,
+// command line), so a second run can say who it waits for; a holder that went
+// away without releasing (its connection dropped mid-run) leaves that line
+// behind, and the next run takes the lock over with a warning naming it.
+//
+// The file lives in /run/lock (tmpfs: gone at reboot, like every process that
+// could hold it), not in the work dir: a run refused at preflight must leave the
+// data dir's parent exactly as it found it.
+import { createHash } from 'node:crypto'
+import { hostname } from 'node:os'
+import { ExitCode, RescueError } from '../errors.ts'
+import type { SshHost } from '../ssh/connection.ts'
+import { sh, type Script } from '../shell/sh.ts'
+
+/** Exit code of the lock script when another run holds the lock. */
+const HELD = 75
+
+export class LockHeldError extends RescueError {
+  constructor(host: string, readonly holder: string, waitedSeconds: number) {
+    super(`another etcd-rescue run holds this member's lock${waitedSeconds ? ` (waited ${waitedSeconds} s)` : ''}: ${holder || 'holder unknown'}`, {
+      where: host,
+      exitCode: ExitCode.PREFLIGHT,
+      hint: 'Let that run finish (or stop it), or wait for it with --wait-lock SECONDS. If its operator is gone, the lock is released when the host notices its SSH session is dead.',
+    })
+  }
+}
+
+/** Lock file of a member: one per data dir on a host. */
+export function lockFile(dataDir: string): string {
+  return `etcd-rescue-${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}.lock`
+}
+
+export function ownerLine(argv: readonly string[] = process.argv, now = new Date()): string {
+  const cmd = argv.slice(1).join(' ').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 300)
+  return `host=${hostname()} pid=${process.pid} since=${now.toISOString()} cmd=${cmd}`
+}
+
+/**
+ * Takes the lock and holds it until a line `release` (or EOF) arrives on stdin.
+ * Prints `held-by=OWNER` when it has to wait, `stale=OWNER` when it takes over
+ * from a run that never released, then `locked`.
+ */
+export function lockScript(dataDir: string, owner: string, waitSeconds: number): Script {
+  return sh`F=${lockFile(dataDir)}; me=${owner}; wait_s=${waitSeconds}
+L=/run/lock; { [ -d "$L" ] && [ -w "$L" ]; } || L=/tmp
+L="$L/$F"
+command -v flock >/dev/null 2>&1 || { echo "flock not found (util-linux): cannot lock this member against a second run" >&2; exit 69; }
+exec 9>>"$L"
+if ! flock -n 9; then
+  echo "held-by=$(head -n 1 "$L")"
+  if [ "$wait_s" -eq 0 ] || ! flock -w "$wait_s" 9; then exit ${HELD}; fi
+fi
+prev=$(head -n 1 "$L")
+[ -n "$prev" ] && echo "stale=$prev"
+printf '%s\\n' "$me" > "$L"
+echo locked
+IFS= read -r cmd || cmd=
+# Released on purpose: clear the owner line. A dropped connection leaves it, for the next run to name.
+[ "$cmd" = release ] && : > "$L"
+exit 0`
+}
+
+export interface HeldLock {
+  release(): Promise<void>
+}
+
+/**
+ * Locks one member. Resolves once the lock is held; rejects with LockHeldError
+ * (exit 3) if another run holds it past `waitSeconds`.
+ */
+export function acquireLock(
+  host: SshHost,
+  dataDir: string,
+  options: { waitSeconds: number; owner?: string; onWait?: (holder: string) => void; onStale?: (holder: string) => void },
+): Promise<HeldLock> {
+  const { channel, result } = host.spawn(lockScript(dataDir, options.owner ?? ownerLine(), options.waitSeconds), { allowFailure: true })
+  return new Promise<HeldLock>((resolve, reject) => {
+    let out = ''
+    let holder = ''
+    let locked = false
+    channel.then((ch) => {
+      ch.on('data', (d: Buffer) => {
+        out += d.toString()
+        let nl: number
+        while ((nl = out.indexOf('\n')) >= 0) {
+          const line = out.slice(0, nl)
+          out = out.slice(nl + 1)
+          if (line.startsWith('held-by=')) {
+            holder = line.slice(8)
+            options.onWait?.(holder)
+          } else if (line.startsWith('stale=')) options.onStale?.(line.slice(6))
+          else if (line === 'locked' && !locked) {
+            locked = true
+            resolve({
+              release: async () => {
+                ch.end('release\n')
+                await result.catch(() => undefined)
+              },
+            })
+          }
+        }
+      })
+    }, reject)
+    result.then((r) => {
+      if (locked) return
+      if (r.code === HELD) reject(new LockHeldError(host.name, holder, options.waitSeconds))
+      else reject(new RescueError(`cannot take this member's lock: ${(r.stderr || r.stdout).trim() || `exit code ${r.code}`}`, { where: host.name, exitCode: ExitCode.PREFLIGHT }))
+    }, reject)
+  })
+}
