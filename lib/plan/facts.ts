@@ -3,7 +3,7 @@
 // parsing them is pure and unit-tested.
 import { sh, type Script } from '../shell/sh.ts'
 import { findPidsScript } from '../etcd/process.ts'
-import { HASH_FILE } from './scripts.ts'
+import { FILE_ID, HASH_FILE } from './scripts.ts'
 import { parseVersion, type EtcdVersion } from '../etcd/version.ts'
 import { HostDataError, SHA256_RE, isPid, isSafeAbsolutePath, parseStateFile } from './grammar.ts'
 
@@ -11,8 +11,9 @@ export interface ProbeInput {
   dataDir: string
   binDir?: string
   work: string
-  /** Remote path the snapshot would have; its hash is read only when the size matches. */
+  /** Remote path the snapshot would have; its hash is read only when the size matches and no upload verified it. */
   snapshot: string
+  snapshotSha: string
   snapshotSize: number
   ports: number[]
   service: 'systemd' | 'process'
@@ -48,7 +49,8 @@ export const FIND_BIN: Script = sh`find_bin() {
 export function probeScript(p: ProbeInput): Script {
   return sh`
 ${HASH_FILE}
-D=${p.dataDir}; W=${p.work}; S=${p.snapshot}; BINDIR=${p.binDir ?? ''}; want_size=${p.snapshotSize}
+${FILE_ID}
+D=${p.dataDir}; W=${p.work}; S=${p.snapshot}; BINDIR=${p.binDir ?? ''}; want_size=${p.snapshotSize}; want_sha=${p.snapshotSha}
 P=$(dirname "$D")
 echo "uid=$(id -u)"
 echo "hostname=$(hostname 2>/dev/null || cat /etc/hostname)"
@@ -75,7 +77,9 @@ fi
 if [ -f "$S" ]; then
   sz=$(wc -c < "$S" | tr -d ' ')
   echo "snap.size=$sz"
-  [ "$sz" = "$want_size" ] && echo "snap.sha=$(hash_file "$S")"
+  # An upload that verified this file recorded it: no need to hash it again.
+  if [ "$sz" = "$want_size" ] && [ -f "$W/state" ] && grep -qx "verified $want_sha $(file_id "$S")" "$W/state"; then echo "snap.sha=$want_sha"
+  elif [ "$sz" = "$want_size" ]; then echo "snap.sha=$(hash_file "$S")"; fi
 fi
 # The journal, every line: it is parsed (and refused if it does not parse) there, not here.
 [ -f "$W/state" ] && head -n 1000 "$W/state" | sed 's/^/state.line=/'

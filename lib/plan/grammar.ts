@@ -33,11 +33,14 @@ export class HostDataError extends RescueError {
 /** One line of a member's state file (the journal of what etcd-rescue did there). */
 export type StateLine =
   | { kind: 'aside'; path: string }
+  | { kind: 'verified'; sha256: string; fileId: string }
   | { kind: 'restored' | 'complete'; sha256: string; token: string }
 
 export function parseStateLine(line: string): StateLine | undefined {
   const aside = /^aside (\/.*)$/.exec(line)
   if (aside && isSafeAbsolutePath(aside[1])) return { kind: 'aside', path: aside[1] }
+  const v = /^verified ([0-9a-f]{64}) (\d{1,15}:\d{1,20}:\d{1,12}(?:\.\d{1,9})?)$/.exec(line)
+  if (v) return { kind: 'verified', sha256: v[1], fileId: v[2] }
   const m = /^(restored|complete) (\S+) (\S+)$/.exec(line)
   if (m && SHA256_RE.test(m[2]) && TOKEN_RE.test(m[3])) return { kind: m[1] as 'restored' | 'complete', sha256: m[2], token: m[3] }
   return undefined
@@ -55,6 +58,6 @@ export function parseStateFile(lines: string[], host: string, file: string): { l
     if (!p) throw new HostDataError(host, `${file} line ${i + 1}`, line, `This state file is etcd-rescue's journal on that host. Move it aside (do not delete the data dirs it names) and run again.`)
     parsed.push(p)
   }
-  const last = [...parsed].reverse().find((l) => l.kind !== 'aside')
+  const last = [...parsed].reverse().find((l) => l.kind === 'restored' || l.kind === 'complete')
   return { lines: parsed, restored: last?.kind === 'restored' ? { sha256: last.sha256, token: last.token } : undefined }
 }

@@ -120,6 +120,7 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
         stop: stopScript(stop),
         restore: restoreScript({
           paths,
+          ports,
           sha256: snapshot.sha256,
           mountpoint: f.dataDir.mountpoint,
           etcdUser: m.etcdUser,
@@ -136,6 +137,7 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
         }),
         start: startScript({
           ...stop,
+          restored: { state: paths.state, mark: `restored ${snapshot.sha256} ${token}` },
           process: { etcdBin: f.bins.etcd!, name: m.name, dataDir: paths.dataDir, peerUrl: m.peerUrl, clientUrl: m.clientUrl, logFile },
         }),
         snapshotStatus: sh`${snapshotStatusArgv(tool, toolBin, paths.snapshot)}`,

@@ -15,12 +15,20 @@ export const HASH_FILE: Script = sh`hash_file() {
   if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$1" | cut -c1-64; else sha256sum "$1" | cut -c1-64; fi
 }`
 
+/**
+ * A file's identity: size, inode and change time (ns). Any rewrite or swap
+ * changes it, and ctime cannot be set back, so a file whose identity matches
+ * the one recorded when its hash was checked need not be hashed again.
+ */
+export const FILE_ID: Script = sh`file_id() { stat -c '%s:%i:%.9Z' "$1" 2>/dev/null; }`
+
 /** Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it into place. */
 export function uploadScript(paths: MemberPaths, sha256: string): Script {
   return sh`set -e
 umask 077
 ${HASH_FILE}
-W=${paths.work}; P=${paths.part}; S=${paths.snapshot}; want=${sha256}
+${FILE_ID}
+W=${paths.work}; P=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}
 mkdir -p "$W"
 cat > "$P"
 sum=$(hash_file "$P")
@@ -30,6 +38,8 @@ if [ "$sum" != "$want" ]; then
   exit 65
 fi
 mv -f "$P" "$S"
+# The record restore checks for, and a later run's preflight trusts instead of hashing again.
+echo "verified $want $(file_id "$S")" >> "$J"
 echo "copied=$S"`
 }
 
@@ -70,6 +80,8 @@ echo "stopped=$pids (killed:$left)"`
 
 export interface RestoreScriptSpec {
   paths: MemberPaths
+  /** The member's ports: an etcd still listening there (or on the data dir) stops the restore. */
+  ports: number[]
   restore: Omit<RestoreSpec, 'dataDir' | 'snapshot'>
   sha256: string
   mountpoint: boolean
@@ -110,11 +122,23 @@ elif [ -e "$D" ]; then
 fi
 mv "$T" "$D"`
   return sh`set -e
-D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; A=${p.aside}; W=${p.work}; mark=${done}
+D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; A=${p.aside}; W=${p.work}; S=${p.snapshot}; sha=${s.sha256}; mark=${done}
 umask 077
+${HASH_FILE}
+${FILE_ID}
 mkdir -p "$W"
 if [ -f "$J" ] && [ "$(grep -E '^(restored|complete) ' "$J" | tail -n 1)" = "$mark" ] && [ -d "$D/member" ]; then
   echo "restore=already-done"; exit 0
+fi
+# Invariants, checked here, right before the step they guard:
+# old data is never moved while an etcd still uses it ...
+find_pids() { ${findPidsScript(p.dataDir, s.ports)}
+}
+pids=$(find_pids | tr '\\n' ' ')
+if [ -n "$pids" ]; then echo "etcd (pid $pids) still uses $D: its data is not moved while it runs" >&2; exit 1; fi
+# ... and a member is restored only from a file whose hash was checked on this host.
+if ! grep -qx "verified $sha $(file_id "$S")" "$J" 2>/dev/null && [ "$(hash_file "$S")" != "$sha" ]; then
+  echo "$S is not the snapshot verified on this host (sha256 $sha): it changed since the copy; run again to copy it anew" >&2; exit 1
 fi
 rm -rf "$T"   # our own temp dir from an interrupted run, never user data
 if ! ${argv} > "$W/restore.log" 2>&1; then
@@ -137,15 +161,22 @@ export function completeScript(paths: MemberPaths, sha256: string, token: string
 }
 
 /** Starts the member and returns at once; a running member is left alone. */
-export function startScript(s: StopSpec & { process: EtcdProcessSpec }): Script {
+export function startScript(s: StopSpec & { process: EtcdProcessSpec; restored: { state: string; mark: string } }): Script {
+  // Invariant, checked right before the start: the data dir holds this run's restore, never old data.
+  const guard = sh`J=${s.restored.state}; mark=${s.restored.mark}
+if [ "$(grep -E '^(restored|complete) ' "$J" 2>/dev/null | tail -n 1)" != "$mark" ]; then
+  echo "the data dir does not hold this recovery's restore ($mark not last in $J): not starting it" >&2; exit 1
+fi`
   if (s.service === 'systemd') {
     // --no-block: a unit of Type=notify would wait for quorum, which needs the other members started.
-    return sh`U=${s.serviceName}
+    return sh`${guard}
+U=${s.serviceName}
 systemctl reset-failed "$U" 2>/dev/null || true
 systemctl start --no-block "$U"
 echo "started=unit $U"`
   }
-  return sh`running=$( { ${findPidsScript(s.dataDir, s.ports)}
+  return sh`${guard}
+running=$( { ${findPidsScript(s.dataDir, s.ports)}
 } | tr '\\n' ' ')
 if [ -n "$running" ]; then echo "started=already-running $running"; exit 0; fi
 ${startCommand(s.process)}

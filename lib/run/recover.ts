@@ -123,6 +123,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
           work: where.work,
           snapshot: where.snapshot,
           snapshotSize: snapshot.size,
+          snapshotSha: snapshot.sha256,
           ports: memberPorts(m),
           service: m.service,
           serviceName: m.serviceName,

@@ -11,12 +11,12 @@ describe('state file lines', () => {
     expect(parseStateLine('aside /var/lib/etcd.etcd-rescue-old-20260101T000000Z')).toEqual({ kind: 'aside', path: '/var/lib/etcd.etcd-rescue-old-20260101T000000Z' })
     expect(parseStateLine(`restored ${SHA} etcd-rescue-20260101t000000z-abc123`)).toEqual({ kind: 'restored', sha256: SHA, token: 'etcd-rescue-20260101t000000z-abc123' })
     expect(parseStateFile([`restored ${SHA} t1`, `complete ${SHA} t1`], 'h', 'f').restored).toBeUndefined()
-    expect(parseStateFile([`complete ${SHA} t1`, 'aside /x', `restored ${SHA} t2`], 'h', 'f').restored).toEqual({ sha256: SHA, token: 't2' })
+    expect(parseStateFile([`complete ${SHA} t1`, 'aside /x', `restored ${SHA} t2`, `verified ${SHA} 5:12:1795622157.308477680`], 'h', 'f').restored).toEqual({ sha256: SHA, token: 't2' })
   })
 
   for (const bad of [
     `restored ${SHA} $(touch /tmp/pwned)`, `restored ${SHA} ../../etc`, `restored ${SHA} -rf`, `restored nothex t1`,
-    `restored ${SHA} t1 extra`, 'aside relative/path', 'aside /a/../b', 'aside /a\tb', 'garbage', `restored ${SHA} 'q'`,
+    `restored ${SHA} t1 extra`, 'aside relative/path', `verified ${SHA} 5;id`, 'aside /a/../b', 'aside /a\tb', 'garbage', `restored ${SHA} 'q'`,
   ]) {
     it(`refuses ${JSON.stringify(bad)} naming host, file and line`, () => {
       const err = (() => {

@@ -50,7 +50,7 @@ describe('probe script', () => {
     const root = mkdtempSync(join(tmpdir(), 'probe-'))
     mkdirSync(join(root, 'etcd', 'member'), { recursive: true })
     const out = spawnSync('/bin/sh', ['-c', String(probeScript({
-      dataDir: join(root, 'etcd'), work: join(root, '.etcd-rescue-etcd'), snapshot: join(root, 'x.db'), snapshotSize: 1,
+      dataDir: join(root, 'etcd'), work: join(root, '.etcd-rescue-etcd'), snapshot: join(root, 'x.db'), snapshotSize: 1, snapshotSha: 'a'.repeat(64),
       ports: [65010, 65011], service: 'process', serviceName: 'etcd',
     }))], { encoding: 'utf8' })
     expect(out.status).toBe(0)

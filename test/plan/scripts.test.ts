@@ -46,7 +46,7 @@ describe('restoreScript (real etcdctl 3.4)', () => {
     mkdirSync(paths.work, { recursive: true })
     copyFileSync(SNAP, paths.snapshot)
     const script = restoreScript({
-      paths,
+      paths, ports: [65001, 65002],
       sha256: SHA,
       mountpoint,
       restore: { tool: 'etcdctl', bin: ETCDCTL, name: 'etcd1', initialCluster: 'etcd1=http://10.0.0.1:2380', token, peerUrl: 'http://10.0.0.1:2380' },
@@ -124,7 +124,7 @@ describe('restoreScript (real etcdctl 3.4)', () => {
 describe('stop and start scripts', () => {
   it('are valid POSIX sh', () => {
     const spec = { service: 'process' as const, serviceName: 'etcd', dataDir: "/var/lib/it's etcd", ports: [2380, 2379] }
-    for (const s of [stopScript(spec), stopScript({ ...spec, service: 'systemd' }), startScript({ ...spec, process: { etcdBin: '/usr/bin/etcd', name: 'etcd1', dataDir: spec.dataDir, peerUrl: 'http://10.0.0.1:2380', clientUrl: 'http://10.0.0.1:2379' } })]) {
+    for (const s of [stopScript(spec), stopScript({ ...spec, service: 'systemd' }), startScript({ ...spec, restored: { state: '/s', mark: 'restored x y' }, process: { etcdBin: '/usr/bin/etcd', name: 'etcd1', dataDir: spec.dataDir, peerUrl: 'http://10.0.0.1:2380', clientUrl: 'http://10.0.0.1:2379' } })]) {
       expect(spawnSync('/bin/sh', ['-n', '-c', s.text]).status).toBe(0)
     }
   })
@@ -143,7 +143,7 @@ describe('a completed recovery is not resumed', () => {
     mkdirSync(paths.work, { recursive: true })
     copyFileSync(SNAP, paths.snapshot)
     const script = restoreScript({
-      paths, sha256: SHA, mountpoint: false,
+      paths, ports: [65001, 65002], sha256: SHA, mountpoint: false,
       restore: { tool: 'etcdctl', bin: ETCDCTL, name: 'etcd1', initialCluster: 'etcd1=http://10.0.0.1:2380', token: 't9', peerUrl: 'http://10.0.0.1:2380' },
     })
     expect(sh(script).stdout).toContain('restore=done')
@@ -162,7 +162,7 @@ describe('ownership', () => {
     mkdirSync(paths.work, { recursive: true })
     copyFileSync(SNAP, paths.snapshot)
     const r = sh(restoreScript({
-      paths, sha256: SHA, mountpoint: false, etcdUser: 'nobody',
+      paths, ports: [65001, 65002], sha256: SHA, mountpoint: false, etcdUser: 'nobody',
       restore: { tool: 'etcdctl', bin: ETCDCTL, name: 'etcd1', initialCluster: 'etcd1=http://10.0.0.1:2380', token: 'own', peerUrl: 'http://10.0.0.1:2380' },
     }))
     expect(r.status, r.stderr).toBe(0)
@@ -180,5 +180,47 @@ describe('hash_file', () => {
     const coreutilsOnly = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8', env: { PATH: bin } })
     expect(withOpenssl.stdout.trim()).toBe(SHA)
     expect(coreutilsOnly.stdout.trim()).toBe(SHA)
+  })
+})
+
+describe('invariants checked on the host right before their step', () => {
+  let root: string
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'inv-'))
+  })
+  const restoreOf = (paths: ReturnType<typeof memberPaths>) => restoreScript({
+    paths, ports: [65011, 65012], sha256: SHA, mountpoint: false,
+    restore: { tool: 'etcdctl', bin: ETCDCTL, name: 'etcd1', initialCluster: 'etcd1=http://10.0.0.1:2380', token: 't1', peerUrl: 'http://10.0.0.1:2380' },
+  })
+
+  it('the upload records what it verified, and restore trusts only that file', () => {
+    const paths = memberPaths(join(root, 'etcd'), SHA, 't1', '20260101T000000Z', false)
+    expect(sh(uploadScript(paths, SHA), readFileSync(SNAP)).status).toBe(0)
+    expect(readFileSync(paths.state, 'utf8')).toMatch(new RegExp(`^verified ${SHA} ${readFileSync(SNAP).length}:\\d+:\\d+\\.\\d{9}\n$`))
+    mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
+    // The file changes after the copy (same size, other bytes): no restore, old data untouched.
+    const bytes = readFileSync(SNAP)
+    bytes[100] ^= 0xff
+    writeFileSync(paths.snapshot, bytes)
+    const r = sh(restoreOf(paths))
+    expect(r.status).toBe(1)
+    expect(r.stderr).toMatch(/is not the snapshot verified on this host/)
+    expect(readdirSync(paths.dataDir)).toEqual(['member'])
+    expect(readdirSync(root).filter((f) => f.includes('etcd-rescue-old'))).toEqual([])
+  })
+
+  it('start refuses a data dir that does not hold this run\'s restore', () => {
+    const state = join(root, 'state')
+    const start = (mark: string) => startScript({
+      service: 'process', serviceName: 'etcd', dataDir: join(root, 'd'), ports: [65013, 65014], restored: { state, mark },
+      process: { etcdBin: '/bin/true', name: 'e1', dataDir: join(root, 'd'), peerUrl: 'http://127.0.0.1:65014', clientUrl: 'http://127.0.0.1:65013', logFile: join(root, 'log') },
+    })
+    writeFileSync(state, `restored ${SHA} old-token\ncomplete ${SHA} old-token\n`)
+    const refused = sh(start(`restored ${SHA} t1`))
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toMatch(/does not hold this recovery's restore/)
+    writeFileSync(state, `restored ${SHA} t1\nverified ${SHA} 5:12:1795622157.308477680\n`)
+    const ok = sh(start(`restored ${SHA} t1`))
+    expect(ok.stdout).toContain('started=process')
   })
 })
