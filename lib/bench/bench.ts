@@ -3,8 +3,8 @@
 // the same disaster, alternating which goes first each round. Reports medians
 // and their ratio. Nothing here asserts a timing: it measures and prints.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
 import { RescueError } from '../errors.ts'
@@ -14,10 +14,11 @@ import { HostPool, connectAll } from '../run/hosts.ts'
 import { Journal } from '../run/journal.ts'
 import { memberPorts } from '../plan/recovery.ts'
 import { posix } from 'node:path'
-import { sh } from '../shell/sh.ts'
+import { joinScripts, sh } from '../shell/sh.ts'
 import { silentUi, type Ui } from '../run/ui.ts'
 import { clusterLoad, clusterStart, labDown, labUp } from '../lab/index.ts'
 import { killScript, wreckScript } from '../drill/disaster.ts'
+import { labLink, labLogin, type Login } from '../lab/shape.ts'
 import { manualScript } from './manual.ts'
 
 export interface BenchOptions {
@@ -25,6 +26,10 @@ export interface BenchOptions {
   etcd: string
   keys: number
   rounds: number
+  /** What each remote command's login shell costs on the hosts (lib/lab/shape.ts). Default fast. */
+  login?: Login
+  /** Operator-to-hosts link rate, e.g. 100mbit. Default: unlimited. */
+  link?: string
   ui: Ui
   keepLab?: boolean
   log: (line: string) => void
@@ -34,11 +39,24 @@ export interface BenchRound {
   round: number
   method: 'manual' | 'etcd-rescue'
   seconds: number
+  /** Seconds per phase (etcd-rescue: the slowest host of each phase; manual: between its marks). */
+  phases: Record<string, number>
+  /** Remote commands started in all (each a login shell on a host). */
+  remoteCommands: number
   note: string
 }
 
 export interface BenchResult {
   hosts: number
+  login: Login
+  link: string
+  machine: { cpus: number; date: string }
+  /** The bench process's peak RSS: an upper bound for etcd-rescue's own (it runs in this process). */
+  peakRssBytes: number
+  /** Each member's copy throughput against parallel `ssh HOST 'cat > f'` of the same file. */
+  copy: { rescueMBps: number; sshCatMBps: number }
+  manualRange: [number, number]
+  rescueRange: [number, number]
   etcdVersion: string
   snapshotBytes: number
   keys: number
@@ -56,6 +74,7 @@ const median = (xs: number[]) => {
 
 export async function bench(o: BenchOptions): Promise<BenchResult> {
   const lab = await labUp({ name: `bench${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, disk: '4G' })
+  const login = o.login ?? 'fast'
   const control = mkdtempSync(join(tmpdir(), 'etcd-rescue-bench-'))
   const pool = new HostPool()
   try {
@@ -67,6 +86,13 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     const snap = await backup({ members, outDir: join(control, 'backup'), ui: o.ui })
     o.log(`snapshot ${(snap.snapshot.size / 2 ** 20).toFixed(0)} MiB at revision ${snap.revision}`)
     await connectAll(members, pool, o.ui, new Journal(), {}, members.length)
+    // Conditions after the set-up, so loading and the backup are not what is measured.
+    if (login !== 'fast') await labLogin(lab, login)
+    if (o.link) await labLink(lab, o.link)
+    o.log(`conditions: login ${login}, link ${o.link ?? 'unlimited'}`)
+    const sshCatMBps = await sshCatThroughput(members, snap.file, control)
+    o.log(`parallel ssh cat of the snapshot to every host: ${sshCatMBps.toFixed(0)} MB/s per host`)
+    const copyRates: number[] = []
 
     const rounds: BenchRound[] = []
     for (let r = 1; r <= o.rounds; r++) {
@@ -75,6 +101,8 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         await disaster(members, pool)
         const t0 = process.hrtime.bigint()
         let note: string
+        let remoteCommands: number
+        const phases: Record<string, number> = {}
         if (method === 'manual') {
           const script = manualScript({
             members, snapshot: snap.file, binDir: lab.state.etcd.binDir, token: `manual-${r}`, controlDir: control,
@@ -82,26 +110,35 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           })
           const file = join(control, `manual-${r}.sh`)
           writeFileSync(file, script)
-          const marks = (await runBash(file)).split('\n').filter((l) => l.startsWith('mark ')).map((l) => l.split(' '))
-          const steps = marks.slice(1).map(([, name, t], k) => `${name} ${(Number(t) - Number(marks[k][2])).toFixed(1)}`)
-          note = `healthy (health only); ${steps.join(', ')}`
+          const out = (await runBash(file)).split('\n')
+          const marks = out.filter((l) => l.startsWith('mark ')).map((l) => l.split(' '))
+          for (const [k, [, name, t]] of marks.slice(1).entries()) phases[name] = Number(t) - Number(marks[k][2])
+          remoteCommands = Number(out.find((l) => l.startsWith('commands '))?.split(' ')[1] ?? NaN)
+          note = 'healthy (health only)'
         } else {
           const res = await recover({ inventory: lab.paths.inventory, snapshot: snap.file, ui: silentUi() })
           if (res.exitCode !== 0) throw new RescueError(`etcd-rescue failed in round ${r}: ${res.message}`)
           // Where the time went: each phase's longest host.
-          const phases = new Map<string, number>()
-          for (const rec of res.journal.records) phases.set(rec.phase, Math.max(phases.get(rec.phase) ?? 0, rec.seconds))
-          note = `verified (${res.checks.length} checks); ${[...phases].map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}`
+          for (const rec of res.journal.records) phases[rec.phase] = Math.max(phases[rec.phase] ?? 0, rec.seconds)
+          remoteCommands = Object.values(res.remoteCommands).reduce((a, b) => a + b, 0)
+          if (phases.copy) copyRates.push(snap.snapshot.size / 1e6 / phases.copy)
+          note = `verified (${res.checks.length} checks)`
         }
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-        rounds.push({ round: r, method, seconds, note })
-        o.log(`round ${r}: ${method.padEnd(11)} ${seconds.toFixed(2)} s  ${note}`)
+        rounds.push({ round: r, method, seconds, phases, remoteCommands, note })
+        o.log(`round ${r}: ${method.padEnd(11)} ${seconds.toFixed(2)} s  ${note}; ${remoteCommands} remote commands; ${Object.entries(phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}`)
       }
     }
-    const manualMedian = median(rounds.filter((x) => x.method === 'manual').map((x) => x.seconds))
-    const rescueMedian = median(rounds.filter((x) => x.method === 'etcd-rescue').map((x) => x.seconds))
+    const times = (m: BenchRound['method']) => rounds.filter((x) => x.method === m).map((x) => x.seconds)
+    const manualMedian = median(times('manual'))
+    const rescueMedian = median(times('etcd-rescue'))
     return {
-      hosts: o.hosts, etcdVersion: lab.state.etcd.version, snapshotBytes: snap.snapshot.size, keys: load.keys,
+      hosts: o.hosts, login, link: o.link ?? 'unlimited', machine: { cpus: cpus().length, date: new Date().toISOString() },
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      copy: { rescueMBps: median(copyRates), sshCatMBps },
+      manualRange: [Math.min(...times('manual')), Math.max(...times('manual'))],
+      rescueRange: [Math.min(...times('etcd-rescue')), Math.max(...times('etcd-rescue'))],
+      etcdVersion: lab.state.etcd.version, snapshotBytes: snap.snapshot.size, keys: load.keys,
       rounds, manualMedian, rescueMedian, ratio: rescueMedian / manualMedian,
     }
   } finally {
@@ -124,6 +161,41 @@ async function disaster(members: Member[], pool: HostPool): Promise<void> {
     await h.exec(sh`${wreckScript(m.dataDir)}
 D=${m.dataDir}; rm -rf ${`${parent}/.etcd-rescue-${posix.basename(m.dataDir)}`} /var/tmp/snapshot.db "$D".old.* "$D".etcd-rescue-old-*; true`)
   }))
+}
+
+/**
+ * The baseline for copy speed: the snapshot sent to every host at once with
+ * OpenSSH's `ssh HOST 'cat > f'`, the file read once per host. MB/s per host.
+ */
+async function sshCatThroughput(members: Member[], file: string, control: string): Promise<number> {
+  const script = joinScripts([
+    ...members.map((m) => sh`${['ssh', '-F', 'none', '-i', m.ssh.privateKeyFile ?? '', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${m.ssh.knownHostsFile ?? ''}`,
+      '-p', String(m.ssh.port), '-l', m.ssh.user ?? 'root', m.ssh.host, 'cat > /var/tmp/bench-cat.db; rm -f /var/tmp/bench-cat.db']} < ${file} &`),
+    sh`wait`,
+  ])
+  const f = join(control, 'ssh-cat.sh')
+  writeFileSync(f, `${script.text}\n`)
+  const t0 = process.hrtime.bigint()
+  await runBash(f)
+  return statSync(file).size / 1e6 / (Number(process.hrtime.bigint() - t0) / 1e9)
+}
+
+/** Markdown table of a bench result, for the README. */
+export function benchMarkdown(r: BenchResult): string {
+  const phaseNames = (m: BenchRound['method']) => [...new Set(r.rounds.filter((x) => x.method === m).flatMap((x) => Object.keys(x.phases)))]
+  const phaseLine = (m: BenchRound['method']) => phaseNames(m).map((p) => `${p} ${median(r.rounds.filter((x) => x.method === m).map((x) => x.phases[p] ?? 0)).toFixed(1)}`).join(', ')
+  const cmds = (m: BenchRound['method']) => median(r.rounds.filter((x) => x.method === m).map((x) => x.remoteCommands))
+  return [
+    `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${(r.snapshotBytes / 2 ** 20).toFixed(0)} MiB, login ${r.login}, link ${r.link}; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
+    '',
+    '| | median (s) | min–max (s) | remote commands | per phase, median (s) |',
+    '|---|---|---|---|---|',
+    `| expert by hand (OpenSSH) | ${r.manualMedian.toFixed(2)} | ${r.manualRange[0].toFixed(2)}–${r.manualRange[1].toFixed(2)} | ${cmds('manual')} | ${phaseLine('manual')} |`,
+    `| etcd-rescue | ${r.rescueMedian.toFixed(2)} | ${r.rescueRange[0].toFixed(2)}–${r.rescueRange[1].toFixed(2)} | ${cmds('etcd-rescue')} | ${phaseLine('etcd-rescue')} |`,
+    '',
+    `Ratio etcd-rescue / expert: **${r.ratio.toFixed(2)}**. Copy: etcd-rescue ${r.copy.rescueMBps.toFixed(0)} MB/s per host, parallel \`ssh cat\` ${r.copy.sshCatMBps.toFixed(0)} MB/s. Bench process peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB.`,
+    '',
+  ].join('\n')
 }
 
 /** Runs the expert's script; resolves with its stdout (the step marks). */

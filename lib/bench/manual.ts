@@ -49,8 +49,9 @@ mark begin
 # 1. the snapshot to every host
 ${each((m) => sh`${ssh(m)} 'cat > /var/tmp/snapshot.db' < ${i.snapshot}`)}
 mark copy
-# 2. stop whatever etcd is left (dedicated hosts: by exact name, never pkill -f)
-${each((m) => sh`${ssh(m)} 'pkill -KILL -x etcd; sleep 0.2; true'`)}
+# 2. stop whatever etcd is left, as a careful operator does: TERM, wait, KILL after 10 s
+#    (dedicated hosts: by exact name, never pkill -f)
+${each((m) => sh`${ssh(m)} 'pkill -TERM -x etcd; i=0; while pgrep -x etcd >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; pkill -KILL -x etcd; true'`)}
 mark stop
 # 3. restore each member with its own identity, old data moved aside
 ${each((m) => onHost(m, sh`D=${m.dataDir}; rm -rf "$D.new" && ${restoreCmd(m)} >/dev/null 2>&1 && mv "$D" "$D.old.$(date +%s)" && mv "$D.new" "$D"`))}
@@ -59,8 +60,10 @@ mark restore
 ${each((m) => onHost(m, startCmd(m)))}
 mark start
 # 5. poll until every endpoint is healthy
-until ${onHost(m0, sh`ETCDCTL_API=3 ${bin('etcdctl')} --endpoints=${all} endpoint health >/dev/null 2>&1`)}; do sleep 0.5; done
+steps=${4 * i.members.length}; polls=1
+until ${onHost(m0, sh`ETCDCTL_API=3 ${bin('etcdctl')} --endpoints=${all} endpoint health >/dev/null 2>&1`)}; do sleep 0.5; polls=$((polls + 1)); done
 mark quorum
+echo "commands $((steps + polls))"
 # not timed: close the multiplexed connections, so no round starts with warm ones
 ${each((m) => sh`${sshWith(m, ['-O', 'exit'])} 2>/dev/null || true`)}`.text}\n`
 }

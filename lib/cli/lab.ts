@@ -7,6 +7,7 @@ import { ETCD_RELEASES, DEFAULT_ETCD_VERSION } from '../lab/etcd-release.ts'
 import { DEFAULT_LAB_NAME, MAX_HOSTS } from '../lab/names.ts'
 import { DEFAULT_DISK, DEFAULT_HOSTS } from '../lab/up.ts'
 import { REPO_ROOT } from '../lab/paths.ts'
+import { LOGINS, labLink, labLogin, parseRate, type Login } from '../lab/shape.ts'
 import { relative } from 'node:path'
 
 export const HELP = `Usage: npx zx scripts/lab.mjs COMMAND [options]
@@ -27,6 +28,8 @@ Commands:
   cluster stop       stop each host's member (SIGTERM, SIGKILL after 10 s), by PID
   cluster kill       SIGKILL each host's member, as a crash would
   cluster load       write --keys N keys of varied sizes through the v3 JSON gateway
+  shape              give the hosts a real fleet's conditions (for the benchmark):
+                     --login fast|slow|busy, --link RATE|none
 
 Options:
   --name NAME        lab name: 1-8 of a-z0-9, starting with a letter (default ${DEFAULT_LAB_NAME});
@@ -53,6 +56,12 @@ Options:
   --concurrency C    puts in flight (default 16)
   --manifest FILE    where to write key -> sha256(value) as JSON
                      (default DIR/NAME/load-manifest.json)
+  shape:
+  --login KIND       what each command's login shell costs on every host: slow puts
+                     a 0.5 s sleep at the top of root's ~/.bashrc, busy real CPU work
+                     (like version-manager init hooks), fast removes ours
+  --link RATE        limit each host's link to RATE (e.g. 100mbit) both ways with tbf,
+                     or none. (No added latency: this kernel has no netem.)
   --json             status: print JSON
   -h, --help         this text
 
@@ -86,6 +95,8 @@ const OPTIONS = {
   prefix: { type: 'string' },
   concurrency: { type: 'string' },
   manifest: { type: 'string' },
+  login: { type: 'string' },
+  link: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -161,8 +172,17 @@ export async function main(args: string[], out = (s: string) => process.stdout.w
         out(`  manifest: ${r.manifestFile}\n`)
         return ExitCode.OK
       }
+      case 'shape': {
+        if (!v.login && !v.link) throw new InputError('shape needs --login fast|slow|busy and/or --link RATE|none')
+        if (v.login !== undefined && !(LOGINS as readonly string[]).includes(v.login)) throw new InputError(`--login is fast, slow or busy, not ${JSON.stringify(v.login)}`)
+        if (v.link !== undefined) parseRate(v.link)
+        if (v.login) await labLogin(where, v.login as Login)
+        if (v.link) await labLink(where, v.link)
+        out(`shaped: ${[v.login && `login ${v.login}`, v.link && `link ${v.link}`].filter(Boolean).join(', ')}\n`)
+        return ExitCode.OK
+      }
       default:
-        throw new InputError(`unknown command ${JSON.stringify(command)}`, { hint: 'Commands: up, down, status, cluster start|stop|kill|load. See --help.' })
+        throw new InputError(`unknown command ${JSON.stringify(command)}`, { hint: 'Commands: up, down, status, cluster start|stop|kill|load, shape. See --help.' })
     }
   } catch (e) {
     err(`${formatError(e)}\n`)

@@ -80,6 +80,8 @@ export function reportJson(r: RecoverResult, extra: Record<string, unknown> = {}
     phases: r.journal.records.map((x) => ({ name: x.phase, host: x.host, startedAt: x.startedAt, endedAt: x.endedAt, seconds: x.seconds, outcome: x.outcome, detail: x.detail })),
     verification: r.checks,
     warnings: r.warnings,
+    remoteCommands: r.remoteCommands,
+    peakRssBytes: r.peakRssBytes,
     ...extra,
   }
 }

@@ -5,6 +5,7 @@
 import { request } from 'node:http'
 import { connect } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { EndpointStatus, ListedMember } from './etcdctl.ts'
 
 export type Connect = () => Promise<Duplex>
 
@@ -44,10 +45,7 @@ export class Gateway {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
         timeout: timeoutMs,
-        createConnection: ((_: unknown, cb: (err: Error | null, s?: Duplex) => void) => {
-          this.connect().then((s) => cb(null, s), (e) => cb(e))
-          return undefined
-        }) as never,
+        createConnection: this.createConnection(),
       }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
@@ -62,10 +60,73 @@ export class Gateway {
         })
         res.on('error', reject)
       })
+      // An overall timer: an SSH-forwarded channel has no socket timeout, so 'timeout' alone may never fire.
+      const timer = setTimeout(() => req.destroy(new Error(`${path} timed out after ${timeoutMs} ms`)), timeoutMs)
+      req.on('close', () => clearTimeout(timer))
       req.on('timeout', () => req.destroy(new Error(`${path} timed out after ${timeoutMs} ms`)))
       req.on('error', reject)
       req.end(data)
     })
+  }
+
+  /** GET, for /health: etcd answers 503 with a body when unhealthy, so the body is returned whatever the status. */
+  async health(timeoutMs = 3000): Promise<{ healthy: boolean; reason?: string }> {
+    const url = new URL('/health', this.clientUrl)
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method: 'GET', timeout: timeoutMs, createConnection: this.createConnection() }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString()
+          try {
+            const j = JSON.parse(text) as { health?: string | boolean; reason?: string }
+            resolve({ healthy: j.health === true || j.health === 'true', reason: j.reason || (res.statusCode === 200 ? undefined : `HTTP ${res.statusCode}`) })
+          } catch {
+            resolve({ healthy: false, reason: `HTTP ${res.statusCode}: ${text.slice(0, 100)}` })
+          }
+        })
+        res.on('error', reject)
+      })
+      const timer = setTimeout(() => req.destroy(new Error(`/health timed out after ${timeoutMs} ms`)), timeoutMs)
+      req.on('close', () => clearTimeout(timer))
+      req.on('timeout', () => req.destroy(new Error(`/health timed out after ${timeoutMs} ms`)))
+      req.on('error', reject)
+      req.end()
+    })
+  }
+
+  /** `endpoint status` of this member alone (works without quorum). */
+  async status(timeoutMs = 3000): Promise<EndpointStatus> {
+    type Raw = { header: Record<string, string>; leader?: string; version: string; dbSize?: string; errors?: string[]; raftIndex?: string }
+    const st = await this.post<Raw>('/v3/maintenance/status', {}, timeoutMs)
+    return {
+      clusterId: String(st.header.cluster_id),
+      memberId: String(st.header.member_id),
+      revision: Number(st.header.revision ?? 0),
+      raftTerm: Number(st.header.raft_term ?? 0),
+      leader: String(st.leader ?? '0'),
+      version: st.version,
+      dbSize: Number(st.dbSize ?? 0),
+      errors: st.errors ?? [],
+    }
+  }
+
+  async memberList(timeoutMs = 5000): Promise<ListedMember[]> {
+    const r = await this.post<{ members?: Array<{ ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] }> }>('/v3/cluster/member/list', {}, timeoutMs)
+    return (r.members ?? []).map((m) => ({ id: String(m.ID), name: m.name ?? '', peerUrls: m.peerURLs ?? [], clientUrls: m.clientURLs ?? [] }))
+  }
+
+  /** Active alarms, as `etcdctl alarm list` prints them (`memberID:N alarm:NOSPACE`), one a line. */
+  async alarms(timeoutMs = 5000): Promise<string> {
+    const r = await this.post<{ alarms?: Array<{ memberID?: string; alarm?: string }> }>('/v3/maintenance/alarm', { action: 'GET', memberID: '0', alarm: 'NONE' }, timeoutMs)
+    return (r.alarms ?? []).map((a) => `memberID:${a.memberID ?? 0} alarm:${a.alarm ?? 'NONE'}`).join('\n')
+  }
+
+  private createConnection() {
+    return ((_: unknown, cb: (err: Error | null, s?: Duplex) => void) => {
+      this.connect().then((s) => cb(null, s), (e) => cb(e))
+      return undefined
+    }) as never
   }
 
   async put(key: Buffer | string, value: Buffer | string): Promise<number> {

@@ -62,6 +62,10 @@ export interface RecoverResult {
   recoverySeconds?: number
   totalSeconds: number
   warnings: string[]
+  /** Remote commands started per host (each one a login shell there), and the largest count. */
+  remoteCommands: Record<string, number>
+  /** This process's peak resident memory, bytes. */
+  peakRssBytes: number
 }
 
 class PhaseFailed extends RescueError {}
@@ -74,10 +78,12 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     warnings.push(w)
     o.ui.warn(w)
   }
-  const res: RecoverResult = { exitCode: ExitCode.FAILED, result: 'failed', message: '', members: [], journal, checks: [], totalSeconds: 0, warnings }
+  const res: RecoverResult = { exitCode: ExitCode.FAILED, result: 'failed', message: '', members: [], journal, checks: [], totalSeconds: 0, warnings, remoteCommands: {}, peakRssBytes: 0 }
   const locks: HeldLock[] = []
   const finish = async (r: Partial<RecoverResult>): Promise<RecoverResult> => {
     await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
+    res.remoteCommands = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts]))
+    res.peakRssBytes = process.resourceUsage().maxRSS * 1024
     pool.closeAll()
     Object.assign(res, r)
     res.totalSeconds = (Date.now() - journal.startedAt.getTime()) / 1000

@@ -66,6 +66,9 @@ export function targetLabel(t: SshTarget): string {
 }
 
 export class SshHost {
+  /** Remote commands started on this host: each is an exec channel, so a login shell there. */
+  commandStarts = 0
+
   private constructor(
     readonly name: string,
     readonly target: SshTarget,
@@ -125,6 +128,7 @@ export class SshHost {
     // session's processes when the channel closes). Read with a builtin: no fork.
     const run = options.timeoutMs ? sh`read -r _ _ _ _ pg _ < /proc/$$/stat 2>/dev/null && echo "etcd-rescue-pgid=$pg" >&2
 ${command}` : command
+    this.commandStarts++
     const result = new Promise<ExecResult>((resolve, reject) => {
       this.client.exec(this.wrap(run, options.noBecome).text, (err, stream) => {
         if (err) {

@@ -1,0 +1,67 @@
+// Conditions a real fleet has and the lab does not by default, so recovery time
+// can be measured (and tested) under them:
+// - login: sshd starts every command through root's login shell, and Debian's
+//   bash reads ~/.bashrc for commands started by sshd. `slow` puts a 0.5 s sleep
+//   at its top (a profile script waiting on a directory service); `busy` puts
+//   real CPU work there (what version-manager init hooks cost); `fast` removes ours.
+// - link: the operator-to-hosts link limited to a rate with tbf, both ways, on
+//   each host's veth pair. This kernel has no netem, so no latency is added.
+import { InputError, RescueError } from '../errors.ts'
+import { sh } from '../shell/sh.ts'
+import { run } from './exec.ts'
+import { openLab, type LabRef } from './open.ts'
+import { sshExec } from './ssh.ts'
+
+export const LOGINS = ['fast', 'slow', 'busy'] as const
+export type Login = (typeof LOGINS)[number]
+
+const BEGIN = '# >>> etcd-rescue lab login cost >>>'
+const END = '# <<< etcd-rescue lab login cost <<<'
+
+/** What goes at the top of root's ~/.bashrc for each kind of login. */
+export function loginSnippet(login: Login): string {
+  switch (login) {
+    case 'fast':
+      return ''
+    case 'slow':
+      return `${BEGIN}\nsleep 0.5\n${END}\n`
+    case 'busy':
+      // About 0.3-0.6 s of one core in bash, like pyenv/nvm/conda init hooks.
+      return `${BEGIN}\n__er_i=0; while [ $__er_i -lt 150000 ]; do __er_i=$((__er_i + 1)); done; unset __er_i\n${END}\n`
+  }
+}
+
+/** Sets the login cost on every host of the lab (idempotent: our block is replaced). */
+export async function labLogin(lab: LabRef, login: Login): Promise<void> {
+  const { state } = openLab(lab)
+  const script = sh`f=/root/.bashrc; b=${BEGIN}; e=${END}; snippet=${loginSnippet(login)}
+touch "$f"
+rest=$(awk -v b="$b" -v e="$e" '$0 == b { skip = 1; next } $0 == e { skip = 0; next } !skip' "$f")
+{ printf '%s' "$snippet"; printf '%s\\n' "$rest"; } > "$f.etcd-rescue" && mv "$f.etcd-rescue" "$f"`
+  await Promise.all(state.hosts.map(async (h) => {
+    const r = await sshExec(lab, h.index, script)
+    if (r.code !== 0) throw new RescueError(`cannot set the login cost: ${r.stderr.trim()}`, { where: h.name })
+  }))
+}
+
+/** `100mbit`, `1gbit`, `50mbit`…, or `none` to lift the limit. */
+export function parseRate(rate: string): string | undefined {
+  if (rate === 'none') return undefined
+  if (!/^\d{1,6}(kbit|mbit|gbit)$/.test(rate)) throw new InputError(`--link takes a rate like 100mbit or 1gbit, or none (got "${rate}")`)
+  return rate
+}
+
+/** Limits (or, with `none`, frees) each host's link, both directions. */
+export async function labLink(lab: LabRef, rate: string): Promise<void> {
+  const { state } = openLab(lab)
+  const limit = parseRate(rate)
+  for (const h of state.hosts) {
+    if (!h.veth || !h.netns) throw new RescueError('host has no recorded network', { where: h.name })
+    const sides: string[][] = [['tc'], ['ip', 'netns', 'exec', h.netns, 'tc']]
+    const devs = [h.veth, 'eth0']
+    for (const [i, tc] of sides.entries()) {
+      await run([...tc, 'qdisc', 'del', 'dev', devs[i], 'root'], { allowFailure: true })
+      if (limit) await run([...tc, 'qdisc', 'add', 'dev', devs[i], 'root', 'tbf', 'rate', limit, 'burst', '256kb', 'latency', '50ms'])
+    }
+  }
+}
