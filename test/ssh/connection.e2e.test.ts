@@ -14,7 +14,7 @@ describe('ssh on the lab', () => {
   const ctx = useLab({ hosts: 2 })
   const target = (i: number, over: Partial<SshTarget> = {}): SshTarget => ({
     host: ctx.lab.state.hosts[i].address, port: 22, user: 'root', privateKeyFile: ctx.lab.paths.privateKey,
-    knownHostsFile: ctx.lab.paths.knownHosts, become: false, ...over,
+    knownHostsFiles: [ctx.lab.paths.knownHosts], become: false, ...over,
   })
 
   it('reaches a host through a jump host named in the inventory', async () => {
