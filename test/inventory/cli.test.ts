@@ -1,12 +1,18 @@
 // scripts/inventory.mjs end to end (no network): flags, output and exit codes.
 import { spawnSync } from 'node:child_process'
-import { resolve } from 'node:path'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { listJson, loadInventory } from '../../lib/inventory/members.ts'
 
 const FIXTURES = 'test/fixtures/inventory'
+// A HOME of its own: no ~/.ssh/config or ~/.ansible.cfg of whoever runs the tests.
+const HOME = mkdtempSync(join(tmpdir(), 'inventory-cli-home-'))
 const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, ['scripts/inventory.mjs', ...args], { encoding: 'utf8', timeout: 60_000 })
+  const env = { ...process.env, HOME }
+  delete env.ANSIBLE_CONFIG
+  const r = spawnSync(process.execPath, ['scripts/inventory.mjs', ...args], { encoding: 'utf8', timeout: 60_000, env })
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
@@ -15,7 +21,7 @@ describe('scripts/inventory.mjs', { timeout: 30_000 }, () => {
   it('--help explains usage and exit codes', () => {
     const r = cli('--help')
     expect(r.code).toBe(0)
-    expect(r.out).toMatch(/Usage: npx zx scripts\/inventory\.mjs --inventory PATH/)
+    expect(r.out).toMatch(/Usage: npx zx scripts\/inventory\.mjs -i INVENTORY/)
     expect(r.out).toMatch(/Exit codes:\n\s+0 .*\n\s+2 +bad input/)
   })
 
@@ -53,7 +59,7 @@ describe('scripts/inventory.mjs', { timeout: 30_000 }, () => {
     [['--bogus'], /Unknown option '--bogus'/],
     [['-i', 'x.ini'], /no action/],
     [['-i', 'x.ini', '--list', '--members'], /choose one of --list, --members/],
-    [['--list'], /--inventory is required/],
+    [['--list'], /no inventory: pass -i\/--inventory, or set inventory in ansible.cfg/],
     [['-i', 'x.ini', '--list', '--json'], /--group and --json go with --members/],
     [['-i', '/nonexistent.ini', '--list'], /inventory not found: \/nonexistent\.ini/],
     [['-i', `${FIXTURES}/bad/semicolon-comment.ini`, '--list'], /semicolon-comment\.ini:2: expected key=value after host 'node1', got ';'\n  hint: /],
