@@ -81,6 +81,7 @@ export function connectionOf(inventoryHost: string, get: VarGetter, warnings: st
   }
   const variable = (name: string): string => {
     const where = ctx.whereIs?.(name)
+    if (where === '-e') return `-e ${name}`
     return `inventory variable ${name}${where ? ` (${where})` : ''}`
   }
   const cfg = ctx.ansible ?? {}
