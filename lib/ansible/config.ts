@@ -125,12 +125,15 @@ export function parseConfigParser(text: string, file: string): Map<string, Map<s
   const sections = new Map<string, Map<string, Value>>()
   let section: Map<string, Value> | undefined
   let last: Value | undefined
+  let lastIndent = 0
   text.split(/\r?\n/).forEach((line, i) => {
     const where = `${file}:${i + 1}`
     const stripped = line.trim()
     if (stripped === '' || stripped.startsWith('#') || stripped.startsWith(';')) return
     const value = stripped.replace(/\s;.*$/, '').trimEnd()
-    if (/^\s/.test(line) && last) {
+    // A line indented deeper than its key continues that key's value.
+    const indent = line.length - line.trimStart().length
+    if (last && indent > lastIndent) {
       last.value += `\n${value}`
       return
     }
@@ -148,6 +151,7 @@ export function parseConfigParser(text: string, file: string): Map<string, Map<s
     const key = m[1].toLowerCase()
     if (section.has(key)) throw new InputError(`'${key}' appears twice in this section`, { where })
     last = { value: m[2], line: i + 1 }
+    lastIndent = indent
     section.set(key, last)
   })
   for (const s of sections.values()) for (const v of s.values()) v.value = unquote(v.value.trim())

@@ -105,14 +105,18 @@ const LISTS = new Set(['host', 'include', 'userknownhostsfile', 'globalknownhost
   'localforward', 'remoteforward', 'dynamicforward', 'canonicalizepermittedcnames', 'ignoreunknown', 'permitremoteopen'])
 
 const MAX_INCLUDE_DEPTH = 16
-const cache = new Map<string, ConfigLine[]>()
+// Every member reads the same files: parse each once per version of it.
+const cache = new Map<string, { stamp: string; lines: ConfigLine[] }>()
 
 /** One file's directives, with line numbers; InputError naming file and line if a line is bad. */
 export function readConfigFile(path: string): ConfigLine[] {
-  const cached = cache.get(path)
-  if (cached) return cached
   let text: string
+  let stamp: string
   try {
+    const st = statSync(path)
+    stamp = `${st.mtimeMs}:${st.size}`
+    const cached = cache.get(path)
+    if (cached?.stamp === stamp) return cached.lines
     text = readFileSync(path, 'utf8')
   } catch (e) {
     throw new InputError(`cannot read ssh config: ${(e as Error).message}`, { where: path, cause: e })
@@ -137,7 +141,7 @@ export function readConfigFile(path: string): ConfigLine[] {
       out.push({ keyword, args, file: path, line: i + 1 })
     }
   })
-  cache.set(path, out)
+  cache.set(path, { stamp, lines: out })
   return out
 }
 

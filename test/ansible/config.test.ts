@@ -113,6 +113,15 @@ ssh_args = -o ControlMaster=auto
     expect(c.remoteUser).toEqual({ value: 'env-user', from: 'env ANSIBLE_REMOTE_USER' })
   })
 
+  it('tells an indented key from a continued value as configparser does', () => {
+    const w = place()
+    writeFileSync(join(w.cwd, 'ansible.cfg'), '[defaults]\n  remote_user = a\n  forks = 4\n[ssh_connection]\nssh_args = -C\n    -o Port=2\n')
+    const c = loadAnsibleConfig(w)
+    const dump = ansibleConfig(w)
+    expect([c.remoteUser?.value, c.forks?.value]).toEqual([valueOf(dump, 'DEFAULT_REMOTE_USER'), valueOf(dump, 'DEFAULT_FORKS')])
+    expect(c.sshArgs?.value).toBe('-C\n-o Port=2')
+  })
+
   it.each([
     ['remote_user = x\n', 1, /before the first \[section\]/],
     ['[defaults]\nforks = 3\nforks = 4\n', 3, /'forks' appears twice/],
