@@ -77,7 +77,8 @@ export function sshConfigSource(o: { file?: string; home: string; systemFile?: s
   }
 }
 
-// Every option OpenSSH 9 knows (ssh_config(5)), plus old ones it still accepts and ignores.
+// Every option OpenSSH 9.2 knows (ssh_config(5)), the ones later releases added (so a
+// config written for a newer ssh is not refused here), and old ones still accepted.
 const KEYWORDS = new Set(`addkeystoagent addressfamily batchmode bindaddress bindinterface casignaturealgorithms
 canonicaldomains canonicalizefallbacklocal canonicalizehostname canonicalizemaxdots canonicalizepermittedcnames
 certificatefile checkhostip ciphers clearallforwardings compression connecttimeout connectionattempts controlmaster
@@ -94,6 +95,7 @@ rekeylimit remotecommand remoteforward requesttty requiredrsasize revokedhostkey
 serveralivecountmax serveraliveinterval sessiontype setenv stdinnull streamlocalbindmask streamlocalbindunlink
 stricthostkeychecking syslogfacility tcpkeepalive tunnel tunneldevice updatehostkeys user userknownhostsfile
 verifyhostkeydns visualhostkey xauthlocation
+channeltimeout obscurekeystroketiming tag refuseconnection warnweakcrypto versionaddendum
 challengeresponseauthentication pubkeyacceptedkeytypes hostbasedkeytypes cipher protocol useroaming
 rhostsrsaauthentication rsaauthentication compressionlevel useprivilegedport dsaauthentication
 skeyauthentication kerberosauthentication kerberostgtpassing afstokenpassing fallbacktorsh usersh
