@@ -58,7 +58,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
   const journal = new Journal()
   const pool = new HostPool()
   try {
-    await connectAll(o.members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts }, o.members.length)
+    await connectAll(o.members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts }, o.members.length)
     // Which members answer, and which is the leader; tools found like recover's preflight.
     const found = await runPhase(o.ui, journal, 'health', 'Find a healthy member', o.members.filter((m) => pool.hosts.has(m.name)).map((m) => ({
       host: m.name,

@@ -22,7 +22,7 @@ export function manualScript(i: ManualInput): string {
   const m0 = i.members[0]
   const sshWith = (m: Member, extra: string[]) => sh`${[
     'ssh', '-F', 'none', ...(m.ssh.privateKeyFile ? ['-i', m.ssh.privateKeyFile] : []), '-o', 'BatchMode=yes',
-    ...(m.ssh.knownHostsFile ? ['-o', `UserKnownHostsFile=${m.ssh.knownHostsFile}`] : []),
+    ...(m.ssh.knownHostsFiles ? ['-o', `UserKnownHostsFile=${m.ssh.knownHostsFiles.join(' ')}`] : []),
     '-o', 'ControlMaster=auto', '-o', `ControlPath=${i.controlDir}/%C`, '-o', 'ControlPersist=120',
     '-p', String(m.ssh.port), '-l', m.ssh.user ?? 'root', ...extra, m.ssh.host,
   ]}`

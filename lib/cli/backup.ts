@@ -5,8 +5,9 @@ import { createUi } from '../run/ui.ts'
 import { backup } from '../backup/backup.ts'
 import { formatBytes } from '../run/format.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
+import { CONNECTION_FLAGS, CONNECTION_HELP, connectionSetup } from './ansible-flags.ts'
 
-export const BACKUP_HELP = `Usage: npx zx scripts/backup.mjs --inventory PATH --out DIR [options]
+export const BACKUP_HELP = `Usage: npx zx scripts/backup.mjs -i INVENTORY --out DIR [options]
 
 Takes a snapshot of a live etcd cluster: picks a healthy member (a follower when
 there is one), runs \`etcdctl snapshot save\` on it over SSH, streams the file
@@ -14,9 +15,11 @@ here, checks its SHA-256 integrity trailer, and names it
 DIR/<cluster>-<UTC time>-rev<revision>.db. It restores with recover.mjs, or
 with plain \`etcdutl snapshot restore\` / \`ETCDCTL_API=3 etcdctl snapshot restore\`.
 
+Reaching the hosts (as for recover.mjs):
+${CONNECTION_HELP}
+
 Options:
-  --inventory PATH   Ansible inventory (as for recover.mjs)
-  --out DIR          where backups go (created if missing)
+  -o, --out DIR      where backups go (created if missing)
   --group NAME       inventory group of the members (default: etcd)
   --keep N           then delete all but the newest N backups of this cluster
                      that this tool made in DIR (other files are never touched)
@@ -30,7 +33,7 @@ Exit codes: 0 saved and verified; 1 failed; 2 bad input; 3 no healthy member.`
 export async function main(argv: string[]): Promise<number> {
   try {
     const { values } = parseFlags(argv, {
-      inventory: { type: 'string', short: 'i' },
+      ...CONNECTION_FLAGS,
       out: { type: 'string', short: 'o' },
       group: { type: 'string' },
       keep: { type: 'string' },
@@ -44,9 +47,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${BACKUP_HELP}\n`)
       return ExitCode.OK
     }
-    if (!values.inventory) throw new InputError('--inventory is required')
     if (!values.out) throw new InputError('--out is required (the directory backups go to)')
-    const set = membersOf(loadInventory(values.inventory), values.group ?? 'etcd')
+    const setup = connectionSetup(values)
+    const set = membersOf(loadInventory(setup.inventory), values.group ?? 'etcd', setup.members)
     const ui = createUi({ tty: values.plain ? false : undefined })
     set.warnings.forEach((w) => ui.warn(w))
     const r = await backup({

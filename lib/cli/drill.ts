@@ -9,6 +9,7 @@ import { SCENARIOS, type Scenario } from '../drill/disaster.ts'
 import { drillHtml } from '../drill/html.ts'
 import { timeStamp } from '../plan/recovery.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
+import { CONNECTION_FLAGS, connectionSetup } from './ansible-flags.ts'
 
 export const DRILL_HELP = `Usage: npx zx scripts/drill.mjs [options]     (or: npm run drill -- [options])
 
@@ -33,8 +34,10 @@ Options:
   --keys N            keys in the data set (default: 3000, sizes 16 B to 512 KiB)
   --keep-lab          leave the lab up afterwards (npx zx scripts/lab.mjs down --name NAME)
   --lab-name NAME     name of the lab (default: a fresh drillXXX)
-  --inventory PATH    drill on a staging cluster instead: refused unless every
-                      member has etcd_drill_allowed: true, and --yes is given
+  -i, --inventory PATH  drill on a staging cluster instead: refused unless every
+                      member has etcd_drill_allowed: true, and --yes is given.
+                      With it, -e, -u, --private-key and -F work as for
+                      recover.mjs (a lab needs none of them)
   --group NAME        inventory group (default: etcd)
   --yes               confirm a drill on --inventory (it destroys the cluster)
   --report FILE.json  report path (default: reports/drill-<UTC time>.json); an
@@ -56,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
       keys: { type: 'string' },
       'keep-lab': { type: 'boolean' },
       'lab-name': { type: 'string' },
-      inventory: { type: 'string' },
+      ...CONNECTION_FLAGS,
       group: { type: 'string' },
       yes: { type: 'boolean', short: 'y' },
       report: { type: 'string' },
@@ -74,6 +77,12 @@ export async function main(argv: string[]): Promise<number> {
     if (values.inventory && (values.hosts || values.etcd || values['keep-lab'] || values['lab-name'])) {
       throw new InputError('--hosts, --etcd, --keep-lab and --lab-name are for the lab; they do not go with --inventory')
     }
+    const connected = ['extra-vars', 'user', 'private-key', 'ssh-config'] as const
+    if (!values.inventory && connected.some((f) => values[f] !== undefined)) {
+      throw new InputError('-e, -u, --private-key and -F go with --inventory; a lab drill reaches its own hosts')
+    }
+    // Only an explicit -i: with none, the drill runs on a lab, whatever ansible.cfg names.
+    const setup = values.inventory ? connectionSetup(values) : undefined
     const reportFile = resolve(values.report ?? join('reports', `drill-${timeStamp()}.json`))
     if (!reportFile.endsWith('.json')) throw new InputError('--report must name a .json file (the HTML goes next to it)')
     mkdirSync(dirname(reportFile), { recursive: true })
@@ -85,7 +94,8 @@ export async function main(argv: string[]): Promise<number> {
       keys: intFlag('keys', values.keys, 1, 1_000_000),
       keepLab: values['keep-lab'],
       labName: values['lab-name'],
-      inventory: values.inventory,
+      inventory: setup?.inventory,
+      memberContext: setup?.members,
       group: values.group,
       yes: values.yes,
       knownHosts: values['known-hosts'],

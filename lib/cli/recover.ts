@@ -6,9 +6,10 @@ import { createUi } from '../run/ui.ts'
 import { recover } from '../run/recover.ts'
 import { TOKEN_RE } from '../plan/grammar.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
+import { CONNECTION_FLAGS, CONNECTION_HELP, connectionSetup } from './ansible-flags.ts'
 import { planText, recapTable, reportJson, summaryLine, writeReport } from './render.ts'
 
-export const RECOVER_HELP = `Usage: npx zx scripts/recover.mjs --inventory PATH --snapshot FILE [options]
+export const RECOVER_HELP = `Usage: npx zx scripts/recover.mjs -i INVENTORY --snapshot FILE [options]
 
 Restores a whole etcd cluster from one snapshot, over SSH, the way etcd's
 disaster-recovery guide says: every member from the same file, each with its
@@ -28,18 +29,20 @@ What it does, in order (nothing is changed before step 3):
      revision ≥ the snapshot's, full member list, no alarms
 
 Inputs:
-  --inventory PATH       Ansible inventory (INI, YAML or a directory; group_vars
-                         and host_vars beside it are read). See inventory/*.ini.
-  --snapshot FILE        the file written by \`etcdctl snapshot save\`
+  -s, --snapshot FILE    the file written by \`etcdctl snapshot save\`
   --group NAME           inventory group of the members (default: etcd)
 
+Reaching the hosts (as ansible-playbook and ssh do; see README "Connecting"):
+${CONNECTION_HELP}
+
 Options:
-  --check                print the plan (per host the exact commands, paths, the
+  -C, --check            print the plan (per host the exact commands, paths, the
                          --initial-cluster string, predicted member and cluster
                          IDs) after all checks, and change nothing
-  --yes, -y              do not ask for confirmation. Without it a terminal is
+  -y, --yes              do not ask for confirmation. Without it a terminal is
                          needed to confirm; with no terminal the run is refused
-  --forks N              hosts worked on at once (default: all members)
+  -f, --forks N          hosts worked on at once (default: ansible.cfg forks,
+                         else all members)
   --token T              the --initial-cluster-token for all members (default:
                          a fresh one, or the one an interrupted run left)
   --bump-revision N      raise the revision by N and mark old revisions compacted
@@ -47,13 +50,15 @@ Options:
   --skip-hash-check      accept a snapshot without its integrity trailer
                          (a raw copy of member/snap/db)
   --timeout SECONDS      wait this long for a healthy quorum (default: 120)
-  --connect-timeout SECONDS  SSH handshake timeout per host (default: 10)
+  --connect-timeout SECONDS  SSH handshake timeout per host (default:
+                         ansible_timeout, else ansible.cfg timeout, else the ssh
+                         config's ConnectTimeout, else 10)
   --wait-lock SECONDS    when another etcd-rescue run holds a member (a second
                          operator, or a run whose laptop dropped), wait this long
                          for it (default: 0, refuse at once with exit 3 naming
                          the holder's host, PID, start time and command)
-  --known-hosts FILE     known_hosts for hosts whose inventory names none
-                         (default: ~/.ssh/known_hosts)
+  --known-hosts FILE     known_hosts for hosts whose inventory and ssh config
+                         name none (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per
                          host, and the verification results as JSON
   --plain                plain log lines instead of the live task list (the
@@ -78,12 +83,12 @@ export async function main(argv: string[]): Promise<number> {
   let report: string | undefined
   try {
     const { values } = parseFlags(argv, {
-      inventory: { type: 'string', short: 'i' },
+      ...CONNECTION_FLAGS,
       snapshot: { type: 'string', short: 's' },
       group: { type: 'string' },
-      check: { type: 'boolean' },
+      check: { type: 'boolean', short: 'C' },
       yes: { type: 'boolean', short: 'y' },
-      forks: { type: 'string' },
+      forks: { type: 'string', short: 'f' },
       token: { type: 'string' },
       'bump-revision': { type: 'string' },
       'skip-hash-check': { type: 'boolean' },
@@ -100,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${RECOVER_HELP}\n`)
       return ExitCode.OK
     }
-    if (!values.inventory) throw new InputError('--inventory is required', { hint: 'e.g. --inventory inventory/hosts.ini (see --help)' })
+    const setup = connectionSetup(values)
     if (!values.snapshot) throw new InputError('--snapshot is required', { hint: 'the file written by `etcdctl snapshot save`' })
     if (values.token !== undefined && !TOKEN_RE.test(values.token)) {
       throw new InputError(`--token must start with a letter or digit and hold only letters, digits, '.', '_' and '-', at most 128 (got "${values.token}")`)
@@ -112,11 +117,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     const ui = createUi({ tty: values.plain ? false : undefined })
     const result = await recover({
-      inventory: values.inventory,
+      inventory: setup.inventory,
+      memberContext: setup.members,
       snapshot: values.snapshot,
       group: values.group,
       check: values.check,
-      forks: intFlag('forks', values.forks, 1, 1000),
+      forks: intFlag('forks', values.forks, 1, 1000) ?? setup.ansible.forks?.value,
       token: values.token,
       bumpRevision: intFlag('bump-revision', values['bump-revision'], 1, Number.MAX_SAFE_INTEGER),
       skipHashCheck: values['skip-hash-check'],
@@ -143,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
     const line = summaryLine(result)
     ;(result.exitCode === 0 ? process.stdout : process.stderr).write(`\n${result.exitCode === 0 ? '' : `${result.result}: `}${line}\n`)
     if (report) {
-      writeReport(report, reportJson(result, { inventory: values.inventory }))
+      writeReport(report, reportJson(result, { inventory: setup.inventory }))
       process.stdout.write(`report: ${report}\n`)
     }
     return result.exitCode

@@ -5,7 +5,7 @@ import { copyFile, open } from 'node:fs/promises'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { fingerprintHosts } from './fingerprint.ts'
-import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
+import { loadInventory, membersOf, type Member, type MemberContext } from '../inventory/members.ts'
 import { ExitCode, InputError, RescueError, formatError } from '../errors.ts'
 import { backup, type BackupResult } from '../backup/backup.ts'
 import { recover, type RecoverResult } from '../run/recover.ts'
@@ -22,6 +22,8 @@ export interface DrillOptions {
   /** Drill on this inventory's running cluster instead of a fresh lab. */
   inventory?: string
   group?: string
+  /** With inventory: -e, -u, --private-key, ssh config and ansible.cfg. A lab's own inventory needs none. */
+  memberContext?: MemberContext
   /** Required with --inventory: a drill destroys data. */
   yes?: boolean
   /** Lab: hosts (default 3), etcd version (default 3.4.23), name (default: a fresh one). */
@@ -94,7 +96,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     let inventory: string
     if (o.inventory) {
       if (scenario === 'unreachable-host') throw new InputError('the unreachable-host scenario needs the lab (it takes a host\'s network down)')
-      const set = membersOf(loadInventory(o.inventory), o.group ?? 'etcd')
+      const set = membersOf(loadInventory(o.inventory), o.group ?? 'etcd', o.memberContext)
       const refused = set.members.filter((m) => m.vars.etcd_drill_allowed !== true)
       if (refused.length) {
         throw new InputError(`a drill destroys the cluster's data, and this inventory does not allow it (etcd_drill_allowed is not true for ${refused.map((m) => m.name).join(', ')})`, {
@@ -116,9 +118,10 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
       })
       inventory = lab.paths.inventory
     }
-    const members = membersOf(loadInventory(inventory), o.group ?? 'etcd').members
+    const memberContext = o.inventory ? o.memberContext : undefined
+    const members = membersOf(loadInventory(inventory), o.group ?? 'etcd', memberContext).members
     report.target.hosts = members.length
-    const conn = await connectAll(members, pool, ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts }, members.length)
+    const conn = await connectAll(members, pool, ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts }, members.length)
     if (conn.failed.length) throw new RescueError(`cannot reach ${conn.failed.map((f) => f.host).join(', ')}: ${formatError(conn.failed[0].error)}`)
     const endpoints = members.map((m) => ({ name: m.name, host: pool.get(m.name), clientUrl: m.clientUrl }))
 
@@ -151,7 +154,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
       if (disaster.failed.length) throw disaster.failed[0].error
       const disasterAt = Date.now()
 
-      recovery = await recover({ inventory, snapshot: saved.file, ui, knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs, group: o.group })
+      recovery = await recover({ inventory, memberContext, snapshot: saved.file, ui, knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs, group: o.group })
       report.rtoSeconds = (Date.now() - disasterAt) / 1000
       journal.records.push(...recovery.journal.records)
       report.etcdVersion = recovery.plan?.etcdVersion
@@ -218,7 +221,7 @@ async function negative(scenario: Scenario, c: NegativeContext): Promise<void> {
   }
   let r: RecoverResult
   try {
-    r = await recover({ inventory: c.inventory, snapshot, ui: c.o.ui, knownHosts: c.o.knownHosts, connectTimeoutMs: scenario === 'unreachable-host' ? 3000 : c.o.connectTimeoutMs, group: c.o.group })
+    r = await recover({ inventory: c.inventory, memberContext: c.o.inventory ? c.o.memberContext : undefined, snapshot, ui: c.o.ui, knownHosts: c.o.knownHosts, connectTimeoutMs: scenario === 'unreachable-host' ? 3000 : c.o.connectTimeoutMs, group: c.o.group })
   } finally {
     restoreLink?.()
   }

@@ -14,7 +14,8 @@ import { loadInventory } from './load.ts'
 import { hostJson, listJson } from './list.ts'
 import { type Inventory, type Vars, type Where, whereText } from './model.ts'
 import { hostVarsWithOrigin } from './precedence.ts'
-import { SshConfigError, sshTargetOf, type SshTarget } from './ssh.ts'
+import { SshConfigError, connectionOf, type Connection, type ConnectionContext, type SshTarget } from './ssh.ts'
+import type { Origins } from '../ssh/resolve.ts'
 import { resolveVar, TemplateError } from './template.ts'
 
 export { hostJson, listJson, loadInventory, type Inventory, type SshTarget }
@@ -31,7 +32,15 @@ export interface Member {
   serviceName: string     // etcd_service_name, default etcd
   etcdUser?: string       // etcd_user (owner of the data dir), optional
   ssh: SshTarget
+  /** Where each connection setting came from (inventory variable, ssh config file:line, ansible.cfg, ...). */
+  sshOrigins: Origins
   vars: Record<string, unknown>   // all merged host vars
+}
+
+/** What else decides the members besides the inventory: -e, and how hosts are reached. */
+export interface MemberContext extends ConnectionContext {
+  /** -e: extra variables, above every inventory variable (as in Ansible). */
+  extraVars?: Vars
 }
 
 export interface MemberSet {
@@ -51,7 +60,7 @@ const URL = /^(https?):\/\/(\[[0-9A-Fa-f:.]+\]|[^/:?#@\s[\]]+):([0-9]+)$/
 const isHost = (h: string): boolean => HOST_NAME.test(h) || isIPv6(h)
 
 /** The members of `group` (default `etcd`); InputError (exit 2) if any is unusable. */
-export function membersOf(inv: Inventory, group = 'etcd'): MemberSet {
+export function membersOf(inv: Inventory, group = 'etcd', ctx: MemberContext = {}): MemberSet {
   const warnings = [...inv.warnings]
   if (!inv.groups.has(group)) throw missingGroup(inv, group)
   const hosts = inv.hostsOf(group)
@@ -60,7 +69,7 @@ export function membersOf(inv: Inventory, group = 'etcd'): MemberSet {
     throw new InputError(`group '${group}' has no hosts`, { where: g.where && whereText(g.where), hint: `Add the etcd hosts under [${group}] (or to a child group).` })
   }
 
-  const members = hosts.map((host, i) => memberOf(inv, host, i, warnings))
+  const members = hosts.map((host, i) => memberOf(inv, host, i, warnings, ctx))
   checkUnique(members, inv, 'name', 'member name', 'Set a distinct etcd_member_name on each host.')
   checkUnique(members, inv, 'peerUrl', 'peer URL', 'Each member needs its own address or etcd_peer_url.')
   checkUnique(members, inv, 'clientUrl', 'client URL', 'Each member needs its own address or etcd_client_url.')
@@ -78,8 +87,34 @@ export function membersOf(inv: Inventory, group = 'etcd'): MemberSet {
   return { group, members, warnings, source: inv.source }
 }
 
-function memberOf(inv: Inventory, host: string, index: number, warnings: string[]): Member {
-  const { vars, where } = hostVarsWithOrigin(inv, host)
+/** A host's variables with -e on top, and where each was set. */
+function varsOf(inv: Inventory, host: string, ctx: MemberContext): { vars: Vars; where: Map<string, Where> } {
+  const own = hostVarsWithOrigin(inv, host)
+  const where = new Map(own.where)
+  for (const k of Object.keys(ctx.extraVars ?? {})) where.set(k, { file: '-e' })
+  return { vars: { ...own.vars, ...ctx.extraVars }, where }
+}
+
+/** How any inventory host is reached, and where each setting came from (inventory.mjs --connection). */
+export function hostConnection(inv: Inventory, host: string, ctx: MemberContext = {}): Connection & { warnings: string[] } {
+  if (!inv.hosts.has(host)) throw new InputError(`host '${host}' is not in the inventory`, { where: inv.source })
+  const { vars, where } = varsOf(inv, host, ctx)
+  const magic: Vars = { inventory_hostname: host, inventory_hostname_short: host.split('.')[0] }
+  const at = (name: string): string | undefined => (where.get(name) ? whereText(where.get(name)!) : undefined)
+  const warnings: string[] = []
+  try {
+    return { ...connectionOf(host, (name) => resolveVar(vars, name, magic), warnings, { ...ctx, whereIs: at }), warnings }
+  } catch (e) {
+    if (e instanceof SshConfigError || e instanceof TemplateError) {
+      const variable = e instanceof SshConfigError ? e.variable : undefined
+      throw new InputError(`host ${host}: ${e.message}`, { where: (variable && at(variable)) || whereText(inv.hosts.get(host)!.where) })
+    }
+    throw e
+  }
+}
+
+function memberOf(inv: Inventory, host: string, index: number, warnings: string[], ctx: MemberContext): Member {
+  const { vars, where } = varsOf(inv, host, ctx)
   const hostWhere = inv.hosts.get(host)!.where
   const magic: Vars = { inventory_hostname: host, inventory_hostname_short: host.split('.')[0] }
   const bad = (message: string, variable?: string, hint?: string): never => {
@@ -109,8 +144,24 @@ function memberOf(inv: Inventory, host: string, index: number, warnings: string[
   const name = str('etcd_member_name', `etcd${index + 1}`)!
   if (!SAFE_NAME.test(name)) bad(`member name '${name}' may only hold letters, digits, '.', '_' and '-'`, 'etcd_member_name')
 
+  let ssh: SshTarget
+  let sshOrigins: Origins
+  let configHostName: string | undefined
+  const sshWarnings: string[] = []
+  try {
+    ({ target: ssh, origins: sshOrigins, configHostName } = connectionOf(host, get, sshWarnings, {
+      ...ctx,
+      whereIs: (v) => (where.get(v) ? whereText(where.get(v)!) : undefined),
+    }))
+  } catch (e) {
+    if (e instanceof SshConfigError) return bad(e.message, e.variable)
+    if (e instanceof InputError) throw new InputError(`member ${host}: ${e.message}`, { where: e.where, hint: e.hint })
+    throw e
+  }
+
   const [addressVar, addressValue] = pick(['access_ip', 'ip', 'ansible_host'])
-  const address = addressValue ?? host
+  // With none of those, the HostName an ssh config gives the alias is the best address we know.
+  const address = addressValue ?? configHostName ?? host
   if (!isHost(address)) {
     bad(`address '${address}'${addressVar ? ` (from ${addressVar})` : ' (the inventory name)'} is not a host name or IP address`, addressVar,
       'Set access_ip or ansible_host to the address the other members reach this host on.')
@@ -134,21 +185,13 @@ function memberOf(inv: Inventory, host: string, index: number, warnings: string[
   const etcdUser = str('etcd_user')
   if (etcdUser !== undefined && !/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(etcdUser)) bad(`etcd_user '${etcdUser}' is not a user name`, 'etcd_user')
 
-  let ssh: SshTarget
-  const sshWarnings: string[] = []
-  try {
-    ssh = sshTargetOf(host, get, sshWarnings)
-  } catch (e) {
-    if (e instanceof SshConfigError) return bad(e.message, e.variable)
-    throw e
-  }
-  for (const t of [ssh, ssh.jump]) {
-    if (t && !isHost(t.host)) bad(`SSH host '${t.host}' is not a host name or IP address`, 'ansible_host')
-    if (t?.user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(t.user)) bad(`SSH user '${t.user}' is not a user name`, 'ansible_user')
+  for (let t: SshTarget | undefined = ssh; t; t = t.jump) {
+    if (!isHost(t.host)) bad(`SSH host '${t.host}' is not a host name or IP address`, 'ansible_host')
+    if (t.user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(t.user)) bad(`SSH user '${t.user}' is not a user name`, 'ansible_user')
   }
   warnings.push(...sshWarnings.map((w) => `member ${host}: ${w}`))
 
-  const member: Member = { inventoryHost: host, name, address, peerUrl, clientUrl, dataDir, service, serviceName, ssh, vars }
+  const member: Member = { inventoryHost: host, name, address, peerUrl, clientUrl, dataDir, service, serviceName, ssh, sshOrigins, vars }
   if (binDir !== undefined) member.binDir = binDir
   if (etcdUser !== undefined) member.etcdUser = etcdUser
   return member

@@ -1,28 +1,37 @@
-// How to reach a host over SSH, from the same variables Ansible's ssh connection uses.
+// How to reach a host over SSH, the way Ansible's ssh connection does: Ansible builds
+// an OpenSSH command line from the host's variables (and ansible.cfg, and its own flags),
+// and OpenSSH adds ~/.ssh/config. We build the same command line as data, then read the
+// ssh config behind it with OpenSSH's rule: the first value obtained for an option wins.
 //
-// Precedence follows Ansible and OpenSSH together:
-// - Of two variables for one option the legacy one wins when both are set, because the
-//   ssh plugin lists it last (ansible_ssh_host over ansible_host, ansible_ssh_port over
-//   ansible_port, ansible_ssh_user over ansible_user, ansible_ssh_private_key_file over
-//   ansible_private_key_file).
-// - Ansible puts those on the ssh command line before ansible_ssh_args,
-//   ansible_ssh_common_args and ansible_ssh_extra_args (in that order), and OpenSSH keeps
-//   the first value it sees for an option. So `-o Port=` in common args only counts when
-//   no port variable is set, and the first ProxyJump/-J/ProxyCommand wins.
-// - ProxyJump: only the first hop is used (a warning says so). As in OpenSSH, `-o` and
-//   `-i` options describe the target only: the jump host's key file and known_hosts are
-//   left unset here, for the connection code to fill in (it reuses the target's).
-// - ProxyCommand is understood in its common form `ssh -W %h:%p [-p PORT] [user@]bastion`;
-//   any other ProxyCommand is reported and ignored.
+// The command line, in Ansible's order (plugins/connection/ssh.py, _build_command):
+//   1. ssh_args: ansible_ssh_args, else ansible.cfg [ssh_connection] ssh_args
+//   2. -o StrictHostKeyChecking=no when host_key_checking is false (variable, else ansible.cfg)
+//   3. -o Port=          ansible_ssh_port / ansible_port
+//   4. -o IdentityFile=  ansible_ssh_private_key_file / ansible_private_key_file, else
+//                        --private-key, else ansible.cfg private_key_file
+//   5. -o User=          ansible_ssh_user / ansible_user, else -u, else ansible.cfg remote_user
+//   6. -o ConnectTimeout= ansible_ssh_timeout / ansible_timeout, else ansible.cfg timeout
+//      (Ansible always passes its default of 10 s; we leave it out so that the ssh
+//      config's ConnectTimeout can count)
+//   7. ansible_ssh_common_args, then ansible_ssh_extra_args
+//   8. the host: ansible_ssh_host / ansible_host, else the inventory name. That name is
+//      what the ssh config's Host patterns match, and a HostName there still applies.
+// Of two variables for one option the legacy one wins (ansible_ssh_host over ansible_host,
+// ...), because the ssh plugin lists it last. -e extra variables beat every variable:
+// the caller merges them into `get`.
 
 import { homedir } from 'node:os'
 import { resolve } from 'node:path'
 import { shlexSplit } from './shlex.ts'
+import type { AnsibleConfig } from '../ansible/config.ts'
+import type { CommandLineOption } from '../ssh/config.ts'
+import { resolveSshTarget, sshOptions, type Origins, type ResolveContext, type Resolved } from '../ssh/resolve.ts'
 
 // The connection target is lib/ssh's own type: the inventory fills it in, the
 // SSH layer connects with it, so the two cannot drift apart.
 export type { SshTarget } from '../ssh/connection.ts'
 import type { SshTarget } from '../ssh/connection.ts'
+export { sshOptions }
 
 /** Why a variable cannot be used; the caller adds host and file. */
 export class SshConfigError extends Error {
@@ -34,22 +43,32 @@ export class SshConfigError extends Error {
 /** `get(name)` returns a variable's (templated) value or undefined. */
 export type VarGetter = (name: string) => unknown
 
-// OpenSSH options that take an argument (from ssh.c's getopt string).
-const WITH_ARG = new Set('bBcDeEFiIJlLmoOpPQRSwW'.split(''))
-const ARG_VARS = ['ansible_ssh_args', 'ansible_ssh_common_args', 'ansible_ssh_extra_args']
-
-interface SshArgs {
-  port?: number
-  user?: string
-  identity?: string
-  knownHosts?: string
-  strict?: string
-  /** The first of ProxyJump / -J / ProxyCommand, as written. */
-  proxy?: { kind: 'jump' | 'command'; value: string }
+/** What lies around the inventory: ssh config, ansible.cfg, and the -u / --private-key flags. */
+export interface ConnectionContext {
+  /** The ssh config to read behind the command line. Default: none. */
+  ssh?: ResolveContext
+  ansible?: AnsibleConfig
+  /** -u USER */
+  remoteUser?: string
+  /** --private-key FILE */
+  privateKey?: string
+  /** Where a variable was set (e.g. `hosts.ini:3`), for the origins. */
+  whereIs?: (variable: string) => string | undefined
 }
 
-export function sshTargetOf(inventoryHost: string, get: VarGetter, warnings: string[]): SshTarget {
-  const args = parseSshArgs(get, warnings)
+export interface Connection {
+  target: SshTarget
+  /** The HostName an ssh config gave the host, if one did. */
+  configHostName?: string
+  /** Setting (named as `ssh -G` names it, plus become/becomeuser) → where its value came from. */
+  origins: Origins
+}
+
+export function sshTargetOf(inventoryHost: string, get: VarGetter, warnings: string[], ctx: ConnectionContext = {}): SshTarget {
+  return connectionOf(inventoryHost, get, warnings, ctx).target
+}
+
+export function connectionOf(inventoryHost: string, get: VarGetter, warnings: string[], ctx: ConnectionContext = {}): Connection {
   const text = (name: string): string | undefined => {
     const v = get(name)
     if (v === undefined || v === null) return undefined
@@ -60,25 +79,86 @@ export function sshTargetOf(inventoryHost: string, get: VarGetter, warnings: str
     for (const n of names) { const v = text(n); if (v !== undefined) return [n, v] }
     return undefined
   }
-
-  const portVar = first('ansible_ssh_port', 'ansible_port')
-  const keyVar = first('ansible_ssh_private_key_file', 'ansible_private_key_file')
-  // host_key_checking=false makes Ansible pass -o StrictHostKeyChecking=no ahead of the args.
-  const checkingVar = ['ansible_ssh_host_key_checking', 'ansible_host_key_checking'].find((n) => get(n) !== undefined && get(n) !== null)
-  const checking = checkingVar === undefined ? true : toBool(checkingVar, get(checkingVar))
-  const become = toBool('ansible_become', get('ansible_become') ?? false)
-  const target: SshTarget = {
-    host: first('ansible_ssh_host', 'ansible_host')?.[1] ?? inventoryHost,
-    port: portVar ? toPort(portVar[0], portVar[1]) : args.port ?? 22,
-    user: first('ansible_ssh_user', 'ansible_user')?.[1] ?? args.user,
-    privateKeyFile: expandPath(keyVar?.[1] ?? args.identity),
-    knownHostsFile: expandPath(args.knownHosts?.split(/\s+/)[0]),
-    strictHostKeyChecking: checking ? strictness(args.strict) : 'no',
-    become,
+  const variable = (name: string): string => {
+    const where = ctx.whereIs?.(name)
+    if (where === '-e') return `-e ${name}`
+    return `inventory variable ${name}${where ? ` (${where})` : ''}`
   }
-  if (become) target.becomeUser = first('ansible_sudo_user', 'ansible_become_user')?.[1] ?? 'root'
-  const jump = args.proxy && jumpOf(args.proxy, warnings)
-  if (jump) target.jump = jump
+  const cfg = ctx.ansible ?? {}
+  const cfgFrom = (s: { from: string }): string => (s.from.startsWith('env ') ? s.from : `ansible.cfg ${s.from}`)
+  const cli: CommandLineOption[] = []
+  const push = (keyword: string, value: string, from: string): void => { cli.push({ keyword, value, from }) }
+
+  // 1. ssh_args
+  const sshArgsVar = text('ansible_ssh_args')
+  if (sshArgsVar !== undefined) cli.push(...argsOptions('ansible_ssh_args', sshArgsVar, variable('ansible_ssh_args'), warnings))
+  else if (cfg.sshArgs) cli.push(...argsOptions('ssh_args', cfg.sshArgs.value, cfgFrom(cfg.sshArgs), warnings))
+  // 2. host_key_checking=false
+  const checkingVar = ['ansible_ssh_host_key_checking', 'ansible_host_key_checking'].find((n) => get(n) !== undefined && get(n) !== null)
+  if (checkingVar !== undefined) {
+    if (!toBool(checkingVar, get(checkingVar))) push('StrictHostKeyChecking', 'no', variable(checkingVar))
+  } else if (cfg.hostKeyChecking?.value === false) push('StrictHostKeyChecking', 'no', cfgFrom(cfg.hostKeyChecking))
+  // 3. port
+  const portVar = first('ansible_ssh_port', 'ansible_port')
+  if (portVar) push('Port', String(toPort(portVar[0], portVar[1])), variable(portVar[0]))
+  // 4. Ansible's key
+  const keyVar = first('ansible_ssh_private_key_file', 'ansible_private_key_file')
+  const key = keyVar ? { path: expandPath(keyVar[1])!, from: variable(keyVar[0]) }
+    : ctx.privateKey ? { path: expandPath(ctx.privateKey)!, from: '--private-key' }
+      : cfg.privateKeyFile ? { path: cfg.privateKeyFile.value, from: cfgFrom(cfg.privateKeyFile) } : undefined
+  if (key) push('IdentityFile', key.path, key.from)
+  // 5. user
+  const userVar = first('ansible_ssh_user', 'ansible_user')
+  if (userVar) push('User', userVar[1], variable(userVar[0]))
+  else if (ctx.remoteUser) push('User', ctx.remoteUser, '-u')
+  else if (cfg.remoteUser) push('User', cfg.remoteUser.value, cfgFrom(cfg.remoteUser))
+  // 6. timeout
+  const timeoutVar = first('ansible_ssh_timeout', 'ansible_timeout')
+  if (timeoutVar) push('ConnectTimeout', timeoutVar[1], variable(timeoutVar[0]))
+  else if (cfg.timeout) push('ConnectTimeout', String(cfg.timeout.value), cfgFrom(cfg.timeout))
+  // 7. common and extra args
+  for (const name of ['ansible_ssh_common_args', 'ansible_ssh_extra_args']) {
+    const raw = get(name)
+    if (raw === undefined || raw === null || raw === '') continue
+    if (typeof raw !== 'string') throw new SshConfigError(name, `${name} must be a string, got ${JSON.stringify(raw)}`)
+    cli.push(...argsOptions(name, raw, variable(name), warnings))
+  }
+  // 8. the host
+  const hostVar = first('ansible_ssh_host', 'ansible_host')
+  const sshHost = hostVar?.[1] ?? inventoryHost
+
+  const ssh: ResolveContext = ctx.ssh ?? { source: { files: [], home: homedir() }, home: homedir() }
+  let resolved: Resolved
+  try {
+    resolved = resolveSshTarget(sshHost, cli, ssh)
+  } catch (e) {
+    // A bad value from the command line is its variable's fault: name it.
+    const from = (e as { where?: string }).where
+    const name = from && /^inventory variable (\S+)/.exec(from)?.[1]
+    if (name) throw new SshConfigError(name, `${name}: ${(e as Error).message}`)
+    throw e
+  }
+  const { target, origins } = resolved
+  warnings.push(...resolved.warnings)
+  // ssh lower-cases the name; the inventory's spelling is kept when no HostName changed it.
+  const configHostName = origins.hostname ? target.host : undefined
+  if (!origins.hostname) target.host = sshHost
+  if (hostVar && !origins.hostname) origins.hostname = variable(hostVar[0])
+  // Ansible's key is offered first and must exist; the config's keys follow it.
+  if (key && target.identityFiles?.[0] === resolve(key.path)) {
+    target.privateKeyFile = target.identityFiles.shift()
+    if (!target.identityFiles.length) delete target.identityFiles
+  }
+
+  const becomeSet = get('ansible_become') !== undefined && get('ansible_become') !== null
+  const become = becomeSet ? toBool('ansible_become', get('ansible_become')) : cfg.become?.value ?? false
+  origins.become = becomeSet ? variable('ansible_become') : cfg.become ? cfgFrom(cfg.become) : 'default'
+  target.become = become
+  if (become) {
+    const becomeUser = first('ansible_sudo_user', 'ansible_become_user')
+    target.becomeUser = becomeUser?.[1] ?? cfg.becomeUser?.value ?? 'root'
+    origins.becomeuser = becomeUser ? variable(becomeUser[0]) : cfg.becomeUser ? cfgFrom(cfg.becomeUser) : 'default'
+  }
 
   const method = text('ansible_become_method')
   if (become && method !== undefined && method !== 'sudo') warnings.push(`ansible_become_method is '${method}'; etcd-rescue uses sudo`)
@@ -92,92 +172,35 @@ export function sshTargetOf(inventoryHost: string, get: VarGetter, warnings: str
   if (connection !== undefined && !['ssh', 'smart', 'paramiko', 'paramiko_ssh'].includes(connection)) {
     warnings.push(`ansible_connection is '${connection}'; etcd-rescue connects over SSH anyway`)
   }
-  return target
+  return { target, origins, ...(configHostName !== undefined && { configHostName }) }
 }
 
-function parseSshArgs(get: VarGetter, warnings: string[]): SshArgs {
-  const out: SshArgs = {}
-  const setOnce = <K extends keyof SshArgs>(k: K, v: SshArgs[K]): void => { if (out[k] === undefined) out[k] = v }
-  for (const name of ARG_VARS) {
-    const raw = get(name)
-    if (raw === undefined || raw === null || raw === '') continue
-    if (typeof raw !== 'string') throw new SshConfigError(name, `${name} must be a string, got ${JSON.stringify(raw)}`)
-    let argv: string[]
-    try {
-      argv = shlexSplit(raw, { comments: false })
-    } catch (e) {
-      throw new SshConfigError(name, `${name} cannot be split like a shell line: ${(e as Error).message}`)
-    }
-    for (const [opt, value] of sshOptions(argv)) {
-      if (opt === 'p') setOnce('port', toPort(name, value))
-      else if (opt === 'l') setOnce('user', value)
-      else if (opt === 'i') setOnce('identity', value)
-      else if (opt === 'J') setOnce('proxy', { kind: 'jump', value })
-      else if (opt === 'o') {
-        const m = /^\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*)$/.exec(value)
-        if (!m) { warnings.push(`${name}: cannot read -o ${value}`); continue }
-        const [key, v] = [m[1].toLowerCase(), m[2].trim().replace(/^"(.*)"$/, '$1')]
-        if (key === 'port') setOnce('port', toPort(name, v))
-        else if (key === 'user') setOnce('user', v)
-        else if (key === 'identityfile') setOnce('identity', v)
-        else if (key === 'userknownhostsfile') setOnce('knownHosts', v)
-        else if (key === 'stricthostkeychecking') setOnce('strict', v)
-        else if (key === 'proxyjump') setOnce('proxy', { kind: 'jump', value: v })
-        else if (key === 'proxycommand') setOnce('proxy', { kind: 'command', value: v })
-      }
-    }
+/** An ssh argv (as in ansible_ssh_common_args) as the options it sets, in order. */
+function argsOptions(name: string, raw: string, from: string, warnings: string[]): CommandLineOption[] {
+  let argv: string[]
+  try {
+    argv = shlexSplit(raw, { comments: false })
+  } catch (e) {
+    throw new SshConfigError(name, `${name} cannot be split like a shell line: ${(e as Error).message}`)
+  }
+  const out: CommandLineOption[] = []
+  const letters: Record<string, string> = { p: 'Port', l: 'User', i: 'IdentityFile', J: 'ProxyJump' }
+  for (const [opt, value] of sshOptions(argv)) {
+    let keyword: string
+    let v: string
+    if (letters[opt]) {
+      [keyword, v] = [letters[opt], value]
+    } else if (opt === 'o') {
+      const m = /^\s*([A-Za-z0-9]+)\s*(?:=\s*|\s+)(.*)$/.exec(value)
+      if (!m) { warnings.push(`${name}: cannot read -o ${value}`); continue }
+      [keyword, v] = [m[1], m[2].trim().replace(/^"(.*)"$/, '$1')]
+    } else continue
+    if (keyword.toLowerCase() === 'port') toPort(name, v)
+    // Relative to where ssh runs, which is here.
+    if (keyword.toLowerCase() === 'identityfile') v = expandPath(v)!
+    out.push({ keyword, value: v, from })
   }
   return out
-}
-
-/** [option letter, argument] pairs of an ssh argv, like getopt; other words are skipped. */
-export function sshOptions(argv: string[]): [string, string][] {
-  const out: [string, string][] = []
-  for (let i = 0; i < argv.length; i++) {
-    const word = argv[i]
-    if (!word.startsWith('-') || word === '-') continue
-    for (let j = 1; j < word.length; j++) {
-      if (!WITH_ARG.has(word[j])) continue // a flag such as -q or -C
-      const arg = j + 1 < word.length ? word.slice(j + 1) : argv[++i]
-      if (arg !== undefined) out.push([word[j], arg])
-      break
-    }
-  }
-  return out
-}
-
-function jumpOf(proxy: NonNullable<SshArgs['proxy']>, warnings: string[]): SshTarget | undefined {
-  if (proxy.kind === 'jump') {
-    if (proxy.value.toLowerCase() === 'none') return undefined
-    const hops = proxy.value.split(',')
-    if (hops.length > 1) warnings.push(`ProxyJump has ${hops.length} hops (${proxy.value}); etcd-rescue uses only the first, ${hops[0]}`)
-    const m = /^(?:ssh:\/\/)?(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::([0-9]+))?$/.exec(hops[0])
-    if (!m) { warnings.push(`cannot read ProxyJump ${hops[0]}; connecting directly`); return undefined }
-    return { host: m[2].replace(/^\[(.*)\]$/, '$1'), port: m[3] ? toPort('ProxyJump', m[3]) : 22, user: m[1], become: false }
-  }
-  // ProxyCommand: only `ssh ... -W %h:%p ... [user@]host` is a jump host we can use.
-  let argv: string[] = []
-  try { argv = shlexSplit(proxy.value, { comments: false }) } catch { /* reported below */ }
-  const opts = sshOptions(argv.slice(1))
-  const forward = opts.find(([o]) => o === 'W')?.[1]
-  const words = argv.slice(1).filter((w, i, all) => !w.startsWith('-') && !(i > 0 && isOptionWithArg(all[i - 1])))
-  if (!/(^|\/)ssh$/.test(argv[0] ?? '') || !forward || !/^\[?%h\]?:%p$/.test(forward) || words.length !== 1) {
-    warnings.push(`ProxyCommand '${proxy.value}' is not of the form 'ssh -W %h:%p [user@]host'; it is ignored and hosts are reached directly`)
-    return undefined
-  }
-  const [, user, host] = /^(?:([^@]+)@)?(.+)$/.exec(words[0])!
-  const opt = (o: string): string | undefined => opts.find(([k]) => k === o)?.[1]
-  const port = opt('p')
-  return { host, port: port ? toPort('ProxyCommand', port) : 22, user: user ?? opt('l'), privateKeyFile: expandPath(opt('i')), become: false }
-}
-
-const isOptionWithArg = (w: string): boolean => /^-[A-Za-z]+$/.test(w) && WITH_ARG.has(w[w.length - 1])
-
-function strictness(v: string | undefined): SshTarget['strictHostKeyChecking'] {
-  const s = v?.toLowerCase()
-  if (s === 'yes' || s === 'accept-new') return s
-  if (s === 'no' || s === 'off') return 'no'
-  return undefined // unset or 'ask': the caller's default
 }
 
 function toPort(name: string, v: unknown): number {

@@ -1,7 +1,7 @@
 // The recovery, in the order of the op-guide, with nothing destructive until every
 // host passed preflight: check the snapshot, connect and probe every host, plan,
 // (confirm), copy, stop, restore, start, wait for quorum, verify.
-import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
+import { loadInventory, membersOf, type Member, type MemberContext } from '../inventory/members.ts'
 import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
 import { parseJsonExact, type SnapshotStatus } from '../etcd/etcdctl.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
@@ -25,6 +25,8 @@ export interface RecoverOptions {
   snapshot: string
   /** Inventory group of the members. Default etcd. */
   group?: string
+  /** -e, -u, --private-key, ssh config and ansible.cfg. Default: the inventory alone. */
+  memberContext?: MemberContext
   /** Plan and print, change nothing. */
   check?: boolean
   /** Hosts worked on at once. Default: all members. */
@@ -34,7 +36,7 @@ export interface RecoverOptions {
   skipHashCheck?: boolean
   /** How long to wait for a healthy quorum. Default 120 s. */
   timeoutMs?: number
-  /** SSH handshake timeout per host. Default 10 s. */
+  /** SSH handshake timeout per host, over any the inventory or configs set. Default: theirs, else 10 s. */
   connectTimeoutMs?: number
   /** known_hosts for hosts whose inventory names none. Default ~/.ssh/known_hosts. */
   knownHosts?: string
@@ -93,7 +95,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
 
   try {
     // 1. Inputs: inventory and snapshot. Nothing has been contacted yet.
-    const set = membersOf(loadInventory(o.inventory), o.group ?? 'etcd')
+    const set = membersOf(loadInventory(o.inventory), o.group ?? 'etcd', o.memberContext)
     set.warnings.forEach(warn)
     const members = set.members
     res.members = members
@@ -103,7 +105,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const forks = o.forks ?? members.length
 
     // 2. Preflight, read-only, on every host at once.
-    const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts, onWarning: warn }, forks)
+    const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn }, forks)
     if (conn.failed.length) return finish(refused(conn, 'cannot connect'))
     const locked = await runPhase(o.ui, journal, 'lock', 'Lock each member against a second run', members.map((m) => ({
       host: m.name,

@@ -13,21 +13,37 @@ import {
 } from './errors.ts'
 import { KnownHosts, blobType, fingerprint, hostKeyAlgorithms } from './known-hosts.ts'
 
-/** Where and how to connect; the inventory's connection variables map onto this. */
+/**
+ * Where and how to connect: the inventory's connection variables, ansible.cfg and the
+ * ssh config map onto this (lib/inventory/ssh.ts, lib/ssh/resolve.ts).
+ */
 export interface SshTarget {
   host: string
   port: number
+  /** Default: $USER, else root. */
   user?: string
+  /** Ansible's private key (inventory, --private-key, ansible.cfg): offered first. */
   privateKeyFile?: string
-  knownHostsFile?: string
+  /** The ssh config's IdentityFile entries, offered after privateKeyFile. No key at all: ~/.ssh/id_*. */
+  identityFiles?: string[]
+  /** Offer only the key files, not the agent's keys. Default false. */
+  identitiesOnly?: boolean
+  /** Default: ConnectOptions.knownHostsFile, else ~/.ssh/known_hosts. */
+  knownHostsFiles?: string[]
+  /** Default (and for `ask`, with no one to ask): yes. */
   strictHostKeyChecking?: 'yes' | 'no' | 'accept-new'
+  /** Handshake timeout; ConnectOptions.connectTimeoutMs (the --connect-timeout flag) overrides it. Default 10 s. */
+  connectTimeoutMs?: number
+  /** Keepalive interval. Default 5 s (ssh2 gives up after 3 unanswered). */
+  serverAliveIntervalMs?: number
+  /** Reached through this host (ProxyJump); a chain nests. */
   jump?: SshTarget
   become: boolean
   becomeUser?: string
 }
 
 export interface ConnectOptions {
-  /** Give up on a host that has not finished the SSH handshake by then. Default 10 s. */
+  /** Give up on a host that has not finished the SSH handshake by then. Default: the target's, else 10 s. */
   connectTimeoutMs?: number
   /** Used when the target names no known_hosts file. Default ~/.ssh/known_hosts. */
   knownHostsFile?: string
@@ -73,36 +89,35 @@ export class SshHost {
     readonly name: string,
     readonly target: SshTarget,
     private readonly client: Client,
-    private readonly jumpClient?: Client,
+    /** The jump host this connection goes through, closed with it. */
+    private readonly bastion?: SshHost,
   ) {}
 
   /** Connects (through the jump host if any) and verifies the host key. */
   static async connect(name: string, target: SshTarget, options: ConnectOptions = {}): Promise<SshHost> {
-    let jumpClient: Client | undefined
+    let bastion: SshHost | undefined
     let sock: Readable | undefined
     if (target.jump) {
-      // OpenSSH would give the bastion only ~/.ssh/config's settings, which we do not
-      // read; an inventory's key and known_hosts are what its operator means for both.
+      // A bastion with no key or known_hosts of its own (from the ssh config) gets the
+      // target's: an inventory's key and known_hosts are what its operator means for both.
       const jump = {
         ...target.jump,
-        privateKeyFile: target.jump.privateKeyFile ?? target.privateKeyFile,
-        knownHostsFile: target.jump.knownHostsFile ?? target.knownHostsFile,
+        privateKeyFile: target.jump.privateKeyFile ?? (target.jump.identityFiles ? undefined : target.privateKeyFile),
+        knownHostsFiles: target.jump.knownHostsFiles ?? target.knownHostsFiles,
       }
-      jumpClient = await open(`${name} (jump host ${jump.host})`, jump, options)
-      sock = await new Promise<Readable>((resolve, reject) =>
-        jumpClient!.forwardOut('127.0.0.1', 0, target.host, target.port, (err, stream) =>
-          err ? reject(new ConnectError(name, `jump host ${target.jump!.host} could not reach ${target.host}:${target.port}: ${err.message}`)) : resolve(stream),
-        ),
-      ).catch((err) => {
-        jumpClient!.end()
-        throw err
+      // A chain (ProxyJump a,b): the bastion is itself reached through the one before it.
+      const via = await SshHost.connect(`${name} (jump host ${jump.host})`, jump, options)
+      bastion = via
+      sock = await via.forward(target.host, target.port).catch((err) => {
+        via.close()
+        throw new ConnectError(name, `jump host ${jump.host} could not reach ${target.host}:${target.port}: ${(err as Error).message}`)
       })
     }
     const client = await open(name, target, options, sock).catch((err) => {
-      jumpClient?.end()
+      bastion?.close()
       throw err
     })
-    return new SshHost(name, target, client, jumpClient)
+    return new SshHost(name, target, client, bastion)
   }
 
   /**
@@ -204,34 +219,44 @@ ${command}` : command
 
   close(): void {
     this.client.end()
-    this.jumpClient?.end()
+    this.bastion?.close()
   }
 }
 
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa']
 
+/**
+ * The keys to offer, in OpenSSH's order: Ansible's private key, then the ssh config's
+ * IdentityFile entries; with neither, the default ~/.ssh/id_* that exist. Ansible's key
+ * must be readable; a config's IdentityFile that does not exist is skipped, as ssh does.
+ */
 function identities(target: SshTarget, label: string): Buffer[] {
+  const keys: Buffer[] = []
   if (target.privateKeyFile) {
     try {
-      return [readFileSync(target.privateKeyFile)]
+      keys.push(readFileSync(target.privateKeyFile))
     } catch (err) {
       throw new AuthError(label, `cannot read private key ${target.privateKeyFile}: ${(err as Error).message}`,
-        'Check ansible_ssh_private_key_file (or -i in the SSH args) in the inventory.')
+        'Check ansible_ssh_private_key_file (or -i in the SSH args) in the inventory, --private-key, or private_key_file in ansible.cfg.')
     }
   }
+  for (const f of target.identityFiles ?? []) if (existsSync(f)) keys.push(readFileSync(f))
+  if (target.privateKeyFile || target.identityFiles?.length) return keys
   return DEFAULT_IDENTITIES.map((f) => join(homedir(), '.ssh', f)).filter(existsSync).map((f) => readFileSync(f))
 }
 
 function open(label: string, target: SshTarget, options: ConnectOptions, sock?: Readable): Promise<Client> {
-  const knownHostsFile = target.knownHostsFile ?? options.knownHostsFile ?? join(homedir(), '.ssh', 'known_hosts')
+  const knownHostsFiles = target.knownHostsFiles ?? [options.knownHostsFile ?? join(homedir(), '.ssh', 'known_hosts')]
+  const knownHostsFile = knownHostsFiles.join(' ')
   const strict = target.strictHostKeyChecking ?? 'yes'
-  const knownHosts = KnownHosts.load([knownHostsFile])
+  const knownHosts = KnownHosts.load(knownHostsFiles)
+  const timeoutMs = options.connectTimeoutMs ?? target.connectTimeoutMs ?? 10_000
   const onRecord = knownHosts.keysFor(target.host, target.port).filter((k) => !k.revoked)
-  if (strict === 'no') options.onWarning?.(`${label}: host-key checking is off for this host (StrictHostKeyChecking=no in the inventory)`)
+  if (strict === 'no') options.onWarning?.(`${label}: host-key checking is off for this host (StrictHostKeyChecking=no)`)
 
   const user = target.user ?? process.env.USER ?? 'root'
   const keys = identities(target, label)
-  const agent = process.env.SSH_AUTH_SOCK
+  const agent = target.identitiesOnly ? undefined : process.env.SSH_AUTH_SOCK
   const methods: Array<PublicKeyAuthMethod | AgentAuthMethod> = [
     ...keys.map((key): PublicKeyAuthMethod => ({ type: 'publickey', username: user, key })),
     ...(agent ? [{ type: 'agent', username: user, agent } as AgentAuthMethod] : []),
@@ -249,7 +274,7 @@ function open(label: string, target: SshTarget, options: ConnectOptions, sock?: 
           'Check ansible_user and ansible_ssh_private_key_file, and that the key is in the host\'s authorized_keys.', err))
       }
       if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
-        return reject(new ConnectError(label, `no SSH answer from ${target.host}:${target.port} within ${(options.connectTimeoutMs ?? 10_000) / 1000} s`,
+        return reject(new ConnectError(label, `no SSH answer from ${target.host}:${target.port} within ${timeoutMs / 1000} s`,
           'Is the host up and reachable from here? Raise --connect-timeout for slow links.', err))
       }
       reject(new ConnectError(label, `cannot connect to ${target.host}:${target.port}: ${err.message}`, undefined, err))
@@ -259,8 +284,8 @@ function open(label: string, target: SshTarget, options: ConnectOptions, sock?: 
       port: target.port,
       username: user,
       sock,
-      readyTimeout: options.connectTimeoutMs ?? 10_000,
-      keepaliveInterval: 5_000,
+      readyTimeout: timeoutMs,
+      keepaliveInterval: target.serverAliveIntervalMs || 5_000,
       keepaliveCountMax: 3,
       authHandler: methods.length ? methods : undefined,
       // Offer only the key types on record, as ssh does, so the server presents a key we can check.

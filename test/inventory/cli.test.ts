@@ -1,12 +1,18 @@
 // scripts/inventory.mjs end to end (no network): flags, output and exit codes.
 import { spawnSync } from 'node:child_process'
-import { resolve } from 'node:path'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { listJson, loadInventory } from '../../lib/inventory/members.ts'
 
 const FIXTURES = 'test/fixtures/inventory'
+// A HOME of its own: no ~/.ssh/config or ~/.ansible.cfg of whoever runs the tests.
+const HOME = mkdtempSync(join(tmpdir(), 'inventory-cli-home-'))
 const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, ['scripts/inventory.mjs', ...args], { encoding: 'utf8', timeout: 60_000 })
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME }
+  delete env.ANSIBLE_CONFIG
+  const r = spawnSync(process.execPath, ['scripts/inventory.mjs', ...args], { encoding: 'utf8', timeout: 60_000, env })
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
@@ -15,7 +21,7 @@ describe('scripts/inventory.mjs', { timeout: 30_000 }, () => {
   it('--help explains usage and exit codes', () => {
     const r = cli('--help')
     expect(r.code).toBe(0)
-    expect(r.out).toMatch(/Usage: npx zx scripts\/inventory\.mjs --inventory PATH/)
+    expect(r.out).toMatch(/Usage: npx zx scripts\/inventory\.mjs -i INVENTORY/)
     expect(r.out).toMatch(/Exit codes:\n\s+0 .*\n\s+2 +bad input/)
   })
 
@@ -37,7 +43,8 @@ describe('scripts/inventory.mjs', { timeout: 30_000 }, () => {
     expect(r.out).toContain("4 members in group 'etcd'")
     expect(r.out).toMatch(/^MEMBER +SSH TARGET +PEER URL +CLIENT URL +DATA DIR +SERVICE$/m)
     expect(r.out).toMatch(/^etcd1 +10\.1\.0\.1:22 via ops@bastion\.example\.com:2222 +http:\/\/10\.1\.0\.1:2380 +http:\/\/10\.1\.0\.1:2379 +\/var\/lib\/etcd +systemd \(etcd\)$/m)
-    expect(r.err).toMatch(/^warning: member j2: ProxyJump has 2 hops/m)
+    // ProxyJump jump1,jump2: the chain, nearest hop first.
+    expect(r.out).toMatch(/^etcd2 +10\.1\.0\.2:22 via jump2:22 via jump1:22 +http/m)
   })
 
   it('--members --json --group prints the member set', () => {
@@ -52,7 +59,7 @@ describe('scripts/inventory.mjs', { timeout: 30_000 }, () => {
     [['--bogus'], /Unknown option '--bogus'/],
     [['-i', 'x.ini'], /no action/],
     [['-i', 'x.ini', '--list', '--members'], /choose one of --list, --members/],
-    [['--list'], /--inventory is required/],
+    [['--list'], /no inventory: pass -i\/--inventory, or set inventory in ansible.cfg/],
     [['-i', 'x.ini', '--list', '--json'], /--group and --json go with --members/],
     [['-i', '/nonexistent.ini', '--list'], /inventory not found: \/nonexistent\.ini/],
     [['-i', `${FIXTURES}/bad/semicolon-comment.ini`, '--list'], /semicolon-comment\.ini:2: expected key=value after host 'node1', got ';'\n  hint: /],
@@ -62,6 +69,35 @@ describe('scripts/inventory.mjs', { timeout: 30_000 }, () => {
     const r = cli(...args)
     expect(r.err).toMatch(stderr)
     expect(r.code).toBe(String(stderr).includes('warning') ? 0 : 2)
+  })
+})
+
+describe('inventory.mjs --connection', { timeout: 30_000 }, () => {
+  it('shows each SSH setting and where it came from, the inventory named by ansible.cfg', () => {
+    const home = mkdtempSync(join(tmpdir(), 'connection-home-'))
+    mkdirSync(join(home, '.ssh'))
+    writeFileSync(join(home, '.ssh', 'config'), 'Host etcd-*\n  HostName 10.9.0.1\n  Port 2200\n  IdentityFile ~/.ssh/lab\n')
+    writeFileSync(join(home, 'hosts.ini'), '[etcd]\netcd-a\n')
+    writeFileSync(join(home, '.ansible.cfg'), '[defaults]\ninventory = ~/hosts.ini\nremote_user = ops\n')
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home }
+    delete env.ANSIBLE_CONFIG
+    const r = spawnSync(process.execPath, ['scripts/inventory.mjs', '--host', 'etcd-a', '--connection', '-e', 'ansible_port=2201'], { encoding: 'utf8', env })
+    expect(r.status, r.stderr).toBe(0)
+    const row = (setting: string) => r.stdout.split('\n').find((l) => l.startsWith(`${setting} `))?.split(/ {2,}/)
+    expect(row('hostname')).toEqual(['hostname', '10.9.0.1', `${home}/.ssh/config:2`])
+    expect(row('port')).toEqual(['port', '2201', '-e ansible_port'])
+    expect(row('user')).toEqual(['user', 'ops', `ansible.cfg ${home}/.ansible.cfg:3`])
+    expect(row('identityfile')).toEqual(['identityfile', `${home}/.ssh/lab`, `${home}/.ssh/config:4`])
+    expect(row('stricthostkeychecking')).toEqual(['stricthostkeychecking', 'yes', 'default'])
+  })
+
+  it('names the ssh config file and line it cannot use: exit 2', () => {
+    const home = mkdtempSync(join(tmpdir(), 'connection-home-'))
+    writeFileSync(join(home, 'ssh_config'), 'Host *\n  Match all\n')
+    const r = cli('-i', `${FIXTURES}/basic/hosts.ini`, '--members', '-F', join(home, 'ssh_config'))
+    expect(r.code).toBe(2)
+    expect(r.err).toContain(`${join(home, 'ssh_config')}:2: member `)
+    expect(r.err).toMatch(/`Match` blocks are not supported/)
   })
 })
 

@@ -33,18 +33,18 @@ describe('SSH target from connection variables', () => {
 
   it.each<[string, Partial<SshTarget>]>([
     ['-o ProxyJump=ops@bastion:2222', { jump: { host: 'bastion', port: 2222, user: 'ops', become: false } }],
-    ['-J bastion', { jump: { host: 'bastion', port: 22, user: undefined, become: false } }],
+    ['-J bastion', { jump: { host: 'bastion', port: 22, become: false } }],
     ['-Jssh://u@[fd00::1]:2200', { jump: { host: 'fd00::1', port: 2200, user: 'u', become: false } }],
-    ['-o UserKnownHostsFile=~/.ssh/kh -o StrictHostKeyChecking=accept-new', { knownHostsFile: `${home}/.ssh/kh`, strictHostKeyChecking: 'accept-new' }],
-    ['-o "UserKnownHostsFile /etc/kh /etc/kh2"', { knownHostsFile: '/etc/kh' }],
+    ['-o UserKnownHostsFile=~/.ssh/kh -o StrictHostKeyChecking=accept-new', { knownHostsFiles: [`${home}/.ssh/kh`], strictHostKeyChecking: 'accept-new' }],
+    ['-o "UserKnownHostsFile /etc/kh /etc/kh2"', { knownHostsFiles: ['/etc/kh', '/etc/kh2'] }],
     ['-oStrictHostKeyChecking=off', { strictHostKeyChecking: 'no' }],
-    ['-i /k1 -o IdentityFile=/k2', { privateKeyFile: '/k1' }], // the first wins, as in OpenSSH
+    ['-i /k1 -o IdentityFile=/k2', { identityFiles: ['/k1', '/k2'] }], // every IdentityFile counts, as in OpenSSH
     ['-o Port=2022 -p 2023', { port: 2022 }],
     ['-l u -o User=v', { user: 'u' }],
     ['-vvv -C -o Port=2022', { port: 2022 }],
     ['-o ProxyCommand="ssh -W %h:%p -q -p 2200 -i /k admin@bastion"', { jump: { host: 'bastion', port: 2200, user: 'admin', privateKeyFile: '/k', become: false } }],
-    ['-o ProxyCommand="ssh -W [%h]:%p -l admin bastion"', { jump: { host: 'bastion', port: 22, user: 'admin', privateKeyFile: undefined, become: false } }],
-    ['-o ProxyJump=a -o ProxyCommand="ssh -W %h:%p b"', { jump: { host: 'a', port: 22, user: undefined, become: false } }],
+    ['-o ProxyCommand="ssh -W [%h]:%p -l admin bastion"', { jump: { host: 'bastion', port: 22, user: 'admin', become: false } }],
+    ['-o ProxyJump=a -o ProxyCommand="ssh -W %h:%p b"', { jump: { host: 'a', port: 22, become: false } }],
   ])('ansible_ssh_common_args %s', (args, expected) => {
     expect(target({ ansible_ssh_common_args: args })).toMatchObject(expected)
   })
@@ -65,7 +65,6 @@ describe('SSH target from connection variables', () => {
   })
 
   it.each<[Record<string, unknown>, RegExp]>([
-    [{ ansible_ssh_common_args: '-J a,b' }, /ProxyJump has 2 hops \(a,b\); etcd-rescue uses only the first, a/],
     [{ ansible_ssh_common_args: '-o ProxyCommand="nc -X 5 -x proxy %h %p"' }, /ProxyCommand .* is ignored/],
     [{ ansible_become: true, ansible_become_method: 'su' }, /ansible_become_method is 'su'; etcd-rescue uses sudo/],
     [{ ansible_become: true, ansible_become_password: 'x' }, /NOPASSWD/],
@@ -98,12 +97,12 @@ describe('SSH target from connection variables', () => {
   it('reads the ssh-args fixture', () => {
     const set = membersOf(loadInventory(resolve('test/fixtures/inventory/ssh-args.ini')))
     expect(set.members.map((m) => m.ssh)).toMatchObject([
-      { host: '10.1.0.1', port: 22, knownHostsFile: '/etc/etcd-rescue/known_hosts', strictHostKeyChecking: 'yes', jump: { host: 'bastion.example.com', port: 2222, user: 'ops' } },
-      { host: '10.1.0.2', privateKeyFile: `${home}/.ssh/id_etcd`, strictHostKeyChecking: 'accept-new', jump: { host: 'jump1' } },
+      { host: '10.1.0.1', port: 22, knownHostsFiles: ['/etc/etcd-rescue/known_hosts'], strictHostKeyChecking: 'yes', jump: { host: 'bastion.example.com', port: 2222, user: 'ops' } },
+      // A chain: jump2 is reached through jump1.
+      { host: '10.1.0.2', identityFiles: [`${home}/.ssh/id_etcd`], strictHostKeyChecking: 'accept-new', jump: { host: 'jump2', jump: { host: 'jump1' } } },
       { host: '10.1.0.3', port: 2022, user: 'extra', jump: { host: 'bastion2', port: 2200, user: 'admin' } },
-      { host: '10.1.0.4', port: 22, knownHostsFile: '/tmp/kh', strictHostKeyChecking: 'no' },
+      { host: '10.1.0.4', port: 22, knownHostsFiles: ['/tmp/kh', resolve('other')], strictHostKeyChecking: 'no' },
     ])
-    expect(set.warnings).toContain('member j2: ProxyJump has 2 hops (jump1,jump2); etcd-rescue uses only the first, jump1')
   })
 
   it('reads legacy variables (legacy-vars fixture)', () => {

@@ -8,13 +8,14 @@ import { join } from 'node:path'
 import { SshHost, type SshTarget } from '../../lib/ssh/connection.ts'
 import { loadInventory, membersOf } from '../../lib/inventory/members.ts'
 import { RemoteCommandError } from '../../lib/ssh/errors.ts'
+import { sshConfigSource } from '../../lib/ssh/config.ts'
 import { onHost, useLab } from '../support/lab.ts'
 
 describe('ssh on the lab', () => {
   const ctx = useLab({ hosts: 2 })
   const target = (i: number, over: Partial<SshTarget> = {}): SshTarget => ({
     host: ctx.lab.state.hosts[i].address, port: 22, user: 'root', privateKeyFile: ctx.lab.paths.privateKey,
-    knownHostsFile: ctx.lab.paths.knownHosts, become: false, ...over,
+    knownHostsFiles: [ctx.lab.paths.knownHosts], become: false, ...over,
   })
 
   it('reaches a host through a jump host named in the inventory', async () => {
@@ -27,6 +28,30 @@ describe('ssh on the lab', () => {
     const host = await SshHost.connect(m.name, m.ssh)
     try {
       expect((await host.exec(trusted('hostname'))).stdout.trim()).toBe(h2.name)
+    } finally {
+      host.close()
+    }
+  })
+
+  it('goes through a ProxyJump chain from an ssh config, each hop read from its own Host block', async () => {
+    const [h1, h2] = ctx.lab.state.hosts
+    const dir = mkdtempSync(join(tmpdir(), 'chain-'))
+    const config = join(dir, 'ssh_config')
+    // h1 is reached from h2, and h2 from h1: two hops, each resolved through the config.
+    writeFileSync(config, [
+      `Host hop1\n  HostName ${h1.address}`, `Host hop2\n  HostName ${h2.address}`,
+      `Host target\n  HostName ${h1.address}\n  ProxyJump hop1,hop2`,
+      `Host *\n  User root\n  IdentityFile ${ctx.lab.paths.privateKey}\n  UserKnownHostsFile ${ctx.lab.paths.knownHosts}`,
+    ].join('\n'))
+    const inv = join(dir, 'hosts.ini')
+    writeFileSync(inv, '[etcd]\ntarget\n')
+    const [m] = membersOf(loadInventory(inv), 'etcd', { ssh: { source: sshConfigSource({ file: config, home: dir }), home: dir } }).members
+    expect(m.ssh).toMatchObject({ host: h1.address, jump: { host: h2.address, jump: { host: h1.address } } })
+    const host = await SshHost.connect(m.name, m.ssh)
+    try {
+      expect((await host.exec(trusted('hostname'))).stdout.trim()).toBe(h1.name)
+      // The last hop is h2: the session on h1 comes from h2's address.
+      expect((await host.exec(trusted('echo $SSH_CLIENT'))).stdout.split(' ')[0]).toBe(h2.address)
     } finally {
       host.close()
     }
