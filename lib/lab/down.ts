@@ -4,6 +4,7 @@
 // row (the second run finds nothing to do).
 import { readFileSync, rmSync, rmdirSync } from 'node:fs'
 import { RescueError } from '../errors.ts'
+import { removeCgroup } from './cgroup.ts'
 import { killHost } from './host.ts'
 import { withLock } from './lock.ts'
 import { DEFAULT_LAB_NAME, belongsToLab, validateLabName } from './names.ts'
@@ -66,8 +67,13 @@ export async function teardown(state: LabState, paths: LabPaths): Promise<void> 
   if (mounted.length > 0) {
     throw new RescueError(`mounts remain under ${paths.dir}: ${mounted.join(', ')}`, { hint: 'Unmount them, then run down again.' })
   }
+  const cgroupsLeft = []
+  for (const host of state.hosts) if (host.cgroup && !(await removeCgroup(host.cgroup))) cgroupsLeft.push(host.cgroup)
+  if (cgroupsLeft.length > 0) throw new RescueError(`cgroups of lab "${state.name}" still hold processes: ${cgroupsLeft.join(', ')}`, { where: paths.dir })
   rmSync(paths.hostsDir, { recursive: true, force: true })
-  for (const f of [paths.privateKey, paths.publicKey, paths.knownHosts, paths.inventory, paths.loadManifest, `${paths.state}.tmp`, paths.state]) {
+  rmSync(paths.pki, { recursive: true, force: true })
+  rmSync(paths.groupVars, { recursive: true, force: true })
+  for (const f of [paths.privateKey, paths.publicKey, paths.knownHosts, paths.inventory, paths.loadManifest, paths.becomePassword, `${paths.state}.tmp`, paths.state]) {
     rmSync(f, { force: true })
   }
   try {
