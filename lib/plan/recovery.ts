@@ -34,6 +34,10 @@ export interface MemberPlan {
   paths: MemberPaths
   restoreTool: 'etcdctl' | 'etcdutl'
   etcdctl: string
+  /** The systemd unit running this member; undefined for a plain process. */
+  unit?: string
+  /** Who owns the restored data (undefined: left as restored, root). */
+  etcdUser?: string
   /** Client certificates for etcdctl on this host, when the cluster speaks TLS. */
   tls?: TlsFiles
   /** Work a previous run already did, so this run skips it. */
@@ -114,6 +118,8 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
       restoreTool: tool,
       etcdctl: f.bins.etcdctl!,
       tls: tlsFor(m),
+      unit: m.service === 'systemd' ? m.serviceName : undefined,
+      etcdUser: f.etcdUser?.name ?? m.etcdUser,
       resume: { snapshotInPlace: f.snapshot.sha256 === snapshot.sha256, alreadyRestored, running: f.pids },
       scripts: {
         upload: uploadScript(paths, snapshot.sha256),
@@ -123,7 +129,8 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
           ports,
           sha256: snapshot.sha256,
           mountpoint: f.dataDir.mountpoint,
-          etcdUser: m.etcdUser,
+          // The unit's User= (read in preflight; etcd_user overrides it there): restored files are theirs.
+          etcdUser: f.etcdUser?.name ?? m.etcdUser,
           restore: {
             tool,
             bin: toolBin,

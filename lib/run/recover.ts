@@ -3,7 +3,8 @@
 // (confirm), copy, stop, restore, start, wait for quorum, verify.
 import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
 import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
-import { parseJsonExact, type SnapshotStatus } from '../etcd/etcdctl.ts'
+import { parseJsonExact, type SnapshotStatus, type TlsFiles } from '../etcd/etcdctl.ts'
+import { tlsFor } from '../etcd/tls.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
 import { fanOutUpload } from '../ssh/upload.ts'
 import type { SshHost } from '../ssh/connection.ts'
@@ -11,6 +12,7 @@ import type { Script } from '../shell/sh.ts'
 import { parseFacts, probeScript, type HostFacts } from '../plan/facts.ts'
 import { clusterProblems, hostProblems } from '../plan/checks.ts'
 import { memberPaths } from '../plan/paths.ts'
+import { unitStateScript } from '../plan/systemd.ts'
 import { buildPlan, memberPorts, timeStamp, type RecoveryPlan } from '../plan/recovery.ts'
 import { HostPool, connectAll } from './hosts.ts'
 import { Journal } from './journal.ts'
@@ -127,9 +129,11 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
           ports: memberPorts(m),
           service: m.service,
           serviceName: m.serviceName,
+          etcdUser: m.etcdUser,
+          tlsFiles: tlsFileList(tlsFor(m)),
         }), o, 'preflight')).stdout, m.name, where.state)
         const problems = hostProblems({ member: m, facts, snapshotSize: snapshot.size, snapshotSha: snapshot.sha256, bumpRevision: o.bumpRevision })
-        if (problems.length) throw new RescueError(problems.join('; '), { where: m.name })
+        if (problems.length) throw new RescueError(problems.join(problems.some((p) => p.includes('\n')) ? '\n' : '; '), { where: m.name })
         return { value: facts, text: describeFacts(facts) }
       },
     })), forks)
@@ -162,7 +166,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       run: async () => {
         if (m.resume.alreadyRestored && m.resume.running.length) return { value: null, text: 'already running restored data: left alone', skipped: true }
         const r = await exec(pool.get(m.name), m.scripts.stop, o, 'stop')
-        return { value: null, text: field(r.stdout, 'stopped') === 'none-running' ? 'no etcd of this member was running' : `stopped pid ${field(r.stdout, 'stopped')}` }
+        return { value: null, text: stopText(m.unit, field(r.stdout, 'unit.stopped'), field(r.stdout, 'stopped')) }
       },
     })), forks), 'stop')
     stopHere('stop')
@@ -256,9 +260,20 @@ async function exec(host: SshHost, script: Script, o: RecoverOptions, phase: str
   return r
 }
 
+function stopText(unit: string | undefined, unitStopped: string | undefined, stopped: string | undefined): string {
+  const [was, mainPid] = (unitStopped ?? '').split(' ')
+  const byUnit = unit ? `${unit} ${was === 'active' || was === 'activating' ? `stopped (was ${was}${mainPid && mainPid !== '0' ? `, pid ${mainPid}` : ''})` : `was ${was || 'not running'}`}, masked until start` : ''
+  const strays = stopped && stopped !== 'none-running' ? `stopped pid ${stopped}${unit ? ' outside the unit' : ''}` : ''
+  return [byUnit, strays].filter(Boolean).join('; ') || 'no etcd of this member was running'
+}
+
 function field(stdout: string, key: string): string | undefined {
   const line = stdout.split('\n').reverse().find((l) => l.startsWith(`${key}=`))
   return line?.slice(key.length + 1)
+}
+
+function tlsFileList(t: TlsFiles | undefined): string[] {
+  return t ? [t.cacert, t.cert, t.key].filter((f): f is string => !!f) : []
 }
 
 function describeFacts(f: HostFacts): string {
@@ -334,7 +349,11 @@ async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptio
     run: async (view) => {
       views.set(m.name, view.update)
       await poller
-      if (healthy.has(m.name)) return { value: null, text: last.get(m.name) ?? 'healthy' }
+      // Healthy is not enough under systemd: the unit itself must be active (not a
+      // stray process answering while the unit is failed or restarting).
+      const state = m.unit && (await pool.get(m.name).exec(unitStateScript(m.unit), { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined))?.stdout.trim()
+      if (healthy.has(m.name) && (!m.unit || state === 'active')) return { value: null, text: `${last.get(m.name) ?? 'healthy'}${m.unit ? `, ${m.unit} active` : ''}` }
+      if (healthy.has(m.name)) last.set(m.name, `answers, but unit ${m.unit} is ${state || 'unknown'}`)
       const tail = await pool.get(m.name).exec(m.scripts.logTail, { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined)
       throw new RescueError(`not healthy (${last.get(m.name) ?? 'no answer'})${tail?.stdout.trim() ? `\n  last log lines:\n${tail.stdout.trim().split('\n').map((l) => `    ${l}`).join('\n')}` : ''}`, { where: m.name })
     },
