@@ -9,6 +9,7 @@ import { SCENARIOS, type Scenario } from '../drill/disaster.ts'
 import { drillHtml } from '../drill/html.ts'
 import { timeStamp } from '../plan/recovery.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
+import { askBecomePassword } from './password.ts'
 
 export const DRILL_HELP = `Usage: npx zx scripts/drill.mjs [options]     (or: npm run drill -- [options])
 
@@ -41,6 +42,7 @@ Options:
                       HTML timeline is written next to it, and a line appended
                       to drill-history.jsonl in the same directory
   --known-hosts FILE, --connect-timeout SECONDS   as for recover.mjs
+  -K, --ask-become-pass                           as for recover.mjs
   --plain             plain log lines instead of the live task list
   -h, --help          this text
 
@@ -61,6 +63,7 @@ export async function main(argv: string[]): Promise<number> {
       yes: { type: 'boolean', short: 'y' },
       report: { type: 'string' },
       'known-hosts': { type: 'string' },
+      'ask-become-pass': { type: 'boolean', short: 'K' },
       'connect-timeout': { type: 'string' },
       plain: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -90,6 +93,7 @@ export async function main(argv: string[]): Promise<number> {
       yes: values.yes,
       knownHosts: values['known-hosts'],
       connectTimeoutMs: durationFlag('connect-timeout', values['connect-timeout']),
+      becomePassword: values['ask-become-pass'] ? await askBecomePassword() : undefined,
       backupDir: join(dirname(reportFile), 'backups'),
       ui,
     })

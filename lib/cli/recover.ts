@@ -6,6 +6,7 @@ import { createUi } from '../run/ui.ts'
 import { recover } from '../run/recover.ts'
 import { TOKEN_RE } from '../plan/grammar.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
+import { askBecomePassword } from './password.ts'
 import { planText, recapTable, reportJson, summaryLine, writeReport } from './render.ts'
 
 export const RECOVER_HELP = `Usage: npx zx scripts/recover.mjs --inventory PATH --snapshot FILE [options]
@@ -52,6 +53,11 @@ Options:
                          operator, or a run whose laptop dropped), wait this long
                          for it (default: 0, refuse at once with exit 3 naming
                          the holder's host, PID, start time and command)
+  -K, --ask-become-pass  ask once for the sudo password of hosts with
+                         ansible_become (no echo; without a terminal, the first
+                         line of stdin), used for every host, never printed.
+                         Without it sudo runs with -n: one that wants a
+                         password fails preflight (exit 3)
   --known-hosts FILE     known_hosts for hosts whose inventory names none
                          (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per
@@ -91,6 +97,7 @@ export async function main(argv: string[]): Promise<number> {
       'connect-timeout': { type: 'string' },
       'wait-lock': { type: 'string' },
       'known-hosts': { type: 'string' },
+      'ask-become-pass': { type: 'boolean', short: 'K' },
       report: { type: 'string' },
       plain: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
@@ -123,6 +130,7 @@ export async function main(argv: string[]): Promise<number> {
       timeoutMs: durationFlag('timeout', values.timeout),
       connectTimeoutMs: durationFlag('connect-timeout', values['connect-timeout']),
       waitLockSeconds: intFlag('wait-lock', values['wait-lock'], 0, 86_400),
+      becomePassword: values['ask-become-pass'] ? await askBecomePassword() : undefined,
       knownHosts: values['known-hosts'],
       verbose: values.verbose,
       ui,

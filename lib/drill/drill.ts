@@ -39,6 +39,8 @@ export interface DrillOptions {
   backupDir: string
   knownHosts?: string
   connectTimeoutMs?: number
+  /** sudo password for hosts with ansible_become (-K). Default: none, sudo -n. */
+  becomePassword?: string
   ui: Ui
 }
 
@@ -118,7 +120,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     }
     const members = membersOf(loadInventory(inventory), o.group ?? 'etcd').members
     report.target.hosts = members.length
-    const conn = await connectAll(members, pool, ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts }, members.length)
+    const conn = await connectAll(members, pool, ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts, becomePassword: o.becomePassword }, members.length)
     if (conn.failed.length) throw new RescueError(`cannot reach ${conn.failed.map((f) => f.host).join(', ')}: ${formatError(conn.failed[0].error)}`)
     const endpoints = members.map((m) => ({ name: m.name, host: pool.get(m.name), clientUrl: m.clientUrl }))
 
@@ -130,7 +132,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     report.keysWritten = data.digests.size
 
     const saved: BackupResult = await step('backup', async () => {
-      const b = await backup({ members, outDir: o.backupDir, ui: silentUi(ui), knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs })
+      const b = await backup({ members, outDir: o.backupDir, ui: silentUi(ui), knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs, becomePassword: o.becomePassword })
       return [b, `${b.file} from ${b.member}, revision ${b.revision}`]
     })
     report.snapshot = { file: saved.file, size: saved.snapshot.size, revision: saved.revision, sha256: saved.snapshot.sha256 }
@@ -151,7 +153,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
       if (disaster.failed.length) throw disaster.failed[0].error
       const disasterAt = Date.now()
 
-      recovery = await recover({ inventory, snapshot: saved.file, ui, knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs, group: o.group })
+      recovery = await recover({ inventory, snapshot: saved.file, ui, knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs, group: o.group, becomePassword: o.becomePassword })
       report.rtoSeconds = (Date.now() - disasterAt) / 1000
       journal.records.push(...recovery.journal.records)
       report.etcdVersion = recovery.plan?.etcdVersion
@@ -218,7 +220,7 @@ async function negative(scenario: Scenario, c: NegativeContext): Promise<void> {
   }
   let r: RecoverResult
   try {
-    r = await recover({ inventory: c.inventory, snapshot, ui: c.o.ui, knownHosts: c.o.knownHosts, connectTimeoutMs: scenario === 'unreachable-host' ? 3000 : c.o.connectTimeoutMs, group: c.o.group })
+    r = await recover({ inventory: c.inventory, snapshot, ui: c.o.ui, knownHosts: c.o.knownHosts, connectTimeoutMs: scenario === 'unreachable-host' ? 3000 : c.o.connectTimeoutMs, group: c.o.group, becomePassword: c.o.becomePassword })
   } finally {
     restoreLink?.()
   }

@@ -40,6 +40,8 @@ export interface RecoverOptions {
   connectTimeoutMs?: number
   /** known_hosts for hosts whose inventory names none. Default ~/.ssh/known_hosts. */
   knownHosts?: string
+  /** sudo password for hosts with ansible_become (-K). Default: none, sudo -n. Never logged. */
+  becomePassword?: string
   /** Show remote commands and their output. */
   verbose?: boolean
   /** How long to wait for another run's lock on a member. Default 0: refuse at once (exit 3). */
@@ -99,7 +101,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const forks = o.forks ?? members.length
 
     // 2. Preflight, read-only, on every host at once.
-    const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts, onWarning: warn }, forks)
+    const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword }, forks)
     if (conn.failed.length) return finish(refused(conn, 'cannot connect'))
     const locked = await runPhase(o.ui, journal, 'lock', 'Lock each member against a second run', members.map((m) => ({
       host: m.name,
