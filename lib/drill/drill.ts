@@ -15,7 +15,8 @@ import { runPhase } from '../run/phase.ts'
 import { silentUi, type Ui } from '../run/ui.ts'
 import { memberPorts } from '../plan/recovery.ts'
 import { labDown, labUp, clusterStart, type Lab } from '../lab/index.ts'
-import { checkDataset, gatewayFor, writeDataset, type Dataset, type DatasetCheck } from './dataset.ts'
+import { checkDataset, gatewayFor, writeDataset, type Dataset, type DatasetCheck, type Endpoint } from './dataset.ts'
+import { tlsFor } from '../etcd/tls.ts'
 import { NEGATIVE, killScript, victims, wreckScript, type Scenario } from './disaster.ts'
 
 export interface DrillOptions {
@@ -122,7 +123,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     report.target.hosts = members.length
     const conn = await connectAll(members, pool, ui, journal, { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts, becomePassword: o.becomePassword }, members.length)
     if (conn.failed.length) throw new RescueError(`cannot reach ${conn.failed.map((f) => f.host).join(', ')}: ${formatError(conn.failed[0].error)}`)
-    const endpoints = members.map((m) => ({ name: m.name, host: pool.get(m.name), clientUrl: m.clientUrl }))
+    const endpoints = members.map((m) => ({ name: m.name, host: pool.get(m.name), clientUrl: m.clientUrl, tls: tlsFor(m) }))
 
     const keys = o.keys ?? 3000
     const data = await step('write data set', async () => {
@@ -194,7 +195,7 @@ interface NegativeContext {
   journal: Journal
   inventory: string
   data: Dataset
-  endpoints: Array<{ name: string; host: import('../ssh/connection.ts').SshHost; clientUrl: string }>
+  endpoints: Endpoint[]
 }
 
 /** A refusal drill: recovery must stop before any change, and the cluster must be exactly as it was. */
