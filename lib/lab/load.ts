@@ -7,8 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { InputError } from '../errors.ts'
 import { directGateway } from '../etcd/gateway.ts'
 import { writeDataset } from '../drill/dataset.ts'
-import { join } from 'node:path'
-import { CLIENT_PORT, clientUrl } from './etcd-http.ts'
+import { CLIENT_PORT, clientUrl, labTls } from './etcd-http.ts'
 import { openLab, type LabRef } from './open.ts'
 
 export { loadKey, loadValue, sha256Hex } from '../drill/dataset.ts'
@@ -49,7 +48,7 @@ export async function clusterLoad(lab: LabRef, options: ClusterLoadOptions): Pro
   // Straight to each member's gateway over the bridge: the lab is this machine's
   // (and so are a --tls lab's certificates, kept in its pki/).
   const gateways = state.hosts.map((h) => state.systemd?.tls
-    ? directGateway(`https://${h.address}:${CLIENT_PORT}`, { ca: join(paths.pki, 'ca.pem'), cert: join(paths.pki, `admin-${h.name}.pem`), key: join(paths.pki, `admin-${h.name}-key.pem`) })
+    ? directGateway(`https://${h.address}:${CLIENT_PORT}`, labTls(paths, h.name))
     : directGateway(clientUrl(h.address)))
   const data = await writeDataset(gateways, { keys: count, seed, prefix, concurrency })
   const manifest = Object.fromEntries(data.digests)
