@@ -30,6 +30,8 @@ export interface Member {
   service: 'systemd' | 'process'  // etcd_service, default systemd
   serviceName: string     // etcd_service_name, default etcd
   etcdUser?: string       // etcd_user (owner of the data dir), optional
+  /** Where each setting came from: the variable and its file:line, or which default. `--check` shows it. */
+  origins: Record<'name' | 'address' | 'peerUrl' | 'clientUrl' | 'dataDir' | 'service' | 'serviceName', string>
   ssh: SshTarget
   vars: Record<string, unknown>   // all merged host vars
 }
@@ -151,7 +153,21 @@ function memberOf(inv: Inventory, host: string, index: number, warnings: string[
   }
   warnings.push(...sshWarnings.map((w) => `member ${host}: ${w}`))
 
-  const member: Member = { inventoryHost: host, name, address, peerUrl, clientUrl, dataDir, service, serviceName, ssh, vars }
+  const from = (variable: string | undefined, fallback: string): string => {
+    const w = variable ? where.get(variable) : undefined
+    return variable && get(variable) !== undefined ? `${variable}${w ? ` (${whereText(w)})` : ''}` : fallback
+  }
+  const urlFrom = (variable: string) => from(variable, `default ${scheme}://ADDRESS (${scheme === 'https' ? 'kubespray: etcd under systemd speaks TLS' : 'a plain process with no TLS variable'})`)
+  const origins: Member['origins'] = {
+    name: from('etcd_member_name', `default: etcd${index + 1}, position in the group (kubespray)`),
+    address: from(addressVar, 'the inventory name'),
+    peerUrl: urlFrom('etcd_peer_url'),
+    clientUrl: urlFrom('etcd_client_url'),
+    dataDir: from('etcd_data_dir', 'default /var/lib/etcd (kubespray)'),
+    service: from('etcd_service', 'default systemd (kubespray)'),
+    serviceName: from('etcd_service_name', 'default etcd (kubespray)'),
+  }
+  const member: Member = { inventoryHost: host, name, address, peerUrl, clientUrl, dataDir, service, serviceName, origins, ssh, vars }
   if (binDir !== undefined) member.binDir = binDir
   if (etcdUser !== undefined) member.etcdUser = etcdUser
   return member
