@@ -10,18 +10,24 @@
 // leaves the mask, and says so; running again finishes and removes it.
 import { sh, type Script } from '../shell/sh.ts'
 
-/** Masks (runtime) and stops the unit, then confirms it is down. Prints `unit.stopped=STATE MAINPID`. */
+/** Masks (runtime) and stops the unit, then confirms it is down. Prints `unit.stopped=STATE MAINPID[ killed]`. */
 export function unitStopScript(unit: string): Script {
   return sh`U=${unit}
 was=$(systemctl is-active "$U" 2>/dev/null)
 main=$(systemctl show -p MainPID --value -- "$U" 2>/dev/null)
 systemctl mask --runtime --quiet "$U" || { echo "cannot mask $U for the recovery" >&2; exit 1; }
-systemctl stop "$U" || exit 1
-now=$(systemctl is-active "$U" 2>/dev/null)
-case "$now" in active|activating|reloading|deactivating|refreshing)
-  echo "$U is still $now after systemctl stop" >&2; exit 1 ;;
-esac
-echo "unit.stopped=\${was:-unknown} \${main:-0}"`
+# A clean stop gets 3 s: a leader whose peers are stopping too can spend many
+# seconds handing over leadership, and the data is crash-safe and set aside anyway.
+systemctl stop --no-block "$U" || exit 1
+i=0; killed=
+while :; do
+  now=$(systemctl is-active "$U" 2>/dev/null)
+  case "$now" in active|activating|reloading|deactivating|refreshing) ;; *) break ;; esac
+  if [ $i -eq 30 ]; then systemctl kill -s KILL "$U" 2>/dev/null; killed=" killed"; fi
+  if [ $i -ge 80 ]; then echo "$U is still $now after systemctl stop and kill -s KILL" >&2; exit 1; fi
+  sleep 0.1; i=$((i + 1))
+done
+echo "unit.stopped=\${was:-unknown} \${main:-0}$killed"`
 }
 
 /**

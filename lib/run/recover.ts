@@ -263,8 +263,9 @@ async function exec(host: SshHost, script: Script, o: RecoverOptions, phase: str
 }
 
 function stopText(unit: string | undefined, unitStopped: string | undefined, stopped: string | undefined): string {
-  const [was, mainPid] = (unitStopped ?? '').split(' ')
-  const byUnit = unit ? `${unit} ${was === 'active' || was === 'activating' ? `stopped (was ${was}${mainPid && mainPid !== '0' ? `, pid ${mainPid}` : ''})` : `was ${was || 'not running'}`}, masked until start` : ''
+  const [was, mainPid, killed] = (unitStopped ?? '').split(' ')
+  const how = killed ? 'killed after 3 s of systemctl stop' : 'stopped'
+  const byUnit = unit ? `${unit} ${was === 'active' || was === 'activating' ? `${how} (was ${was}${mainPid && mainPid !== '0' ? `, pid ${mainPid}` : ''})` : `was ${was || 'not running'}`}, masked until start` : ''
   const strays = stopped && stopped !== 'none-running' ? `stopped pid ${stopped}${unit ? ' outside the unit' : ''}` : ''
   return [byUnit, strays].filter(Boolean).join('; ') || 'no etcd of this member was running'
 }
@@ -355,7 +356,7 @@ async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptio
       // stray process answering while the unit is failed or restarting).
       const state = m.unit && (await pool.get(m.name).exec(unitStateScript(m.unit), { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined))?.stdout.trim()
       if (healthy.has(m.name) && (!m.unit || state === 'active')) return { value: null, text: `${last.get(m.name) ?? 'healthy'}${m.unit ? `, ${m.unit} active` : ''}` }
-      if (healthy.has(m.name)) last.set(m.name, `answers, but unit ${m.unit} is ${state || 'unknown'}`)
+      if (m.unit) last.set(m.name, healthy.has(m.name) ? `answers, but unit ${m.unit} is ${state || 'unknown'}` : `${last.get(m.name) ?? 'no answer'}; unit ${m.unit} is ${state || 'unknown'}`)
       const tail = await pool.get(m.name).exec(m.scripts.logTail, { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined)
       throw new RescueError(`not healthy (${last.get(m.name) ?? 'no answer'})${tail?.stdout.trim() ? `\n  last log lines:\n${tail.stdout.trim().split('\n').map((l) => `    ${l}`).join('\n')}` : ''}`, { where: m.name })
     },
