@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto'
 import { hostname } from 'node:os'
 import { ExitCode, RescueError } from '../errors.ts'
 import type { SshHost } from '../ssh/connection.ts'
+import { adviceFor } from '../ssh/errors.ts'
 import { sh, type Script } from '../shell/sh.ts'
 
 /** Exit code of the lock script when another run holds the lock. */
@@ -114,7 +115,7 @@ export function acquireLock(
     result.then((r) => {
       if (locked) return
       if (r.code === HELD) reject(new LockHeldError(host.name, holder, options.waitSeconds))
-      else reject(new RescueError(`cannot take this member's lock: ${(r.stderr || r.stdout).trim() || `exit code ${r.code}`}`, { where: host.name, exitCode: ExitCode.PREFLIGHT }))
+      else reject(new RescueError(`cannot take this member's lock: ${(r.stderr || r.stdout).trim() || `exit code ${r.code}`}`, { where: host.name, exitCode: ExitCode.PREFLIGHT, hint: adviceFor(r.stderr) }))
     }, reject)
   })
 }
