@@ -31,6 +31,9 @@ Options:
                         stop before any change (exit 3)
   --hosts N           lab hosts, 1 to 9 (default: 3)
   --etcd VERSION      3.4.23 (default), 3.5.16 or 3.5.30
+  --init systemd      a lab of kubespray-style hosts (systemd as PID 1, etcd.service,
+                      login as a sudo user; see lab.mjs --help); default tini
+  --tls               with --init systemd: TLS everywhere, kubespray's certificates
   --keys N            keys in the data set (default: 3000, sizes 16 B to 512 KiB)
   --keep-lab          leave the lab up afterwards (npx zx scripts/lab.mjs down --name NAME)
   --lab-name NAME     name of the lab (default: a fresh drillXXX)
@@ -55,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
       scenario: { type: 'string' },
       hosts: { type: 'string' },
       etcd: { type: 'string' },
+      init: { type: 'string' },
+      tls: { type: 'boolean' },
       keys: { type: 'string' },
       'keep-lab': { type: 'boolean' },
       'lab-name': { type: 'string' },
@@ -74,8 +79,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const scenario = (values.scenario ?? 'total-loss') as Scenario
     if (!SCENARIOS.includes(scenario)) throw new InputError(`unknown --scenario "${values.scenario}"; one of ${SCENARIOS.join(', ')}`)
-    if (values.inventory && (values.hosts || values.etcd || values['keep-lab'] || values['lab-name'])) {
-      throw new InputError('--hosts, --etcd, --keep-lab and --lab-name are for the lab; they do not go with --inventory')
+    if (values.inventory && (values.hosts || values.etcd || values['keep-lab'] || values['lab-name'] || values.init || values.tls)) {
+      throw new InputError('--hosts, --etcd, --init, --tls, --keep-lab and --lab-name are for the lab; they do not go with --inventory')
     }
     const reportFile = resolve(values.report ?? join('reports', `drill-${timeStamp()}.json`))
     if (!reportFile.endsWith('.json')) throw new InputError('--report must name a .json file (the HTML goes next to it)')
@@ -85,6 +90,8 @@ export async function main(argv: string[]): Promise<number> {
       scenario,
       hosts: intFlag('hosts', values.hosts, 1, 9),
       etcd: values.etcd,
+      init: values.init as 'tini' | 'systemd' | undefined,
+      tls: values.tls,
       keys: intFlag('keys', values.keys, 1, 1_000_000),
       keepLab: values['keep-lab'],
       labName: values['lab-name'],

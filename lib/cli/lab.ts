@@ -195,15 +195,21 @@ function renderUp(lab: Lab, ms: number): string {
   const lines = [
     lab.alreadyUp
       ? `lab "${s.name}" is already up: ${s.hosts.length} host(s), etcd ${s.etcd.version}, ${s.subnet.cidr}`
-      : `lab "${s.name}" is up: ${s.hosts.length} host(s), etcd ${s.etcd.version}, ${s.subnet.cidr} (${(ms / 1000).toFixed(1)} s)`,
+      : `lab "${s.name}" is up: ${s.hosts.length} host(s), etcd ${s.etcd.version}${flavor(s)}, ${s.subnet.cidr} (${(ms / 1000).toFixed(1)} s)`,
     ...s.hosts.map((h) => `  ${h.name}  ${h.address}  ${h.member}`),
     `  private key:  ${lab.paths.privateKey}`,
+    ...(s.systemd?.tls ? [`  certificates: ${lab.paths.pki} (kubespray's names; on the hosts in /etc/ssl/etcd/ssl)`] : []),
     `  known_hosts:  ${lab.paths.knownHosts}`,
     `  inventory:    ${lab.paths.inventory}`,
     `  try: ssh -i ${rel(lab.paths.privateKey)} -o UserKnownHostsFile=${rel(lab.paths.knownHosts)} ${s.systemd?.user ?? 'root'}@${s.hosts[0].address}`,
     '',
   ]
   return lines.join('\n')
+}
+
+function flavor(s: Lab['state']): string {
+  const sd = s.systemd
+  return sd ? ` under systemd (${[sd.tls ? 'TLS' : 'http', `sudo ${sd.sudo}${sd.sudo === 'password' ? ': see become-password' : ''}`, `Restart=${sd.restart}`].join(', ')})` : ''
 }
 
 function renderStatus(labs: LabStatus[]): string {

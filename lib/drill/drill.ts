@@ -28,6 +28,9 @@ export interface DrillOptions {
   /** Lab: hosts (default 3), etcd version (default 3.4.23), name (default: a fresh one). */
   hosts?: number
   etcd?: string
+  /** Lab: tini (default) or systemd hosts (kubespray-style), and TLS for the latter. */
+  init?: 'tini' | 'systemd'
+  tls?: boolean
   labName?: string
   /** Where the lab keeps its state. Default: the lab's own default (.lab/ in the repo). */
   labDir?: string
@@ -109,7 +112,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
       inventory = o.inventory
     } else {
       lab = await step('lab up', async () => {
-        const l = await labUp({ name: o.labName ?? `drill${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, dir: o.labDir })
+        const l = await labUp({ name: o.labName ?? `drill${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, dir: o.labDir, init: o.init, tls: o.tls })
         return [l, `lab ${l.name}: ${l.state.hosts.length} hosts, etcd ${l.state.etcd.version}`]
       })
       report.target.name = lab.name

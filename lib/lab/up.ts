@@ -76,14 +76,14 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
   checkPrerequisites({ etcd34: !wanted.suite, fetch: !!wanted.suite, systemd: !!systemd, tls: !!systemd?.tls })
 
   const existing = readState(paths)
-  if (existing) return reportExisting(existing, paths, { hosts: options.hosts, etcd: options.etcd, disk })
+  if (existing) return reportExisting(existing, paths, { hosts: options.hosts, etcd: options.etcd, disk, systemd: options.init === undefined ? 'any' : systemd })
   await refuseForeign(name, paths)
 
   const sourceDir = await ensureEtcdBinaries(wanted, log)
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
   return withLock(`${paths.dir}.lock`, async () => {
     const again = readState(paths) // another `up` of the same name may have won the race
-    if (again) return reportExisting(again, paths, { hosts: options.hosts, etcd: options.etcd, disk })
+    if (again) return reportExisting(again, paths, { hosts: options.hosts, etcd: options.etcd, disk, systemd: options.init === undefined ? 'any' : systemd })
     const state: LabState = {
       tool: STATE_TOOL,
       version: STATE_VERSION,
@@ -254,7 +254,7 @@ async function refuseForeign(name: string, paths: LabPaths): Promise<void> {
   }
 }
 
-function reportExisting(state: LabState, paths: LabPaths, asked: { hosts?: number; etcd?: string; disk?: string }): Lab {
+function reportExisting(state: LabState, paths: LabPaths, asked: { hosts?: number; etcd?: string; disk?: string; systemd?: LabState['systemd'] | 'any' }): Lab {
   const dead = state.hosts.filter((h) => !isRunning(h.init)).map((h) => h.name)
   if (state.phase !== 'up' || dead.length > 0) {
     throw new InputError(`lab "${state.name}" exists but is not fully up${dead.length ? ` (${dead.join(', ')} stopped)` : ''}`, {
@@ -266,6 +266,8 @@ function reportExisting(state: LabState, paths: LabPaths, asked: { hosts?: numbe
     asked.hosts !== undefined && asked.hosts !== state.hosts.length ? `${state.hosts.length} hosts` : '',
     asked.etcd !== undefined && asked.etcd !== state.etcd.version ? `etcd ${state.etcd.version}` : '',
     asked.disk !== undefined && asked.disk !== state.disk ? `--disk ${state.disk}` : '',
+    asked.systemd !== 'any' && JSON.stringify(asked.systemd ?? null) !== JSON.stringify(state.systemd ?? null)
+      ? (state.systemd ? `--init systemd${state.systemd.tls ? ' --tls' : ''} --sudo ${state.systemd.sudo} --etcd-restart ${state.systemd.restart}` : '--init tini') : '',
   ].filter(Boolean)
   if (differs.length > 0) {
     throw new InputError(`lab "${state.name}" is already up with ${differs.join(', ')}`, {
