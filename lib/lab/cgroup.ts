@@ -4,7 +4,7 @@
 // that child and everything systemd makes stays below it. Machines with hybrid
 // cgroups (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified) and pure
 // cgroup2 machines both work; `down` removes the directories, deepest first.
-import { readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs'
+import { accessSync, constants, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { InputError } from '../errors.ts'
 
@@ -26,6 +26,13 @@ export function hostCgroup(lab: string, index: number): string {
   if (!mount) {
     throw new InputError('this machine has no cgroup2 hierarchy mounted, which a systemd lab host needs', {
       hint: 'Mount one (mount -t cgroup2 none /sys/fs/cgroup/unified) or use --init tini.',
+    })
+  }
+  try {
+    accessSync(mount, constants.W_OK)
+  } catch (e) {
+    throw new InputError(`the cgroup2 hierarchy at ${mount} is not writable here (${(e as NodeJS.ErrnoException).code}), and a systemd lab host needs a cgroup of its own in it`, {
+      hint: 'Run the lab on a machine (or VM) where root can create cgroups, or use --init tini.',
     })
   }
   return join(mount, `etcd-rescue-lab-${lab}-h${index}`)

@@ -1,5 +1,6 @@
 // The systemd flavor of `lab up` (--init systemd): what each host boots with,
 // the kubespray-shaped inventory, and waiting until etcd.service has settled.
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InputError, RescueError } from '../errors.ts'
@@ -61,7 +62,7 @@ export function systemdHostInit(state: LabState, host: HostState, paths: LabPath
     install: [
       { from: file('hostname', `${host.name}\n`), to: '/etc/hostname', mode: '0644' },
       { from: file('hosts', etcHosts(host, state.hosts)), to: '/etc/hosts', mode: '0644' },
-      { from: file('machine-id', `${randomHex(16)}\n`), to: '/etc/machine-id', mode: '0444' },
+      { from: file('machine-id', `${randomBytes(16).toString('hex')}\n`), to: '/etc/machine-id', mode: '0444' },
       { from: hp.hostKey, to: '/etc/ssh/ssh_host_ed25519_key', mode: '0600' },
       { from: `${hp.hostKey}.pub`, to: '/etc/ssh/ssh_host_ed25519_key.pub', mode: '0644' },
     ],
@@ -69,10 +70,6 @@ export function systemdHostInit(state: LabState, host: HostState, paths: LabPath
     mkdirs: [],
     systemd: { setup, container: `etcd-rescue-lab` },
   }
-}
-
-function randomHex(bytes: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
 export function writeKubesprayInventory(paths: LabPaths, state: LabState): void {
