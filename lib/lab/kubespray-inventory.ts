@@ -4,6 +4,9 @@
 // etcd-rescue has to find the rest (https URLs on `ip`, the cert dir, the unit,
 // its user) from kubespray's defaults and the hosts themselves.
 
+/** Every file renderKubesprayInventory writes, relative to the lab directory (down removes exactly these). */
+export const KUBESPRAY_INVENTORY_FILES = ['inventory.ini', 'group_vars/all/all.yml', 'group_vars/k8s_cluster/k8s-cluster.yml'] as const
+
 export interface KubesprayInventorySpec {
   lab: string
   etcdVersion: string

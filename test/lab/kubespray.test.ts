@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { etcdEnv, etcdUnit } from '../../lib/lab/kubespray-etcd.ts'
-import { renderKubesprayInventory } from '../../lib/lab/kubespray-inventory.ts'
+import { KUBESPRAY_INVENTORY_FILES, renderKubesprayInventory } from '../../lib/lab/kubespray-inventory.ts'
 import { hostCertFiles } from '../../lib/lab/tls.ts'
 import { parseEnvLine } from '../../lib/plan/unit.ts'
 
@@ -37,7 +37,7 @@ describe('etcd as kubespray installs it on a systemd lab host', () => {
 
   it('writes an inventory with no etcd_* variable, reaching hosts as a sudo user', () => {
     const files = renderKubesprayInventory({ lab: 'l', etcdVersion: '3.5.30', hosts, user: 'ops', privateKey: '/k', knownHosts: '/kh' })
-    expect(Object.keys(files).sort()).toEqual(['group_vars/all/all.yml', 'group_vars/k8s_cluster/k8s-cluster.yml', 'inventory.ini'])
+    expect(Object.keys(files).sort()).toEqual([...KUBESPRAY_INVENTORY_FILES].sort())
     expect(Object.values(files).join('\n')).not.toMatch(/etcd_/)
     expect(files['group_vars/all/all.yml']).toContain('ansible_become: true')
     expect(files['inventory.ini']).toContain('[etcd]\nl-h1\nl-h2\n')

@@ -93,5 +93,7 @@ describe('systemd lab, TLS, password-asking sudo, etcd 3.5.30', () => {
     expect(links).not.toContain(`${state.bridge}:`)
     expect(existsSync(ctx.lab.paths.state)).toBe(false)
     expect(existsSync(ctx.lab.paths.pki)).toBe(false)
+    expect(existsSync(ctx.lab.paths.groupVars)).toBe(false)
+    expect(existsSync(ctx.lab.paths.dir)).toBe(false)
   })
 })
