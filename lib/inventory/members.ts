@@ -167,7 +167,14 @@ function memberOf(inv: Inventory, host: string, index: number, warnings: string[
     service: from('etcd_service', 'default systemd (kubespray)'),
     serviceName: from('etcd_service_name', 'default etcd (kubespray)'),
   }
-  const member: Member = { inventoryHost: host, name, address, peerUrl, clientUrl, dataDir, service, serviceName, origins, ssh, vars }
+  // The TLS variables templated like every other (kubespray's own default is
+  // etcd_cert_dir: "{{ etcd_config_dir }}/ssl") and held to absolute paths; tlsFor reads them from vars.
+  const tlsVars: Record<string, string> = {}
+  for (const v of TLS_VARS) {
+    const value = str(v)
+    if (value !== undefined) tlsVars[v] = absolutePath(value, v, bad)
+  }
+  const member: Member = { inventoryHost: host, name, address, peerUrl, clientUrl, dataDir, service, serviceName, origins, ssh, vars: { ...vars, ...tlsVars } }
   if (binDir !== undefined) member.binDir = binDir
   if (etcdUser !== undefined) member.etcdUser = etcdUser
   return member

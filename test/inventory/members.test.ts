@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadInventory, membersOf, type Member } from '../../lib/inventory/members.ts'
 import { inputError, load } from './helpers.ts'
+import { tlsFor } from '../../lib/etcd/tls.ts'
 
 const members = (text: string, group?: string) => membersOf(load({ 'hosts.ini': text }), group)
 const one = (hostLine: string, vars = ''): Member => members(`[etcd]\n${hostLine}\n[etcd:vars]\n${vars}`).members[0]
@@ -36,6 +37,12 @@ describe('members of the etcd group', () => {
 
   it('brackets an IPv6 address in URLs', () => {
     expect(one('e1 ip=fd00::1').peerUrl).toBe('https://[fd00::1]:2380')
+  })
+
+  it('templates the TLS variables as kubespray writes them, and refuses a relative path', () => {
+    const m = one('e1 ip=10.0.0.1', 'etcd_config_dir=/etc/ssl/etcd\netcd_cert_dir="{{ etcd_config_dir }}/ssl"')
+    expect(tlsFor(m)).toEqual({ cacert: '/etc/ssl/etcd/ssl/ca.pem', cert: '/etc/ssl/etcd/ssl/admin-e1.pem', key: '/etc/ssl/etcd/ssl/admin-e1-key.pem' })
+    expect(() => one('e1', 'etcd_ca_file=ca.pem')).toThrow(/etcd_ca_file 'ca.pem' must be an absolute path/)
   })
 
   it('uses http for a plain process (etcd_service=process) with no TLS variable', () => {
