@@ -275,6 +275,15 @@ function field(stdout: string, key: string): string | undefined {
   return line?.slice(key.length + 1)
 }
 
+/** The unit's state; a healthy member's Type=notify unit may still be 'activating' a moment, so that is waited out (10 s). */
+async function unitState(host: SshHost, unit: string, healthy: boolean): Promise<string> {
+  for (let i = 0; ; i++) {
+    const state = (await host.exec(unitStateScript(unit), { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined))?.stdout.trim() ?? ''
+    if (!healthy || state !== 'activating' || i >= 20) return state
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
 function tlsFileList(t: TlsFiles | undefined): string[] {
   return t ? [t.cacert, t.cert, t.key].filter((f): f is string => !!f) : []
 }
@@ -354,7 +363,7 @@ async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptio
       await poller
       // Healthy is not enough under systemd: the unit itself must be active (not a
       // stray process answering while the unit is failed or restarting).
-      const state = m.unit && (await pool.get(m.name).exec(unitStateScript(m.unit), { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined))?.stdout.trim()
+      const state = m.unit && (await unitState(pool.get(m.name), m.unit, healthy.has(m.name)))
       if (healthy.has(m.name) && (!m.unit || state === 'active')) return { value: null, text: `${last.get(m.name) ?? 'healthy'}${m.unit ? `, ${m.unit} active` : ''}` }
       if (m.unit) last.set(m.name, healthy.has(m.name) ? `answers, but unit ${m.unit} is ${state || 'unknown'}` : `${last.get(m.name) ?? 'no answer'}; unit ${m.unit} is ${state || 'unknown'}`)
       const tail = await pool.get(m.name).exec(m.scripts.logTail, { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined)
