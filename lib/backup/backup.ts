@@ -30,6 +30,8 @@ export interface BackupOptions {
   /** File name prefix; default the cluster ID in hex. */
   clusterName?: string
   connectTimeoutMs?: number
+  /** sudo password for hosts with ansible_become (-K). Default: none, sudo -n. */
+  becomePassword?: string
   knownHosts?: string
   ui: Ui
 }
@@ -58,7 +60,7 @@ export async function backup(o: BackupOptions): Promise<BackupResult> {
   const journal = new Journal()
   const pool = new HostPool()
   try {
-    await connectAll(o.members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts }, o.members.length)
+    await connectAll(o.members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, becomePassword: o.becomePassword }, o.members.length)
     // Which members answer, and which is the leader; tools found like recover's preflight.
     const found = await runPhase(o.ui, journal, 'health', 'Find a healthy member', o.members.filter((m) => pool.hosts.has(m.name)).map((m) => ({
       host: m.name,

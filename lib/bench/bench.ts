@@ -169,7 +169,7 @@ D=${m.dataDir}; rm -rf ${`${parent}/.etcd-rescue-${posix.basename(m.dataDir)}`} 
  */
 async function sshCatThroughput(members: Member[], file: string, control: string): Promise<number> {
   const script = joinScripts([
-    ...members.map((m) => sh`${['ssh', '-F', 'none', '-i', m.ssh.privateKeyFile ?? '', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${m.ssh.knownHostsFile ?? ''}`,
+    ...members.map((m) => sh`${['ssh', '-F', 'none', '-i', m.ssh.privateKeyFile ?? '', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${(m.ssh.knownHostsFiles ?? []).join(' ')}`,
       '-p', String(m.ssh.port), '-l', m.ssh.user ?? 'root', m.ssh.host, 'cat > /var/tmp/bench-cat.db; rm -f /var/tmp/bench-cat.db']} < ${file} &`),
     sh`wait`,
   ])

@@ -6,6 +6,7 @@ import { backup } from '../backup/backup.ts'
 import { formatBytes } from '../run/format.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
 import { CONNECTION_FLAGS, CONNECTION_HELP, connectionSetup } from './ansible-flags.ts'
+import { askBecomePassword } from './password.ts'
 
 export const BACKUP_HELP = `Usage: npx zx scripts/backup.mjs -i INVENTORY --out DIR [options]
 
@@ -25,6 +26,7 @@ Options:
                      that this tool made in DIR (other files are never touched)
   --name NAME        cluster name in the file name (default: the cluster ID in hex)
   --known-hosts FILE, --connect-timeout SECONDS   as for recover.mjs
+  -K, --ask-become-pass                           as for recover.mjs
   --plain            plain log lines instead of the live task list
   -h, --help         this text
 
@@ -39,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
       keep: { type: 'string' },
       name: { type: 'string' },
       'known-hosts': { type: 'string' },
+      'ask-become-pass': { type: 'boolean', short: 'K' },
       'connect-timeout': { type: 'string' },
       plain: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -59,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
       clusterName: values.name,
       knownHosts: values['known-hosts'],
       connectTimeoutMs: durationFlag('connect-timeout', values['connect-timeout']),
+      becomePassword: values['ask-become-pass'] ? await askBecomePassword() : undefined,
       ui,
     })
     process.stdout.write(`\nsaved ${r.file}\n  ${formatBytes(r.snapshot.size)}, revision ${r.revision}, from ${r.member}, sha256 ${r.snapshot.sha256}, in ${r.seconds.toFixed(1)} s\n`)

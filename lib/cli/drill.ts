@@ -10,6 +10,7 @@ import { drillHtml } from '../drill/html.ts'
 import { timeStamp } from '../plan/recovery.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
 import { CONNECTION_FLAGS, connectionSetup } from './ansible-flags.ts'
+import { askBecomePassword } from './password.ts'
 
 export const DRILL_HELP = `Usage: npx zx scripts/drill.mjs [options]     (or: npm run drill -- [options])
 
@@ -31,6 +32,9 @@ Options:
                         stop before any change (exit 3)
   --hosts N           lab hosts, 1 to 9 (default: 3)
   --etcd VERSION      3.4.23 (default), 3.5.16 or 3.5.30
+  --init systemd      a lab of kubespray-style hosts (systemd as PID 1, etcd.service,
+                      login as a sudo user; see lab.mjs --help); default tini
+  --tls               with --init systemd: TLS everywhere, kubespray's certificates
   --keys N            keys in the data set (default: 3000, sizes 16 B to 512 KiB)
   --keep-lab          leave the lab up afterwards (npx zx scripts/lab.mjs down --name NAME)
   --lab-name NAME     name of the lab (default: a fresh drillXXX)
@@ -44,6 +48,7 @@ Options:
                       HTML timeline is written next to it, and a line appended
                       to drill-history.jsonl in the same directory
   --known-hosts FILE, --connect-timeout SECONDS   as for recover.mjs
+  -K, --ask-become-pass                           as for recover.mjs
   --plain             plain log lines instead of the live task list
   -h, --help          this text
 
@@ -56,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
       scenario: { type: 'string' },
       hosts: { type: 'string' },
       etcd: { type: 'string' },
+      init: { type: 'string' },
+      tls: { type: 'boolean' },
       keys: { type: 'string' },
       'keep-lab': { type: 'boolean' },
       'lab-name': { type: 'string' },
@@ -64,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
       yes: { type: 'boolean', short: 'y' },
       report: { type: 'string' },
       'known-hosts': { type: 'string' },
+      'ask-become-pass': { type: 'boolean', short: 'K' },
       'connect-timeout': { type: 'string' },
       plain: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -74,8 +82,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const scenario = (values.scenario ?? 'total-loss') as Scenario
     if (!SCENARIOS.includes(scenario)) throw new InputError(`unknown --scenario "${values.scenario}"; one of ${SCENARIOS.join(', ')}`)
-    if (values.inventory && (values.hosts || values.etcd || values['keep-lab'] || values['lab-name'])) {
-      throw new InputError('--hosts, --etcd, --keep-lab and --lab-name are for the lab; they do not go with --inventory')
+    if (values.inventory && (values.hosts || values.etcd || values['keep-lab'] || values['lab-name'] || values.init || values.tls)) {
+      throw new InputError('--hosts, --etcd, --init, --tls, --keep-lab and --lab-name are for the lab; they do not go with --inventory')
     }
     const connected = ['extra-vars', 'user', 'private-key', 'ssh-config'] as const
     if (!values.inventory && connected.some((f) => values[f] !== undefined)) {
@@ -91,6 +99,8 @@ export async function main(argv: string[]): Promise<number> {
       scenario,
       hosts: intFlag('hosts', values.hosts, 1, 9),
       etcd: values.etcd,
+      init: values.init as 'tini' | 'systemd' | undefined,
+      tls: values.tls,
       keys: intFlag('keys', values.keys, 1, 1_000_000),
       keepLab: values['keep-lab'],
       labName: values['lab-name'],
@@ -100,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
       yes: values.yes,
       knownHosts: values['known-hosts'],
       connectTimeoutMs: durationFlag('connect-timeout', values['connect-timeout']),
+      becomePassword: values['ask-become-pass'] ? await askBecomePassword() : undefined,
       backupDir: join(dirname(reportFile), 'backups'),
       ui,
     })

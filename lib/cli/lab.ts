@@ -44,6 +44,17 @@ Options:
                      into ~/.cache/etcd-rescue/etcd/VERSION (or $XDG_CACHE_HOME) and appear
                      on the hosts at /usr/local/bin, with 3.4's /usr/bin/etcd* hidden
   --disk SIZE        each host's disk, a tmpfs (RAM, only used pages count) (default ${DEFAULT_DISK})
+  --init INIT        tini (default): tini runs sshd, root logs in, etcd is started by
+                     \`cluster start\`. systemd: each host boots systemd 252 as PID 1 (own
+                     cgroup2 subtree) like a kubespray-built machine: Debian's ssh.service
+                     and default sshd_config, root login off, user ops with sudo, etcd
+                     from kubespray's etcd.service + /etc/etcd.env as user etcd, started
+                     at boot; the inventory is kubespray-shaped (group_vars/, no etcd_*)
+  --tls              systemd: kubespray's CA and certificates under /etc/ssl/etcd/ssl,
+                     https and client-certificate auth on client and peer URLs
+  --sudo MODE        systemd: nopasswd (default) or password (ops's password is in
+                     DIR/NAME/become-password)
+  --etcd-restart R   systemd: Restart= of etcd.service, on-failure (default) or always
   cluster start:
   --token TOKEN      --initial-cluster-token (default etcd-rescue-lab-NAME)
   --wipe             delete an existing /var/lib/etcd/member first (default: refuse)
@@ -87,6 +98,10 @@ const OPTIONS = {
   hosts: { type: 'string' },
   etcd: { type: 'string' },
   disk: { type: 'string' },
+  init: { type: 'string' },
+  tls: { type: 'boolean' },
+  sudo: { type: 'string' },
+  'etcd-restart': { type: 'string' },
   token: { type: 'string' },
   wipe: { type: 'boolean' },
   host: { type: 'string', multiple: true },
@@ -127,7 +142,11 @@ export async function main(args: string[], out = (s: string) => process.stdout.w
     switch (command) {
       case 'up': {
         const t0 = Date.now()
-        const lab = await labUp({ ...where, hosts: integer('hosts', v.hosts), etcd: v.etcd, disk: v.disk, log })
+        const lab = await labUp({
+          ...where, hosts: integer('hosts', v.hosts), etcd: v.etcd, disk: v.disk, log,
+          init: v.init as 'tini' | 'systemd' | undefined, tls: v.tls, sudo: v.sudo as 'nopasswd' | 'password' | undefined,
+          etcdRestart: v['etcd-restart'] as 'on-failure' | 'always' | undefined,
+        })
         out(renderUp(lab, Date.now() - t0))
         return ExitCode.OK
       }
@@ -196,15 +215,21 @@ function renderUp(lab: Lab, ms: number): string {
   const lines = [
     lab.alreadyUp
       ? `lab "${s.name}" is already up: ${s.hosts.length} host(s), etcd ${s.etcd.version}, ${s.subnet.cidr}`
-      : `lab "${s.name}" is up: ${s.hosts.length} host(s), etcd ${s.etcd.version}, ${s.subnet.cidr} (${(ms / 1000).toFixed(1)} s)`,
+      : `lab "${s.name}" is up: ${s.hosts.length} host(s), etcd ${s.etcd.version}${flavor(s)}, ${s.subnet.cidr} (${(ms / 1000).toFixed(1)} s)`,
     ...s.hosts.map((h) => `  ${h.name}  ${h.address}  ${h.member}`),
     `  private key:  ${lab.paths.privateKey}`,
+    ...(s.systemd?.tls ? [`  certificates: ${lab.paths.pki} (kubespray's names; on the hosts in /etc/ssl/etcd/ssl)`] : []),
     `  known_hosts:  ${lab.paths.knownHosts}`,
     `  inventory:    ${lab.paths.inventory}`,
-    `  try: ssh -i ${rel(lab.paths.privateKey)} -o UserKnownHostsFile=${rel(lab.paths.knownHosts)} root@${s.hosts[0].address}`,
+    `  try: ssh -i ${rel(lab.paths.privateKey)} -o UserKnownHostsFile=${rel(lab.paths.knownHosts)} ${s.systemd?.user ?? 'root'}@${s.hosts[0].address}`,
     '',
   ]
   return lines.join('\n')
+}
+
+function flavor(s: Lab['state']): string {
+  const sd = s.systemd
+  return sd ? ` under systemd (${[sd.tls ? 'TLS' : 'http', `sudo ${sd.sudo}${sd.sudo === 'password' ? ': see become-password' : ''}`, `Restart=${sd.restart}`].join(', ')})` : ''
 }
 
 function renderStatus(labs: LabStatus[]): string {

@@ -7,6 +7,7 @@ import { recover } from '../run/recover.ts'
 import { TOKEN_RE } from '../plan/grammar.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
 import { CONNECTION_FLAGS, CONNECTION_HELP, connectionSetup } from './ansible-flags.ts'
+import { askBecomePassword } from './password.ts'
 import { planText, recapTable, reportJson, summaryLine, writeReport } from './render.ts'
 
 export const RECOVER_HELP = `Usage: npx zx scripts/recover.mjs -i INVENTORY --snapshot FILE [options]
@@ -57,6 +58,11 @@ Options:
                          operator, or a run whose laptop dropped), wait this long
                          for it (default: 0, refuse at once with exit 3 naming
                          the holder's host, PID, start time and command)
+  -K, --ask-become-pass  ask once for the sudo password of hosts with
+                         ansible_become (no echo; without a terminal, the first
+                         line of stdin), used for every host, never printed.
+                         Without it sudo runs with -n: one that wants a
+                         password fails preflight (exit 3)
   --known-hosts FILE     known_hosts for hosts whose inventory and ssh config
                          name none (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per
@@ -96,6 +102,7 @@ export async function main(argv: string[]): Promise<number> {
       'connect-timeout': { type: 'string' },
       'wait-lock': { type: 'string' },
       'known-hosts': { type: 'string' },
+      'ask-become-pass': { type: 'boolean', short: 'K' },
       report: { type: 'string' },
       plain: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
@@ -129,6 +136,7 @@ export async function main(argv: string[]): Promise<number> {
       timeoutMs: durationFlag('timeout', values.timeout),
       connectTimeoutMs: durationFlag('connect-timeout', values['connect-timeout']),
       waitLockSeconds: intFlag('wait-lock', values['wait-lock'], 0, 86_400),
+      becomePassword: values['ask-become-pass'] ? await askBecomePassword() : undefined,
       knownHosts: values['known-hosts'],
       verbose: values.verbose,
       ui,

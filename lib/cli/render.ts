@@ -35,6 +35,11 @@ export function planText(plan: RecoveryPlan): string {
     lines.push('', `== ${m.name} (${m.inventoryHost})  member ID ${m.memberIdHex}`)
     lines.push(`  peer ${m.peerUrl}  client ${m.clientUrl}`)
     lines.push(`  data dir ${m.paths.dataDir}; old data → ${m.paths.aside}; snapshot → ${m.paths.snapshot}`)
+    const o = m.origins
+    lines.push(`  from: name ← ${o.name}; address ← ${o.address}; peer URL ← ${o.peerUrl}; client URL ← ${o.clientUrl}; data dir ← ${o.dataDir}; service ← ${o.service}, ${o.serviceName}`)
+    if (m.unitNote) lines.push(`  ${m.unitNote}`)
+    if (m.tls) lines.push(`  etcdctl TLS: --cacert ${m.tls.cacert ?? '-'} --cert ${m.tls.cert ?? '-'} --key ${m.tls.key ?? '-'}`)
+    if (m.etcdUser) lines.push(`  restored data owned by ${m.etcdUser}, mode 0700`)
     const resume = [
       m.resume.snapshotInPlace && 'snapshot already in place (copy skipped)',
       m.resume.alreadyRestored && 'already restored with this token (restore skipped)',

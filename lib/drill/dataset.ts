@@ -7,6 +7,8 @@ import { createCipheriv, createHash } from 'node:crypto'
 import pLimit from 'p-limit'
 import { Gateway } from '../etcd/gateway.ts'
 import type { SshHost } from '../ssh/connection.ts'
+import type { TlsFiles } from '../etcd/etcdctl.ts'
+import { sh } from '../shell/sh.ts'
 
 export const DRILL_PREFIX = '/etcd-rescue/drill/'
 
@@ -50,12 +52,20 @@ export interface Endpoint {
   name: string
   host: SshHost
   clientUrl: string
+  /** TLS files on the member's host (etcdctl's), for an https client URL. */
+  tls?: TlsFiles
 }
 
-/** The member's gateway, reached from its own host through SSH. */
+/**
+ * The member's gateway, reached from its own host through SSH. Over https the
+ * client certificate etcdctl uses there is read off the host (through sudo when
+ * the inventory says become), once, and kept in memory only.
+ */
 export function gatewayFor(e: Endpoint): Gateway {
   const u = new URL(e.clientUrl)
-  return new Gateway(e.clientUrl, () => e.host.forward(u.hostname, Number(u.port)))
+  const read = async (file?: string) => (file ? Buffer.from((await e.host.exec(sh`cat ${file}`)).stdout) : undefined)
+  return new Gateway(e.clientUrl, () => e.host.forward(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port)),
+    e.tls && (async () => ({ ca: await read(e.tls!.cacert), cert: await read(e.tls!.cert), key: await read(e.tls!.key) })))
 }
 
 export interface WriteOptions {

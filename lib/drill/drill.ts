@@ -15,7 +15,8 @@ import { runPhase } from '../run/phase.ts'
 import { silentUi, type Ui } from '../run/ui.ts'
 import { memberPorts } from '../plan/recovery.ts'
 import { labDown, labUp, clusterStart, type Lab } from '../lab/index.ts'
-import { checkDataset, gatewayFor, writeDataset, type Dataset, type DatasetCheck } from './dataset.ts'
+import { checkDataset, gatewayFor, writeDataset, type Dataset, type DatasetCheck, type Endpoint } from './dataset.ts'
+import { tlsFor } from '../etcd/tls.ts'
 import { NEGATIVE, killScript, victims, wreckScript, type Scenario } from './disaster.ts'
 
 export interface DrillOptions {
@@ -29,6 +30,9 @@ export interface DrillOptions {
   /** Lab: hosts (default 3), etcd version (default 3.4.23), name (default: a fresh one). */
   hosts?: number
   etcd?: string
+  /** Lab: tini (default) or systemd hosts (kubespray-style), and TLS for the latter. */
+  init?: 'tini' | 'systemd'
+  tls?: boolean
   labName?: string
   /** Where the lab keeps its state. Default: the lab's own default (.lab/ in the repo). */
   labDir?: string
@@ -41,6 +45,8 @@ export interface DrillOptions {
   backupDir: string
   knownHosts?: string
   connectTimeoutMs?: number
+  /** sudo password for hosts with ansible_become (-K). Default: none, sudo -n. */
+  becomePassword?: string
   ui: Ui
 }
 
@@ -108,7 +114,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
       inventory = o.inventory
     } else {
       lab = await step('lab up', async () => {
-        const l = await labUp({ name: o.labName ?? `drill${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, dir: o.labDir })
+        const l = await labUp({ name: o.labName ?? `drill${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, dir: o.labDir, init: o.init, tls: o.tls })
         return [l, `lab ${l.name}: ${l.state.hosts.length} hosts, etcd ${l.state.etcd.version}`]
       })
       report.target.name = lab.name
@@ -121,9 +127,9 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     const memberContext = o.inventory ? o.memberContext : undefined
     const members = membersOf(loadInventory(inventory), o.group ?? 'etcd', memberContext).members
     report.target.hosts = members.length
-    const conn = await connectAll(members, pool, ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts }, members.length)
+    const conn = await connectAll(members, pool, ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, becomePassword: o.becomePassword }, members.length)
     if (conn.failed.length) throw new RescueError(`cannot reach ${conn.failed.map((f) => f.host).join(', ')}: ${formatError(conn.failed[0].error)}`)
-    const endpoints = members.map((m) => ({ name: m.name, host: pool.get(m.name), clientUrl: m.clientUrl }))
+    const endpoints = members.map((m) => ({ name: m.name, host: pool.get(m.name), clientUrl: m.clientUrl, tls: tlsFor(m) }))
 
     const keys = o.keys ?? 3000
     const data = await step('write data set', async () => {
@@ -133,7 +139,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     report.keysWritten = data.digests.size
 
     const saved: BackupResult = await step('backup', async () => {
-      const b = await backup({ members, outDir: o.backupDir, ui: silentUi(ui), knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs })
+      const b = await backup({ members, outDir: o.backupDir, ui: silentUi(ui), knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs, becomePassword: o.becomePassword })
       return [b, `${b.file} from ${b.member}, revision ${b.revision}`]
     })
     report.snapshot = { file: saved.file, size: saved.snapshot.size, revision: saved.revision, sha256: saved.snapshot.sha256 }
@@ -154,7 +160,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
       if (disaster.failed.length) throw disaster.failed[0].error
       const disasterAt = Date.now()
 
-      recovery = await recover({ inventory, memberContext, snapshot: saved.file, ui, knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs, group: o.group })
+      recovery = await recover({ inventory, memberContext, snapshot: saved.file, ui, knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs, group: o.group, becomePassword: o.becomePassword })
       report.rtoSeconds = (Date.now() - disasterAt) / 1000
       journal.records.push(...recovery.journal.records)
       report.etcdVersion = recovery.plan?.etcdVersion
@@ -195,7 +201,7 @@ interface NegativeContext {
   journal: Journal
   inventory: string
   data: Dataset
-  endpoints: Array<{ name: string; host: import('../ssh/connection.ts').SshHost; clientUrl: string }>
+  endpoints: Endpoint[]
 }
 
 /** A refusal drill: recovery must stop before any change, and the cluster must be exactly as it was. */
@@ -221,7 +227,7 @@ async function negative(scenario: Scenario, c: NegativeContext): Promise<void> {
   }
   let r: RecoverResult
   try {
-    r = await recover({ inventory: c.inventory, memberContext: c.o.inventory ? c.o.memberContext : undefined, snapshot, ui: c.o.ui, knownHosts: c.o.knownHosts, connectTimeoutMs: scenario === 'unreachable-host' ? 3000 : c.o.connectTimeoutMs, group: c.o.group })
+    r = await recover({ inventory: c.inventory, memberContext: c.o.inventory ? c.o.memberContext : undefined, snapshot, ui: c.o.ui, knownHosts: c.o.knownHosts, connectTimeoutMs: scenario === 'unreachable-host' ? 3000 : c.o.connectTimeoutMs, group: c.o.group, becomePassword: c.o.becomePassword })
   } finally {
     restoreLink?.()
   }

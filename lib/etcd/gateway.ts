@@ -2,12 +2,21 @@
 // SSH-forwarded connection from the member's own host, so drills load and read
 // data on any inventory the operator can SSH into, firewalled client ports or
 // not, with no etcdctl process per key. Keys and values travel base64-encoded.
+import { readFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { connect } from 'node:net'
+import { connect, isIP } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { connect as tlsConnect } from 'node:tls'
 import type { EndpointStatus, ListedMember } from './etcdctl.ts'
 
 export type Connect = () => Promise<Duplex>
+
+/** PEM contents for an https client URL: the CA, and the client certificate and key etcd asks for. */
+export interface GatewayTls {
+  ca?: Buffer
+  cert?: Buffer
+  key?: Buffer
+}
 
 export interface KeyValue {
   key: Buffer
@@ -30,18 +39,42 @@ export function prefixEnd(prefix: Buffer): Buffer {
 }
 
 export class Gateway {
+  private tlsFiles?: Promise<GatewayTls>
+
+  /**
+   * `tls` is asked once, on the first request to an https URL (the drill reads
+   * the files off the member's host then, through sudo); TLS runs over whatever
+   * `connect` gives, an SSH-forwarded channel included.
+   */
   constructor(
     private readonly clientUrl: string,
     private readonly connect: Connect,
+    private readonly tls?: () => Promise<GatewayTls>,
   ) {
-    if (new URL(clientUrl).protocol !== 'http:') throw new TypeError('the JSON gateway client speaks plain http only')
+    const protocol = new URL(clientUrl).protocol
+    if (protocol !== 'http:' && protocol !== 'https:') throw new TypeError(`the JSON gateway client speaks http and https, not ${protocol}`)
+  }
+
+  private async open(): Promise<Duplex> {
+    const url = new URL(this.clientUrl)
+    const raw = await this.connect()
+    if (url.protocol === 'http:') return raw
+    this.tlsFiles ??= this.tls ? this.tls() : Promise.resolve({})
+    const files = await this.tlsFiles
+    const host = url.hostname.replace(/^\[|\]$/g, '')
+    // The member's certificate must name the URL's host (an IP SAN for an address).
+    return tlsConnect({ socket: raw, host, servername: isIP(host) ? undefined : host, ca: files.ca, cert: files.cert, key: files.key })
   }
 
   async post<T>(path: string, body: unknown, timeoutMs = 10_000): Promise<T> {
     const url = new URL(path, this.clientUrl)
     const data = JSON.stringify(body)
     return new Promise<T>((resolve, reject) => {
-      const req = request(url, {
+      // http's own request, https or not: TLS is layered in open(), on our connection.
+      const req = request({
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
         timeout: timeoutMs,
@@ -73,7 +106,8 @@ export class Gateway {
   async health(timeoutMs = 3000): Promise<{ healthy: boolean; reason?: string }> {
     const url = new URL('/health', this.clientUrl)
     return new Promise((resolve, reject) => {
-      const req = request(url, { method: 'GET', timeout: timeoutMs, createConnection: this.createConnection() }, (res) => {
+      // http's own request, https or not: TLS is layered in open(), on our connection.
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'GET', timeout: timeoutMs, createConnection: this.createConnection() }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('end', () => {
@@ -124,7 +158,7 @@ export class Gateway {
 
   private createConnection() {
     return ((_: unknown, cb: (err: Error | null, s?: Duplex) => void) => {
-      this.connect().then((s) => cb(null, s), (e) => cb(e))
+      this.open().then((s) => cb(null, s), (e) => cb(e))
       return undefined
     }) as never
   }
@@ -150,8 +184,10 @@ export class Gateway {
   }
 }
 
-/** A gateway reached directly over TCP (the lab, from the machine it runs on). */
-export function directGateway(clientUrl: string): Gateway {
+/** A gateway reached directly over TCP (the lab, from the machine it runs on); TLS files are local paths. */
+export function directGateway(clientUrl: string, tls?: { ca?: string; cert?: string; key?: string }): Gateway {
   const u = new URL(clientUrl)
-  return new Gateway(clientUrl, async () => connect(Number(u.port), u.hostname))
+  const read = (f?: string) => (f ? readFileSync(f) : undefined)
+  return new Gateway(clientUrl, async () => connect(Number(u.port), u.hostname.replace(/^\[|\]$/g, '')),
+    tls && (async () => ({ ca: read(tls.ca), cert: read(tls.cert), key: read(tls.key) })))
 }

@@ -24,13 +24,15 @@ export interface Member {
   inventoryHost: string   // host name in the inventory
   name: string            // etcd member name: etcd_member_name, else etcd1..etcdN by position in the group
   address: string         // access_ip, else ip, else ansible_host, else inventory host name
-  peerUrl: string         // etcd_peer_url, default http://ADDRESS:2380 (https when etcd TLS vars set)
-  clientUrl: string       // etcd_client_url, default http://ADDRESS:2379
+  peerUrl: string         // etcd_peer_url, default https://ADDRESS:2380 as kubespray (http for etcd_service=process without TLS vars)
+  clientUrl: string       // etcd_client_url, default https://ADDRESS:2379 (likewise)
   dataDir: string         // etcd_data_dir, default /var/lib/etcd
   binDir?: string         // etcd_bin_dir; undefined = search PATH then /usr/local/bin on the host
   service: 'systemd' | 'process'  // etcd_service, default systemd
   serviceName: string     // etcd_service_name, default etcd
   etcdUser?: string       // etcd_user (owner of the data dir), optional
+  /** Where each setting came from: the variable and its file:line, or which default. `--check` shows it. */
+  origins: Record<'name' | 'address' | 'peerUrl' | 'clientUrl' | 'dataDir' | 'service' | 'serviceName', string>
   ssh: SshTarget
   /** Where each connection setting came from (inventory variable, ssh config file:line, ansible.cfg, ...). */
   sshOrigins: Origins
@@ -166,7 +168,12 @@ function memberOf(inv: Inventory, host: string, index: number, warnings: string[
     bad(`address '${address}'${addressVar ? ` (from ${addressVar})` : ' (the inventory name)'} is not a host name or IP address`, addressVar,
       'Set access_ip or ansible_host to the address the other members reach this host on.')
   }
-  const scheme = TLS_VARS.some((v) => get(v) !== undefined && get(v) !== null && get(v) !== '') ? 'https' : 'http'
+  const service = str('etcd_service', 'systemd')!
+  if (service !== 'systemd' && service !== 'process') return bad(`etcd_service must be 'systemd' or 'process', got '${service}'`, 'etcd_service')
+  // kubespray's etcd speaks TLS on both URLs (etcd_peer_url/etcd_client_url default
+  // to https://ADDRESS): so does a member under systemd, or one with TLS variables set.
+  // A plain process (etcd_service=process, started without TLS flags) speaks http.
+  const scheme = service === 'systemd' || TLS_VARS.some((v) => get(v) !== undefined && get(v) !== null && get(v) !== '') ? 'https' : 'http'
   const urlHost = address.includes(':') ? `[${address}]` : address
   const peerUrl = str('etcd_peer_url', `${scheme}://${urlHost}:2380`)!
   const clientUrl = str('etcd_client_url', `${scheme}://${urlHost}:2379`)!
@@ -178,8 +185,6 @@ function memberOf(inv: Inventory, host: string, index: number, warnings: string[
   const dataDir = absolutePath(str('etcd_data_dir', '/var/lib/etcd')!, 'etcd_data_dir', bad)
   const binDirText = str('etcd_bin_dir')
   const binDir = binDirText === undefined ? undefined : absolutePath(binDirText, 'etcd_bin_dir', bad)
-  const service = str('etcd_service', 'systemd')!
-  if (service !== 'systemd' && service !== 'process') return bad(`etcd_service must be 'systemd' or 'process', got '${service}'`, 'etcd_service')
   const serviceName = str('etcd_service_name', 'etcd')!
   if (!/^[A-Za-z0-9:_.@-]+$/.test(serviceName)) bad(`etcd_service_name '${serviceName}' is not a systemd unit name`, 'etcd_service_name')
   const etcdUser = str('etcd_user')
@@ -191,7 +196,28 @@ function memberOf(inv: Inventory, host: string, index: number, warnings: string[
   }
   warnings.push(...sshWarnings.map((w) => `member ${host}: ${w}`))
 
-  const member: Member = { inventoryHost: host, name, address, peerUrl, clientUrl, dataDir, service, serviceName, ssh, sshOrigins, vars }
+  const from = (variable: string | undefined, fallback: string): string => {
+    const w = variable ? where.get(variable) : undefined
+    return variable && get(variable) !== undefined ? `${variable}${w ? ` (${whereText(w)})` : ''}` : fallback
+  }
+  const urlFrom = (variable: string) => from(variable, `default ${scheme}://ADDRESS (${scheme === 'https' ? 'kubespray: etcd under systemd speaks TLS' : 'a plain process with no TLS variable'})`)
+  const origins: Member['origins'] = {
+    name: from('etcd_member_name', `default: etcd${index + 1}, position in the group (kubespray)`),
+    address: from(addressVar, 'the inventory name'),
+    peerUrl: urlFrom('etcd_peer_url'),
+    clientUrl: urlFrom('etcd_client_url'),
+    dataDir: from('etcd_data_dir', 'default /var/lib/etcd (kubespray)'),
+    service: from('etcd_service', 'default systemd (kubespray)'),
+    serviceName: from('etcd_service_name', 'default etcd (kubespray)'),
+  }
+  // The TLS variables templated like every other (kubespray's own default is
+  // etcd_cert_dir: "{{ etcd_config_dir }}/ssl") and held to absolute paths; tlsFor reads them from vars.
+  const tlsVars: Record<string, string> = {}
+  for (const v of TLS_VARS) {
+    const value = str(v)
+    if (value !== undefined) tlsVars[v] = absolutePath(value, v, bad)
+  }
+  const member: Member = { inventoryHost: host, name, address, peerUrl, clientUrl, dataDir, service, serviceName, origins, ssh, sshOrigins, vars: { ...vars, ...tlsVars } }
   if (binDir !== undefined) member.binDir = binDir
   if (etcdUser !== undefined) member.etcdUser = etcdUser
   return member

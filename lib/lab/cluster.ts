@@ -8,6 +8,7 @@ import { sh } from '../shell/sh.ts'
 import { CLIENT_PORT, PEER_PORT, clientUrl, etcdHealth, peerUrl } from './etcd-http.ts'
 import { openLab, type LabRef } from './open.ts'
 import { sshExec } from './ssh.ts'
+import { systemdClusterSignal, systemdClusterStart } from './cluster-systemd.ts'
 import type { HostState } from './state.ts'
 import { LAB_DATA_DIR } from './names.ts'
 
@@ -57,7 +58,9 @@ export function memberSpec(m: ClusterMember, etcdBinDir: string, bootstrap?: Etc
 /** Start a brand-new cluster (--initial-cluster-state new) with every host of the lab as a member. */
 export async function clusterStart(lab: LabRef, options: ClusterStartOptions = {}): Promise<ClusterStartResult> {
   const t0 = Date.now()
-  const { state } = openLab(lab)
+  const opened = openLab(lab)
+  if (opened.state.systemd) return systemdClusterStart(opened, options)
+  const { state } = opened
   const members = clusterMembers(state.hosts)
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',')
   const token = options.token ?? `etcd-rescue-lab-${state.name}`
@@ -122,7 +125,9 @@ export function clusterKill(lab: LabRef, options: Omit<ClusterStopOptions, 'grac
 }
 
 async function signalMembers(lab: LabRef, only: number[] | undefined, graceMs: number): Promise<StoppedMember[]> {
-  const { state } = openLab(lab)
+  const opened = openLab(lab)
+  if (opened.state.systemd) return systemdClusterSignal(opened, only, graceMs === 0)
+  const { state } = opened
   const hosts = state.hosts.filter((h) => !only || only.includes(h.index))
   const rounds = Math.ceil(graceMs / 100)
   // Wait for them to be gone (tini, PID 1 of the host, reaps them); KILL after the grace rounds.

@@ -4,6 +4,9 @@
 // row (the second run finds nothing to do).
 import { readFileSync, rmSync, rmdirSync } from 'node:fs'
 import { RescueError } from '../errors.ts'
+import { join } from 'node:path'
+import { removeCgroup } from './cgroup.ts'
+import { KUBESPRAY_INVENTORY_FILES } from './kubespray-inventory.ts'
 import { killHost } from './host.ts'
 import { withLock } from './lock.ts'
 import { DEFAULT_LAB_NAME, belongsToLab, validateLabName } from './names.ts'
@@ -66,8 +69,22 @@ export async function teardown(state: LabState, paths: LabPaths): Promise<void> 
   if (mounted.length > 0) {
     throw new RescueError(`mounts remain under ${paths.dir}: ${mounted.join(', ')}`, { hint: 'Unmount them, then run down again.' })
   }
+  const cgroupsLeft = []
+  for (const host of state.hosts) if (host.cgroup && !(await removeCgroup(host.cgroup))) cgroupsLeft.push(host.cgroup)
+  if (cgroupsLeft.length > 0) throw new RescueError(`cgroups of lab "${state.name}" still hold processes: ${cgroupsLeft.join(', ')}`, { where: paths.dir })
   rmSync(paths.hostsDir, { recursive: true, force: true })
-  for (const f of [paths.privateKey, paths.publicKey, paths.knownHosts, paths.inventory, paths.loadManifest, `${paths.state}.tmp`, paths.state]) {
+  rmSync(paths.pki, { recursive: true, force: true })
+  // group_vars/: only the files up wrote, then the directories they leave empty;
+  // a file the operator added there (etcd_drill_allowed, say) stays, and so does the lab dir.
+  for (const rel of KUBESPRAY_INVENTORY_FILES.filter((f) => f.startsWith('group_vars/'))) rmSync(join(paths.dir, rel), { force: true })
+  for (const dir of ['group_vars/all', 'group_vars/k8s_cluster', 'group_vars']) {
+    try {
+      rmdirSync(join(paths.dir, dir))
+    } catch {
+      // absent, or holds the operator's files
+    }
+  }
+  for (const f of [paths.privateKey, paths.publicKey, paths.knownHosts, paths.inventory, paths.loadManifest, paths.becomePassword, `${paths.state}.tmp`, paths.state]) {
     rmSync(f, { force: true })
   }
   try {

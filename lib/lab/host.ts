@@ -5,7 +5,7 @@
 // that PID 1 ends the whole PID namespace (every process of the host) and with
 // it the host's mount namespace and all its mounts.
 import { spawn } from 'node:child_process'
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { RescueError } from '../errors.ts'
 import { hostInitScript, type HostInitSpec } from './init-script.ts'
@@ -25,15 +25,24 @@ export interface BootedHost {
   init: ProcessRef
 }
 
+/**
+ * A systemd host's launcher first moves itself into the host's own cgroup (made
+ * here), before `ip netns exec`, which remounts /sys; `unshare --cgroup` then makes
+ * that cgroup the root of the host's view.
+ */
+const ENTER_CGROUP = 'echo $$ >"$1/cgroup.procs" || exit 1; shift; '
+
 /** Start the host's init; resolves once its PID 1 is known (sshd may still be starting). */
-export async function bootHost(netns: string, init: HostInitSpec, scriptFile: string, consoleLog: string): Promise<BootedHost> {
+export async function bootHost(netns: string, init: HostInitSpec, scriptFile: string, consoleLog: string, cgroup?: string): Promise<BootedHost> {
   // A file, not `sh -c`, so `ps` on the machine shows its path rather than the whole script.
   writeFileSync(scriptFile, hostInitScript(init), { mode: 0o700 })
+  if (cgroup) mkdirSync(cgroup) // here, not in the launcher: a child of it could be taken for the host's init
   const out = openSync(consoleLog, 'a')
   const child = spawn('bash', [
-    '-c', CLOSE_FDS_AND_EXEC, 'lab-launch',
+    '-c', cgroup ? ENTER_CGROUP + CLOSE_FDS_AND_EXEC : CLOSE_FDS_AND_EXEC, 'lab-launch',
+    ...(cgroup ? [cgroup] : []),
     'ip', 'netns', 'exec', netns,
-    'unshare', '--pid', '--fork', '--mount', '--uts', '--propagation', 'private',
+    'unshare', '--pid', '--fork', '--mount', '--uts', ...(cgroup ? ['--cgroup'] : []), '--propagation', 'private',
     'sh', scriptFile,
   ], { detached: true, stdio: ['ignore', out, out] })
   closeSync(out)
@@ -46,7 +55,8 @@ export async function bootHost(netns: string, init: HostInitSpec, scriptFile: st
   const launcher = processRef(spawned)
   const deadline = Date.now() + 5000
   while (launcher && Date.now() < deadline) {
-    const [pid] = childPids(launcher.pid)
+    // Only once the launcher has become unshare is its child the host's init.
+    const [pid] = commOf(launcher.pid) === 'unshare' ? childPids(launcher.pid) : []
     const init1 = pid ? processRef(pid) : undefined
     if (init1) return { launcher, init: init1 }
     if (!isRunning(launcher)) break
@@ -92,6 +102,14 @@ export async function killHost(host: HostState): Promise<number[]> {
   killRef(host.launcher)
   const left = await waitGone([host.init, host.launcher])
   return left.map((r) => r.pid)
+}
+
+function commOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+  } catch {
+    return undefined
+  }
 }
 
 function consoleTail(path: string): string {

@@ -11,7 +11,11 @@
 //      key, root's authorized_keys) and removes what must not show through;
 //   4. pivot_root into it and detaches the machine's root, so the host sees
 //      only its own mounts (a chroot would still show and reach the machine's);
-//   5. execs tini as PID 1 (it reaps orphaned daemons) running sshd.
+//   5. execs tini as PID 1 (it reaps orphaned daemons) running sshd; or, for a
+//      systemd host (systemd-host.ts), systemd itself, with its own cgroup2
+//      subtree mounted at /sys/fs/cgroup (the launcher put the host in a cgroup
+//      of its own and unshared a cgroup namespace), /sys and /proc/sys read-only
+//      so that udev and sysctl units leave the machine's devices and kernel alone.
 // The mounts live only in the host's mount namespace: when its PID 1 dies,
 // they go with it and nothing is left mounted on the machine.
 import { sh, joinScripts, type Script } from '../shell/sh.ts'
@@ -31,6 +35,8 @@ export interface HostInitSpec {
   remove: readonly string[]
   /** Directories made (with parents) before the files are installed. */
   mkdirs: ReadonlyArray<{ path: string; mode: string }>
+  /** Boot systemd instead of tini + sshd; `setup` runs (with "$R" the root) before pivot_root. */
+  systemd?: { setup: Script; container: string }
 }
 
 /** Device nodes a minimal /dev needs: name, type, major, minor. */
@@ -47,7 +53,12 @@ export function hostInitScript(spec: HostInitSpec): string {
     sh`mkdir "$D/upper" "$D/work"`,
     sh`mount -t overlay -o "lowerdir=/,upperdir=$D/upper,workdir=$D/work" lab-root "$R"`,
     sh`mount -t proc -o nosuid,nodev,noexec proc "$R/proc"`,
-    sh`mount -t sysfs -o nosuid,nodev,noexec sysfs "$R/sys"`,
+    sh`mount -t sysfs -o ${spec.systemd ? 'ro,nosuid,nodev,noexec' : 'nosuid,nodev,noexec'} sysfs "$R/sys"`,
+    ...(spec.systemd ? [
+      sh`mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 "$R/sys/fs/cgroup"`,
+      sh`mount --bind "$R/proc/sys" "$R/proc/sys"`,
+      sh`mount -o remount,bind,ro "$R/proc/sys"`,
+    ] : []),
     sh`mount -t tmpfs -o nosuid,mode=0755,size=16m dev "$R/dev"`,
     ...DEVICES.map(([name, major, minor]) => sh`mknod -m 0666 "$R"${`/dev/${name}`} c ${major} ${minor}`),
     sh`mkdir -m 0755 "$R/dev/pts"`,
@@ -66,13 +77,16 @@ export function hostInitScript(spec: HostInitSpec): string {
     ...spec.remove.map((p) => sh`rm -rf "$R"${p}`),
     ...spec.mkdirs.map((d) => sh`mkdir -p -m ${d.mode} "$R"${d.path}`),
     ...spec.install.map((f) => sh`install -D -m ${f.mode} ${f.from} "$R"${f.to}`),
+    ...(spec.systemd ? [spec.systemd.setup] : []),
     sh`cd "$R"`,
     sh`mkdir .machine-root`,
     sh`pivot_root . .machine-root`,
     sh`cd /`,
     sh`umount -l /.machine-root`,
     sh`rmdir /.machine-root`,
-    sh`exec /usr/bin/tini -- /usr/sbin/sshd -D -e -f ${SSHD_CONFIG_PATH}`,
+    spec.systemd
+      ? sh`exec env -i container=${spec.systemd.container} /lib/systemd/systemd --unit=multi-user.target`
+      : sh`exec /usr/bin/tini -- /usr/sbin/sshd -D -e -f ${SSHD_CONFIG_PATH}`,
   ]
   return `${joinScripts(lines).text}\n`
 }

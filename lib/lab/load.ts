@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { InputError } from '../errors.ts'
 import { directGateway } from '../etcd/gateway.ts'
 import { writeDataset } from '../drill/dataset.ts'
-import { clientUrl } from './etcd-http.ts'
+import { CLIENT_PORT, clientUrl, labTls } from './etcd-http.ts'
 import { openLab, type LabRef } from './open.ts'
 
 export { loadKey, loadValue, sha256Hex } from '../drill/dataset.ts'
@@ -44,9 +44,12 @@ export async function clusterLoad(lab: LabRef, options: ClusterLoadOptions): Pro
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new InputError(`--concurrency must be 1 to 256, got ${concurrency}`)
   const seed = options.seed ?? 'etcd-rescue'
   const prefix = options.prefix ?? '/etcd-rescue/load/'
-  const { state } = openLab(lab)
-  // Straight to each member's gateway over the bridge: the lab is this machine's.
-  const gateways = state.hosts.map((h) => directGateway(clientUrl(h.address)))
+  const { state, paths } = openLab(lab)
+  // Straight to each member's gateway over the bridge: the lab is this machine's
+  // (and so are a --tls lab's certificates, kept in its pki/).
+  const gateways = state.hosts.map((h) => state.systemd?.tls
+    ? directGateway(`https://${h.address}:${CLIENT_PORT}`, labTls(paths, h.name))
+    : directGateway(clientUrl(h.address)))
   const data = await writeDataset(gateways, { keys: count, seed, prefix, concurrency })
   const manifest = Object.fromEntries(data.digests)
   if (options.manifestFile) writeFileSync(options.manifestFile, `${JSON.stringify(manifest, null, 1)}\n`)

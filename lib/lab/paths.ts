@@ -35,6 +35,12 @@ export interface LabPaths {
   /** Default place of `cluster load`'s digest manifest. */
   loadManifest: string
   hostsDir: string
+  /** systemd labs: ops's password (sudo asks for it in the password variant). */
+  becomePassword: string
+  /** systemd --tls labs: the CA and every host's certificates, as on the hosts. */
+  pki: string
+  /** systemd labs: group_vars next to the inventory. */
+  groupVars: string
 }
 
 export function labPaths(base: string, name: string): LabPaths {
@@ -48,6 +54,9 @@ export function labPaths(base: string, name: string): LabPaths {
     inventory: join(dir, 'inventory.ini'),
     loadManifest: join(dir, 'load-manifest.json'),
     hostsDir: join(dir, 'hosts'),
+    becomePassword: join(dir, 'become-password'),
+    pki: join(dir, 'pki'),
+    groupVars: join(dir, 'group_vars'),
   }
 }
 

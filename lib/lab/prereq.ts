@@ -1,6 +1,6 @@
 // What the lab needs from the machine, checked before anything is changed, so a
 // missing piece is a clear error naming the apt-get command, not a half-built lab.
-import { accessSync, constants, readFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { InputError } from '../errors.ts'
 
@@ -18,6 +18,14 @@ const PROGRAMS: ReadonlyArray<[string, string]> = [
 const ETCD_34: ReadonlyArray<[string, string]> = [
   ['etcd', 'etcd-server'],
   ['etcdctl', 'etcd-client'],
+]
+
+const SYSTEMD: ReadonlyArray<[string, string]> = [
+  ['systemctl', 'systemd'],
+  ['dbus-daemon', 'dbus'],
+  ['sudo', 'sudo'],
+  ['useradd', 'passwd'],
+  ['chpasswd', 'passwd'],
 ]
 
 const FETCH: ReadonlyArray<[string, string]> = [
@@ -44,6 +52,10 @@ export interface PrerequisiteOptions {
   etcd34: boolean
   /** The lab fetches etcd 3.5 with apt-get. */
   fetch: boolean
+  /** Hosts boot systemd (--init systemd). */
+  systemd?: boolean
+  /** The lab makes certificates (--tls). */
+  tls?: boolean
   /** Program lookup (tests replace it). Default findProgram. */
   find?: (program: string) => string | undefined
   /** Effective user id (tests replace it). Default process.getuid(). */
@@ -53,7 +65,9 @@ export interface PrerequisiteOptions {
 /** The programs missing for a lab running the given etcd source, as [program, package]. */
 export function missingPrograms(options: PrerequisiteOptions): Array<[string, string]> {
   const find = options.find ?? findProgram
-  const wanted = [...PROGRAMS, ...(options.etcd34 ? ETCD_34 : []), ...(options.fetch ? FETCH : [])]
+  const wanted = [...PROGRAMS, ...(options.etcd34 ? ETCD_34 : []), ...(options.fetch ? FETCH : []),
+    ...(options.systemd ? SYSTEMD : []), ...(options.tls ? [['openssl', 'openssl'] as [string, string]] : [])]
+  if (options.systemd && !existsSync('/lib/systemd/systemd')) return [...wanted.filter(([p]) => !find(p)), ['/lib/systemd/systemd', 'systemd']]
   return wanted.filter(([program]) => !find(program))
 }
 

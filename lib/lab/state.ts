@@ -30,6 +30,19 @@ export interface HostState {
   launcher?: ProcessRef
   /** The host's PID 1 (init of its PID namespace) as seen from the root namespace. */
   init?: ProcessRef
+  /** systemd hosts: the cgroup2 directory the host lives in (removed by down). */
+  cgroup?: string
+}
+
+/** How a systemd lab looks (absent: the tini lab, root logs in, etcd run by cluster start). */
+export interface SystemdLabState {
+  /** Login user (sudo to root). */
+  user: string
+  sudo: 'nopasswd' | 'password'
+  /** TLS on client and peer URLs, kubespray's certificates. */
+  tls: boolean
+  /** Restart= of etcd.service. */
+  restart: 'on-failure' | 'always'
 }
 
 export interface LabState {
@@ -50,6 +63,8 @@ export interface LabState {
     sourceDir: string
   }
   hosts: HostState[]
+  /** Set when the hosts boot systemd (`up --init systemd`). */
+  systemd?: SystemdLabState
 }
 
 export function readState(paths: LabPaths): LabState | undefined {

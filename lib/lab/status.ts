@@ -1,7 +1,7 @@
 // `lab status`: what is up, read from state.json and checked against the
 // machine (is the host's PID 1 alive, does sshd greet, does etcd answer /health).
 import { sshBanner } from './host.ts'
-import { etcdHealth } from './etcd-http.ts'
+import { etcdHealth, labTls } from './etcd-http.ts'
 import { validateLabName } from './names.ts'
 import { netnsList } from './net.ts'
 import { labBaseDir, labPaths, type LabPaths } from './paths.ts'
@@ -65,7 +65,7 @@ export async function labStatus(options: LabStatusOptions = {}): Promise<LabStat
         initPid: h.init?.pid,
         netns: !!h.netns && namespaces.has(h.netns),
         ssh: running && (await sshBanner(h.address, 1000)),
-        etcdHealthy: running ? await etcdHealth(h.address, 1000) : undefined,
+        etcdHealthy: running ? await etcdHealth(h.address, 1000, state.systemd?.tls ? labTls(labPaths(base, state.name), h.name) : undefined) : undefined,
       }
     })),
   })))

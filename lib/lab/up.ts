@@ -22,6 +22,9 @@ import { isRunning } from './procs.ts'
 import { listLabStates, readState, writeState, STATE_TOOL, STATE_VERSION, type HostState, type LabState } from './state.ts'
 import { chooseSubnet, hostAddress } from './subnet.ts'
 import { foreignObjects, teardown } from './down.ts'
+import { hostCgroup } from './cgroup.ts'
+import { makeLabPki } from './tls.ts'
+import { systemdHostInit, systemdOptions, waitForUnits, writeKubesprayInventory } from './up-systemd.ts'
 
 export const DEFAULT_HOSTS = 3
 export const DEFAULT_DISK = '2G'
@@ -39,6 +42,14 @@ export interface LabUpOptions {
   disk?: string
   /** Directory holding labs' state; default $ETCD_RESCUE_LAB_DIR or <repo>/.lab. */
   dir?: string
+  /** PID 1 of each host: tini running sshd (default), or systemd booting a kubespray-like machine. */
+  init?: 'tini' | 'systemd'
+  /** systemd only: kubespray's TLS certificates, https on client and peer URLs. Default false. */
+  tls?: boolean
+  /** systemd only: does ops's sudo ask for a password? Default nopasswd. */
+  sudo?: 'nopasswd' | 'password'
+  /** systemd only: Restart= of etcd.service. Default on-failure. */
+  etcdRestart?: 'on-failure' | 'always'
   /** Progress lines. Default: silent. */
   log?: (line: string) => void
 }
@@ -61,17 +72,18 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
   const base = labBaseDir(options.dir)
   const paths = labPaths(base, name)
   const wanted = release ?? etcdRelease(DEFAULT_ETCD_VERSION)
-  checkPrerequisites({ etcd34: !wanted.suite, fetch: !!wanted.suite })
+  const systemd = systemdOptions(options)
+  checkPrerequisites({ etcd34: !wanted.suite, fetch: !!wanted.suite, systemd: !!systemd, tls: !!systemd?.tls })
 
   const existing = readState(paths)
-  if (existing) return reportExisting(existing, paths, { hosts: options.hosts, etcd: options.etcd, disk })
+  if (existing) return reportExisting(existing, paths, { hosts: options.hosts, etcd: options.etcd, disk, systemd: options.init === undefined ? 'any' : systemd })
   await refuseForeign(name, paths)
 
   const sourceDir = await ensureEtcdBinaries(wanted, log)
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
   return withLock(`${paths.dir}.lock`, async () => {
     const again = readState(paths) // another `up` of the same name may have won the race
-    if (again) return reportExisting(again, paths, { hosts: options.hosts, etcd: options.etcd, disk })
+    if (again) return reportExisting(again, paths, { hosts: options.hosts, etcd: options.etcd, disk, systemd: options.init === undefined ? 'any' : systemd })
     const state: LabState = {
       tool: STATE_TOOL,
       version: STATE_VERSION,
@@ -82,6 +94,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
       disk: disk ?? DEFAULT_DISK,
       etcd: { version: wanted.version, binDir: wanted.hostBinDir, sourceDir },
       hosts: [],
+      ...(systemd ? { systemd } : {}),
     }
     try {
       await build(state, paths, wanted, options.hosts ?? DEFAULT_HOSTS, base, log)
@@ -142,13 +155,23 @@ async function build(state: LabState, paths: LabPaths, release: EtcdRelease, cou
     writeState(paths, state)
   }
   const machineHostKeys = readdirSync('/etc/ssh').filter((f) => f.startsWith('ssh_host_')).map((f) => `/etc/ssh/${f}`)
+  if (state.systemd) {
+    writeFileSync(paths.becomePassword, `${randomBytes(12).toString('hex')}\n`, { mode: 0o600 })
+    if (state.systemd.tls) await makeLabPki(paths.pki, state.hosts)
+    for (const host of state.hosts) {
+      const cgroup = hostCgroup(state.name, host.index)
+      if (existsSync(cgroup)) throw new RescueError(`cgroup ${cgroup} exists already; another lab of this name is running elsewhere`, { hint: 'Pick another --name.' })
+      host.cgroup = cgroup
+    }
+    writeState(paths, state)
+  }
   await Promise.all(state.hosts.map(async (host) => {
     await addVeth(vethName(state.name, host.index), host.netns!)
     host.veth = vethName(state.name, host.index)
     writeState(paths, state)
     await configureHostNetwork({ netns: host.netns!, veth: host.veth, bridge: state.bridge!, address: host.address, gateway: state.subnet.gateway })
-    const init = hostInit(state, host, paths, release, machineHostKeys)
-    const booted = await bootHost(host.netns!, init, hostPaths(paths, host.index).initScript, hostPaths(paths, host.index).console)
+    const init = state.systemd ? systemdHostInit(state, host, paths, release, machineHostKeys) : hostInit(state, host, paths, release, machineHostKeys)
+    const booted = await bootHost(host.netns!, init, hostPaths(paths, host.index).initScript, hostPaths(paths, host.index).console, host.cgroup)
     host.launcher = booted.launcher
     host.init = booted.init
     writeState(paths, state)
@@ -159,7 +182,10 @@ async function build(state: LabState, paths: LabPaths, release: EtcdRelease, cou
     address: h.address,
     publicKey: readFileSync(`${hostPaths(paths, h.index).hostKey}.pub`, 'utf8'),
   }))), { mode: 0o644 })
-  writeFileSync(paths.inventory, renderInventory({
+  if (state.systemd) {
+    writeKubesprayInventory(paths, state)
+    await waitForUnits(state, paths)
+  } else writeFileSync(paths.inventory, renderInventory({
     lab: state.name,
     etcdVersion: state.etcd.version,
     hosts: state.hosts.map((h) => ({ name: h.name, address: h.address, member: h.member })),
@@ -228,7 +254,7 @@ async function refuseForeign(name: string, paths: LabPaths): Promise<void> {
   }
 }
 
-function reportExisting(state: LabState, paths: LabPaths, asked: { hosts?: number; etcd?: string; disk?: string }): Lab {
+function reportExisting(state: LabState, paths: LabPaths, asked: { hosts?: number; etcd?: string; disk?: string; systemd?: LabState['systemd'] | 'any' }): Lab {
   const dead = state.hosts.filter((h) => !isRunning(h.init)).map((h) => h.name)
   if (state.phase !== 'up' || dead.length > 0) {
     throw new InputError(`lab "${state.name}" exists but is not fully up${dead.length ? ` (${dead.join(', ')} stopped)` : ''}`, {
@@ -240,6 +266,8 @@ function reportExisting(state: LabState, paths: LabPaths, asked: { hosts?: numbe
     asked.hosts !== undefined && asked.hosts !== state.hosts.length ? `${state.hosts.length} hosts` : '',
     asked.etcd !== undefined && asked.etcd !== state.etcd.version ? `etcd ${state.etcd.version}` : '',
     asked.disk !== undefined && asked.disk !== state.disk ? `--disk ${state.disk}` : '',
+    asked.systemd !== 'any' && JSON.stringify(asked.systemd ?? null) !== JSON.stringify(state.systemd ?? null)
+      ? (state.systemd ? `--init systemd${state.systemd.tls ? ' --tls' : ''} --sudo ${state.systemd.sudo} --etcd-restart ${state.systemd.restart}` : '--init tini') : '',
   ].filter(Boolean)
   if (differs.length > 0) {
     throw new InputError(`lab "${state.name}" is already up with ${differs.join(', ')}`, {

@@ -2,10 +2,11 @@
 // a unit test away from proof. A host with any problem stops the run before
 // anything changes anywhere.
 import type { HostFacts } from './facts.ts'
+import { unitDisagreement, unitMember } from './unit.ts'
 import { isSupported, restoreTool, supportsBumpRevision } from '../etcd/version.ts'
 
 export interface CheckInput {
-  member: { name: string; service: 'systemd' | 'process'; serviceName: string; binDir?: string; peerUrl: string; clientUrl: string }
+  member: { name: string; service: 'systemd' | 'process'; serviceName: string; binDir?: string; peerUrl: string; clientUrl: string; dataDir: string; etcdUser?: string }
   facts: HostFacts
   snapshotSize: number
   snapshotSha: string
@@ -50,7 +51,16 @@ export function hostProblems(c: CheckInput): string[] {
   if (c.member.service === 'systemd') {
     if (!f.has.systemctl) problems.push('etcd_service is systemd but systemctl is not found (set etcd_service=process?)')
     else if (!f.unit?.exists) problems.push(`systemd unit ${c.member.serviceName} not found (set etcd_service_name?)`)
+    else if (f.unitConfig) {
+      const diff = unitDisagreement(c.member, unitMember(f.unitConfig), c.member.serviceName)
+      if (diff.length) problems.push(`the unit would start a different member than the inventory describes; make them agree (etcd_member_name, etcd_data_dir, etcd_peer_url or the unit's environment file), then run again:\n${diff.map((l) => `    ${l}`).join('\n')}`)
+    }
   }
+  if (f.etcdUser && !f.etcdUser.exists) {
+    problems.push(`user ${f.etcdUser.name} (${c.member.etcdUser ? 'etcd_user' : `User= of ${c.member.serviceName}`}), who must own the restored data, does not exist on this host`)
+  }
+  for (const file of f.tls?.missing ?? []) problems.push(`TLS file ${file} does not exist (etcdctl needs it to reach the member over https; set etcd_cert_dir or etcd_ca_file/etcd_cert_file/etcd_key_file)`)
+  for (const file of f.tls?.unreadable ?? []) problems.push(`TLS file ${file} is not readable with this run's privileges (set ansible_become?)`)
   if (!f.parent.exists) problems.push('the data dir\'s parent directory does not exist')
   else if (!f.parent.writable) problems.push('the data dir\'s parent directory is not writable (connect as root or set ansible_become)')
   const inPlace = f.snapshot.sha256 === c.snapshotSha

@@ -6,6 +6,9 @@ import { findPidsScript } from '../etcd/process.ts'
 import { FILE_ID, HASH_FILE } from './scripts.ts'
 import { parseVersion, type EtcdVersion } from '../etcd/version.ts'
 import { HostDataError, SHA256_RE, isPid, isSafeAbsolutePath, parseStateFile } from './grammar.ts'
+import { parseUnitLines, unitProbe, type UnitConfig } from './unit.ts'
+
+const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/
 
 export interface ProbeInput {
   dataDir: string
@@ -18,6 +21,10 @@ export interface ProbeInput {
   ports: number[]
   service: 'systemd' | 'process'
   serviceName: string
+  /** etcd_user from the inventory; else the unit's User= is checked. */
+  etcdUser?: string
+  /** Certificate and key files etcdctl will use (TLS): each must exist and be readable. */
+  tlsFiles?: string[]
 }
 
 export interface HostFacts {
@@ -35,6 +42,12 @@ export interface HostFacts {
   pids: number[]
   has: { sha256sum: boolean; setsid: boolean; systemctl: boolean }
   unit?: { exists: boolean; active: string }
+  /** systemd members: the unit and its environment as systemd would start it. */
+  unitConfig?: UnitConfig
+  /** The user the restored data must belong to (etcd_user, else the unit's User=), and whether it exists. */
+  etcdUser?: { name: string; exists: boolean }
+  /** TLS files that are missing, or present but unreadable with the run's privileges. */
+  tls?: { missing: string[]; unreadable: string[] }
 }
 
 /**
@@ -92,7 +105,14 @@ ${p.service === 'systemd' ? sh`U=${p.serviceName}
 if command -v systemctl >/dev/null 2>&1; then
   systemctl cat "$U" >/dev/null 2>&1 && echo unit.exists=1
   echo "unit.active=$(systemctl is-active "$U" 2>/dev/null)"
-fi` : sh``}
+fi
+${unitProbe()}
+EU=${p.etcdUser ?? ''}
+[ -z "$EU" ] && command -v systemctl >/dev/null 2>&1 && EU=$(systemctl show -p User --value -- "$U" 2>/dev/null)
+if [ -n "$EU" ]; then echo "etcduser.name=$EU"; id -u "$EU" >/dev/null 2>&1 && echo etcduser.exists=1; fi` : sh``}
+for f in ${p.tlsFiles ?? []}; do
+  if [ ! -e "$f" ]; then echo "tls.missing=$f"; elif ! head -c 1 "$f" >/dev/null 2>&1; then echo "tls.unreadable=$f"; fi
+done
 true
 `
 }
@@ -105,13 +125,21 @@ true
 export function parseFacts(output: string, host = 'host', stateFile = 'state file'): HostFacts {
   const kv = new Map<string, string>()
   const stateLines: string[] = []
+  const unitLines: string[] = []
+  const tls = { missing: [] as string[], unreadable: [] as string[] }
   for (const line of output.split('\n')) {
     const i = line.indexOf('=')
     if (i <= 0) continue
     const key = line.slice(0, i)
     if (key === 'state.line') stateLines.push(line.slice(i + 1))
+    else if (key.startsWith('unit.show.') || key === 'unit.envfile' || key === 'unit.envline') unitLines.push(line)
+    else if (key === 'tls.missing') tls.missing.push(line.slice(i + 1))
+    else if (key === 'tls.unreadable') tls.unreadable.push(line.slice(i + 1))
     else kv.set(key, line.slice(i + 1).trim())
   }
+  const userName = kv.get('etcduser.name')
+  // It becomes a chown argument: held to the grammar of a user name.
+  if (userName !== undefined && !USER_RE.test(userName)) throw new HostDataError(host, 'the etcd unit\'s User=', userName)
   const num = (k: string) => {
     const v = kv.get(k)
     if (!v) return undefined
@@ -161,5 +189,8 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     pids,
     has: { sha256sum: flag('has.sha256sum'), setsid: flag('has.setsid'), systemctl: flag('has.systemctl') },
     unit: kv.has('unit.active') ? { exists: flag('unit.exists'), active: kv.get('unit.active') ?? '' } : undefined,
+    unitConfig: parseUnitLines(unitLines),
+    etcdUser: userName ? { name: userName, exists: flag('etcduser.exists') } : undefined,
+    tls,
   }
 }

@@ -12,6 +12,7 @@ import { snapshotStatusArgv, type TlsFiles } from '../etcd/etcdctl.ts'
 import { tlsFor } from '../etcd/tls.ts'
 import { sh, type Script } from '../shell/sh.ts'
 import type { HostFacts } from './facts.ts'
+import { unitMember, type UnitConfig } from './unit.ts'
 import { memberPaths, type MemberPaths } from './paths.ts'
 import { completeScript, restoreScript, startScript, stopScript, uploadScript, logTailScript } from './scripts.ts'
 
@@ -34,6 +35,14 @@ export interface MemberPlan {
   paths: MemberPaths
   restoreTool: 'etcdctl' | 'etcdutl'
   etcdctl: string
+  /** Where each inventory setting came from (variable and file, or which default). */
+  origins: Member['origins']
+  /** What preflight read from the unit, when the member runs under systemd. */
+  unitNote?: string
+  /** The systemd unit running this member; undefined for a plain process. */
+  unit?: string
+  /** Who owns the restored data (undefined: left as restored, root). */
+  etcdUser?: string
   /** Client certificates for etcdctl on this host, when the cluster speaks TLS. */
   tls?: TlsFiles
   /** Work a previous run already did, so this run skips it. */
@@ -85,6 +94,12 @@ export function memberPorts(m: Pick<Member, 'peerUrl' | 'clientUrl'>): number[] 
   return [port(m.peerUrl), port(m.clientUrl)]
 }
 
+function unitNote(unit: string, u: UnitConfig): string {
+  const um = unitMember(u)
+  const agreed = (['name', 'dataDir', 'peerUrl'] as const).filter((k) => um[k] !== undefined).map((k) => `${({ name: 'name', dataDir: 'data dir', peerUrl: 'peer URL' })[k]} (${um.from[k]})`)
+  return `unit ${unit}: User=${u.user || 'root'}, Restart=${u.restart || 'no'}; agrees with the inventory on ${agreed.length ? agreed.join(', ') : 'nothing it states (it names no member, data dir or peer URL)'}`
+}
+
 export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snapshot: SnapshotInfo, options: PlanOptions): RecoveryPlan {
   const allFacts = members.map((m) => facts.get(m.name)!)
   const resumed = options.token ? undefined : resumableToken(allFacts, snapshot.sha256)
@@ -114,6 +129,10 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
       restoreTool: tool,
       etcdctl: f.bins.etcdctl!,
       tls: tlsFor(m),
+      unit: m.service === 'systemd' ? m.serviceName : undefined,
+      origins: m.origins,
+      unitNote: f.unitConfig && unitNote(m.serviceName, f.unitConfig),
+      etcdUser: f.etcdUser?.name ?? m.etcdUser,
       resume: { snapshotInPlace: f.snapshot.sha256 === snapshot.sha256, alreadyRestored, running: f.pids },
       scripts: {
         upload: uploadScript(paths, snapshot.sha256),
@@ -123,7 +142,8 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
           ports,
           sha256: snapshot.sha256,
           mountpoint: f.dataDir.mountpoint,
-          etcdUser: m.etcdUser,
+          // The unit's User= (read in preflight; etcd_user overrides it there): restored files are theirs.
+          etcdUser: f.etcdUser?.name ?? m.etcdUser,
           restore: {
             tool,
             bin: toolBin,

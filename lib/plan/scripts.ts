@@ -6,6 +6,7 @@ import { sh, type Script } from '../shell/sh.ts'
 import { findPidsScript, startCommand, defaultLogFile, type EtcdProcessSpec } from '../etcd/process.ts'
 import { restoreArgv, type RestoreSpec } from '../etcd/etcdctl.ts'
 import type { MemberPaths } from './paths.ts'
+import { unitStartScript, unitStopScript } from './systemd.ts'
 
 /**
  * SHA-256 of a file, by OpenSSL when the host has it (SHA extensions: about 4x
@@ -59,7 +60,7 @@ export interface StopSpec {
  * on the host are not touched.
  */
 export function stopScript(s: StopSpec): Script {
-  const unit = s.service === 'systemd' ? sh`systemctl stop ${s.serviceName} || exit 1` : sh``
+  const unit = s.service === 'systemd' ? unitStopScript(s.serviceName) : sh``
   return sh`${unit}
 find_pids() { ${findPidsScript(s.dataDir, s.ports)}
 }
@@ -167,14 +168,8 @@ export function startScript(s: StopSpec & { process: EtcdProcessSpec; restored: 
 if [ "$(grep -E '^(restored|complete) ' "$J" 2>/dev/null | tail -n 1)" != "$mark" ]; then
   echo "the data dir does not hold this recovery's restore ($mark not last in $J): not starting it" >&2; exit 1
 fi`
-  if (s.service === 'systemd') {
-    // --no-block: a unit of Type=notify would wait for quorum, which needs the other members started.
-    return sh`${guard}
-U=${s.serviceName}
-systemctl reset-failed "$U" 2>/dev/null || true
-systemctl start --no-block "$U"
-echo "started=unit $U"`
-  }
+  if (s.service === 'systemd') return sh`${guard}
+${unitStartScript(s.serviceName)}`
   return sh`${guard}
 running=$( { ${findPidsScript(s.dataDir, s.ports)}
 } | tr '\\n' ' ')

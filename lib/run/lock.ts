@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto'
 import { hostname } from 'node:os'
 import { ExitCode, RescueError } from '../errors.ts'
 import type { SshHost } from '../ssh/connection.ts'
+import { adviceFor } from '../ssh/errors.ts'
 import { sh, type Script } from '../shell/sh.ts'
 
 /** Exit code of the lock script when another run holds the lock. */
@@ -77,38 +78,44 @@ export function acquireLock(
   dataDir: string,
   options: { waitSeconds: number; owner?: string; onWait?: (holder: string) => void; onStale?: (holder: string) => void },
 ): Promise<HeldLock> {
-  const { channel, result } = host.spawn(lockScript(dataDir, options.owner ?? ownerLine(), options.waitSeconds), { allowFailure: true })
+  // Output through onOutput, not the channel's own 'data' events: with a become
+  // password (-K) the first bytes are sudo's, and spawn hands on only what follows.
+  let onStdout: (text: string) => void = () => {}
+  const { channel, result } = host.spawn(lockScript(dataDir, options.owner ?? ownerLine(), options.waitSeconds), {
+    allowFailure: true,
+    onOutput: (text, stream) => { if (stream === 'stdout') onStdout(text) },
+  })
   return new Promise<HeldLock>((resolve, reject) => {
     let out = ''
     let holder = ''
     let locked = false
-    channel.then((ch) => {
-      ch.on('data', (d: Buffer) => {
-        out += d.toString()
-        let nl: number
-        while ((nl = out.indexOf('\n')) >= 0) {
-          const line = out.slice(0, nl)
-          out = out.slice(nl + 1)
-          if (line.startsWith('held-by=')) {
-            holder = line.slice(8)
-            options.onWait?.(holder)
-          } else if (line.startsWith('stale=')) options.onStale?.(line.slice(6))
-          else if (line === 'locked' && !locked) {
-            locked = true
-            resolve({
-              release: async () => {
-                ch.end('release\n')
-                await result.catch(() => undefined)
-              },
-            })
-          }
+    onStdout = (text) => {
+      out += text
+      let nl: number
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl)
+        out = out.slice(nl + 1)
+        if (line.startsWith('held-by=')) {
+          holder = line.slice(8)
+          options.onWait?.(holder)
+        } else if (line.startsWith('stale=')) options.onStale?.(line.slice(6))
+        else if (line === 'locked' && !locked) {
+          locked = true
+          resolve({
+            release: async () => {
+              const ch = await channel
+              ch.end('release\n')
+              await result.catch(() => undefined)
+            },
+          })
         }
-      })
-    }, reject)
+      }
+    }
+    channel.catch(reject)
     result.then((r) => {
       if (locked) return
       if (r.code === HELD) reject(new LockHeldError(host.name, holder, options.waitSeconds))
-      else reject(new RescueError(`cannot take this member's lock: ${(r.stderr || r.stdout).trim() || `exit code ${r.code}`}`, { where: host.name, exitCode: ExitCode.PREFLIGHT }))
+      else reject(new RescueError(`cannot take this member's lock: ${(r.stderr || r.stdout).trim() || `exit code ${r.code}`}`, { where: host.name, exitCode: ExitCode.PREFLIGHT, hint: adviceFor(r.stderr) }))
     }, reject)
   })
 }

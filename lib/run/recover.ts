@@ -3,7 +3,8 @@
 // (confirm), copy, stop, restore, start, wait for quorum, verify.
 import { loadInventory, membersOf, type Member, type MemberContext } from '../inventory/members.ts'
 import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
-import { parseJsonExact, type SnapshotStatus } from '../etcd/etcdctl.ts'
+import { parseJsonExact, type SnapshotStatus, type TlsFiles } from '../etcd/etcdctl.ts'
+import { tlsFor } from '../etcd/tls.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
 import { fanOutUpload } from '../ssh/upload.ts'
 import type { SshHost } from '../ssh/connection.ts'
@@ -11,6 +12,7 @@ import type { Script } from '../shell/sh.ts'
 import { parseFacts, probeScript, type HostFacts } from '../plan/facts.ts'
 import { clusterProblems, hostProblems } from '../plan/checks.ts'
 import { memberPaths } from '../plan/paths.ts'
+import { unitStateScript } from '../plan/systemd.ts'
 import { buildPlan, memberPorts, timeStamp, type RecoveryPlan } from '../plan/recovery.ts'
 import { HostPool, connectAll } from './hosts.ts'
 import { Journal } from './journal.ts'
@@ -40,6 +42,8 @@ export interface RecoverOptions {
   connectTimeoutMs?: number
   /** known_hosts for hosts whose inventory names none. Default ~/.ssh/known_hosts. */
   knownHosts?: string
+  /** sudo password for hosts with ansible_become (-K). Default: none, sudo -n. Never logged. */
+  becomePassword?: string
   /** Show remote commands and their output. */
   verbose?: boolean
   /** How long to wait for another run's lock on a member. Default 0: refuse at once (exit 3). */
@@ -105,7 +109,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const forks = o.forks ?? members.length
 
     // 2. Preflight, read-only, on every host at once.
-    const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn }, forks)
+    const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword }, forks)
     if (conn.failed.length) return finish(refused(conn, 'cannot connect'))
     const locked = await runPhase(o.ui, journal, 'lock', 'Lock each member against a second run', members.map((m) => ({
       host: m.name,
@@ -135,9 +139,11 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
           ports: memberPorts(m),
           service: m.service,
           serviceName: m.serviceName,
+          etcdUser: m.etcdUser,
+          tlsFiles: tlsFileList(tlsFor(m)),
         }), o, 'preflight')).stdout, m.name, where.state)
         const problems = hostProblems({ member: m, facts, snapshotSize: snapshot.size, snapshotSha: snapshot.sha256, bumpRevision: o.bumpRevision })
-        if (problems.length) throw new RescueError(problems.join('; '), { where: m.name })
+        if (problems.length) throw new RescueError(problems.join(problems.some((p) => p.includes('\n')) ? '\n' : '; '), { where: m.name })
         return { value: facts, text: describeFacts(facts) }
       },
     })), forks)
@@ -170,7 +176,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       run: async () => {
         if (m.resume.alreadyRestored && m.resume.running.length) return { value: null, text: 'already running restored data: left alone', skipped: true }
         const r = await exec(pool.get(m.name), m.scripts.stop, o, 'stop')
-        return { value: null, text: field(r.stdout, 'stopped') === 'none-running' ? 'no etcd of this member was running' : `stopped pid ${field(r.stdout, 'stopped')}` }
+        return { value: null, text: stopText(m.unit, field(r.stdout, 'unit.stopped'), field(r.stdout, 'stopped')) }
       },
     })), forks), 'stop')
     stopHere('stop')
@@ -264,9 +270,30 @@ async function exec(host: SshHost, script: Script, o: RecoverOptions, phase: str
   return r
 }
 
+function stopText(unit: string | undefined, unitStopped: string | undefined, stopped: string | undefined): string {
+  const [was, mainPid, killed] = (unitStopped ?? '').split(' ')
+  const how = killed ? 'killed after 3 s of systemctl stop' : 'stopped'
+  const byUnit = unit ? `${unit} ${was === 'active' || was === 'activating' ? `${how} (was ${was}${mainPid && mainPid !== '0' ? `, pid ${mainPid}` : ''})` : `was ${was || 'not running'}`}, masked until start` : ''
+  const strays = stopped && stopped !== 'none-running' ? `stopped pid ${stopped}${unit ? ' outside the unit' : ''}` : ''
+  return [byUnit, strays].filter(Boolean).join('; ') || 'no etcd of this member was running'
+}
+
 function field(stdout: string, key: string): string | undefined {
   const line = stdout.split('\n').reverse().find((l) => l.startsWith(`${key}=`))
   return line?.slice(key.length + 1)
+}
+
+/** The unit's state; a healthy member's Type=notify unit may still be 'activating' a moment, so that is waited out (10 s). */
+async function unitState(host: SshHost, unit: string, healthy: boolean): Promise<string> {
+  for (let i = 0; ; i++) {
+    const state = (await host.exec(unitStateScript(unit), { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined))?.stdout.trim() ?? ''
+    if (!healthy || state !== 'activating' || i >= 20) return state
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+function tlsFileList(t: TlsFiles | undefined): string[] {
+  return t ? [t.cacert, t.cert, t.key].filter((f): f is string => !!f) : []
 }
 
 function describeFacts(f: HostFacts): string {
@@ -342,7 +369,11 @@ async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptio
     run: async (view) => {
       views.set(m.name, view.update)
       await poller
-      if (healthy.has(m.name)) return { value: null, text: last.get(m.name) ?? 'healthy' }
+      // Healthy is not enough under systemd: the unit itself must be active (not a
+      // stray process answering while the unit is failed or restarting).
+      const state = m.unit && (await unitState(pool.get(m.name), m.unit, healthy.has(m.name)))
+      if (healthy.has(m.name) && (!m.unit || state === 'active')) return { value: null, text: `${last.get(m.name) ?? 'healthy'}${m.unit ? `, ${m.unit} active` : ''}` }
+      if (m.unit) last.set(m.name, healthy.has(m.name) ? `answers, but unit ${m.unit} is ${state || 'unknown'}` : `${last.get(m.name) ?? 'no answer'}; unit ${m.unit} is ${state || 'unknown'}`)
       const tail = await pool.get(m.name).exec(m.scripts.logTail, { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined)
       throw new RescueError(`not healthy (${last.get(m.name) ?? 'no answer'})${tail?.stdout.trim() ? `\n  last log lines:\n${tail.stdout.trim().split('\n').map((l) => `    ${l}`).join('\n')}` : ''}`, { where: m.name })
     },

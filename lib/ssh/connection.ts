@@ -7,6 +7,8 @@ import { readFileSync, existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
+import { randomBytes } from 'node:crypto'
+import { BecomeWatcher } from './become.ts'
 import { sh, type Script } from '../shell/sh.ts'
 import {
   AuthError, ConnectError, HostKeyMismatchError, HostKeyUnknownError, RemoteCommandError, SshError,
@@ -49,6 +51,11 @@ export interface ConnectOptions {
   knownHostsFile?: string
   /** Called with a warning (e.g. host-key checking turned off by the inventory). */
   onWarning?: (message: string) => void
+  /**
+   * The become password (-K/--ask-become-pass), for a sudo that asks for one.
+   * Default: none, and sudo runs with -n (never prompts, fails fast).
+   */
+  becomePassword?: string
 }
 
 export interface ExecResult {
@@ -84,6 +91,9 @@ export function targetLabel(t: SshTarget): string {
 export class SshHost {
   /** Remote commands started on this host: each is an exec channel, so a login shell there. */
   commandStarts = 0
+  /** Random per connection: sudo's prompt, and the line the become shell prints once sudo let it in. */
+  private readonly promptMarker = `etcd-rescue-sudo-prompt-${randomBytes(8).toString('hex')}:`
+  private readonly successMarker = `etcd-rescue-become-ok-${randomBytes(8).toString('hex')}`
 
   private constructor(
     readonly name: string,
@@ -91,6 +101,7 @@ export class SshHost {
     private readonly client: Client,
     /** The jump host this connection goes through, closed with it. */
     private readonly bastion?: SshHost,
+    private readonly becomePassword?: string,
   ) {}
 
   /** Connects (through the jump host if any) and verifies the host key. */
@@ -117,17 +128,29 @@ export class SshHost {
       bastion?.close()
       throw err
     })
-    return new SshHost(name, target, client, bastion)
+    return new SshHost(name, target, client, bastion, options.becomePassword)
+  }
+
+  /** Commands go through sudo -S with the become password (not sudo -n). */
+  private get passwordBecome(): boolean {
+    return this.target.become && this.becomePassword !== undefined
   }
 
   /**
-   * Wraps a command so it runs under POSIX sh, with sudo -n when the target
-   * says become: sudo never prompts, so a missing NOPASSWD fails fast.
+   * Wraps a command so it runs under POSIX sh, with sudo when the target says
+   * become. Without a become password: sudo -n, which never prompts, so a
+   * missing NOPASSWD fails fast. With one, as Ansible does it: sudo -S with a
+   * random prompt (answered with the password when it shows on stderr), and a
+   * shell that first prints a random success line, so we know sudo let us in
+   * before any of the command's own stdin is sent.
    */
   wrap(command: Script, noBecome = false): Script {
     const shell = sh`sh -c ${command.text}`
+    const user = this.target.becomeUser ?? 'root'
     if (!this.target.become || noBecome) return shell
-    return sh`sudo -n -H -u ${this.target.becomeUser ?? 'root'} -- ${shell}`
+    if (!this.passwordBecome) return sh`sudo -n -H -u ${user} -- ${shell}`
+    const inner = sh`echo ${this.successMarker}; exec sh -c "$1"`
+    return sh`sudo -S -p ${this.promptMarker} -H -u ${user} -- sh -c ${inner.text} sh ${command.text}`
   }
 
   /** Opens a channel for a command; used directly for streaming uploads. */
@@ -151,7 +174,13 @@ ${command}` : command
           rejectChannel(e)
           return reject(e)
         }
-        resolveChannel(stream)
+        const viaPassword = this.passwordBecome && !options.noBecome
+        // The caller's stdin (and a streaming upload's channel) only once sudo let us in.
+        const ready = () => {
+          resolveChannel(stream)
+          if (options.stdin !== undefined) stream.end(options.stdin)
+        }
+        if (!viaPassword) ready()
         const out: Buffer[] = []
         const errOut: Buffer[] = []
         let code: number | null = null
@@ -165,18 +194,39 @@ ${command}` : command
             if (Number.isInteger(pg) && pg > 1) void this.killGroup(pg)
           }, options.timeoutMs)
         }
-        // Both streams must be consumed or 'close' never fires.
-        if (options.stdout) stream.pipe(options.stdout, { end: false })
-        else {
-          stream.on('data', (d: Buffer) => {
+        const stdoutData = (d: Buffer) => {
+          if (options.stdout) options.stdout.write(d)
+          else {
             out.push(d)
             options.onOutput?.(d.toString(), 'stdout')
-          })
+          }
         }
-        stream.stderr.on('data', (d: Buffer) => {
+        const stderrData = (d: Buffer) => {
           errOut.push(d)
           options.onOutput?.(d.toString(), 'stderr')
-        })
+        }
+        // Both streams must be consumed or 'close' never fires.
+        if (!viaPassword) {
+          if (options.stdout) stream.pipe(options.stdout, { end: false })
+          else stream.on('data', stdoutData)
+          stream.stderr.on('data', stderrData)
+        } else {
+          const become = new BecomeWatcher(this.promptMarker, this.successMarker, {
+            sendPassword: () => stream.write(`${this.becomePassword}\n`),
+            giveUp: () => stream.end(),
+            ready,
+            stdout: stdoutData,
+            stderr: stderrData,
+          })
+          stream.on('data', (d: Buffer) => become.stdout(d))
+          stream.stderr.on('data', (d: Buffer) => become.stderr(d))
+          stream.on('close', () => {
+            become.flush()
+            if (!become.accepted) {
+              rejectChannel(new SshError(this.name, become.promptCount > 1 ? 'sudo refused the become password (-K)' : 'sudo did not let the command run'))
+            }
+          })
+        }
         stream.on('exit', (c: number | null, sig?: string) => {
           if (signal === 'TIMEOUT') return // what ended it on the host after the timeout is ours, not the cause
           code = c
@@ -190,7 +240,6 @@ ${command}` : command
             reject(new RemoteCommandError(this.name, command.text, code, signal, r.stdout, r.stderr))
           } else resolve(r)
         })
-        if (options.stdin !== undefined) stream.end(options.stdin)
       })
     })
     result.catch(() => {})

@@ -40,7 +40,8 @@ export class RemoteCommandError extends RescueError {
 
 /** Known remote failures and what to do about them. */
 const ADVICE: Array<[RegExp, string]> = [
-  [/sudo: (a )?password is required|sudo: a terminal is required/, 'etcd-rescue runs sudo non-interactively: give this user passwordless sudo (NOPASSWD) or connect as root.'],
+  [/incorrect password attempt|Sorry, try again/, 'sudo refused the become password given with -K on this host.'],
+  [/sudo: (a )?password is required|sudo: a terminal is required/, 'sudo on this host wants a password: pass -K (--ask-become-pass) to be asked for it once, or give this user passwordless sudo (NOPASSWD).'],
   [/No space left on device/, 'Free space on this host (the snapshot and the restored data both need room next to the data dir).'],
   [/data-dir ".*" exists|data-dir .* exists/, 'A restore target already exists; etcd-rescue restores into a fresh temporary directory, so this is a leftover: move it aside and run again.'],
   [/snapshot missing hash but --skip-hash-check=false/, 'This file has no integrity trailer (a raw member/snap/db copy): pass --skip-hash-check if you trust it.'],

@@ -42,9 +42,9 @@ describe('scripts/inventory.mjs', { timeout: 30_000 }, () => {
     expect(r.code).toBe(0)
     expect(r.out).toContain("4 members in group 'etcd'")
     expect(r.out).toMatch(/^MEMBER +SSH TARGET +PEER URL +CLIENT URL +DATA DIR +SERVICE$/m)
-    expect(r.out).toMatch(/^etcd1 +10\.1\.0\.1:22 via ops@bastion\.example\.com:2222 +http:\/\/10\.1\.0\.1:2380 +http:\/\/10\.1\.0\.1:2379 +\/var\/lib\/etcd +systemd \(etcd\)$/m)
+    expect(r.out).toMatch(/^etcd1 +10\.1\.0\.1:22 via ops@bastion\.example\.com:2222 +https:\/\/10\.1\.0\.1:2380 +https:\/\/10\.1\.0\.1:2379 +\/var\/lib\/etcd +systemd \(etcd\)$/m)
     // ProxyJump jump1,jump2: the chain, nearest hop first.
-    expect(r.out).toMatch(/^etcd2 +10\.1\.0\.2:22 via jump2:22 via jump1:22 +http/m)
+    expect(r.out).toMatch(/^etcd2 +10\.1\.0\.2:22 via jump2:22 via jump1:22 +https/m)
   })
 
   it('--members --json --group prints the member set', () => {

@@ -46,7 +46,8 @@ describe('connection precedence', () => {
       strictHostKeyChecking: 'yes', connectTimeoutMs: 4000, knownHostsFiles: [`${home}/.ssh/kh`],
     })
     expect(m.address).toBe('etcd-a.lab.example')
-    expect(m.peerUrl).toBe('http://etcd-a.lab.example:2380')
+    expect(m.peerUrl).toBe('https://etcd-a.lab.example:2380') // systemd member: kubespray's https default
+    expect(m.service).toBe('systemd')
     expect(m.sshOrigins).toMatchObject({ hostname: `${sshConfig}:2`, user: `${sshConfig}:3`, port: `${sshConfig}:4`, identityfile: `${sshConfig}:5` })
   })
 

@@ -2,15 +2,16 @@ import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadInventory, membersOf, type Member } from '../../lib/inventory/members.ts'
 import { inputError, load } from './helpers.ts'
+import { tlsFor } from '../../lib/etcd/tls.ts'
 
 const members = (text: string, group?: string) => membersOf(load({ 'hosts.ini': text }), group)
 const one = (hostLine: string, vars = ''): Member => members(`[etcd]\n${hostLine}\n[etcd:vars]\n${vars}`).members[0]
 
 describe('members of the etcd group', () => {
-  it('applies the defaults', () => {
+  it('applies the defaults: kubespray\'s, https on both URLs for a member under systemd', () => {
     const m = one('e1')
     expect(m).toMatchObject({
-      inventoryHost: 'e1', name: 'etcd1', address: 'e1', peerUrl: 'http://e1:2380', clientUrl: 'http://e1:2379',
+      inventoryHost: 'e1', name: 'etcd1', address: 'e1', peerUrl: 'https://e1:2380', clientUrl: 'https://e1:2379',
       dataDir: '/var/lib/etcd', service: 'systemd', serviceName: 'etcd',
       ssh: { host: 'e1', port: 22, become: false },
     })
@@ -31,16 +32,26 @@ describe('members of the etcd group', () => {
   ])('takes the address from access_ip, ip, ansible_host, the name: %s', (line, address) => {
     const m = one(line)
     expect(m.address).toBe(address)
-    expect(m.peerUrl).toBe(`http://${address}:2380`)
+    expect(m.peerUrl).toBe(`https://${address}:2380`)
   })
 
   it('brackets an IPv6 address in URLs', () => {
-    expect(one('e1 ip=fd00::1').peerUrl).toBe('http://[fd00::1]:2380')
+    expect(one('e1 ip=fd00::1').peerUrl).toBe('https://[fd00::1]:2380')
+  })
+
+  it('templates the TLS variables as kubespray writes them, and refuses a relative path', () => {
+    const m = one('e1 ip=10.0.0.1', 'etcd_config_dir=/etc/ssl/etcd\netcd_cert_dir="{{ etcd_config_dir }}/ssl"')
+    expect(tlsFor(m)).toEqual({ cacert: '/etc/ssl/etcd/ssl/ca.pem', cert: '/etc/ssl/etcd/ssl/admin-e1.pem', key: '/etc/ssl/etcd/ssl/admin-e1-key.pem' })
+    expect(() => one('e1', 'etcd_ca_file=ca.pem')).toThrow(/etcd_ca_file 'ca.pem' must be an absolute path/)
+  })
+
+  it('uses http for a plain process (etcd_service=process) with no TLS variable', () => {
+    expect(one('e1 ip=10.0.0.1', 'etcd_service=process')).toMatchObject({ peerUrl: 'http://10.0.0.1:2380', clientUrl: 'http://10.0.0.1:2379' })
   })
 
   it.each(['etcd_cert_file=/etc/etcd/peer.crt', 'etcd_key_file=/k', 'etcd_ca_file=/ca', 'etcd_cert_dir=/etc/ssl/etcd/ssl'])(
-    'uses https when %s is set', (tls) => {
-      expect(one('e1 ip=10.0.0.1', tls)).toMatchObject({ peerUrl: 'https://10.0.0.1:2380', clientUrl: 'https://10.0.0.1:2379' })
+    'uses https for a process when %s is set', (tls) => {
+      expect(one('e1 ip=10.0.0.1', `etcd_service=process\n${tls}`)).toMatchObject({ peerUrl: 'https://10.0.0.1:2380', clientUrl: 'https://10.0.0.1:2379' })
     })
 
   it('takes explicit settings', () => {
@@ -86,8 +97,8 @@ describe('members that etcd-rescue refuses (exit 2, naming host and file:line)',
     ['[etcd]\n', /group 'etcd' has no hosts/, /hosts\.ini:1$/],
     ['[other]\nh\n', /group 'etcd' is not in the inventory/, /hosts\.ini$/],
     ['[etcd]\na etcd_member_name=x\nb etcd_member_name=x', /members a and b have the same member name: x/, /hosts\.ini:3$/],
-    ['[etcd]\na ip=10.0.0.1\nb ip=10.0.0.1', /members a and b have the same peer URL: http:\/\/10\.0\.0\.1:2380/, /hosts\.ini:3$/],
-    ['[etcd]\na etcd_peer_url=http://a:1\nb etcd_peer_url=http://b:1 etcd_client_url=http://a:2379', /same client URL/, /:3$/],
+    ['[etcd]\na ip=10.0.0.1\nb ip=10.0.0.1', /members a and b have the same peer URL: https:\/\/10\.0\.0\.1:2380/, /hosts\.ini:3$/],
+    ['[etcd]\na etcd_peer_url=http://a:1 etcd_client_url=http://a:2379\nb etcd_peer_url=http://b:1 etcd_client_url=http://a:2379', /same client URL/, /:3$/],
     ['[etcd]\na ansible_host=h etcd_peer_url=http://a:1 etcd_client_url=http://a:2\nb ansible_host=h etcd_peer_url=http://b:1 etcd_client_url=http://b:2', /same SSH target and data dir: h:22 \/var\/lib\/etcd/, /:3$/],
     ['[etcd]\na etcd_member_name="x;rm"', /member a: member name 'x;rm' may only hold/, /:2$/],
     ['[etcd]\na etcd_member_name="two words"', /may only hold letters/, /:2$/],

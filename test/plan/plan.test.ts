@@ -68,6 +68,21 @@ describe('probe script', () => {
 describe('preflight checks', () => {
   const base = { member: member(1), snapshotSize: snapshot.size, snapshotSha: snapshot.sha256 }
 
+  it('names a missing or unreadable TLS file, and a unit user that does not exist', () => {
+    const p = hostProblems({ ...base, facts: facts({ tls: { missing: ['/etc/ssl/etcd/ssl/admin-n1.pem'], unreadable: ['/k.pem'] }, etcdUser: { name: 'etcd', exists: false } }) }).join('\n')
+    expect(p).toMatch(/TLS file \/etc\/ssl\/etcd\/ssl\/admin-n1\.pem does not exist/)
+    expect(p).toMatch(/TLS file \/k\.pem is not readable/)
+    expect(p).toMatch(/user etcd \(User= of etcd\), who must own the restored data, does not exist/)
+  })
+
+  it('refuses a unit that would run another member than the inventory describes, with a diff', () => {
+    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFiles: ['/etc/etcd.env'] }
+    const m = member(1, { service: 'systemd', peerUrl: 'https://10.0.0.1:2380' })
+    const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { exists: true, active: 'active' } }
+    expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig }) }).join('\n')).toContain('- data dir: /var/lib/etcd\n    + data dir: /srv/etcd   (ETCD_DATA_DIR in /etc/etcd.env)')
+    expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig: { ...unitConfig, env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' } } }) })).toEqual([])
+  })
+
   it('passes a ready host', () => {
     expect(hostProblems({ ...base, facts: facts() })).toEqual([])
   })

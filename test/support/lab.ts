@@ -6,14 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { labDown, labUp, sshExec, type Lab } from '../../lib/lab/index.ts'
+import { labDown, labUp, sshExec, type Lab, type LabUpOptions } from '../../lib/lab/index.ts'
 import { directGateway } from '../../lib/etcd/gateway.ts'
 import { LineUi, type Ui } from '../../lib/run/ui.ts'
 import { trusted, type Script } from '../../lib/shell/sh.ts'
 
 export const randomName = () => `t${randomBytes(4).toString('hex').slice(0, 7)}`
 
-export function useLab(options: { hosts: number; etcd?: string; disk?: string }) {
+export function useLab(options: { hosts: number } & Pick<LabUpOptions, 'etcd' | 'disk' | 'init' | 'tls' | 'sudo' | 'etcdRestart'>) {
   const ctx = { name: randomName(), dir: '', lab: undefined as unknown as Lab }
   // The directory is made in beforeAll, so a suite filtered out leaves none behind.
   beforeAll(async () => {

@@ -1,0 +1,135 @@
+// "The unit is the truth": when a member runs under systemd, what etcd will do
+// after the restore is decided by its unit (ExecStart flags, Environment=,
+// EnvironmentFile=), not by the inventory. Preflight reads the unit and its
+// environment files; if the name, data dir or peer URL etcd will run with
+// disagree with the inventory, the restored data would be for a different
+// member than the one that starts on it, so the run is refused before anything
+// changes, with a diff of the two. The same read gives the user the unit runs
+// as (owner of the restored data) and its Restart= policy.
+import { sh, type Script } from '../shell/sh.ts'
+
+/** What the probe learned about the member's unit. */
+export interface UnitConfig {
+  /** User= ('' = root). */
+  user: string
+  /** Restart= (no, on-failure, always, ...). */
+  restart: string
+  /** ExecStart's argv, as systemctl shows it (variables not yet expanded). */
+  execArgs: string[]
+  /** Environment= and then each EnvironmentFile, later ones winning (as systemd applies them). */
+  env: Record<string, string>
+  envFiles: string[]
+}
+
+/** The probe's part for a systemd member: `unit.*` lines. Runs with "$U" set to the unit name. */
+export function unitProbe(): Script {
+  return sh`if command -v systemctl >/dev/null 2>&1 && systemctl cat "$U" >/dev/null 2>&1; then
+  systemctl show -p User -p Restart -p ExecStart -p Environment -- "$U" 2>/dev/null | sed 's/^/unit.show./'
+  systemctl show -p EnvironmentFiles --value -- "$U" 2>/dev/null | while read -r f rest; do
+    [ -n "$f" ] || continue
+    echo "unit.envfile=$f"
+    [ -r "$f" ] && sed 's/^/unit.envline=/' "$f"
+  done
+fi`
+}
+
+/** Collects the `unit.*` lines of the probe's output; undefined if the unit was not read. */
+export function parseUnitLines(lines: readonly string[]): UnitConfig | undefined {
+  const show = new Map<string, string>()
+  const env: Record<string, string> = {}
+  const envFiles: string[] = []
+  let seen = false
+  for (const line of lines) {
+    if (line.startsWith('unit.show.')) {
+      seen = true
+      const rest = line.slice('unit.show.'.length)
+      const i = rest.indexOf('=')
+      if (i > 0) show.set(rest.slice(0, i), rest.slice(i + 1))
+    } else if (line.startsWith('unit.envfile=')) envFiles.push(line.slice('unit.envfile='.length))
+  }
+  if (!seen) return undefined
+  // Environment= first (space-separated KEY=VALUE words), then the files override it.
+  for (const word of splitWords(show.get('Environment') ?? '')) {
+    const i = word.indexOf('=')
+    if (i > 0) env[word.slice(0, i)] = word.slice(i + 1)
+  }
+  for (const line of lines) {
+    if (!line.startsWith('unit.envline=')) continue
+    const kv = parseEnvLine(line.slice('unit.envline='.length))
+    if (kv) env[kv[0]] = kv[1]
+  }
+  const exec = /argv\[\]=(.*?) ;/.exec(show.get('ExecStart') ?? '')?.[1] ?? ''
+  return { user: show.get('User') ?? '', restart: show.get('Restart') ?? '', execArgs: splitWords(exec), env, envFiles }
+}
+
+/** One line of a systemd EnvironmentFile: KEY=VALUE, comments with # or ;, optional quotes. */
+export function parseEnvLine(line: string): [string, string] | undefined {
+  const t = line.trim()
+  if (!t || t.startsWith('#') || t.startsWith(';')) return undefined
+  const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(t)
+  if (!m) return undefined
+  let v = m[2]
+  if (v.length >= 2 && ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'")))) v = v.slice(1, -1)
+  return [m[1], v]
+}
+
+function splitWords(s: string): string[] {
+  return s.split(/\s+/).filter(Boolean).map((w) => w.replace(/^"(.*)"$/, '$1'))
+}
+
+/** What etcd started by this unit would run with: flags win over ETCD_* variables, as in etcd. */
+export interface UnitMember {
+  name?: string
+  dataDir?: string
+  peerUrl?: string
+  /** Where each value came from, for the diff. */
+  from: Partial<Record<'name' | 'dataDir' | 'peerUrl', string>>
+}
+
+const SETTINGS = [
+  ['name', 'name', 'ETCD_NAME'],
+  ['dataDir', 'data-dir', 'ETCD_DATA_DIR'],
+  ['peerUrl', 'initial-advertise-peer-urls', 'ETCD_INITIAL_ADVERTISE_PEER_URLS'],
+] as const
+
+export function unitMember(u: UnitConfig): UnitMember {
+  // $VAR and ${VAR} words in ExecStart expand (and split) from the unit's environment.
+  const args = u.execArgs.slice(1).flatMap((a) => {
+    const v = /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/.exec(a)
+    return v ? splitWords(u.env[v[1]] ?? '') : [a]
+  })
+  const flag = (name: string): string | undefined => {
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i].replace(/^--?/, '-')
+      if (a === `-${name}`) return args[i + 1]
+      if (a.startsWith(`-${name}=`)) return a.slice(name.length + 2)
+    }
+    return undefined
+  }
+  const out: UnitMember = { from: {} }
+  const files = u.envFiles.length ? ` in ${u.envFiles.join(', ')}` : ''
+  for (const [key, flagName, envName] of SETTINGS) {
+    const f = flag(flagName)
+    const e = u.env[envName]
+    const value = f ?? e
+    if (value === undefined || value === '') continue
+    out[key] = key === 'dataDir' ? value.replace(/\/+$/, '') : key === 'peerUrl' ? value.split(',')[0] : value
+    out.from[key] = f !== undefined ? `--${flagName} in ExecStart` : `${envName}${files}`
+  }
+  return out
+}
+
+/**
+ * Lines of a diff between the member the inventory describes and the one the
+ * unit would start; empty when they agree on every setting the unit states.
+ */
+export function unitDisagreement(inventory: { name: string; dataDir: string; peerUrl: string }, unit: UnitMember, unitName: string): string[] {
+  const labels = { name: 'member name', dataDir: 'data dir', peerUrl: 'peer URL' } as const
+  const differ = SETTINGS.map(([k]) => k).filter((k) => unit[k] !== undefined && unit[k] !== inventory[k])
+  if (differ.length === 0) return []
+  return [
+    `--- inventory`,
+    `+++ unit ${unitName}`,
+    ...differ.flatMap((k) => [`- ${labels[k]}: ${inventory[k]}`, `+ ${labels[k]}: ${unit[k]}   (${unit.from[k]})`]),
+  ]
+}

@@ -1,0 +1,160 @@
+// recover, backup and drill on kubespray-style members: systemd 252 as each
+// host's PID 1, etcd.service as user etcd reading /etc/etcd.env, TLS with
+// client-certificate auth everywhere, login as a sudo user, and an inventory
+// with no etcd variable at all (lab up --init systemd --tls). Two labs: etcd
+// 3.5.30 with passwordless sudo and Restart=on-failure, and etcd 3.4.23 with a
+// sudo that asks for a password (-K) and Restart=always.
+import { describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { clusterLoad, type Lab } from '../../lib/lab/index.ts'
+import { loadInventory, membersOf } from '../../lib/inventory/members.ts'
+import { directGateway } from '../../lib/etcd/gateway.ts'
+import { recover } from '../../lib/run/recover.ts'
+import { backup } from '../../lib/backup/backup.ts'
+import { drill } from '../../lib/drill/drill.ts'
+import { sha256Hex } from '../../lib/lab/load.ts'
+import { sh } from '../../lib/shell/sh.ts'
+import { captureUi, onHost, useLab } from '../support/lab.ts'
+
+const PREFIX = '/etcd-rescue/load/'
+const DATA = '/var/lib/etcd'
+
+const passwordOf = (lab: Lab) => (lab.state.systemd?.sudo === 'password' ? readFileSync(lab.paths.becomePassword, 'utf8').trim() : undefined)
+
+/** A member's gateway from this machine, over TLS with the lab's own copy of that host's admin certificate. */
+function tlsGateway(lab: Lab, i: number) {
+  const h = lab.state.hosts[i - 1]
+  const pki = lab.paths.pki
+  return directGateway(`https://${h.address}:2379`, { ca: join(pki, 'ca.pem'), cert: join(pki, `admin-${h.name}.pem`), key: join(pki, `admin-${h.name}-key.pem`) })
+}
+
+/** Every key of the load, read from each member alone over TLS, equal to what was written. */
+async function expectAllKeys(lab: Lab, manifest: Record<string, string>) {
+  for (const h of lab.state.hosts) {
+    const kvs = await tlsGateway(lab, h.index).rangePrefix(PREFIX, { serializable: true })
+    const got = Object.fromEntries(kvs.map((kv) => [kv.key.toString(), sha256Hex(kv.value)]))
+    expect(Object.keys(got).length, `${h.name} key count`).toBe(Object.keys(manifest).length)
+    expect(got, `${h.name} values`).toEqual(manifest)
+  }
+}
+
+/** The state each host is in, to show a refused run changed nothing. */
+async function hostStates(lab: Lab): Promise<string[]> {
+  return Promise.all(lab.state.hosts.map((h) => onHost(lab, h.index, sh`systemctl is-active etcd; systemctl is-enabled etcd; systemctl show -p MainPID --value etcd; ls -d /var/lib/etcd* /var/lib/.etcd-rescue-* 2>/dev/null; ls /var/lib/etcd/member`)))
+}
+
+/** The lab's inventory copied elsewhere, with extra host_vars for one host. */
+function inventoryWith(lab: Lab, host: string, vars: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kubespray-inv-'))
+  cpSync(lab.paths.inventory, join(dir, 'inventory.ini'))
+  cpSync(lab.paths.groupVars, join(dir, 'group_vars'), { recursive: true })
+  mkdirSync(join(dir, 'host_vars'))
+  writeFileSync(join(dir, 'host_vars', `${host}.yml`), vars)
+  return join(dir, 'inventory.ini')
+}
+
+/** Loads keys, backs up, loses quorum (two members stopped, their WAL gone; one survivor runs), recovers, proves it. */
+async function quorumLossRecovery(lab: Lab) {
+  const becomePassword = passwordOf(lab)
+  const load = await clusterLoad(lab, { keys: 300, seed: lab.name })
+  const members = membersOf(loadInventory(lab.paths.inventory)).members
+  // Kubespray's defaults, with no etcd variable in the inventory.
+  expect(members.map((m) => [m.service, m.serviceName, m.dataDir, m.clientUrl.split(':')[0]])).toEqual(members.map(() => ['systemd', 'etcd', DATA, 'https']))
+
+  const b = await backup({ members, outDir: mkdtempSync(join(tmpdir(), 'sd-backup-')), ui: captureUi(), becomePassword })
+  expect(b.revision).toBeGreaterThanOrEqual(load.revision)
+
+  for (const i of [2, 3]) await onHost(lab, i, sh`systemctl stop etcd && rm -rf ${`${DATA}/member/wal`}`)
+  const survivor = (await onHost(lab, 1, sh`systemctl show -p MainPID --value etcd`)).trim()
+  expect(Number(survivor)).toBeGreaterThan(0)
+
+  const ui = captureUi()
+  const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui, becomePassword })
+  expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
+  expect(r.checks.every((c) => c.ok)).toBe(true)
+  expect(ui.text()).toMatch(new RegExp(`etcd (stopped|killed after 3 s of systemctl stop) \\(was active, pid ${survivor}\\)`))
+  await expectAllKeys(lab, load.manifest)
+
+  for (const h of lab.state.hosts) {
+    const out = await onHost(lab, h.index, sh`systemctl is-active etcd; systemctl is-enabled etcd; ps -o user= -p "$(systemctl show -p MainPID --value etcd)"; stat -c '%U %a' ${DATA}; find ${DATA} ! -user etcd | wc -l; ls -d ${DATA}.etcd-rescue-old-*/member`)
+    const [active, enabled, runsAs, dirOwner, notEtcd, aside] = out.trim().split('\n')
+    expect({ active, enabled, runsAs, dirOwner, notEtcd, hasAside: !!aside }, h.name).toEqual({ active: 'active', enabled: 'enabled', runsAs: 'etcd', dirOwner: 'etcd 700', notEtcd: '0', hasAside: true })
+  }
+  return { members, snapshot: b.file }
+}
+
+function runCli(args: string[], input?: string) {
+  return spawnSync('npx', ['zx', 'scripts/recover.mjs', ...args], { encoding: 'utf8', input, timeout: 240_000, env: { ...process.env, CI: 'true' } })
+}
+
+describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=on-failure', () => {
+  const ctx = useLab({ hosts: 3, init: 'systemd', tls: true, sudo: 'nopasswd', etcd: '3.5.30' })
+
+  it('refuses, before any change, an inventory data dir the unit does not run, and a missing client certificate', async () => {
+    const { lab } = ctx
+    const b = await backup({ members: membersOf(loadInventory(lab.paths.inventory)).members, outDir: mkdtempSync(join(tmpdir(), 'sd-backup-')), ui: captureUi() })
+    const before = await hostStates(lab)
+
+    const h2 = lab.state.hosts[1].name
+    const wrongDir = await recover({ inventory: inventoryWith(lab, h2, 'etcd_data_dir: /srv/etcd\n'), snapshot: b.file, ui: captureUi() })
+    expect(wrongDir.exitCode, wrongDir.message).toBe(3)
+    expect(wrongDir.message).toContain('etcd2')
+    expect(wrongDir.message).toContain('- data dir: /srv/etcd')
+    expect(wrongDir.message).toContain('+ data dir: /var/lib/etcd   (ETCD_DATA_DIR in /etc/etcd.env)')
+
+    const cert = `/etc/ssl/etcd/ssl/admin-${h2}.pem`
+    await onHost(lab, 2, sh`mv ${cert} ${`${cert}.away`}`)
+    try {
+      const noCert = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi() })
+      expect(noCert.exitCode, noCert.message).toBe(3)
+      expect(noCert.message).toContain(`TLS file ${cert} does not exist`)
+    } finally {
+      await onHost(lab, 2, sh`mv ${`${cert}.away`} ${cert}`)
+    }
+    expect(await hostStates(lab)).toEqual(before)
+  })
+
+  it('recovers after a quorum loss with one survivor running, over TLS, data owned by etcd, units active', async () => {
+    await quorumLossRecovery(ctx.lab)
+  })
+})
+
+describe('kubespray-style members, etcd 3.4.23, TLS, sudo asking a password (-K), Restart=always', () => {
+  const ctx = useLab({ hosts: 3, init: 'systemd', tls: true, sudo: 'password', etcdRestart: 'always', etcd: '3.4.23' })
+
+  it('without -K refuses in preflight (exit 3) saying sudo wants a password; with -K on stdin, --check passes', async () => {
+    const { lab } = ctx
+    const b = await backup({ members: membersOf(loadInventory(lab.paths.inventory)).members, outDir: mkdtempSync(join(tmpdir(), 'sd-backup-')), ui: captureUi(), becomePassword: passwordOf(lab) })
+    const before = await hostStates(lab)
+    const without = runCli(['--inventory', lab.paths.inventory, '--snapshot', b.file, '--yes', '--plain'])
+    expect(without.status, without.stderr).toBe(3)
+    expect(without.stderr).toContain('sudo: a password is required')
+    expect(without.stderr).toContain('pass -K (--ask-become-pass)')
+    const password = passwordOf(lab)!
+    const withK = runCli(['--inventory', lab.paths.inventory, '--snapshot', b.file, '--check', '--plain', '-K'], `${password}\n`)
+    expect(withK.status, withK.stderr).toBe(0)
+    expect(withK.stdout + withK.stderr).not.toContain(password)
+    const wrongK = runCli(['--inventory', lab.paths.inventory, '--snapshot', b.file, '--check', '--plain', '-K'], 'not-the-password\n')
+    expect(wrongK.status).toBe(3)
+    expect(wrongK.stderr).toContain('sudo refused the become password')
+    expect(await hostStates(lab)).toEqual(before)
+  })
+
+  it('recovers after a quorum loss with one survivor running, over TLS, data owned by etcd, units active', async () => {
+    await quorumLossRecovery(ctx.lab)
+  })
+
+  it('drills a quorum loss on the staging inventory, reading and writing keys over TLS', async () => {
+    const { lab } = ctx
+    mkdirSync(join(lab.paths.groupVars, 'etcd'), { recursive: true })
+    writeFileSync(join(lab.paths.groupVars, 'etcd', 'drill.yml'), 'etcd_drill_allowed: true\n')
+    const ui = captureUi()
+    const r = await drill({ inventory: lab.paths.inventory, yes: true, scenario: 'quorum-loss', keys: 200, backupDir: mkdtempSync(join(tmpdir(), 'sd-drill-')), becomePassword: passwordOf(lab), ui })
+    expect(r.result, `${r.error}\n${ui.text()}`).toBe('verified')
+    expect(r.keysChecked).toBe(200)
+    expect(r.recovery?.exitCode).toBe(0)
+  })
+})
