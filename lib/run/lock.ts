@@ -102,10 +102,11 @@ export function acquireLock(
         else if (line === 'locked' && !locked) {
           locked = true
           resolve({
+            // Bounded: a host that stopped answering must not hold the run's end; closing the connection frees the lock anyway.
             release: async () => {
               const ch = await channel
               ch.end('release\n')
-              await result.catch(() => undefined)
+              await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())])
             },
           })
         }
