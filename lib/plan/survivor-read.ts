@@ -62,7 +62,8 @@ if [ -d "$SV_D/member" ]; then
       echo "held.db_error=no member/snap/db"
     else
       sv_need=$(wc -c < "$SV_DB" | tr -d ' ')
-      ( umask 077; mkdir -p "$SV_W" ) 2>/dev/null
+      # A work dir made only for this read goes again: a refused run leaves the host as it was.
+      sv_made=; [ -d "$SV_W" ] || { ( umask 077; mkdir -p "$SV_W" ) 2>/dev/null && sv_made=1; }
       sv_free=$(df -Pk "$SV_W" 2>/dev/null | awk 'NR == 2 { print $4 }')
       SV_T="$SV_W/held-read-$$.db"
       if [ -z "$sv_free" ] || [ $((sv_free * 1024)) -lt $((sv_need + sv_need / 10)) ]; then
@@ -75,6 +76,7 @@ if [ -d "$SV_D/member" ]; then
         echo "held.db_error=cannot copy member/snap/db into $SV_W"
       fi
       rm -f "$SV_T"
+      [ -n "$sv_made" ] && rmdir "$SV_W" 2>/dev/null
     fi
     sv_wal=$(ls "$SV_D/member/wal" 2>/dev/null | grep '\\.wal$' | head -n 1)
     [ -n "$sv_wal" ] && echo "held.wal=$(od -An -tx1 -v -N 512 "$SV_D/member/wal/$sv_wal" | tr -d ' \\n')"
