@@ -36,6 +36,12 @@ export interface MemberData {
   /** A running member that reported "no leader": it lost quorum. */
   noLeader?: boolean
   error?: string
+  /**
+   * The read was done and the data itself is bad (no member/snap/db, or etcd's
+   * own `snapshot status` refuses the copy): a casualty, not a survivor. Other
+   * errors (no answer, no room for the copy) leave what it holds unknown.
+   */
+  damaged?: boolean
   tools: { etcdctl?: string; etcdutl?: string }
 }
 
@@ -122,9 +128,10 @@ export function parseHeld(output: string, member: string): MemberData {
   const ids = wal ? walIds(wal) : undefined
   if (ids) Object.assign(d, ids)
   const dbError = kv.get('db_error')
-  if (dbError) return { ...d, error: dbError.slice(0, 200) }
+  if (dbError) return { ...d, error: dbError.slice(0, 200), damaged: dbError === 'no member/snap/db' || undefined }
+  if (!kv.has('db_status')) return { ...d, error: 'no snapshot status output' }
   const dbStatus = parseDbStatus(kv.get('db_status') ?? '')
-  return typeof dbStatus === 'string' ? { ...d, error: `snapshot status of a copy of member/snap/db: ${dbStatus}` } : { ...d, revision: dbStatus }
+  return typeof dbStatus === 'string' ? { ...d, error: `snapshot status of a copy of member/snap/db: ${dbStatus}`, damaged: true } : { ...d, revision: dbStatus }
 }
 
 const DIGITS = /^\d{1,20}$/

@@ -114,16 +114,18 @@ function fresher(a: MemberData, b: MemberData): number {
 /**
  * The member to recover from: the one with the highest revision, then raft
  * index, a running member over a stopped one (a stopped member's database may
- * trail the WAL etcd would replay), then inventory order. Refuses when it cannot
- * be sure: no member holds data, one could not be read (it might be the
- * freshest), or members hold data of different clusters.
+ * trail the WAL etcd would replay), then inventory order. Members whose database
+ * is damaged (etcd's own snapshot status refuses it) are passed over. Refuses
+ * when it cannot be sure: no member holds readable data, one could not be read
+ * (it might be the freshest), or members hold data of different clusters.
  */
 export function chooseSurvivor(held: MemberData[]): SurvivorChoice {
   const withData = held.filter((d) => d.hasData)
   if (!withData.length) {
     throw new SurvivorChoiceError(`no member holds data to recover from (${held.map((d) => d.member).join(', ')}: no member dir in the data dir)`, 'Recover from a backup with --snapshot FILE.')
   }
-  const unreadable = withData.filter((d) => d.revision === undefined)
+  // A damaged database is a casualty of the disaster: passed over, and shown in the plan.
+  const unreadable = withData.filter((d) => d.revision === undefined && !d.damaged)
   if (unreadable.length) {
     throw new SurvivorChoiceError(
       `cannot read what ${unreadable.length === 1 ? 'this member holds' : 'these members hold'}, so the freshest member is unknown:\n${unreadable.map((d) => `  ${d.member} (${d.state}): ${d.error ?? 'not read'}`).join('\n')}`,
@@ -138,7 +140,11 @@ export function chooseSurvivor(held: MemberData[]): SurvivorChoice {
       'A member from another cluster is not a survivor of this one. Check the inventory, or recover from a backup with --snapshot FILE.',
     )
   }
-  const ranked = [...withData].sort(fresher)
+  const readable = withData.filter((d) => d.revision !== undefined)
+  if (!readable.length) {
+    throw new SurvivorChoiceError(`no member holds readable data: ${withData.map((d) => `${d.member}: ${d.error}`).join('; ')}`, 'Recover from a backup with --snapshot FILE.')
+  }
+  const ranked = [...readable].sort(fresher)
   const [chosen, next] = ranked
   return { chosen, reason: reasonFor(chosen, next), held }
 }
@@ -157,7 +163,7 @@ export function choiceText(c: SurvivorChoice): string {
   const lines = [`Recovering from the freshest member: ${c.chosen.member} (${c.reason})`]
   for (const d of c.held) {
     const idx = d.raftIndex !== undefined ? `, raft index ${d.raftIndex}` : ''
-    const what = !d.hasData ? 'no member data' : `${d.state}, revision ${d.revision}${idx}${d.clusterId ? `, cluster ${d.clusterId}` : ''}`
+    const what = !d.hasData ? 'no member data' : d.revision === undefined ? `${d.state}, damaged, passed over: ${d.error}` : `${d.state}, revision ${d.revision}${idx}${d.clusterId ? `, cluster ${d.clusterId}` : ''}`
     lines.push(`  ${d === c.chosen ? '→' : ' '} ${d.member}: ${what}`)
   }
   return lines.join('\n')
