@@ -150,7 +150,7 @@ export function chooseSurvivor(held: MemberData[]): SurvivorChoice {
 }
 
 function reasonFor(chosen: MemberData, next: MemberData | undefined): string {
-  if (!next) return `the only member holding data (revision ${chosen.revision})`
+  if (!next) return `the only member with readable data (revision ${chosen.revision})`
   if (chosen.revision !== next.revision) return `highest revision: ${chosen.revision}, next ${next.member} at ${next.revision}`
   if (chosen.raftIndex !== undefined && next.raftIndex !== undefined && chosen.raftIndex !== next.raftIndex) {
     return `revision ${chosen.revision} like ${next.member}, higher raft index (${chosen.raftIndex} against ${next.raftIndex})`

@@ -15,9 +15,9 @@ describe('chooseSurvivor', () => {
     ['equal revisions: the higher raft index', [run('e1', 100, 105), run('e2', 100, 109)], 'e2', /higher raft index \(109 against 105\)/],
     ['equal revisions, raft index unknown on one: a running member over a stopped one', [stop('e1', 100), run('e2', 100, 101)], 'e2', /and running/],
     ['equal everything: inventory order', [stop('e1', 100), stop('e2', 100)], 'e1', /first in the inventory/],
-    ['members without data are passed over', [none('e1'), stop('e2', 7), none('e3')], 'e2', /the only member holding data \(revision 7\)/],
+    ['members without data are passed over', [none('e1'), stop('e2', 7), none('e3')], 'e2', /the only member with readable data \(revision 7\)/],
     ['a running member without quorum counts like any other', [run('e1', 50, 60, { member: 'e1', noLeader: true }), stop('e2', 49)], 'e1', /highest revision: 50/],
-    ['a member whose database is damaged is passed over', [{ ...bad('e1', 'stopped', 'snapshot status of a copy of member/snap/db: invalid database'), damaged: true }, run('e2', 90, 95)], 'e2', /the only member holding data/],
+    ['a member whose database is damaged is passed over', [{ ...bad('e1', 'stopped', 'snapshot status of a copy of member/snap/db: invalid database'), damaged: true }, run('e2', 90, 95)], 'e2', /the only member with readable data/],
     ['a stopped member with unknown cluster ID does not conflict', [stop('e1', 80, { member: 'e1', clusterId: undefined }), run('e2', 90, 95)], 'e2', /highest revision: 90/],
   ]
   for (const [name, held, chosen, reason] of cases) {

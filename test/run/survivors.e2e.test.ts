@@ -103,7 +103,7 @@ for (const version of ['3.4.23', '3.5.30']) {
       const r = await recover({ inventory: lab.paths.inventory, fromSurvivors: true, backupDir: dir, ui: ui2 })
       expect(r.exitCode, `${r.message}\n${ui2.text()}`).toBe(0)
       expect(r.fromSurvivors?.choice.chosen).toMatchObject({ member: 'etcd3', state: 'running', revision: s.lastRevision })
-      expect(r.fromSurvivors?.choice.reason).toBe(`the only member holding data (revision ${s.lastRevision})`)
+      expect(r.fromSurvivors?.choice.reason).toBe(`the only member with readable data (revision ${s.lastRevision})`)
       expect(ui2.text()).toMatch(/→ etcd3: running, revision \d+/)
       expect(ui2.text()).toMatch(/ {3}etcd1: no member data/)
       const kept = r.fromSurvivors!.snapshot!
