@@ -125,7 +125,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     let skipHashCheck = o.skipHashCheck
     if (o.fromSurvivors) {
       // The freshest member's data becomes the snapshot; then the normal recovery, checks and all.
-      const got = await snapshotFromSurvivors({ members, ui: o.ui, journal, forks: o.forks ?? members.length, backupDir: o.backupDir, chooseOnly: o.check, verbose: o.verbose, connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword } })
+      const got = await snapshotFromSurvivors({ members, ui: o.ui, journal, forks: o.forks ?? members.length, backupDir: o.backupDir, chooseOnly: o.check, verbose: o.verbose, waitLockSeconds: o.waitLockSeconds, onWarning: warn, connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword } })
       res.fromSurvivors = got
       if (!got.snapshot) return finish({ exitCode: ExitCode.OK, result: 'checked', message: `--from-survivors would recover from ${got.choice.chosen.member}; nothing was changed (--check)` })
       snapshotFile = got.snapshot.path

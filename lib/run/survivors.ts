@@ -20,6 +20,7 @@ import { chooseSurvivor, choiceText, type SurvivorChoice } from '../plan/survivo
 import { sh, type Script } from '../shell/sh.ts'
 import type { ConnectOptions, SshHost } from '../ssh/connection.ts'
 import { HostPool, connectAll } from './hosts.ts'
+import { acquireLock, type HeldLock } from './lock.ts'
 import type { Journal } from './journal.ts'
 import { runPhase } from './phase.ts'
 import { formatBytes } from './format.ts'
@@ -36,6 +37,9 @@ export interface FromSurvivorsOptions {
   /** Only read and choose (recover --check): take no snapshot. */
   chooseOnly?: boolean
   verbose?: boolean
+  /** As recover's: wait this long for another run's lock. Default 0. */
+  waitLockSeconds?: number
+  onWarning?: (w: string) => void
 }
 
 export interface FromSurvivorsResult {
@@ -55,9 +59,19 @@ export function heldScriptFor(m: Member): Script {
 
 export async function snapshotFromSurvivors(o: FromSurvivorsOptions): Promise<FromSurvivorsResult> {
   const pool = new HostPool()
+  const locks: HeldLock[] = []
   try {
     const conn = await connectAll(o.members, pool, o.ui, o.journal, o.connect, o.forks)
     if (conn.failed.length) throw preflight(`cannot connect to ${conn.failed.map((f) => f.host).join(', ')}`, conn.failed)
+    // No member is read while another run changes it. Released before the recovery proper takes the locks again.
+    const locked = await runPhase(o.ui, o.journal, 'lock', 'Lock each member against a second run', o.members.map((m) => ({
+      host: m.name,
+      run: async () => {
+        locks.push(await acquireLock(pool.get(m.name), m.dataDir, { waitSeconds: o.waitLockSeconds ?? 0, onStale: (holder) => o.onWarning?.(`${m.name}: taking over the lock of a run that ended without releasing it (${holder})`) }))
+        return { value: null, text: 'locked' }
+      },
+    })), o.forks)
+    if (locked.failed.length) throw preflight('cannot lock', locked.failed)
     const read = await runPhase(o.ui, o.journal, 'survivors', 'Read what every member holds (read-only)', o.members.map((m) => ({
       host: m.name,
       run: async () => {
@@ -83,6 +97,7 @@ export async function snapshotFromSurvivors(o: FromSurvivorsOptions): Promise<Fr
     if (saved.failed.length) throw preflight(`cannot take a snapshot of ${m.name}`, saved.failed)
     return { choice, snapshot: saved.values.get(m.name)! }
   } finally {
+    await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
     pool.closeAll()
   }
 }
