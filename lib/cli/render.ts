@@ -115,7 +115,7 @@ export function summaryLine(r: RecoverResult): string {
   const t = r.recoverySeconds !== undefined ? ` in ${formatSeconds(r.recoverySeconds)} from first change (${formatSeconds(r.totalSeconds)} in all)` : ''
   const g = r.survivors?.givenUp ?? []
   const lost = g.length && r.exitCode === 0 ? `\ndata given up (--accept-data-loss): ${g.map((x) => `${x.member} held revision ${x.revision}, ${x.revisionsLost} revision(s) past the snapshot`).join('; ')}` : ''
-  const from = r.fromSurvivors?.snapshot && r.exitCode === 0 ? `\nrecovered from ${r.fromSurvivors.choice.chosen.member} (${r.fromSurvivors.choice.reason}); its snapshot is kept in ${r.fromSurvivors.snapshot.path}` : ''
+  const from = r.fromSurvivors?.snapshot && r.exitCode === 0 ? `\nrecovered from ${r.fromSurvivors.choice.chosen.member}, the freshest member: ${r.fromSurvivors.choice.reason}; its snapshot is kept in ${r.fromSurvivors.snapshot.path}` : ''
   return `${r.message}${t}${from}${lost}`
 }
 

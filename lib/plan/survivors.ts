@@ -160,7 +160,7 @@ function reasonFor(chosen: MemberData, next: MemberData | undefined): string {
 }
 
 export function choiceText(c: SurvivorChoice): string {
-  const lines = [`Recovering from the freshest member: ${c.chosen.member} (${c.reason})`]
+  const lines = [`Recovering from the freshest member, ${c.chosen.member}: ${c.reason}`]
   for (const d of c.held) {
     const idx = d.raftIndex !== undefined ? `, raft index ${d.raftIndex}` : ''
     const what = !d.hasData ? 'no member data' : d.revision === undefined ? `${d.state}, damaged, passed over: ${d.error}` : `${d.state}, revision ${d.revision}${idx}${d.clusterId ? `, cluster ${d.clusterId}` : ''}`

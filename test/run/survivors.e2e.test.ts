@@ -5,7 +5,7 @@
 // stopped one.
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { clusterKill, clusterLoad, clusterStart, type Lab } from '../../lib/lab/index.ts'
@@ -98,7 +98,15 @@ for (const version of ['3.4.23', '3.5.30']) {
       expect(await fingerprint(s.members)).toEqual(before)
       await expectKeys([s.members[2]], AFTER, s.after)
 
+      // --check with --from-survivors: the choice and what every member held, no snapshot taken, nothing changed.
       const dir = mkdtempSync(join(tmpdir(), 'surv-from-'))
+      const choose = runCli(['--inventory', lab.paths.inventory, '--from-survivors', '--backup-dir', dir, '--check', '--plain'])
+      expect(choose.status, choose.stdout + choose.stderr).toBe(0)
+      expect(choose.stdout).toContain(`Recovering from the freshest member, etcd3: the only member with readable data (revision ${s.lastRevision})`)
+      expect(choose.stdout).toMatch(/ {3}etcd2: no member data/)
+      expect(readdirSync(dir)).toEqual([])
+      expect(await fingerprint(s.members)).toEqual(before)
+
       const ui2 = captureUi()
       const r = await recover({ inventory: lab.paths.inventory, fromSurvivors: true, backupDir: dir, ui: ui2 })
       expect(r.exitCode, `${r.message}\n${ui2.text()}`).toBe(0)
