@@ -17,6 +17,8 @@ import { Journal } from '../../lib/run/journal.ts'
 import { fingerprintHosts } from '../../lib/drill/fingerprint.ts'
 import { writeDataset } from '../../lib/drill/dataset.ts'
 import { sha256Hex } from '../../lib/lab/load.ts'
+import { directGateway } from '../../lib/etcd/gateway.ts'
+import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
 
 const BEFORE = '/s/before/'
@@ -163,3 +165,39 @@ for (const version of ['3.4.23', '3.5.30']) {
     })
   })
 }
+
+describe('survivors on kubespray-style members: systemd, TLS, sudo, etcd 3.5.30', () => {
+  const ctx = useLab({ hosts: 3, init: 'systemd', tls: true, sudo: 'nopasswd', etcd: '3.5.30' })
+  /** A member's gateway over TLS with the lab's copy of that host's admin certificate. */
+  const tls = (i: number) => {
+    const h = ctx.lab.state.hosts[i - 1]
+    const pki = ctx.lab.paths.pki
+    return directGateway(`https://${h.address}:2379`, { ca: join(pki, 'ca.pem'), cert: join(pki, `admin-${h.name}.pem`), key: join(pki, `admin-${h.name}-key.pem`) })
+  }
+  const keysOn = async (i: number, prefix: string) => Object.fromEntries((await tls(i).rangePrefix(prefix, { serializable: true })).map((kv) => [kv.key.toString(), sha256Hex(kv.value)]))
+
+  it('names the running TLS survivor and refuses; --from-survivors snapshots it over TLS and brings every write back', async () => {
+    const { lab } = ctx
+    const before = await clusterLoad(lab, { keys: 100, seed: 'sd-before', prefix: BEFORE })
+    const members = membersOf(loadInventory(lab.paths.inventory)).members
+    const b = await backup({ members, outDir: mkdtempSync(join(tmpdir(), 'sd-surv-')), ui: captureUi() })
+    const after = await clusterLoad(lab, { keys: 40, seed: 'sd-after', prefix: AFTER })
+    for (const i of [2, 3]) await onHost(lab, i, sh`systemctl stop etcd && rm -rf /var/lib/etcd/member`)
+    const survivorRevision = Number((await tls(1).post<{ header: { revision: string } }>('/v3/maintenance/status', {})).header.revision)
+
+    const ui = captureUi()
+    const refused = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui })
+    expect(refused.exitCode, `${refused.message}\n${ui.text()}`).toBe(3)
+    expect(refused.message).toContain(`etcd1 (running) holds revision ${survivorRevision}, the snapshot ${b.revision}: ${survivorRevision - b.revision} revision(s) would be lost`)
+    expect(refused.journal.changed()).toBe(false)
+
+    const ui2 = captureUi()
+    const r = await recover({ inventory: lab.paths.inventory, fromSurvivors: true, backupDir: mkdtempSync(join(tmpdir(), 'sd-from-')), ui: ui2 })
+    expect(r.exitCode, `${r.message}\n${ui2.text()}`).toBe(0)
+    expect(r.fromSurvivors?.choice.chosen).toMatchObject({ member: 'etcd1', state: 'running', revision: survivorRevision })
+    for (const i of [1, 2, 3]) {
+      expect(await keysOn(i, BEFORE), `etcd${i} before`).toEqual(before.manifest)
+      expect(await keysOn(i, AFTER), `etcd${i} after`).toEqual(after.manifest)
+    }
+  })
+})
