@@ -2,13 +2,12 @@
 // follower when there is one, to spare the leader), `etcdctl snapshot save` to a
 // temp file on that host, streamed back here, its SHA-256 trailer checked, and
 // named <cluster>-<UTC time>-rev<revision>.db.
-import { createWriteStream } from 'node:fs'
-import { access, constants, mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
+import { access, constants, mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { finished } from 'node:stream/promises'
 import type { Member } from '../inventory/members.ts'
 import { InputError, RescueError, ExitCode } from '../errors.ts'
-import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
+import type { SnapshotInfo } from '../etcd/snapshot.ts'
+import { fetchSnapshot } from './fetch.ts'
 import { etcdctlArgv, parseJsonExact, snapshotStatusArgv, type SnapshotStatus } from '../etcd/etcdctl.ts'
 import { parseVersion, restoreTool } from '../etcd/version.ts'
 import { tlsFor } from '../etcd/tls.ts'
@@ -18,7 +17,7 @@ import { sh } from '../shell/sh.ts'
 import { HostPool, connectAll } from '../run/hosts.ts'
 import { Journal } from '../run/journal.ts'
 import { runPhase } from '../run/phase.ts'
-import { formatBytes, formatRate } from '../run/format.ts'
+import { formatBytes } from '../run/format.ts'
 import type { Ui } from '../run/ui.ts'
 import { probeMember } from '../run/verify.ts'
 
@@ -100,26 +99,8 @@ for t in etcdctl etcdutl; do echo "$t=$(find_bin $t)"; done`)
           const st = parseJsonExact<SnapshotStatus>((await host.exec(sh`${snapshotStatusArgv(tool, tool === 'etcdutl' ? pick.etcdutl! : pick.etcdctl, tmp)}`)).stdout)
           const size = Number((await host.exec(sh`wc -c < ${tmp}`)).stdout.trim())
           const file = join(o.outDir, `${name}-${timeStamp()}-rev${st.revision}.db`)
-          const part = `${file}.part`
-          const out = createWriteStream(part, { mode: 0o600 })
-          let got = 0
-          const t1 = Date.now()
-          out.on('pipe', (src) => src.on('data', (d: Buffer) => {
-            got += d.length
-            view.update(`${formatBytes(got)} of ${formatBytes(size)}, ${formatRate(got, (Date.now() - t1) / 1000)}`)
-          }))
-          await host.exec(sh`cat ${tmp}`, { stdout: out })
-          out.end()
-          await finished(out)
-          let snapshot: SnapshotInfo
-          try {
-            snapshot = await inspectSnapshot(part)
-          } catch (err) {
-            await rm(part, { force: true })
-            throw err
-          }
-          await rename(part, file)
-          return { value: { file, revision: Number(st.revision), snapshot: { ...snapshot, path: file } }, text: `${file} (${formatBytes(size)}, rev ${st.revision}, trailer verified)` }
+          const snapshot = await fetchSnapshot(host, tmp, file, { size, onProgress: view.update })
+          return { value: { file, revision: Number(st.revision), snapshot }, text: `${file} (${formatBytes(size)}, rev ${st.revision}, trailer verified)` }
         } finally {
           await host.exec(sh`rm -f ${tmp}`, { allowFailure: true }).catch(() => {})
         }

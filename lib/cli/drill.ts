@@ -1,12 +1,12 @@
 // `drill`: rehearse the whole disaster and recovery, report it three ways
 // (screen summary, JSON + HTML report, one history line per drill).
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { ExitCode, InputError, formatError } from '../errors.ts'
 import { createUi } from '../run/ui.ts'
 import { drill } from '../drill/drill.ts'
 import { SCENARIOS, type Scenario } from '../drill/disaster.ts'
-import { drillHtml } from '../drill/html.ts'
+import { drillHtml, parseHistory } from '../drill/html.ts'
 import { timeStamp } from '../plan/recovery.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
 import { CONNECTION_FLAGS, connectionSetup } from './ansible-flags.ts'
@@ -25,6 +25,12 @@ Options:
   --scenario S        total-loss (default): every member killed, data wrecked
                       quorum-loss: a majority lost; survivors keep running and
                         must be stopped and restored too
+                      quorum-loss-after-writes: writes after the backup, then
+                        a majority lost; one member survives holding them.
+                        Recovered twice: from the backup with
+                        --accept-data-loss (those writes are lost, and
+                        counted), then with --from-survivors (nothing lost).
+                        Reports the recovery point beside the recovery time
                       corrupt-member: one member's data wrecked
                       corrupt-snapshot: recovery must refuse a damaged snapshot
                         (exit 2) before touching anything
@@ -36,6 +42,8 @@ Options:
                       login as a sudo user; see lab.mjs --help); default tini
   --tls               with --init systemd: TLS everywhere, kubespray's certificates
   --keys N            keys in the data set (default: 3000, sizes 16 B to 512 KiB)
+  --bump-revision N   recover with --bump-revision N --mark-compacted, as a
+                      Kubernetes cluster should be (etcd >= 3.4.27 / 3.5.10)
   --keep-lab          leave the lab up afterwards (npx zx scripts/lab.mjs down --name NAME)
   --lab-name NAME     name of the lab (default: a fresh drillXXX)
   -i, --inventory PATH  drill on a staging cluster instead: refused unless every
@@ -46,7 +54,8 @@ Options:
   --yes               confirm a drill on --inventory (it destroys the cluster)
   --report FILE.json  report path (default: reports/drill-<UTC time>.json); an
                       HTML timeline is written next to it, and a line appended
-                      to drill-history.jsonl in the same directory
+                      to drill-history.jsonl in the same directory (the HTML
+                      charts that history: recovery time and data lost)
   --known-hosts FILE, --connect-timeout SECONDS   as for recover.mjs
   -K, --ask-become-pass                           as for recover.mjs
   --plain             plain log lines instead of the live task list
@@ -64,6 +73,7 @@ export async function main(argv: string[]): Promise<number> {
       init: { type: 'string' },
       tls: { type: 'boolean' },
       keys: { type: 'string' },
+      'bump-revision': { type: 'string' },
       'keep-lab': { type: 'boolean' },
       'lab-name': { type: 'string' },
       ...CONNECTION_FLAGS,
@@ -102,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
       init: values.init as 'tini' | 'systemd' | undefined,
       tls: values.tls,
       keys: intFlag('keys', values.keys, 1, 1_000_000),
+      bumpRevision: intFlag('bump-revision', values['bump-revision'], 1, Number.MAX_SAFE_INTEGER),
       keepLab: values['keep-lab'],
       labName: values['lab-name'],
       inventory: setup?.inventory,
@@ -116,17 +127,20 @@ export async function main(argv: string[]): Promise<number> {
     })
     writeFileSync(reportFile, `${JSON.stringify(report, null, 2)}\n`)
     const html = reportFile.replace(/\.json$/, '.html')
-    writeFileSync(html, drillHtml(report))
-    appendFileSync(join(dirname(reportFile), 'drill-history.jsonl'), `${JSON.stringify({
+    const historyFile = join(dirname(reportFile), 'drill-history.jsonl')
+    appendFileSync(historyFile, `${JSON.stringify({
       at: report.startedAt, scenario: report.scenario, target: report.target, etcdVersion: report.etcdVersion,
       keys: report.keysWritten, keysChecked: report.keysChecked, result: report.result, rtoSeconds: report.rtoSeconds,
-      snapshotBytes: report.snapshot?.size, report: reportFile,
+      recoveryPoint: report.recoveryPoint, ways: report.ways, snapshotBytes: report.snapshot?.size, report: reportFile,
     })}\n`)
+    writeFileSync(html, drillHtml(report, existsSync(historyFile) ? parseHistory(readFileSync(historyFile, 'utf8')) : []))
     const ok = report.result === 'verified'
     const out = ok ? process.stdout : process.stderr
     out.write(`\nDrill ${report.scenario}: ${ok ? 'VERIFIED' : 'FAILED'}\n`)
     out.write(`  expected  ${report.expected}\n  actual    ${report.actual}\n`)
     if (report.rtoSeconds !== undefined) out.write(`  RTO       ${report.rtoSeconds.toFixed(1)} s from disaster to a verified cluster\n`)
+    if (report.recoveryPoint) out.write(`  RPO       ${report.recoveryPoint.keysLost} keys, ${report.recoveryPoint.revisionsLost} revisions lost\n`)
+    for (const w of report.ways ?? []) out.write(`  ${w.way.padEnd(26)} ${w.rtoSeconds.toFixed(1)} s, ${w.keysLost} keys and ${w.revisionsLost} revisions lost${w.chosen ? ` (from ${w.chosen})` : ''}\n`)
     out.write(`  keys      ${report.keysChecked} of ${report.keysWritten} verified on every member\n`)
     if (report.snapshot) out.write(`  snapshot  ${(report.snapshot.size / 2 ** 20).toFixed(1)} MiB at revision ${report.snapshot.revision}\n`)
     if (report.error && !ok) out.write(`\n${report.error}\n`)

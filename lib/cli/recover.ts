@@ -8,9 +8,10 @@ import { TOKEN_RE } from '../plan/grammar.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
 import { CONNECTION_FLAGS, CONNECTION_HELP, connectionSetup } from './ansible-flags.ts'
 import { askBecomePassword } from './password.ts'
-import { planText, recapTable, reportJson, summaryLine, writeReport } from './render.ts'
+import { planText, recapTable, reportJson, summaryLine, survivorsText, writeReport } from './render.ts'
 
 export const RECOVER_HELP = `Usage: npx zx scripts/recover.mjs -i INVENTORY --snapshot FILE [options]
+       npx zx scripts/recover.mjs -i INVENTORY --from-survivors [options]
 
 Restores a whole etcd cluster from one snapshot, over SSH, the way etcd's
 disaster-recovery guide says: every member from the same file, each with its
@@ -20,7 +21,12 @@ What it does, in order (nothing is changed before step 3):
   1. checks the snapshot here: SHA-256 trailer, bbolt header
   2. connects to every member (host keys checked against known_hosts) and
      probes it read-only: etcd version (the same everywhere), tools, free
-     space, data dir; any problem on any host stops the run (exit 3)
+     space, data dir; any problem on any host stops the run (exit 3).
+     It also reads what each member's data dir holds (revision, raft index,
+     cluster ID: a running member by endpoint status against it alone, a
+     stopped one offline from a copy of member/snap/db). If a member holds a
+     revision newer than the snapshot's, restoring would roll those writes
+     back: refused (exit 3) unless --accept-data-loss
   3. copies the snapshot to every host at once, verified by SHA-256 there
   4. stops every member's etcd (only that member's: matched by data dir/ports)
   5. restores each member into a fresh dir, moves the old data dir aside as
@@ -31,13 +37,26 @@ What it does, in order (nothing is changed before step 3):
 
 Inputs:
   -s, --snapshot FILE    the file written by \`etcdctl snapshot save\`
+  --from-survivors       instead of --snapshot: recover from the member holding
+                         the freshest data (highest revision, then raft index,
+                         a running member over a stopped one). Its snapshot
+                         (\`snapshot save\` against it alone, or a checked copy of
+                         a stopped member's member/snap/db) is kept as a backup
+                         file in --backup-dir, then every member is restored
+                         from it. Refused (exit 3) when no member holds data,
+                         one cannot be read, or they belong to different clusters
+  --backup-dir DIR       where --from-survivors keeps that snapshot (default: .)
   --group NAME           inventory group of the members (default: etcd)
 
 Reaching the hosts (as ansible-playbook and ssh do; see README "Connecting"):
 ${CONNECTION_HELP}
 
 Options:
-  -C, --check            print the plan (per host the exact commands, paths, the
+  --accept-data-loss     restore the snapshot even though a member holds newer
+                         revisions; they are lost, and the plan, the report and
+                         the summary say how many and where
+  -C, --check            print what every member holds against the snapshot and
+                         the plan (per host the exact commands, paths, the
                          --initial-cluster string, predicted member and cluster
                          IDs) after all checks, and change nothing
   -y, --yes              do not ask for confirmation. Without it a terminal is
@@ -47,7 +66,9 @@ Options:
   --token T              the --initial-cluster-token for all members (default:
                          a fresh one, or the one an interrupted run left)
   --bump-revision N      raise the revision by N and mark old revisions compacted
-                         (for Kubernetes, e.g. 1000000000; etcd >= 3.4.27/3.5.10)
+                         (for Kubernetes, e.g. 1000000000; etcd >= 3.4.27/3.5.10):
+                         watchers that saw newer revisions must relist. The plan
+                         recommends it when the inventory has kubespray's groups
   --skip-hash-check      accept a snapshot without its integrity trailer
                          (a raw copy of member/snap/db)
   --timeout SECONDS      wait this long for a healthy quorum (default: 120)
@@ -77,8 +98,10 @@ Exit codes:
   1  failed after changes began: the output says what was changed on which host;
      fix the cause and run the same command again, it continues safely
   2  bad input (flags, inventory, snapshot) or not confirmed: nothing changed
-  3  a preflight check failed on at least one host, or another run holds a
-     member's lock: nothing changed
+  3  a preflight check failed on at least one host, another run holds a
+     member's lock, a member holds data newer than the snapshot (see
+     --accept-data-loss, --from-survivors), or --from-survivors cannot choose
+     a member: nothing changed
   4  the cluster is up but verification found a problem
 
 Interrupted runs: run the same command again. The snapshot already on a host
@@ -91,6 +114,9 @@ export async function main(argv: string[]): Promise<number> {
     const { values } = parseFlags(argv, {
       ...CONNECTION_FLAGS,
       snapshot: { type: 'string', short: 's' },
+      'from-survivors': { type: 'boolean' },
+      'backup-dir': { type: 'string' },
+      'accept-data-loss': { type: 'boolean' },
       group: { type: 'string' },
       check: { type: 'boolean', short: 'C' },
       yes: { type: 'boolean', short: 'y' },
@@ -113,7 +139,8 @@ export async function main(argv: string[]): Promise<number> {
       return ExitCode.OK
     }
     const setup = connectionSetup(values)
-    if (!values.snapshot) throw new InputError('--snapshot is required', { hint: 'the file written by `etcdctl snapshot save`' })
+    if (!values.snapshot && !values['from-survivors']) throw new InputError('--snapshot or --from-survivors is required', { hint: 'the file written by `etcdctl snapshot save`, or recover from the freshest member (see --help)' })
+    if (values.snapshot && values['from-survivors']) throw new InputError('--snapshot and --from-survivors exclude each other', { hint: '--from-survivors takes its snapshot from the freshest member' })
     if (values.token !== undefined && !TOKEN_RE.test(values.token)) {
       throw new InputError(`--token must start with a letter or digit and hold only letters, digits, '.', '_' and '-', at most 128 (got "${values.token}")`)
     }
@@ -127,6 +154,9 @@ export async function main(argv: string[]): Promise<number> {
       inventory: setup.inventory,
       memberContext: setup.members,
       snapshot: values.snapshot,
+      fromSurvivors: values['from-survivors'],
+      backupDir: values['backup-dir'],
+      acceptDataLoss: values['accept-data-loss'],
       group: values.group,
       check: values.check,
       forks: intFlag('forks', values.forks, 1, 1000) ?? setup.ansible.forks?.value,
@@ -142,12 +172,15 @@ export async function main(argv: string[]): Promise<number> {
       ui,
       confirm: values.yes ? undefined : async (plan) => {
         process.stdout.write(`\nAbout to stop etcd on ${plan.members.length} members (${plan.members.map((m) => m.name).join(', ')}), set their data aside and restore ${plan.snapshot.path}.\n`)
+        if (values['accept-data-loss']) process.stdout.write('--accept-data-loss: revisions that members hold past the snapshot (listed above) will be lost.\n')
         const rl = createInterface({ input: process.stdin, output: process.stdout })
         const answer = await rl.question('Type "yes" to go on: ')
         rl.close()
         return answer.trim() === 'yes'
       },
     })
+    const survivors = survivorsText(result)
+    if (survivors && values.check) process.stdout.write(`\n${survivors}\n`)
     if (result.plan && values.check) process.stdout.write(`\n${planText(result.plan)}\n`)
     if (result.journal.records.length) process.stdout.write(`\n${recapTable(result)}\n`)
     if (result.checks.length) process.stdout.write(`\nVerification:\n${result.checks.map((c) => `  ${c.ok ? '✔' : '✖'} ${c.name}: ${c.detail}`).join('\n')}\n`)

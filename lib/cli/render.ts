@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs'
 import type { RecoverResult } from '../run/recover.ts'
 import { formatSeconds } from '../run/format.ts'
 import type { RecoveryPlan } from '../plan/recovery.ts'
+import { comparisonText, choiceText } from '../plan/survivors.ts'
 
 const PHASES = ['connect', 'preflight', 'copy', 'stop', 'restore', 'start', 'quorum'] as const
 
@@ -84,6 +85,21 @@ export function reportJson(r: RecoverResult, extra: Record<string, unknown> = {}
     },
     phases: r.journal.records.map((x) => ({ name: x.phase, host: x.host, startedAt: x.startedAt, endedAt: x.endedAt, seconds: x.seconds, outcome: x.outcome, detail: x.detail })),
     verification: r.checks,
+    survivors: r.survivors && {
+      snapshotRevision: r.survivors.snapshot.revision,
+      snapshotRaftIndex: r.survivors.snapshot.raftIndex,
+      members: r.survivors.members,
+      newer: r.survivors.newer.map((m) => m.member),
+      acceptedDataLoss: r.survivors.accepted,
+      givenUp: r.survivors.givenUp,
+      revisionsLost: r.survivors.accepted ? r.survivors.revisionsLost : 0,
+    },
+    fromSurvivors: r.fromSurvivors && {
+      chosen: r.fromSurvivors.choice.chosen.member,
+      reason: r.fromSurvivors.choice.reason,
+      held: r.fromSurvivors.choice.held.map((d) => ({ member: d.member, state: d.state, revision: d.revision, raftIndex: d.raftIndex, clusterId: d.clusterId })),
+      backup: r.fromSurvivors.snapshot && { path: r.fromSurvivors.snapshot.path, revision: r.fromSurvivors.snapshot.revision, raw: r.fromSurvivors.snapshot.raw },
+    },
     warnings: r.warnings,
     remoteCommands: r.remoteCommands,
     peakRssBytes: r.peakRssBytes,
@@ -97,5 +113,16 @@ export function writeReport(path: string, data: unknown): void {
 
 export function summaryLine(r: RecoverResult): string {
   const t = r.recoverySeconds !== undefined ? ` in ${formatSeconds(r.recoverySeconds)} from first change (${formatSeconds(r.totalSeconds)} in all)` : ''
-  return `${r.message}${t}`
+  const g = r.survivors?.givenUp ?? []
+  const lost = g.length && r.exitCode === 0 ? `\ndata given up (--accept-data-loss): ${g.map((x) => `${x.member} held revision ${x.revision}, ${x.revisionsLost} revision(s) past the snapshot`).join('; ')}` : ''
+  const from = r.fromSurvivors?.snapshot && r.exitCode === 0 ? `\nrecovered from ${r.fromSurvivors.choice.chosen.member}, the freshest member: ${r.fromSurvivors.choice.reason}; its snapshot is kept in ${r.fromSurvivors.snapshot.path}` : ''
+  return `${r.message}${t}${from}${lost}`
+}
+
+/** What the members held against the snapshot, and the member chosen with --from-survivors. */
+export function survivorsText(r: RecoverResult): string {
+  const parts: string[] = []
+  if (r.fromSurvivors) parts.push(choiceText(r.fromSurvivors.choice))
+  if (r.survivors) parts.push(comparisonText(r.survivors, r.survivors.accepted))
+  return parts.join('\n\n')
 }

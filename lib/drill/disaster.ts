@@ -5,7 +5,7 @@
 import { findPidsScript } from '../etcd/process.ts'
 import { sh, type Script } from '../shell/sh.ts'
 
-export const SCENARIOS = ['total-loss', 'quorum-loss', 'corrupt-member', 'corrupt-snapshot', 'unreachable-host'] as const
+export const SCENARIOS = ['total-loss', 'quorum-loss', 'quorum-loss-after-writes', 'corrupt-member', 'corrupt-snapshot', 'unreachable-host'] as const
 export type Scenario = (typeof SCENARIOS)[number]
 
 /** Scenarios where recovery must refuse before any change. */

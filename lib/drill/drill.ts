@@ -18,6 +18,7 @@ import { labDown, labUp, clusterStart, type Lab } from '../lab/index.ts'
 import { checkDataset, gatewayFor, writeDataset, type Dataset, type DatasetCheck, type Endpoint } from './dataset.ts'
 import { tlsFor } from '../etcd/tls.ts'
 import { NEGATIVE, killScript, victims, wreckScript, type Scenario } from './disaster.ts'
+import { quorumLossAfterWrites, type RecoveryPoint, type RecoveryWay } from './after-writes.ts'
 
 export interface DrillOptions {
   /** Drill on this inventory's running cluster instead of a fresh lab. */
@@ -41,6 +42,8 @@ export interface DrillOptions {
   /** Keys in the data set. Default 3000. */
   keys?: number
   scenario?: Scenario
+  /** Passed to every recovery (with --mark-compacted), as a Kubernetes cluster's would be. Default: none. */
+  bumpRevision?: number
   /** Where backups go. Default: a backups/ dir next to the report. */
   backupDir: string
   knownHosts?: string
@@ -65,6 +68,11 @@ export interface DrillReport {
   keyChecks: DatasetCheck[]
   snapshot?: { file: string; size: number; revision: number; sha256: string }
   rtoSeconds?: number
+  /** What the recovery lost (RPO): keys written and not there after, revisions given up. */
+  recoveryPoint?: RecoveryPoint
+  /** quorum-loss-after-writes: each way of recovering, its time and its loss. */
+  ways?: RecoveryWay[]
+  bumpRevision?: number
   phases: Array<Pick<PhaseRecord, 'startedAt' | 'endedAt' | 'host' | 'outcome' | 'detail'> & { name: string; seconds: number }>
   recovery?: { exitCode: number; result: string; message: string; verification: RecoverResult['checks'] }
   error?: string
@@ -79,7 +87,11 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     tool: 'etcd-rescue drill',
     result: 'failed',
     scenario,
-    expected: NEGATIVE.has(scenario) ? (scenario === 'corrupt-snapshot' ? 'refused with exit 2, nothing changed' : 'refused with exit 3, nothing changed') : 'recovered and verified, every key on every member',
+    expected: NEGATIVE.has(scenario)
+      ? (scenario === 'corrupt-snapshot' ? 'refused with exit 2, nothing changed' : 'refused with exit 3, nothing changed')
+      : scenario === 'quorum-loss-after-writes'
+        ? 'with the backup (--accept-data-loss) the writes after it are lost and counted; with --from-survivors nothing is lost'
+        : 'recovered and verified, every key on every member',
     actual: '',
     startedAt: journal.startedAt.toISOString(),
     endedAt: '',
@@ -87,6 +99,7 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     keysWritten: 0,
     keysChecked: 0,
     keyChecks: [],
+    bumpRevision: o.bumpRevision,
     phases: [],
   }
   let lab: Lab | undefined
@@ -144,7 +157,22 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
     })
     report.snapshot = { file: saved.file, size: saved.snapshot.size, revision: saved.revision, sha256: saved.snapshot.sha256 }
 
-    if (NEGATIVE.has(scenario)) {
+    if (scenario === 'quorum-loss-after-writes') {
+      const { ways, recoveries } = await quorumLossAfterWrites({
+        members, pool, endpoints, journal, ui, inventory, memberContext, becomePassword: o.becomePassword, group: o.group, backupFile: saved.file, backupDir: o.backupDir, data, keys,
+        seed: `drill-${report.startedAt}`, bumpRevision: o.bumpRevision, knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs,
+      })
+      recovery = recoveries.at(-1)
+      report.ways = ways
+      report.etcdVersion = recovery?.plan?.etcdVersion
+      const [withBackup, fromSurvivors] = ways
+      if (!(withBackup.keysLost > 0 && withBackup.revisionsLost > 0)) throw new RescueError(`the backup way should have lost the writes after the backup; it lost ${withBackup.keysLost} keys, ${withBackup.revisionsLost} revisions`)
+      if (fromSurvivors.keysLost || fromSurvivors.revisionsLost) throw new RescueError(`--from-survivors lost ${fromSurvivors.keysLost} keys, ${fromSurvivors.revisionsLost} revisions`)
+      await verifyKeys(report, journal, ui, endpoints, data)
+      report.rtoSeconds = fromSurvivors.rtoSeconds
+      report.recoveryPoint = { keysLost: 0, revisionsLost: 0 }
+      report.actual = `with the backup: ${withBackup.keysLost} keys and ${withBackup.revisionsLost} revisions lost, ${withBackup.rtoSeconds.toFixed(1)} s; from ${fromSurvivors.chosen}: nothing lost, ${fromSurvivors.rtoSeconds.toFixed(1)} s`
+    } else if (NEGATIVE.has(scenario)) {
       await negative(scenario, { o, lab, members, pool, saved, report, journal, inventory, data, endpoints })
     } else {
       const hit = victims(scenario, members.length).map((i) => members[i])
@@ -160,13 +188,14 @@ export async function drill(o: DrillOptions): Promise<DrillReport> {
       if (disaster.failed.length) throw disaster.failed[0].error
       const disasterAt = Date.now()
 
-      recovery = await recover({ inventory, memberContext, snapshot: saved.file, ui, knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs, group: o.group, becomePassword: o.becomePassword })
+      recovery = await recover({ inventory, memberContext, snapshot: saved.file, ui, knownHosts: o.knownHosts, connectTimeoutMs: o.connectTimeoutMs, group: o.group, becomePassword: o.becomePassword, bumpRevision: o.bumpRevision })
       report.rtoSeconds = (Date.now() - disasterAt) / 1000
       journal.records.push(...recovery.journal.records)
       report.etcdVersion = recovery.plan?.etcdVersion
       if (recovery.exitCode !== ExitCode.OK) throw new RescueError(`recovery did not succeed (exit ${recovery.exitCode}): ${recovery.message}`)
 
       await verifyKeys(report, journal, ui, endpoints, data)
+      report.recoveryPoint = { keysLost: data.digests.size - report.keysChecked, revisionsLost: recovery.survivors?.accepted ? recovery.survivors.revisionsLost : 0 }
       report.actual = `recovered and verified in ${report.rtoSeconds.toFixed(1)} s; ${report.keysChecked} keys equal on all ${members.length} members`
     }
     report.result = 'verified'

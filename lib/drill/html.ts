@@ -2,6 +2,9 @@
 // timeline (a row per host, a bar per phase) showing where the time went.
 // No scripts, no external resources: it opens from a file anywhere.
 import type { DrillReport } from './drill.ts'
+import { historySvg, type HistoryEntry } from './history.ts'
+
+export { parseHistory } from './history.ts'
 
 const COLORS: Record<string, string> = {
   'lab up': '#9e9e9e', 'cluster start': '#bdbdbd', 'write data set': '#8d6e63', backup: '#6d4c41',
@@ -11,7 +14,7 @@ const COLORS: Record<string, string> = {
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-export function drillHtml(r: DrillReport): string {
+export function drillHtml(r: DrillReport, history: HistoryEntry[] = []): string {
   const t0 = Date.parse(r.startedAt)
   const t1 = Math.max(Date.parse(r.endedAt), ...r.phases.map((p) => Date.parse(p.endedAt)))
   const span = Math.max(1, t1 - t0)
@@ -41,6 +44,9 @@ export function drillHtml(r: DrillReport): string {
     ['scenario', r.scenario], ['expected', r.expected], ['actual', r.actual],
     ['target', `${r.target.kind} ${r.target.name} (${r.target.hosts} hosts)`], ['etcd', r.etcdVersion ?? '—'],
     ['RTO (disaster → verified cluster)', r.rtoSeconds !== undefined ? `${r.rtoSeconds.toFixed(1)} s` : '—'],
+    ['recovery point (data lost)', r.recoveryPoint ? `${r.recoveryPoint.keysLost} keys, ${r.recoveryPoint.revisionsLost} revisions` : '—'],
+    ...(r.ways ?? []).map((w): [string, unknown] => [`  ${w.way}`, `${w.rtoSeconds.toFixed(1)} s, ${w.keysLost} keys and ${w.revisionsLost} revisions lost${w.chosen ? ` (recovered from ${w.chosen})` : ''}`]),
+    ...(r.bumpRevision ? [['bump revision', `${r.bumpRevision} (with --mark-compacted)`] as [string, unknown]] : []),
     ['keys written / checked on every member', `${r.keysWritten} / ${r.keysChecked}`],
     ['snapshot', r.snapshot ? `${r.snapshot.file} (${(r.snapshot.size / 2 ** 20).toFixed(1)} MiB, revision ${r.snapshot.revision})` : '—'],
     ['started / ended', `${r.startedAt} / ${r.endedAt}`],
@@ -62,6 +68,7 @@ li.ok{color:#2e7d32}li.bad{color:#c62828}pre{background:#f5f5f5;padding:8px;whit
 <svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" role="img" aria-label="timeline per host">${ticks.join('')}${labels.join('')}${bars.join('')}</svg>
 <p>${legend}</p>
 ${checks ? `<h2>Cluster verification</h2><ul>${checks}</ul>` : ''}
+${history.length ? `<h2>Drill history</h2>\n${historySvg(history)}` : ''}
 ${r.error ? `<h2>Error</h2><pre>${esc(r.error)}</pre>` : ''}
 </body></html>
 `

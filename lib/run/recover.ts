@@ -21,10 +21,23 @@ import { runPhase, type PhaseResult } from './phase.ts'
 import { formatBytes, formatRate } from './format.ts'
 import type { Ui } from './ui.ts'
 import { probeMember, verifyCluster, type Check } from './verify.ts'
+import { readBoltFacts } from '../etcd/bolt.ts'
+import { parseHeld, type MemberData } from '../plan/survivor-read.ts'
+import { survivorGuard, type SurvivorReport } from '../plan/survivor-guard.ts'
+import { kubernetesAdvice } from '../plan/kubernetes.ts'
+import { heldScriptFor, snapshotFromSurvivors, type FromSurvivorsResult } from './survivors.ts'
+import { joinScripts } from '../shell/sh.ts'
 
 export interface RecoverOptions {
   inventory: string
-  snapshot: string
+  /** The snapshot to restore; absent with fromSurvivors. */
+  snapshot?: string
+  /** Restore the snapshot even when a member holds newer revisions (they are lost, and the result says so). */
+  acceptDataLoss?: boolean
+  /** No snapshot given: take one from the member holding the freshest data and recover from it. */
+  fromSurvivors?: boolean
+  /** With fromSurvivors: where that snapshot is kept. Default: the current directory. */
+  backupDir?: string
   /** Inventory group of the members. Default etcd. */
   group?: string
   /** -e, -u, --private-key, ssh config and ansible.cfg. Default: the inventory alone. */
@@ -61,6 +74,10 @@ export interface RecoverResult {
   message: string
   plan?: RecoveryPlan
   snapshot?: SnapshotInfo & { revision?: number }
+  /** What each member held against the snapshot, and what was given up (issue 11). */
+  survivors?: SurvivorReport
+  /** With fromSurvivors: which member was chosen and why. */
+  fromSurvivors?: FromSurvivorsResult
   members: Member[]
   journal: Journal
   checks: Check[]
@@ -99,11 +116,27 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
 
   try {
     // 1. Inputs: inventory and snapshot. Nothing has been contacted yet.
-    const set = membersOf(loadInventory(o.inventory), o.group ?? 'etcd', o.memberContext)
+    const inventory = loadInventory(o.inventory)
+    const set = membersOf(inventory, o.group ?? 'etcd', o.memberContext)
     set.warnings.forEach(warn)
     const members = set.members
     res.members = members
-    const snapshot = await inspectSnapshot(o.snapshot, { skipHashCheck: o.skipHashCheck })
+    let snapshotFile = o.snapshot
+    let skipHashCheck = o.skipHashCheck
+    if (o.fromSurvivors) {
+      // The freshest member's data becomes the snapshot; then the normal recovery, checks and all.
+      const got = await snapshotFromSurvivors({ members, ui: o.ui, journal, forks: o.forks ?? members.length, backupDir: o.backupDir, chooseOnly: o.check, verbose: o.verbose, waitLockSeconds: o.waitLockSeconds, onWarning: warn, connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword } })
+      res.fromSurvivors = got
+      if (!got.snapshot) return finish({ exitCode: ExitCode.OK, result: 'checked', message: `--from-survivors would recover from ${got.choice.chosen.member}; nothing was changed (--check)` })
+      snapshotFile = got.snapshot.path
+      skipHashCheck = skipHashCheck || got.snapshot.raw
+    }
+    if (!snapshotFile) throw new RescueError('no snapshot: pass --snapshot FILE or --from-survivors', { exitCode: ExitCode.BAD_INPUT })
+    const snapshot = await inspectSnapshot(snapshotFile, { skipHashCheck })
+    // Its revision, read here from the file itself: the survivors are compared with it before anything changes.
+    const point = await readBoltFacts(snapshot.path).catch((err) => {
+      throw new RescueError(`cannot read the snapshot's revision: ${(err as Error).message}`, { where: snapshot.path, exitCode: ExitCode.BAD_INPUT })
+    })
     res.snapshot = snapshot
     o.ui.info(`snapshot ${snapshot.path}: ${formatBytes(snapshot.size)}, sha256 ${snapshot.sha256.slice(0, 16)}…${snapshot.hasTrailer ? ', integrity trailer verified' : ', no trailer (--skip-hash-check)'}`)
     const forks = o.forks ?? members.length
@@ -124,12 +157,14 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       },
     })), forks)
     if (locked.failed.length) return finish(refused(locked, 'cannot lock'))
+    const held = new Map<string, MemberData>()
     const probed = await runPhase(o.ui, journal, 'preflight', 'Preflight checks (read-only)', members.map((m) => ({
       host: m.name,
       run: async () => {
         // Token and stamp are not known yet; the probe needs only the work dir and snapshot path.
         const where = memberPaths(m.dataDir, snapshot.sha256, '', '', false)
-        const facts = parseFacts((await exec(pool.get(m.name), probeScript({
+        // What the member's data dir holds is read in the same round trip (plan/survivor-read.ts).
+        const out = (await exec(pool.get(m.name), joinScripts([probeScript({
           dataDir: m.dataDir,
           binDir: m.binDir,
           work: where.work,
@@ -141,7 +176,9 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
           serviceName: m.serviceName,
           etcdUser: m.etcdUser,
           tlsFiles: tlsFileList(tlsFor(m)),
-        }), o, 'preflight')).stdout, m.name, where.state)
+        }), heldScriptFor(m)]), o, 'preflight')).stdout
+        const facts = parseFacts(out, m.name, where.state)
+        held.set(m.name, parseHeld(out, m.name))
         const problems = hostProblems({ member: m, facts, snapshotSize: snapshot.size, snapshotSha: snapshot.sha256, bumpRevision: o.bumpRevision })
         if (problems.length) throw new RescueError(problems.join(problems.some((p) => p.includes('\n')) ? '\n' : '; '), { where: m.name })
         return { value: facts, text: describeFacts(facts) }
@@ -151,6 +188,15 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const facts = probed.values as Map<string, HostFacts>
     const across = clusterProblems(members.map((m) => ({ name: m.name, version: facts.get(m.name)?.version?.text })))
     if (across.length) return finish({ exitCode: ExitCode.PREFLIGHT, result: 'refused', message: `preflight failed: ${across.join(' ')}\nNothing was changed.` })
+    // Never roll back past a survivor's data: refused (exit 3) unless --accept-data-loss.
+    const guard = survivorGuard(members.map((m) => held.get(m.name)!), { revision: point.revision, raftIndex: point.consistentIndex }, Boolean(o.acceptDataLoss))
+    res.survivors = guard.report
+    res.snapshot = { ...snapshot, revision: point.revision }
+    o.ui.info(guard.text)
+    guard.report.warnings.forEach(warn)
+    if (guard.refusal) throw guard.refusal
+    const k8s = kubernetesAdvice(inventory, o.bumpRevision)
+    if (k8s) warn(k8s)
 
     // 3. The plan, as data.
     const plan = buildPlan(members, facts, snapshot, { token: o.token, bumpRevision: o.bumpRevision, skipHashCheck: o.skipHashCheck, stamp: timeStamp() })
