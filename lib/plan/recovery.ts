@@ -8,9 +8,9 @@ import type { SnapshotInfo } from '../etcd/snapshot.ts'
 import { clusterId, hexId, memberId } from '../etcd/ids.ts'
 import { restoreTool } from '../etcd/version.ts'
 import { defaultLogFile } from '../etcd/process.ts'
-import { snapshotStatusArgv, type TlsFiles } from '../etcd/etcdctl.ts'
+import type { TlsFiles } from '../etcd/etcdctl.ts'
 import { tlsFor } from '../etcd/tls.ts'
-import { sh, type Script } from '../shell/sh.ts'
+import type { Script } from '../shell/sh.ts'
 import type { HostFacts } from './facts.ts'
 import { unitMember, type UnitConfig } from './unit.ts'
 import { memberPaths, type MemberPaths } from './paths.ts'
@@ -47,7 +47,7 @@ export interface MemberPlan {
   tls?: TlsFiles
   /** Work a previous run already did, so this run skips it. */
   resume: { snapshotInPlace: boolean; alreadyRestored: boolean; running: number[] }
-  scripts: { upload: Script; stop: Script; restore: Script; start: Script; snapshotStatus: Script; logTail: Script; complete: Script }
+  scripts: { upload: Script; stop: Script; restore: Script; start: Script; logTail: Script; complete: Script }
 }
 
 export interface RecoveryPlan {
@@ -160,7 +160,6 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
           restored: { state: paths.state, mark: `restored ${snapshot.sha256} ${token}` },
           process: { etcdBin: f.bins.etcd!, name: m.name, dataDir: paths.dataDir, peerUrl: m.peerUrl, clientUrl: m.clientUrl, logFile },
         }),
-        snapshotStatus: sh`${snapshotStatusArgv(tool, toolBin, paths.snapshot)}`,
         logTail: logTailScript({ service: m.service, serviceName: m.serviceName, logFile }),
         complete: completeScript(paths, snapshot.sha256, token),
       },

@@ -3,7 +3,7 @@
 // (confirm), copy, stop, restore, start, wait for quorum, verify.
 import { loadInventory, membersOf, type Member, type MemberContext } from '../inventory/members.ts'
 import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
-import { parseJsonExact, type SnapshotStatus, type TlsFiles } from '../etcd/etcdctl.ts'
+import type { TlsFiles } from '../etcd/etcdctl.ts'
 import { tlsFor } from '../etcd/tls.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
 import { fanOutUpload } from '../ssh/upload.ts'
@@ -189,9 +189,12 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const across = clusterProblems(members.map((m) => ({ name: m.name, version: facts.get(m.name)?.version?.text })))
     if (across.length) return finish({ exitCode: ExitCode.PREFLIGHT, result: 'refused', message: `preflight failed: ${across.join(' ')}\nNothing was changed.` })
     // Never roll back past a survivor's data: refused (exit 3) unless --accept-data-loss.
-    const guard = survivorGuard(members.map((m) => held.get(m.name)!), { revision: point.revision, raftIndex: point.consistentIndex }, Boolean(o.acceptDataLoss))
+    // A store that never had a key is at revision 1 in etcd while its db's key bucket is empty
+    // (snapshot status says 0): compare what etcd itself would report.
+    const snapshotRevision = Math.max(point.revision, 1)
+    const guard = survivorGuard(members.map((m) => held.get(m.name)!), { revision: snapshotRevision, raftIndex: point.consistentIndex }, Boolean(o.acceptDataLoss))
     res.survivors = guard.report
-    res.snapshot = { ...snapshot, revision: point.revision }
+    res.snapshot = { ...snapshot, revision: snapshotRevision }
     o.ui.info(guard.text)
     guard.report.warnings.forEach(warn)
     if (guard.refusal) throw guard.refusal
@@ -230,25 +233,17 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const restored = await runPhase(o.ui, journal, 'restore', 'Restore each member with its own identity', plan.members.map((m) => ({
       host: m.name,
       run: async () => {
-        // The snapshot's revision (for verification) is read once, on the first member, beside its restore.
-        const [r, status] = await Promise.all([
-          exec(pool.get(m.name), m.scripts.restore, o, 'restore'),
-          m === plan.members[0] ? exec(pool.get(m.name), m.scripts.snapshotStatus, o, 'restore') : undefined,
-        ])
+        const r = await exec(pool.get(m.name), m.scripts.restore, o, 'restore')
         const already = field(r.stdout, 'restore') === 'already-done'
         const aside = field(r.stdout, 'set-aside')
-        const st = status && parseJsonExact<SnapshotStatus>(status.stdout)
-        const rev = st ? `rev ${st.revision}, ${st.totalKey} keys, ` : ''
         return {
-          value: st ? Number(st.revision) : undefined,
-          text: already ? `already restored by an earlier run` : `restored ${rev}ID ${m.memberIdHex}${aside ? `; old data → ${aside}` : ''}`,
+          value: null,
+          text: already ? `already restored by an earlier run` : `restored rev ${snapshotRevision}, ID ${m.memberIdHex}${aside ? `; old data → ${aside}` : ''}`,
           skipped: already,
         }
       },
     })), forks)
     gate(restored, 'restore')
-    const snapshotRevision = restored.values.get(plan.members[0].name)!
-    res.snapshot = { ...snapshot, revision: snapshotRevision }
     stopHere('restore')
 
     gate(await runPhase(o.ui, journal, 'start', 'Start etcd', plan.members.map((m) => ({
