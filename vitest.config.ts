@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config'
 
 // Two projects: unit tests need no network and run in parallel; end-to-end tests
-// (*.e2e.test.ts) drive real sshd and etcd in lab hosts, need root, and run one
-// file at a time because each brings up its own lab on a 2-core machine.
+// (*.e2e.test.ts) drive real sshd and etcd in lab hosts and need root. Each file
+// brings up its own lab (own name, subnet, namespaces), so two files run at once:
+// much of a lab test is waiting on etcd and SSH, which a 2-core machine overlaps.
 export default defineConfig({
   test: {
     projects: [
@@ -19,7 +20,8 @@ export default defineConfig({
           name: 'e2e',
           globalSetup: ['test/support/tmpdir.ts'],
           include: ['test/**/*.e2e.test.ts'],
-          fileParallelism: false,
+          fileParallelism: true,
+          maxWorkers: 2,
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },
