@@ -3,7 +3,6 @@
 // ~/.ansible.cfg), a --check and a real recovery each. And ssh configs it cannot use:
 // exit 2 naming file and line, with no host contacted (every sshd's log unchanged).
 import { describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +12,7 @@ import { loadInventory, membersOf } from '../../lib/inventory/members.ts'
 import { backup } from '../../lib/backup/backup.ts'
 import { sha256Hex } from '../../lib/lab/load.ts'
 import { captureUi, gateway, useLab } from '../support/lab.ts'
+import { runScript } from '../support/cli.ts'
 
 const ALIASES = ['etcd-a', 'etcd-b', 'etcd-c']
 
@@ -35,7 +35,7 @@ function recoverCli(homeDir: string, args: string[]) {
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: homeDir, CI: 'true' }
   delete env.SSH_AUTH_SOCK // the keys named by the configs, nothing else
   delete env.ANSIBLE_CONFIG
-  return spawnSync('npx', ['zx', 'scripts/recover.mjs', ...args], { encoding: 'utf8', timeout: 240_000, env })
+  return runScript('recover', args, { env })
 }
 
 async function prepare(lab: Lab, wipe: boolean) {

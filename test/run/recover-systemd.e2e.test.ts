@@ -5,7 +5,6 @@
 // 3.5.30 with passwordless sudo and Restart=on-failure, and etcd 3.4.23 with a
 // sudo that asks for a password (-K) and Restart=always.
 import { describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,6 +17,7 @@ import { drill } from '../../lib/drill/drill.ts'
 import { sha256Hex } from '../../lib/lab/load.ts'
 import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, onHost, useLab } from '../support/lab.ts'
+import { runRecover } from '../support/cli.ts'
 
 const PREFIX = '/etcd-rescue/load/'
 const DATA = '/var/lib/etcd'
@@ -86,9 +86,7 @@ async function quorumLossRecovery(lab: Lab) {
   return { members, snapshot: b.file }
 }
 
-function runCli(args: string[], input?: string) {
-  return spawnSync('npx', ['zx', 'scripts/recover.mjs', ...args], { encoding: 'utf8', input, timeout: 240_000, env: { ...process.env, CI: 'true' } })
-}
+const runCli = (args: string[], input?: string) => runRecover(args, input)
 
 describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=on-failure', () => {
   const ctx = useLab({ hosts: 3, init: 'systemd', tls: true, sudo: 'nopasswd', etcd: '3.5.30' })

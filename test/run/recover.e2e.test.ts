@@ -1,7 +1,7 @@
 // recover() against real sshd and real etcd on lab hosts: the disasters of
 // issue 4, and the refusals that must change nothing.
 import { describe, expect, it } from 'vitest'
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +17,7 @@ import { startCommand } from '../../lib/etcd/process.ts'
 import { sha256Hex } from '../../lib/lab/load.ts'
 import { quote } from '../../lib/shell/quote.ts'
 import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
+import { runRecover } from '../support/cli.ts'
 
 const PREFIX = '/etcd-rescue/load/'
 
@@ -50,9 +51,7 @@ async function fingerprint(members: ReturnType<typeof membersOf>['members']) {
   }
 }
 
-function runCli(args: string[]) {
-  return spawnSync('npx', ['zx', 'scripts/recover.mjs', ...args], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, CI: 'true' } })
-}
+const runCli = (args: string[]) => runRecover(args)
 
 describe('recover on etcd 3.4.23 (3 hosts)', () => {
   const ctx = useLab({ hosts: 3 })

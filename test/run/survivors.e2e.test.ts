@@ -4,7 +4,6 @@
 // --from-survivors brings every write back, from a running survivor and from a
 // stopped one.
 import { describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
@@ -20,6 +19,7 @@ import { sha256Hex } from '../../lib/lab/load.ts'
 import { directGateway } from '../../lib/etcd/gateway.ts'
 import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
+import { runRecover } from '../support/cli.ts'
 
 const BEFORE = '/s/before/'
 const AFTER = '/s/after/'
@@ -67,9 +67,7 @@ async function fingerprint(members: Member[]) {
   }
 }
 
-function runCli(args: string[]) {
-  return spawnSync('npx', ['zx', 'scripts/recover.mjs', ...args], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, CI: 'true' } })
-}
+const runCli = (args: string[]) => runRecover(args)
 
 for (const version of ['3.4.23', '3.5.30']) {
   describe(`survivors on etcd ${version} (3 hosts)`, () => {
