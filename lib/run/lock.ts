@@ -19,6 +19,8 @@ import { sh, type Script } from '../shell/sh.ts'
 
 /** Exit code of the lock script when another run holds the lock. */
 const HELD = 75
+/** The line that ends the output of what ran under the lock. */
+const AFTER_END = 'etcd-rescue-locked-step-end'
 
 export class LockHeldError extends RescueError {
   constructor(host: string, readonly holder: string, waitedSeconds: number) {
@@ -45,7 +47,11 @@ export function ownerLine(argv: readonly string[] = process.argv, now = new Date
  * Prints `held-by=OWNER` when it has to wait, `stale=OWNER` when it takes over
  * from a run that never released, then `locked`.
  */
-export function lockScript(dataDir: string, owner: string, waitSeconds: number): Script {
+export function lockScript(dataDir: string, owner: string, waitSeconds: number, then?: Script): Script {
+  // What to run once the lock is held (preflight's probe), in a subshell so nothing it
+  // does ends the lock holder, with stdin closed so it cannot eat the release line.
+  const after = then ? sh`( ${then}
+) </dev/null; rc=$?; end=${AFTER_END}; echo "$end=$rc"` : sh``
   return sh`F=${lockFile(dataDir)}; me=${owner}; wait_s=${waitSeconds}
 L=/run/lock; { [ -d "$L" ] && [ -w "$L" ]; } || L=/tmp
 L="$L/$F"
@@ -59,6 +65,7 @@ prev=$(head -n 1 "$L")
 [ -n "$prev" ] && echo "stale=$prev"
 printf '%s\\n' "$me" > "$L"
 echo locked
+${after}
 IFS= read -r cmd || cmd=
 # Released on purpose: clear the owner line. A dropped connection leaves it, for the next run to name.
 [ "$cmd" = release ] && : > "$L"
@@ -67,6 +74,8 @@ exit 0`
 
 export interface HeldLock {
   release(): Promise<void>
+  /** Output of `then` (run under the lock, in the same remote command), once it finished. */
+  thenOutput: Promise<{ stdout: string; code: number }>
 }
 
 /**
@@ -76,32 +85,48 @@ export interface HeldLock {
 export function acquireLock(
   host: SshHost,
   dataDir: string,
-  options: { waitSeconds: number; owner?: string; onWait?: (holder: string) => void; onStale?: (holder: string) => void },
+  options: { waitSeconds: number; owner?: string; onWait?: (holder: string) => void; onStale?: (holder: string) => void; then?: Script },
 ): Promise<HeldLock> {
   // Output through onOutput, not the channel's own 'data' events: with a become
   // password (-K) the first bytes are sudo's, and spawn hands on only what follows.
   let onStdout: (text: string) => void = () => {}
-  const { channel, result } = host.spawn(lockScript(dataDir, options.owner ?? ownerLine(), options.waitSeconds), {
+  const { channel, result } = host.spawn(lockScript(dataDir, options.owner ?? ownerLine(), options.waitSeconds, options.then), {
     allowFailure: true,
     onOutput: (text, stream) => { if (stream === 'stdout') onStdout(text) },
   })
+  let thenDone!: (r: { stdout: string; code: number }) => void
+  let thenFailed!: (e: unknown) => void
+  const thenOutput = new Promise<{ stdout: string; code: number }>((res, rej) => {
+    thenDone = res
+    thenFailed = rej
+  })
+  thenOutput.catch(() => {})
   return new Promise<HeldLock>((resolve, reject) => {
     let out = ''
     let holder = ''
     let locked = false
+    let after: string[] | undefined
     onStdout = (text) => {
       out += text
       let nl: number
       while ((nl = out.indexOf('\n')) >= 0) {
         const line = out.slice(0, nl)
         out = out.slice(nl + 1)
-        if (line.startsWith('held-by=')) {
+        if (after) {
+          if (line.startsWith(`${AFTER_END}=`)) {
+            thenDone({ stdout: after.join('\n'), code: Number(line.slice(AFTER_END.length + 1)) })
+            after = undefined
+          } else after.push(line)
+        } else if (line.startsWith('held-by=')) {
           holder = line.slice(8)
           options.onWait?.(holder)
         } else if (line.startsWith('stale=')) options.onStale?.(line.slice(6))
         else if (line === 'locked' && !locked) {
           locked = true
+          if (options.then) after = []
+          else thenDone({ stdout: '', code: 0 })
           resolve({
+            thenOutput,
             // Bounded: a host that stopped answering must not hold the run's end; closing the connection frees the lock anyway.
             release: async () => {
               const ch = await channel
@@ -114,6 +139,7 @@ export function acquireLock(
     }
     channel.catch(reject)
     result.then((r) => {
+      thenFailed(new RescueError(`the lock holder ended before its step finished (exit code ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`, { where: host.name, exitCode: ExitCode.PREFLIGHT }))
       if (locked) return
       if (r.code === HELD) reject(new LockHeldError(host.name, holder, options.waitSeconds))
       else reject(new RescueError(`cannot take this member's lock: ${(r.stderr || r.stdout).trim() || `exit code ${r.code}`}`, { where: host.name, exitCode: ExitCode.PREFLIGHT, hint: adviceFor(r.stderr) }))

@@ -144,15 +144,38 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     // 2. Preflight, read-only, on every host at once.
     const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword }, forks)
     if (conn.failed.length) return finish(refused(conn, 'cannot connect'))
+    // The probe runs under the lock, in the same remote command: one login shell for both,
+    // and what it reads is what this run will act on (no other run between the two).
+    // Token and stamp are not known yet; the probe needs only the work dir and snapshot path.
+    const probeWhere = (m: Member) => memberPaths(m.dataDir, snapshot.sha256, '', '', false)
+    const probeOf = (m: Member) => joinScripts([probeScript({
+      dataDir: m.dataDir,
+      binDir: m.binDir,
+      work: probeWhere(m).work,
+      snapshot: probeWhere(m).snapshot,
+      snapshotSize: snapshot.size,
+      snapshotSha: snapshot.sha256,
+      ports: memberPorts(m),
+      service: m.service,
+      serviceName: m.serviceName,
+      etcdUser: m.etcdUser,
+      tlsFiles: tlsFileList(tlsFor(m)),
+      // What the member's data dir holds is read in the same round trip (plan/survivor-read.ts).
+    }), heldScriptFor(m)])
+    const probeOutput = new Map<string, HeldLock['thenOutput']>()
     const locked = await runPhase(o.ui, journal, 'lock', 'Lock each member against a second run', members.map((m) => ({
       host: m.name,
       run: async (view) => {
+        const then = probeOf(m)
+        if (o.verbose) o.ui.info(`[${m.name}] preflight (under the lock) $ ${then.text.trim().split('\n').join(`\n[${m.name}]   `)}`)
         const lock = await acquireLock(pool.get(m.name), m.dataDir, {
           waitSeconds: o.waitLockSeconds ?? 0,
           onWait: (holder) => view.update(`waiting for another run: ${holder}`),
           onStale: (holder) => warn(`${m.name}: taking over the lock of a run that ended without releasing it (${holder})`),
+          then,
         })
         locks.push(lock)
+        probeOutput.set(m.name, lock.thenOutput)
         return { value: null, text: 'locked' }
       },
     })), forks)
@@ -161,22 +184,10 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const probed = await runPhase(o.ui, journal, 'preflight', 'Preflight checks (read-only)', members.map((m) => ({
       host: m.name,
       run: async () => {
-        // Token and stamp are not known yet; the probe needs only the work dir and snapshot path.
-        const where = memberPaths(m.dataDir, snapshot.sha256, '', '', false)
-        // What the member's data dir holds is read in the same round trip (plan/survivor-read.ts).
-        const out = (await exec(pool.get(m.name), joinScripts([probeScript({
-          dataDir: m.dataDir,
-          binDir: m.binDir,
-          work: where.work,
-          snapshot: where.snapshot,
-          snapshotSize: snapshot.size,
-          snapshotSha: snapshot.sha256,
-          ports: memberPorts(m),
-          service: m.service,
-          serviceName: m.serviceName,
-          etcdUser: m.etcdUser,
-          tlsFiles: tlsFileList(tlsFor(m)),
-        }), heldScriptFor(m)]), o, 'preflight')).stdout
+        const where = probeWhere(m)
+        const { stdout: out, code } = await probeOutput.get(m.name)!
+        if (code !== 0) throw new RescueError(`the preflight probe failed (exit code ${code})${out.trim() ? `: ${out.trim().split('\n').slice(-3).join(' | ')}` : ''}`, { where: m.name, exitCode: ExitCode.PREFLIGHT })
+        if (o.verbose && out.trim()) o.ui.info(`[${m.name}] preflight > ${out.trim().split('\n').join(`\n[${m.name}] preflight > `)}`)
         const facts = parseFacts(out, m.name, where.state)
         held.set(m.name, parseHeld(out, m.name))
         const problems = hostProblems({ member: m, facts, snapshotSize: snapshot.size, snapshotSha: snapshot.sha256, bumpRevision: o.bumpRevision })
