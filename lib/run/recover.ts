@@ -27,6 +27,9 @@ import { survivorGuard, type SurvivorReport } from '../plan/survivor-guard.ts'
 import { kubernetesAdvice } from '../plan/kubernetes.ts'
 import { heldScriptFor, snapshotFromSurvivors, type FromSurvivorsResult } from './survivors.ts'
 import { joinScripts } from '../shell/sh.ts'
+import { Interrupted, checkpoint } from './interrupt.ts'
+import { hostStates } from './host-state.ts'
+import { copyAgain } from './copy-retry.ts'
 
 export interface RecoverOptions {
   inventory: string
@@ -66,11 +69,15 @@ export interface RecoverOptions {
   confirm?: (plan: RecoveryPlan) => Promise<boolean>
   /** Tests: stop right after this phase, as an interrupted run would. */
   stopAfter?: 'copy' | 'stop' | 'restore' | 'start'
+  /** Further attempts of a host's copy that failed (new connection if the old one died). Default 2. */
+  retries?: number
+  /** Aborted: start no new step, let running ones finish, stop with exit 130 (Ctrl-C). */
+  signal?: AbortSignal
 }
 
 export interface RecoverResult {
   exitCode: number
-  result: 'recovered' | 'checked' | 'verification-failed' | 'failed' | 'refused'
+  result: 'recovered' | 'checked' | 'verification-failed' | 'failed' | 'refused' | 'interrupted'
   message: string
   plan?: RecoveryPlan
   snapshot?: SnapshotInfo & { revision?: number }
@@ -209,11 +216,13 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     if (o.confirm && !(await o.confirm(plan))) return finish({ exitCode: ExitCode.BAD_INPUT, result: 'refused', message: 'not confirmed; nothing was changed' })
 
     // 4. Changes begin.
+    checkpoint(o.signal, 'preflight')
     changesStarted = Date.now()
     const gate = (r: PhaseResult<unknown>, phase: string) => {
       if (r.failed.length) throw new PhaseFailed(`${phase} failed on ${r.failed.map((f) => `${f.host} (${formatError(f.error).split('\n')[0]})`).join(', ')}`)
     }
     const stopHere = (phase: NonNullable<RecoverOptions['stopAfter']>) => {
+      checkpoint(o.signal, phase)
       if (o.stopAfter === phase) throw new PhaseFailed(`stopped after ${phase}, as asked (stopAfter)`)
     }
 
@@ -258,7 +267,10 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
 
     // 5. Quorum, then proof.
     const quorum = await waitForQuorum(plan, pool, o, journal)
-    if (quorum.failed.length) throw new PhaseFailed(`no healthy quorum within ${(o.timeoutMs ?? 120_000) / 1000} s: ${quorum.failed.map((f) => `${f.host}: ${formatError(f.error)}`).join('\n')}`)
+    checkpoint(o.signal, 'start')
+    // A majority healthy is a quorum: verification then names the members that lag (exit 4).
+    const lagging = quorum.failed.map((f) => formatError(f.error))
+    if (plan.members.length - quorum.failed.length <= plan.members.length / 2) throw new PhaseFailed(`no healthy quorum within ${(o.timeoutMs ?? 120_000) / 1000} s: ${quorum.failed.map((f) => `${f.host}: ${formatError(f.error)}`).join('\n')}`)
     const verified = await runPhase(o.ui, journal, 'verify', 'Verify the recovered cluster', [{
       host: 'cluster',
       run: async () => {
@@ -273,7 +285,8 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const bad = checks.filter((c) => !c.ok)
     const recoverySeconds = (Date.now() - changesStarted) / 1000
     if (bad.length) {
-      return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}` })
+      const lag = lagging.length ? `\n\nMembers that did not come up:\n${lagging.map((l) => `  ${l.split('\n').join('\n  ')}`).join('\n')}\n\nFix the cause on those hosts, then run the same command again: it finishes them and leaves the others alone.` : ''
+      return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}${lag}` })
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
     const marked = await Promise.allSettled(plan.members.map((m) => exec(pool.get(m.name), m.scripts.complete, o, 'verify')))
@@ -287,11 +300,19 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const changed = journal.changed() || partial.length > 0
     const base = err instanceof RescueError ? err : undefined
     let message = formatError(err)
+    if (res.plan && (changed || err instanceof Interrupted)) {
+      message += `\n\nWhere each member stands:\n${hostStates(res.plan, journal).map((l) => `  ${l}`).join('\n')}`
+      if (!journal.records.some((r) => r.phase === 'stop')) message += '\nNo member was stopped and no data was moved: the run ended before the stop phase.'
+    }
     if (changed) {
       message += `\n\nWhat this run changed:\n${[...journal.changes(), ...partial].map((c) => `  ${c}`).join('\n')}`
       message += `\n\nTo go on: fix the cause above, then run the same command again. It reuses the copied snapshot, never sets old data aside twice, and finishes members already restored${res.plan && journal.records.some((r) => r.phase === 'restore' && r.outcome === 'ok') ? ` (it picks up token ${res.plan.token} from the hosts; or pass --token ${res.plan.token})` : ''}.`
     } else if (base?.exitCode === ExitCode.FAILED) {
       message += '\nNothing was changed.'
+    }
+    if (err instanceof Interrupted) {
+      if (!changed) message += '\nNothing was changed.'
+      return finish({ exitCode: ExitCode.INTERRUPTED, result: 'interrupted', message })
     }
     const exitCode = changed ? ExitCode.FAILED : (base?.exitCode ?? ExitCode.FAILED)
     return finish({ exitCode, result: changed || exitCode === ExitCode.FAILED ? 'failed' : 'refused', message })
@@ -381,7 +402,16 @@ async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
     run: async (view) => {
       if (m.resume.snapshotInPlace) return { value: null, text: 'same snapshot already on this host (sha256 matched)', skipped: true }
       views.set(m.name, view.update)
-      const secs = await results.get(m.name)!.promise
+      const secs = await results.get(m.name)!.promise.catch((first) => copyAgain(first, m, plan.snapshot.path, pool, {
+        retries: o.retries ?? 2,
+        connect: { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts },
+        signal: o.signal,
+        say: (text) => {
+          view.update(text)
+          o.ui.warn(`${m.name}: copy ${text}`)
+        },
+        onProgress: (bytes, t0) => view.update(`${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, (Date.now() - t0) / 1000)}`),
+      }))
       return { value: null, text: `${formatBytes(size)} in ${secs.toFixed(1)} s (${formatRate(size, secs)}), sha256 verified on host` }
     },
   })), plan.members.length)
@@ -393,7 +423,7 @@ async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptio
   const views = new Map<string, (t: string) => void>()
   const last = new Map<string, string>()
   const poller = (async () => {
-    while (Date.now() < deadline && healthy.size < plan.members.length) {
+    while (Date.now() < deadline && healthy.size < plan.members.length && !o.signal?.aborted) {
       await Promise.all(plan.members.map(async (m) => {
         const p = await probeMember(pool.get(m.name), m).catch((e) => ({ healthy: false, error: String(e), status: undefined }))
         if (p.healthy) healthy.add(m.name)
