@@ -44,8 +44,12 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
       last = err
     }
   }
-  const tries = PERMANENT.test(detail(last)) ? 'not retried (no space left)' : `${o.retries + 1} attempts`
-  throw new RescueError(`copy failed, ${tries}: ${detail(last)}`, { where: m.name, cause: last, hint: (last as { hint?: string }).hint })
+  if (PERMANENT.test(detail(last))) {
+    throw new RescueError(`copy failed, not retried: no space left on device for the snapshot in ${m.paths.work} (the partial file was removed)`, {
+      where: m.name, cause: last, hint: (last as { hint?: string }).hint,
+    })
+  }
+  throw new RescueError(`copy failed, ${o.retries + 1} attempts: ${detail(last)}`, { where: m.name, cause: last, hint: (last as { hint?: string }).hint })
 }
 
 /** The pool's connection to a host, replaced by a new one when it died. */

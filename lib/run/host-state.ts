@@ -17,7 +17,9 @@ export function hostStates(plan: RecoveryPlan, journal: Journal): string[] {
       const aside = /old data → (\S+)/.exec(rec('restore')!.detail)?.[1]
       return `${m.name}: etcd stopped, restored into ${dataDir}, ${aside ? `old data set aside at ${aside}` : 'old data set aside by an earlier run (or there was none)'}; not started${failure}`
     }
-    if (failed?.phase === 'restore') return `${m.name}: etcd stopped; restore did not finish, old data may be set aside (see ${m.paths.state})${failure}`
+    // A channel that never opened ran nothing; a connection lost mid-script leaves it unknown.
+    const neverRan = failed && /could not open a channel/.test(failed.detail)
+    if (failed?.phase === 'restore' && !neverRan) return `${m.name}: etcd stopped; restore did not finish, old data may be set aside (see ${m.paths.state})${failure}`
     if (ok('stop')) return `${m.name}: etcd stopped; old data NOT set aside, still in ${dataDir}; not restored${failure}`
     const copied = ok('copy') ? 'snapshot copied; ' : ''
     return `${m.name}: ${copied}etcd not stopped by this run, data untouched in ${dataDir}${failure}`

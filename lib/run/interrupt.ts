@@ -7,7 +7,7 @@ import { ExitCode, RescueError } from '../errors.ts'
 
 export class Interrupted extends RescueError {
   constructor(readonly after: string) {
-    super(`interrupted (Ctrl-C) after ${after}: no new step was started, and the steps already running were let finish`, {
+    super(`stopped by Ctrl-C after ${after}: no new step was started, and the steps already running were let finish`, {
       exitCode: ExitCode.INTERRUPTED,
     })
   }

@@ -212,11 +212,12 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const plan = buildPlan(members, facts, snapshot, { token: o.token, bumpRevision: o.bumpRevision, skipHashCheck: o.skipHashCheck, stamp: timeStamp() })
     res.plan = plan
     if (plan.tokenSource === 'resumed') o.ui.info(`resuming an interrupted recovery of this snapshot (token ${plan.token})`)
+    checkpoint(o.signal, 'preflight')
     if (o.check) return finish({ exitCode: ExitCode.OK, result: 'checked', message: 'every check passed; nothing was changed (--check)' })
     if (o.confirm && !(await o.confirm(plan))) return finish({ exitCode: ExitCode.BAD_INPUT, result: 'refused', message: 'not confirmed; nothing was changed' })
 
     // 4. Changes begin.
-    checkpoint(o.signal, 'preflight')
+    checkpoint(o.signal, 'confirmation')
     changesStarted = Date.now()
     const gate = (r: PhaseResult<unknown>, phase: string) => {
       if (r.failed.length) throw new PhaseFailed(`${phase} failed on ${r.failed.map((f) => `${f.host} (${formatError(f.error).split('\n')[0]})`).join(', ')}`)
