@@ -9,15 +9,21 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
-const zx = join(repo, 'node_modules/.bin/zx')
+// zx's own script, run by this very node: a checkout cloned with umask 077 has no
+// execute bit for others on node_modules/.bin/zx.
+const zx = [process.execPath, join(repo, 'node_modules/zx/build/cli.js')]
 const dir = mkdtempSync(join(tmpdir(), 'etcd-rescue-lab-cli-'))
 const randomName = () => `c${randomBytes(4).toString('hex').slice(0, 7)}`
 
 function lab(args: string[], options: { asUser?: number } = {}) {
-  const argv = [zx, join(repo, 'scripts/lab.mjs'), ...args]
+  const argv = [...zx, join(repo, 'scripts/lab.mjs'), ...args]
+  // Another user must still read the checkout, wherever it lives (cloned as root
+  // into a 0700 /root/x, say): CAP_DAC_READ_SEARCH lets it read and traverse,
+  // and nothing else; it stays a non-root user to every check the lab makes.
   const [file, ...rest] = options.asUser === undefined
     ? argv
-    : ['setpriv', `--reuid=${options.asUser}`, `--regid=${options.asUser}`, '--clear-groups', 'env', 'HOME=/tmp', ...argv]
+    : ['setpriv', `--reuid=${options.asUser}`, `--regid=${options.asUser}`, '--clear-groups',
+        '--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search', 'env', 'HOME=/tmp', ...argv]
   const r = spawnSync(file, rest, { cwd: repo, encoding: 'utf8', env: { ...process.env, ETCD_RESCUE_LAB_DIR: dir }, timeout: 120_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
