@@ -31,7 +31,7 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
     if (PERMANENT.test(detail(last))) break
     checkpoint(o.signal, 'copy')
     const pause = (o.backoffMs ?? 1000) * 2 ** (attempt - 1)
-    o.say(`retry ${attempt} of ${o.retries} in ${pause / 1000} s after: ${detail(last).split('\n')[0]}`)
+    o.say(`retry ${attempt} of ${o.retries} in ${pause / 1000} s after: ${brief(last)}`)
     await new Promise((r) => setTimeout(r, pause))
     checkpoint(o.signal, 'copy')
     try {
@@ -65,4 +65,10 @@ async function usable(pool: HostPool, name: string, connect: ConnectOptions): Pr
 function detail(err: unknown): string {
   const e = err as { message?: string; stderr?: string }
   return `${e?.message ?? String(err)}${e?.stderr && !e.message?.includes(e.stderr.trim()) ? `\n${e.stderr}` : ''}`
+}
+
+/** The first line of an error and, when it has more, its last (for a remote script: its last stderr line). */
+function brief(err: unknown): string {
+  const lines = detail(err).split('\n').map((l) => l.trim()).filter(Boolean)
+  return lines.length > 1 ? `${lines[0]} ${lines[lines.length - 1]}` : lines[0] ?? 'unknown error'
 }
