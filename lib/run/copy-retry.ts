@@ -16,6 +16,8 @@ export interface CopyRetryOptions {
   /** Pause before retry n (1-based): base × 2^(n-1). Default 1000 ms. */
   backoffMs?: number
   connect: ConnectOptions
+  /** Takes the member's lock on a new connection (the old one's lock went with it). */
+  relock?: (host: SshHost) => Promise<void>
   signal?: AbortSignal
   /** Status lines for the host's row ("retry 1 of 2 in 1 s: …"). */
   say: (text: string) => void
@@ -35,7 +37,7 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
     await new Promise((r) => setTimeout(r, pause))
     checkpoint(o.signal, 'copy')
     try {
-      const host = await usable(pool, m.name, o.connect)
+      const host = await usable(pool, m.name, o.connect, o.relock)
       const t0 = Date.now()
       const [out] = await fanOutUpload(file, [{ host, command: m.scripts.upload, onProgress: (b) => o.onProgress(b, t0) }])
       if (out.ok) return (Date.now() - t0) / 1000
@@ -53,10 +55,16 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
 }
 
 /** The pool's connection to a host, replaced by a new one when it died. */
-async function usable(pool: HostPool, name: string, connect: ConnectOptions): Promise<SshHost> {
+async function usable(pool: HostPool, name: string, connect: ConnectOptions, relock?: (host: SshHost) => Promise<void>): Promise<SshHost> {
   const old = pool.get(name)
   if (!old.closed) return old
   const fresh = await SshHost.connect(old.name, old.target, connect)
+  try {
+    await relock?.(fresh)
+  } catch (err) {
+    fresh.close()
+    throw err
+  }
   old.close()
   pool.hosts.set(name, fresh)
   return fresh

@@ -16,7 +16,7 @@ import { unitStateScript } from '../plan/systemd.ts'
 import { buildPlan, memberPorts, timeStamp, type RecoveryPlan } from '../plan/recovery.ts'
 import { HostPool, connectAll } from './hosts.ts'
 import { Journal } from './journal.ts'
-import { acquireLock, type HeldLock } from './lock.ts'
+import { acquireLock, acquireLockOrTakeOver, type HeldLock } from './lock.ts'
 import { runPhase, type PhaseResult } from './phase.ts'
 import { formatBytes, formatRate } from './format.ts'
 import type { Ui } from './ui.ts'
@@ -110,6 +110,14 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
   }
   const res: RecoverResult = { exitCode: ExitCode.FAILED, result: 'failed', message: '', members: [], journal, checks: [], totalSeconds: 0, warnings, remoteCommands: {}, peakRssBytes: 0 }
   const locks: HeldLock[] = []
+  const lockOf = new Map<string, HeldLock>()
+  // A copy retried over a new connection takes this run's own lock over from the dead one.
+  const relock = async (name: string, host: SshHost) => {
+    const m = res.members.find((x) => x.name === name)!
+    const lock = await acquireLock(host, m.dataDir, { waitSeconds: 0, takeover: lockOf.get(name)?.owner })
+    locks.push(lock)
+    lockOf.set(name, lock)
+  }
   const finish = async (r: Partial<RecoverResult>): Promise<RecoverResult> => {
     await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
     res.remoteCommands = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts]))
@@ -154,12 +162,14 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const locked = await runPhase(o.ui, journal, 'lock', 'Lock each member against a second run', members.map((m) => ({
       host: m.name,
       run: async (view) => {
-        const lock = await acquireLock(pool.get(m.name), m.dataDir, {
+        const lock = await acquireLockOrTakeOver(pool.get(m.name), m.dataDir, {
           waitSeconds: o.waitLockSeconds ?? 0,
+          onTakeover: (holder) => warn(`${m.name}: taking over the lock of an earlier run from this machine that is gone (its connection dropped; the host has not noticed yet): ${holder}`),
           onWait: (holder) => view.update(`waiting for another run: ${holder}`),
           onStale: (holder) => warn(`${m.name}: taking over the lock of a run that ended without releasing it (${holder})`),
         })
         locks.push(lock)
+        lockOf.set(m.name, lock)
         return { value: null, text: 'locked' }
       },
     })), forks)
@@ -227,7 +237,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       if (o.stopAfter === phase) throw new PhaseFailed(`stopped after ${phase}, as asked (stopAfter)`)
     }
 
-    gate(await copyPhase(plan, pool, o, journal, forks), 'copy')
+    gate(await copyPhase(plan, pool, o, journal, forks, relock), 'copy')
     stopHere('copy')
 
     gate(await runPhase(o.ui, journal, 'stop', 'Stop old members', plan.members.map((m) => ({
@@ -365,7 +375,7 @@ function describeFacts(f: HostFacts): string {
   return `etcd ${f.version?.text}, ${data}${running}, ${formatBytes(f.parent.freeBytes ?? 0)} free`
 }
 
-async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number) {
+async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>) {
   const size = plan.snapshot.size
   const todo = plan.members.filter((m) => !m.resume.snapshotInPlace)
   const views = new Map<string, (text: string) => void>()
@@ -405,6 +415,7 @@ async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
       views.set(m.name, view.update)
       const secs = await results.get(m.name)!.promise.catch((first) => copyAgain(first, m, plan.snapshot.path, pool, {
         retries: o.retries ?? 2,
+        relock: (host) => relock(m.name, host),
         connect: { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts },
         signal: o.signal,
         say: (text) => {

@@ -51,7 +51,8 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
     // Nothing destroyed: the same etcd processes, the same data, no half copy kept.
     expect(await Promise.all([1, 2, 3].map(async (i) => pidsOf(await onHost(lab, i, ETCD_PIDS))))).toEqual(pidsBefore)
     expect(await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))).toEqual(dataBefore)
-    expect(await onHost(lab, 2, 'ls -A /var/lib/.etcd-rescue-etcd 2>/dev/null | grep -c snapshot || true')).toMatch(/^0$/m)
+    // The lost writer may still run on etcd2 (the host has not noticed), with its own part file; nothing is at the name restore reads.
+    expect(await onHost(lab, 2, 'ls /var/lib/.etcd-rescue-etcd/snapshot-*.db 2>/dev/null | wc -l')).toMatch(/^0$/m)
   })
 
   it('a host cut off during the copy and back within the retries: copied again over a new connection, recovered', async () => {
@@ -126,8 +127,8 @@ dd if=/dev/zero of=/var/lib/filler bs=1024 count=$((avail - ${leaveMiB} * 1024))
     const full = await recover({ inventory: lab.paths.inventory, snapshot, ui })
     expect(full.exitCode, `${full.message}\n${ui.text()}`).toBe(1)
     expect(full.message).toMatch(/copy failed on etcd3 \(etcd3: copy failed, not retried: no space left on device for the snapshot in \/var\/lib\/\.etcd-rescue-etcd \(the partial file was removed\)/)
-    // The other members held the snapshot already: this run changed nothing anywhere.
-    expect(full.message).toMatch(/Nothing was changed/)
+    // Nothing but copies: the run says so (the others may have held the snapshot already, then it changed nothing).
+    expect(full.message).toMatch(/No member was stopped and no data was moved|Nothing was changed/)
     expect(full.journal.records.some((x) => ['stop', 'restore', 'start'].includes(x.phase))).toBe(false)
     expect(await onHost(lab, 3, 'ls -A /var/lib/.etcd-rescue-etcd')).toBe('')
 
