@@ -7,12 +7,14 @@ import { describe, expect, it } from 'vitest'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { sh } from '../../lib/shell/sh.ts'
 import { recover } from '../../lib/run/recover.ts'
 import type { Lab } from '../../lib/lab/index.ts'
 import { onHost, useLab } from '../support/lab.ts'
 import { bigCluster, expectBigValues, hookedUi, link, onHostNow, repo, runRecoverCli } from '../support/faults.ts'
 
+const OTHER = join(repo, 'test/fixtures/etcd/snapshot-3.4.23-rev51.db')
 const ASIDE_COUNT = 'ls -d /var/lib/etcd.etcd-rescue-old-* 2>/dev/null | wc -l'
 const asideCounts = (lab: Lab) => Promise.all([1, 2, 3].map(async (i) => Number(await onHost(lab, i, ASIDE_COUNT))))
 
@@ -86,7 +88,7 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
   it('the operator\'s process killed mid-copy and at every phase boundary, then the same command: verified, old data set aside exactly once, no partial snapshot restored', async () => {
     const { lab } = ctx
     const { snapshot, manifest } = await shared()
-    const sha = (await import('node:crypto')).createHash('sha256').update(readFileSync(snapshot)).digest('hex')
+    const sha = createHash('sha256').update(readFileSync(snapshot)).digest('hex')
     // A fresh copy everywhere, so the first run is killed while copying.
     for (const i of [1, 2, 3]) await onHost(lab, i, 'rm -rf /var/lib/.etcd-rescue-etcd')
     const before = await asideCounts(lab)
@@ -155,12 +157,12 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     }
   })
 
-  it('one member restored from a different file (swapped on its host after the copy): exit 4, hashkv named', async () => {
+  it('the copied file swapped on one host after the copy: refused right before that member\'s restore, and the same command copies it anew', async () => {
     const { lab } = ctx
-    const { snapshot } = await shared()
-    const sha = (await import('node:crypto')).createHash('sha256').update(readFileSync(snapshot)).digest('hex')
+    const { snapshot, manifest } = await shared()
+    const sha = createHash('sha256').update(readFileSync(snapshot)).digest('hex')
     // Another cluster's snapshot (the unit tests' fixture), put on etcd2 beforehand.
-    onHostNow(lab, 2, 'cat > /root/other.db', readFileSync(join(repo, 'test/fixtures/etcd/snapshot-3.4.23-rev51.db')))
+    onHostNow(lab, 2, 'cat > /root/other.db', readFileSync(OTHER))
     const target = `/var/lib/.etcd-rescue-etcd/snapshot-${sha.slice(0, 16)}.db`
     let swapped = false
     const ui = hookedUi({
@@ -171,9 +173,34 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
         }
       },
     })
-    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, timeoutMs: 60_000 })
+    const first = await recover({ inventory: lab.paths.inventory, snapshot, ui })
     expect(swapped).toBe(true)
+    expect(first.exitCode, `${first.message}\n${ui.text()}`).toBe(1)
+    expect(first.message).toMatch(/restore failed on etcd2/)
+    expect(first.message).toMatch(/is not the snapshot verified on this host .*it changed since the copy/)
+    const ui2 = hookedUi({})
+    const again = await recover({ inventory: lab.paths.inventory, snapshot, ui: ui2 })
+    expect(again.exitCode, `${again.message}\n${ui2.text()}`).toBe(0)
+    expect(ui2.text()).toMatch(/\[etcd2\] ok: \d+ MiB in .* sha256 verified on host/)
+    await expectBigValues(lab, manifest)
+  })
+
+  it('one member\'s data restored from a different file behind the tool\'s back, then the same command: exit 4, hashkv named', async () => {
+    const { lab } = ctx
+    const { snapshot } = await shared()
+    const first = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}), stopAfter: 'restore' })
+    expect(first.exitCode, first.message).toBe(1)
+    // etcd2's restored data replaced by a restore of another cluster's snapshot, with this run's very identity.
+    const plan = first.plan!
+    const m = plan.members[1]
+    onHostNow(lab, 2, 'cat > /root/other.db', readFileSync(OTHER))
+    await onHost(lab, 2, sh`rm -rf /root/other-restore
+ETCDCTL_API=3 ${m.etcdctl} snapshot restore /root/other.db --name ${m.name} --initial-cluster ${plan.initialCluster} --initial-cluster-token ${plan.token} --initial-advertise-peer-urls ${m.peerUrl} --data-dir /root/other-restore >/dev/null 2>&1
+rm -rf /var/lib/etcd/member && mv /root/other-restore/member /var/lib/etcd/member`)
+    const ui = hookedUi({})
+    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, timeoutMs: 60_000 })
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(4)
+    expect(ui.text()).toMatch(/\[etcd2\] ok: already restored by an earlier run/)
     expect(r.message).toMatch(/the cluster is up but verification failed/)
     const hashes = /✖ hashkv: differs at revision \d+: etcd1=(.*), etcd2=(.*), etcd3=(.*)/.exec(r.message)
     expect(hashes, r.message).not.toBe(null)
