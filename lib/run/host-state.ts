@@ -12,6 +12,8 @@ export function hostStates(plan: RecoveryPlan, journal: Journal): string[] {
     const failed = ['copy', 'stop', 'restore', 'start'].map((p) => rec(p)).find((r) => r?.outcome === 'failed')
     const failure = failed ? `; ${failed.phase} FAILED (${failed.detail})` : ''
     const dataDir = m.paths.dataDir
+    // Stop skipped: an earlier run restored and started this member, and it was left running.
+    if (rec('stop')?.outcome === 'skipped' && !failed) return `${m.name}: etcd running on data restored by an earlier run, left alone`
     if (ok('start')) return `${m.name}: etcd started on restored data; old data set aside${failure}`
     if (ok('restore')) {
       const aside = /old data → (\S+)/.exec(rec('restore')!.detail)?.[1]
