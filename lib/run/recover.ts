@@ -416,7 +416,7 @@ async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
       const secs = await results.get(m.name)!.promise.catch((first) => copyAgain(first, m, plan.snapshot.path, pool, {
         retries: o.retries ?? 2,
         relock: (host) => relock(m.name, host),
-        connect: { connectTimeoutMs: o.connectTimeoutMs ?? 10_000, knownHostsFile: o.knownHosts },
+        connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
         signal: o.signal,
         say: (text) => {
           view.update(text)

@@ -119,7 +119,7 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
   it('passwords from the inventory appear in no output, report or drill report', async () => {
     const { lab } = ctx
     await shared()
-    const secrets = ['ssh', 'become', 'sudo'].map((k) => `S3cret-${k}-${randomBytes(6).toString('hex')}`)
+    const secrets = ['ssh', 'become', 'sudo', 'prompt'].map((k) => `S3cret-${k}-${randomBytes(6).toString('hex')}`)
     const dir = mkdtempSync(join(tmpdir(), 'secrets-'))
     mkdirSync(join(dir, 'group_vars'))
     writeFileSync(join(dir, 'hosts.ini'), readFileSync(lab.paths.inventory, 'utf8'))
@@ -136,13 +136,14 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     const backup = join(dir, 'backup.db')
     writeFileSync(backup, readFileSync((await shared()).snapshot))
     const out: string[] = []
-    const cli = (script: string, a: string[]) => runRecoverCliScript(script, a).then((r) => { out.push(r.out); return r })
+    const cli = (script: string, a: string[], input?: string) => runRecoverCli(a, undefined, script, input).then((r) => { out.push(r.out); return r })
     const check = await cli('recover.mjs', ['--inventory', inv, '--snapshot', backup, '--check', '-v', '--report', join(dir, 'check.json')])
     expect(check.code, check.out).toBe(0)
     // The secrets are read: the run warns about them, by name only.
     expect(check.out).toMatch(/a become password is set, but etcd-rescue runs sudo non-interactively/)
     expect(check.out).toMatch(/an SSH password is set/)
-    const run = await cli('recover.mjs', ['--inventory', inv, '--snapshot', backup, '--yes', '--plain', '-v', '--report', join(dir, 'recover.json')])
+    // -K: the become password typed at the prompt (here the first line of stdin) is a secret too.
+    const run = await cli('recover.mjs', ['--inventory', inv, '--snapshot', backup, '--yes', '--plain', '-v', '-K', '--report', join(dir, 'recover.json')], `${secrets[3]}\n`)
     expect(run.code, run.out).toBe(0)
     expect(run.out).toMatch(/sudo -n|sh -c|\$ /)
     const failing = await cli('recover.mjs', ['--inventory', inv, '--snapshot', backup, '--yes', '--plain', '-v', '--bump-revision', '5', '--report', join(dir, 'refused.json')])
@@ -211,8 +212,4 @@ rm -rf /var/lib/etcd/member && mv /root/other-restore/member /var/lib/etcd/membe
 
 function walk(d: string): string[] {
   return readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : [join(d, n)]))
-}
-
-function runRecoverCliScript(script: string, a: string[]) {
-  return runRecoverCli(a, undefined, script)
 }

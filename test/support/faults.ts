@@ -102,10 +102,11 @@ export interface CliRun {
  * group (a terminal's foreground job): `when` sees the output as it comes and
  * may signal the whole group, as Ctrl-C or a dying laptop would.
  */
-export function runRecoverCli(args: string[], when?: (out: string, kill: (sig: NodeJS.Signals) => void) => void, script = 'recover.mjs'): Promise<CliRun> {
+export function runRecoverCli(args: string[], when?: (out: string, kill: (sig: NodeJS.Signals) => void) => void, script = 'recover.mjs', input?: string): Promise<CliRun> {
   const child = spawn(join(repo, 'node_modules/.bin/zx'), [join(repo, 'scripts', script), ...args], {
-    cwd: repo, detached: true, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: repo, detached: true, env: { ...process.env, CI: 'true' }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   })
+  if (input !== undefined) child.stdin!.end(input)
   let out = ''
   const kill = (sig: NodeJS.Signals) => {
     try {
