@@ -116,48 +116,6 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     expect(await asideCounts(lab)).toEqual(before.map((n) => n + 1))
   })
 
-  it('passwords from the inventory appear in no output, report or drill report', async () => {
-    const { lab } = ctx
-    await shared()
-    const secrets = ['ssh', 'become', 'sudo', 'prompt'].map((k) => `S3cret-${k}-${randomBytes(6).toString('hex')}`)
-    const dir = mkdtempSync(join(tmpdir(), 'secrets-'))
-    mkdirSync(join(dir, 'group_vars'))
-    writeFileSync(join(dir, 'hosts.ini'), readFileSync(lab.paths.inventory, 'utf8'))
-    writeFileSync(join(dir, 'group_vars', 'etcd.yml'), [
-      `ansible_password: ${secrets[0]}`,
-      `ansible_ssh_pass: ${secrets[0]}`,
-      'ansible_become: true',
-      `ansible_become_password: ${secrets[1]}`,
-      `ansible_sudo_pass: ${secrets[2]}`,
-      'etcd_drill_allowed: true',
-      '',
-    ].join('\n'))
-    const inv = join(dir, 'hosts.ini')
-    const backup = join(dir, 'backup.db')
-    writeFileSync(backup, readFileSync((await shared()).snapshot))
-    const out: string[] = []
-    const cli = (script: string, a: string[], input?: string) => runRecoverCli(a, undefined, script, input).then((r) => { out.push(r.out); return r })
-    const check = await cli('recover.mjs', ['--inventory', inv, '--snapshot', backup, '--check', '-v', '--report', join(dir, 'check.json')])
-    expect(check.code, check.out).toBe(0)
-    // The secrets are read: the run warns about them, by name only.
-    expect(check.out).toMatch(/a become password is set, but etcd-rescue runs sudo non-interactively/)
-    expect(check.out).toMatch(/an SSH password is set/)
-    // -K: the become password typed at the prompt (here the first line of stdin) is a secret too.
-    const run = await cli('recover.mjs', ['--inventory', inv, '--snapshot', backup, '--yes', '--plain', '-v', '-K', '--report', join(dir, 'recover.json')], `${secrets[3]}\n`)
-    expect(run.code, run.out).toBe(0)
-    expect(run.out).toMatch(/sudo -n|sh -c|\$ /)
-    const failing = await cli('recover.mjs', ['--inventory', inv, '--snapshot', backup, '--yes', '--plain', '-v', '--bump-revision', '5', '--report', join(dir, 'refused.json')])
-    expect(failing.code, failing.out).toBe(3)
-    const drill = await cli('drill.mjs', ['--inventory', inv, '--yes', '--plain', '--keys', '40', '--scenario', 'quorum-loss', '--report', join(dir, 'drills', 'drill.json')])
-    expect(drill.code, drill.out).toBe(0)
-
-    const files = walk(dir).filter((f) => !f.includes('/backups/') && !f.endsWith('.db') && !f.includes('group_vars'))
-    expect(files.map((f) => f.slice(dir.length + 1)).sort()).toEqual(expect.arrayContaining(['check.json', 'recover.json', 'refused.json', 'drills/drill.json', 'drills/drill.html', 'drills/drill-history.jsonl']))
-    for (const text of [...out, ...files.map((f) => readFileSync(f, 'utf8'))]) {
-      for (const s of secrets) expect(text.includes(s), `a secret in: ${text.slice(0, 200)}`).toBe(false)
-    }
-  })
-
   it('the copied file swapped on one host after the copy: refused right before that member\'s restore, and the same command copies it anew', async () => {
     const { lab } = ctx
     const { snapshot, manifest } = await shared()
@@ -198,8 +156,13 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     await onHost(lab, 2, sh`rm -rf /root/other-restore
 ETCDCTL_API=3 ${m.etcdctl} snapshot restore /root/other.db --name ${m.name} --initial-cluster ${plan.initialCluster} --initial-cluster-token ${plan.token} --initial-advertise-peer-urls ${m.peerUrl} --data-dir /root/other-restore >/dev/null 2>&1
 rm -rf /var/lib/etcd/member && mv /root/other-restore/member /var/lib/etcd/member`)
+    // The survivor guard sees it first: etcd2 holds a higher revision than the snapshot.
+    const guarded = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
+    expect(guarded.exitCode, guarded.message).toBe(3)
+    expect(guarded.message).toMatch(/etcd2 \(stopped\) holds revision \d+, the snapshot \d+/)
+    // Told to go on anyway, verification is the last line: the data differs.
     const ui = hookedUi({})
-    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, timeoutMs: 60_000 })
+    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, timeoutMs: 60_000, acceptDataLoss: true })
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(4)
     expect(ui.text()).toMatch(/\[etcd2\] ok: already restored by an earlier run/)
     expect(r.message).toMatch(/the cluster is up but verification failed/)
@@ -207,6 +170,52 @@ rm -rf /var/lib/etcd/member && mv /root/other-restore/member /var/lib/etcd/membe
     expect(hashes, r.message).not.toBe(null)
     expect(hashes![1]).toBe(hashes![3])
     expect(hashes![2]).not.toBe(hashes![1])
+  })
+
+  // Last: its drill writes to the cluster, so an older snapshot would roll data back (refused since survivors are guarded).
+  it('passwords from the inventory appear in no output, report or drill report', async () => {
+    const { lab } = ctx
+    await shared()
+    const secrets = ['ssh', 'become', 'sudo', 'prompt'].map((k) => `S3cret-${k}-${randomBytes(6).toString('hex')}`)
+    const dir = mkdtempSync(join(tmpdir(), 'secrets-'))
+    mkdirSync(join(dir, 'group_vars'))
+    writeFileSync(join(dir, 'hosts.ini'), readFileSync(lab.paths.inventory, 'utf8'))
+    writeFileSync(join(dir, 'group_vars', 'etcd.yml'), [
+      `ansible_password: ${secrets[0]}`,
+      `ansible_ssh_pass: ${secrets[0]}`,
+      'ansible_become: true',
+      `ansible_become_password: ${secrets[1]}`,
+      `ansible_sudo_pass: ${secrets[2]}`,
+      'etcd_drill_allowed: true',
+      '',
+    ].join('\n'))
+    const inv = join(dir, 'hosts.ini')
+    const backup = join(dir, 'backup.db')
+    writeFileSync(backup, readFileSync((await shared()).snapshot))
+    const out: string[] = []
+    const cli = (script: string, a: string[], input?: string) => runRecoverCli(a, undefined, script, input).then((r) => { out.push(r.out); return r })
+    // The test before left an interrupted run (a fresh token restores anew) and etcd2 on another file's data at a
+    // higher revision (restoring over it is a choice, --accept-data-loss, that the report records).
+    const fresh = ['--token', `secrets-${randomBytes(3).toString('hex')}`, '--accept-data-loss']
+    const check = await cli('recover.mjs', ['--inventory', inv, '--snapshot', backup, ...fresh, '--check', '-v', '--report', join(dir, 'check.json')])
+    expect(check.code, check.out).toBe(0)
+    // The secrets are read: the run warns about them, by name only.
+    expect(check.out).toMatch(/a become password is set, but etcd-rescue runs sudo non-interactively/)
+    expect(check.out).toMatch(/an SSH password is set/)
+    // -K: the become password typed at the prompt (here the first line of stdin) is a secret too.
+    const run = await cli('recover.mjs', ['--inventory', inv, '--snapshot', backup, ...fresh, '--yes', '--plain', '-v', '-K', '--report', join(dir, 'recover.json')], `${secrets[3]}\n`)
+    expect(run.code, run.out).toBe(0)
+    expect(run.out).toMatch(/sudo -n|sh -c|\$ /)
+    const failing = await cli('recover.mjs', ['--inventory', inv, '--snapshot', backup, '--yes', '--plain', '-v', '--bump-revision', '5', '--report', join(dir, 'refused.json')])
+    expect(failing.code, failing.out).toBe(3)
+    const drill = await cli('drill.mjs', ['--inventory', inv, '--yes', '--plain', '--keys', '40', '--scenario', 'quorum-loss', '--report', join(dir, 'drills', 'drill.json')])
+    expect(drill.code, drill.out).toBe(0)
+
+    const files = walk(dir).filter((f) => !f.includes('/backups/') && !f.endsWith('.db') && !f.includes('group_vars'))
+    expect(files.map((f) => f.slice(dir.length + 1)).sort()).toEqual(expect.arrayContaining(['check.json', 'recover.json', 'refused.json', 'drills/drill.json', 'drills/drill.html', 'drills/drill-history.jsonl']))
+    for (const text of [...out, ...files.map((f) => readFileSync(f, 'utf8'))]) {
+      for (const s of secrets) expect(text.includes(s), `a secret in: ${text.slice(0, 200)}`).toBe(false)
+    }
   })
 })
 
