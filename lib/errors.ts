@@ -11,6 +11,8 @@ export const ExitCode = {
   PREFLIGHT: 3,
   /** The cluster is up but verification found a problem. */
   VERIFY: 4,
+  /** Interrupted (Ctrl-C): no new step was started; the output says where each host stands. 128 + SIGINT, as shells report it. */
+  INTERRUPTED: 130,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 

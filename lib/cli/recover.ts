@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline/promises'
 import { ExitCode, InputError, formatError } from '../errors.ts'
 import { createUi } from '../run/ui.ts'
 import { recover } from '../run/recover.ts'
+import { interruptOnSigint } from '../run/interrupt.ts'
 import { TOKEN_RE } from '../plan/grammar.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
 import { CONNECTION_FLAGS, CONNECTION_HELP, connectionSetup } from './ansible-flags.ts'
@@ -84,6 +85,11 @@ Options:
                          line of stdin), used for every host, never printed.
                          Without it sudo runs with -n: one that wants a
                          password fails preflight (exit 3)
+  --retries N            copy attempts after a failed one, per host, after 1 s,
+                         2 s, 4 s…, over a new connection if the old one died
+                         (default: 2). Nothing is stopped before every copy is
+                         in place: a host that stays unreachable ends the run
+                         with every member as it was
   --known-hosts FILE     known_hosts for hosts whose inventory and ssh config
                          name none (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per
@@ -102,7 +108,11 @@ Exit codes:
      member's lock, a member holds data newer than the snapshot (see
      --accept-data-loss, --from-survivors), or --from-survivors cannot choose
      a member: nothing changed
-  4  the cluster is up but verification found a problem
+  4  the cluster is up but verification found a problem (a member that did not
+     come up is named, with the end of its log)
+  130  interrupted (Ctrl-C): no new step was started, running ones finished;
+     the output says where each member stands. Run the same command again.
+     A second Ctrl-C exits at once.
 
 Interrupted runs: run the same command again. The snapshot already on a host
 is reused, old data is set aside only once, members already restored with the
@@ -127,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
       timeout: { type: 'string' },
       'connect-timeout': { type: 'string' },
       'wait-lock': { type: 'string' },
+      retries: { type: 'string' },
       'known-hosts': { type: 'string' },
       'ask-become-pass': { type: 'boolean', short: 'K' },
       report: { type: 'string' },
@@ -150,7 +161,10 @@ export async function main(argv: string[]): Promise<number> {
       throw new InputError('refusing to recover without confirmation: no terminal to ask on', { hint: 'Pass --yes to confirm on the command line (or --check to only see the plan).' })
     }
     const ui = createUi({ tty: values.plain ? false : undefined })
+    const interrupt = interruptOnSigint(() => ui.warn('Ctrl-C: no new step will start; waiting for the running ones to finish (Ctrl-C again to exit at once)'))
     const result = await recover({
+      signal: interrupt.signal,
+      retries: intFlag('retries', values.retries, 0, 10),
       inventory: setup.inventory,
       memberContext: setup.members,
       snapshot: values.snapshot,
@@ -174,11 +188,13 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`\nAbout to stop etcd on ${plan.members.length} members (${plan.members.map((m) => m.name).join(', ')}), set their data aside and restore ${plan.snapshot.path}.\n`)
         if (values['accept-data-loss']) process.stdout.write('--accept-data-loss: revisions that members hold past the snapshot (listed above) will be lost.\n')
         const rl = createInterface({ input: process.stdin, output: process.stdout })
-        const answer = await rl.question('Type "yes" to go on: ')
+        // Ctrl-C at the prompt arrives as a key, not a signal: it means no.
+        const cancelled = new Promise<string>((resolve) => rl.once('SIGINT', () => resolve('')))
+        const answer = await Promise.race([rl.question('Type "yes" to go on: '), cancelled])
         rl.close()
         return answer.trim() === 'yes'
       },
-    })
+    }).finally(interrupt.release)
     const survivors = survivorsText(result)
     if (survivors && values.check) process.stdout.write(`\n${survivors}\n`)
     if (result.plan && values.check) process.stdout.write(`\n${planText(result.plan)}\n`)

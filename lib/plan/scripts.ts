@@ -23,15 +23,31 @@ export const HASH_FILE: Script = sh`hash_file() {
  */
 export const FILE_ID: Script = sh`file_id() { stat -c '%s:%i:%.9Z' "$1" 2>/dev/null; }`
 
-/** Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it into place. */
+/**
+ * Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it
+ * into place. Each upload writes its own part file (PART.<pid>): a retry over a
+ * new connection may start while the writer of a lost one still runs, and must
+ * not share (or have removed) its file. A failed write (disk full) removes its
+ * part at once; parts whose writer is gone (a killed run) are removed first.
+ * Only a file whose hash matched is ever renamed to the name restore reads.
+ */
 export function uploadScript(paths: MemberPaths, sha256: string): Script {
   return sh`set -e
 umask 077
 ${HASH_FILE}
 ${FILE_ID}
-W=${paths.work}; P=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}
+W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}
+P="$P0.$$"
 mkdir -p "$W"
-cat > "$P"
+for f in "$P0".*; do
+  [ -e "$f" ] || continue
+  kill -0 "\${f##*.}" 2>/dev/null || rm -f "$f"
+done
+if ! cat > "$P"; then
+  rm -f "$P"
+  echo "writing the copy failed; the partial file was removed" >&2
+  exit 1
+fi
 sum=$(hash_file "$P")
 if [ "$sum" != "$want" ]; then
   rm -f "$P"

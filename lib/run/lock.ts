@@ -45,21 +45,30 @@ export function ownerLine(argv: readonly string[] = process.argv, now = new Date
 /**
  * Takes the lock and holds it until a line `release` (or EOF) arrives on stdin.
  * Prints `held-by=OWNER` when it has to wait, `stale=OWNER` when it takes over
- * from a run that never released, then `locked`.
+ * from a run that never released, then `locked`. With `takeover`, a lock whose
+ * owner line is exactly that is taken from its holder (its processes holding
+ * the file are ended): only for a holder this machine knows is gone.
  */
-export function lockScript(dataDir: string, owner: string, waitSeconds: number, then?: Script): Script {
+export function lockScript(dataDir: string, owner: string, waitSeconds: number, takeover = '', then?: Script): Script {
   // What to run once the lock is held (preflight's probe), in a subshell so nothing it
   // does ends the lock holder, with stdin closed so it cannot eat the release line.
   const after = then ? sh`( ${then}
 ) </dev/null; rc=$?; end=${AFTER_END}; echo "$end=$rc"` : sh``
-  return sh`F=${lockFile(dataDir)}; me=${owner}; wait_s=${waitSeconds}
+  return sh`F=${lockFile(dataDir)}; me=${owner}; wait_s=${waitSeconds}; take=${takeover}
 L=/run/lock; { [ -d "$L" ] && [ -w "$L" ]; } || L=/tmp
 L="$L/$F"
 command -v flock >/dev/null 2>&1 || { echo "flock not found (util-linux): cannot lock this member against a second run" >&2; exit 69; }
 exec 9>>"$L"
 if ! flock -n 9; then
   echo "held-by=$(head -n 1 "$L")"
-  if [ "$wait_s" -eq 0 ] || ! flock -w "$wait_s" 9; then exit ${HELD}; fi
+  if [ -n "$take" ] && [ "$(head -n 1 "$L")" = "$take" ]; then
+    for f in /proc/[0-9]*/fd/*; do
+      [ "$(readlink "$f" 2>/dev/null)" = "$L" ] || continue
+      p=\${f#/proc/}; p=\${p%%/*}
+      [ "$p" = "$$" ] || kill "$p" 2>/dev/null || true
+    done
+    flock -w 10 9 || exit ${HELD}
+  elif [ "$wait_s" -eq 0 ] || ! flock -w "$wait_s" 9; then exit ${HELD}; fi
 fi
 prev=$(head -n 1 "$L")
 [ -n "$prev" ] && echo "stale=$prev"
@@ -73,9 +82,52 @@ exit 0`
 }
 
 export interface HeldLock {
+  /** The owner line written into the lock file. */
+  owner: string
   release(): Promise<void>
   /** Output of `then` (run under the lock, in the same remote command), once it finished. */
   thenOutput: Promise<{ stdout: string; code: number }>
+}
+
+/** Owner lines of the locks this process holds now (a run in progress). */
+const active = new Set<string>()
+
+/**
+ * Whether a holder is a run from this machine that is certainly over: its
+ * process is gone, or it is this process and no run of it holds that lock now.
+ * Such a lock lingers when the run's connection dropped: the host keeps the
+ * session (and the lock) until sshd notices, which without ClientAliveInterval
+ * can take hours. Another machine's holder is never judged stale.
+ */
+export function staleHolder(holder: string): boolean {
+  const m = /^host=(\S+) pid=(\d+) since=/.exec(holder)
+  if (!m || m[1] !== hostname()) return false
+  const pid = Number(m[2])
+  if (pid === process.pid) return !active.has(holder)
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
+/**
+ * acquireLock, taking over a holder `staleHolder` proves gone (after `onTakeover`
+ * is told whose lock it was) instead of waiting hours for the host to notice.
+ */
+export async function acquireLockOrTakeOver(
+  host: SshHost,
+  dataDir: string,
+  options: Parameters<typeof acquireLock>[2] & { onTakeover?: (holder: string) => void },
+): Promise<HeldLock> {
+  try {
+    return await acquireLock(host, dataDir, options)
+  } catch (err) {
+    if (!(err instanceof LockHeldError) || !staleHolder(err.holder)) throw err
+    options.onTakeover?.(err.holder)
+    return acquireLock(host, dataDir, { ...options, takeover: err.holder })
+  }
 }
 
 /**
@@ -85,12 +137,13 @@ export interface HeldLock {
 export function acquireLock(
   host: SshHost,
   dataDir: string,
-  options: { waitSeconds: number; owner?: string; onWait?: (holder: string) => void; onStale?: (holder: string) => void; then?: Script },
+  options: { waitSeconds: number; owner?: string; takeover?: string; onWait?: (holder: string) => void; onStale?: (holder: string) => void; then?: Script },
 ): Promise<HeldLock> {
   // Output through onOutput, not the channel's own 'data' events: with a become
   // password (-K) the first bytes are sudo's, and spawn hands on only what follows.
   let onStdout: (text: string) => void = () => {}
-  const { channel, result } = host.spawn(lockScript(dataDir, options.owner ?? ownerLine(), options.waitSeconds, options.then), {
+  const owner = options.owner ?? ownerLine()
+  const { channel, result } = host.spawn(lockScript(dataDir, owner, options.waitSeconds, options.takeover, options.then), {
     allowFailure: true,
     onOutput: (text, stream) => { if (stream === 'stdout') onStdout(text) },
   })
@@ -123,12 +176,15 @@ export function acquireLock(
         } else if (line.startsWith('stale=')) options.onStale?.(line.slice(6))
         else if (line === 'locked' && !locked) {
           locked = true
+          active.add(owner)
           if (options.then) after = []
           else thenDone({ stdout: '', code: 0 })
           resolve({
+            owner,
             thenOutput,
             // Bounded: a host that stopped answering must not hold the run's end; closing the connection frees the lock anyway.
             release: async () => {
+              active.delete(owner)
               const ch = await channel
               ch.end('release\n')
               await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())])

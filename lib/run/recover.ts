@@ -16,7 +16,7 @@ import { unitStateScript } from '../plan/systemd.ts'
 import { buildPlan, memberPorts, timeStamp, type RecoveryPlan } from '../plan/recovery.ts'
 import { HostPool, connectAll } from './hosts.ts'
 import { Journal } from './journal.ts'
-import { acquireLock, type HeldLock } from './lock.ts'
+import { acquireLock, acquireLockOrTakeOver, type HeldLock } from './lock.ts'
 import { runPhase, type PhaseResult } from './phase.ts'
 import { formatBytes, formatRate } from './format.ts'
 import type { Ui } from './ui.ts'
@@ -27,6 +27,9 @@ import { survivorGuard, type SurvivorReport } from '../plan/survivor-guard.ts'
 import { kubernetesAdvice } from '../plan/kubernetes.ts'
 import { heldScriptFor, snapshotFromSurvivors, type FromSurvivorsResult } from './survivors.ts'
 import { joinScripts } from '../shell/sh.ts'
+import { Interrupted, checkpoint } from './interrupt.ts'
+import { hostStates } from './host-state.ts'
+import { copyAgain } from './copy-retry.ts'
 
 export interface RecoverOptions {
   inventory: string
@@ -66,11 +69,15 @@ export interface RecoverOptions {
   confirm?: (plan: RecoveryPlan) => Promise<boolean>
   /** Tests: stop right after this phase, as an interrupted run would. */
   stopAfter?: 'copy' | 'stop' | 'restore' | 'start'
+  /** Further attempts of a host's copy that failed (new connection if the old one died). Default 2. */
+  retries?: number
+  /** Aborted: start no new step, let running ones finish, stop with exit 130 (Ctrl-C). */
+  signal?: AbortSignal
 }
 
 export interface RecoverResult {
   exitCode: number
-  result: 'recovered' | 'checked' | 'verification-failed' | 'failed' | 'refused'
+  result: 'recovered' | 'checked' | 'verification-failed' | 'failed' | 'refused' | 'interrupted'
   message: string
   plan?: RecoveryPlan
   snapshot?: SnapshotInfo & { revision?: number }
@@ -103,6 +110,14 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
   }
   const res: RecoverResult = { exitCode: ExitCode.FAILED, result: 'failed', message: '', members: [], journal, checks: [], totalSeconds: 0, warnings, remoteCommands: {}, peakRssBytes: 0 }
   const locks: HeldLock[] = []
+  const lockOf = new Map<string, HeldLock>()
+  // A copy retried over a new connection takes this run's own lock over from the dead one.
+  const relock = async (name: string, host: SshHost) => {
+    const m = res.members.find((x) => x.name === name)!
+    const lock = await acquireLock(host, m.dataDir, { waitSeconds: 0, takeover: lockOf.get(name)?.owner })
+    locks.push(lock)
+    lockOf.set(name, lock)
+  }
   const finish = async (r: Partial<RecoverResult>): Promise<RecoverResult> => {
     await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
     res.remoteCommands = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts]))
@@ -168,14 +183,16 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       run: async (view) => {
         const then = probeOf(m)
         if (o.verbose) o.ui.info(`[${m.name}] preflight (under the lock) $ ${then.text.trim().split('\n').join(`\n[${m.name}]   `)}`)
-        const lock = await acquireLock(pool.get(m.name), m.dataDir, {
+        const lock = await acquireLockOrTakeOver(pool.get(m.name), m.dataDir, {
           waitSeconds: o.waitLockSeconds ?? 0,
+          onTakeover: (holder) => warn(`${m.name}: taking over the lock of an earlier run from this machine that is gone (its connection dropped; the host has not noticed yet): ${holder}`),
           onWait: (holder) => view.update(`waiting for another run: ${holder}`),
           onStale: (holder) => warn(`${m.name}: taking over the lock of a run that ended without releasing it (${holder})`),
           then,
         })
         locks.push(lock)
         probeOutput.set(m.name, lock.thenOutput)
+        lockOf.set(m.name, lock)
         return { value: null, text: 'locked' }
       },
     })), forks)
@@ -216,19 +233,22 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const plan = buildPlan(members, facts, snapshot, { token: o.token, bumpRevision: o.bumpRevision, skipHashCheck: o.skipHashCheck, stamp: timeStamp() })
     res.plan = plan
     if (plan.tokenSource === 'resumed') o.ui.info(`resuming an interrupted recovery of this snapshot (token ${plan.token})`)
+    checkpoint(o.signal, 'preflight')
     if (o.check) return finish({ exitCode: ExitCode.OK, result: 'checked', message: 'every check passed; nothing was changed (--check)' })
     if (o.confirm && !(await o.confirm(plan))) return finish({ exitCode: ExitCode.BAD_INPUT, result: 'refused', message: 'not confirmed; nothing was changed' })
 
     // 4. Changes begin.
+    checkpoint(o.signal, 'confirmation')
     changesStarted = Date.now()
     const gate = (r: PhaseResult<unknown>, phase: string) => {
       if (r.failed.length) throw new PhaseFailed(`${phase} failed on ${r.failed.map((f) => `${f.host} (${formatError(f.error).split('\n')[0]})`).join(', ')}`)
     }
     const stopHere = (phase: NonNullable<RecoverOptions['stopAfter']>) => {
+      checkpoint(o.signal, phase)
       if (o.stopAfter === phase) throw new PhaseFailed(`stopped after ${phase}, as asked (stopAfter)`)
     }
 
-    gate(await copyPhase(plan, pool, o, journal, forks), 'copy')
+    gate(await copyPhase(plan, pool, o, journal, forks, relock), 'copy')
     stopHere('copy')
 
     gate(await runPhase(o.ui, journal, 'stop', 'Stop old members', plan.members.map((m) => ({
@@ -269,7 +289,10 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
 
     // 5. Quorum, then proof.
     const quorum = await waitForQuorum(plan, pool, o, journal)
-    if (quorum.failed.length) throw new PhaseFailed(`no healthy quorum within ${(o.timeoutMs ?? 120_000) / 1000} s: ${quorum.failed.map((f) => `${f.host}: ${formatError(f.error)}`).join('\n')}`)
+    checkpoint(o.signal, 'start')
+    // A majority healthy is a quorum: verification then names the members that lag (exit 4).
+    const lagging = quorum.failed.map((f) => formatError(f.error))
+    if (plan.members.length - quorum.failed.length <= plan.members.length / 2) throw new PhaseFailed(`no healthy quorum within ${(o.timeoutMs ?? 120_000) / 1000} s: ${quorum.failed.map((f) => `${f.host}: ${formatError(f.error)}`).join('\n')}`)
     const verified = await runPhase(o.ui, journal, 'verify', 'Verify the recovered cluster', [{
       host: 'cluster',
       run: async () => {
@@ -284,7 +307,8 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const bad = checks.filter((c) => !c.ok)
     const recoverySeconds = (Date.now() - changesStarted) / 1000
     if (bad.length) {
-      return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}` })
+      const lag = lagging.length ? `\n\nMembers that did not come up:\n${lagging.map((l) => `  ${l.split('\n').join('\n  ')}`).join('\n')}\n\nFix the cause on those hosts, then run the same command again: it finishes them and leaves the others alone.` : ''
+      return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}${lag}` })
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
     const marked = await Promise.allSettled(plan.members.map((m) => exec(pool.get(m.name), m.scripts.complete, o, 'verify')))
@@ -298,11 +322,19 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const changed = journal.changed() || partial.length > 0
     const base = err instanceof RescueError ? err : undefined
     let message = formatError(err)
+    if (res.plan && (changed || err instanceof Interrupted)) {
+      message += `\n\nWhere each member stands:\n${hostStates(res.plan, journal).map((l) => `  ${l}`).join('\n')}`
+      if (!journal.records.some((r) => r.phase === 'stop')) message += '\nNo member was stopped and no data was moved: the run ended before the stop phase.'
+    }
     if (changed) {
       message += `\n\nWhat this run changed:\n${[...journal.changes(), ...partial].map((c) => `  ${c}`).join('\n')}`
       message += `\n\nTo go on: fix the cause above, then run the same command again. It reuses the copied snapshot, never sets old data aside twice, and finishes members already restored${res.plan && journal.records.some((r) => r.phase === 'restore' && r.outcome === 'ok') ? ` (it picks up token ${res.plan.token} from the hosts; or pass --token ${res.plan.token})` : ''}.`
     } else if (base?.exitCode === ExitCode.FAILED) {
       message += '\nNothing was changed.'
+    }
+    if (err instanceof Interrupted) {
+      if (!changed) message += '\nNothing was changed.'
+      return finish({ exitCode: ExitCode.INTERRUPTED, result: 'interrupted', message })
     }
     const exitCode = changed ? ExitCode.FAILED : (base?.exitCode ?? ExitCode.FAILED)
     return finish({ exitCode, result: changed || exitCode === ExitCode.FAILED ? 'failed' : 'refused', message })
@@ -354,7 +386,7 @@ function describeFacts(f: HostFacts): string {
   return `etcd ${f.version?.text}, ${data}${running}, ${formatBytes(f.parent.freeBytes ?? 0)} free`
 }
 
-async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number) {
+async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>) {
   const size = plan.snapshot.size
   const todo = plan.members.filter((m) => !m.resume.snapshotInPlace)
   const views = new Map<string, (text: string) => void>()
@@ -392,7 +424,17 @@ async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
     run: async (view) => {
       if (m.resume.snapshotInPlace) return { value: null, text: 'same snapshot already on this host (sha256 matched)', skipped: true }
       views.set(m.name, view.update)
-      const secs = await results.get(m.name)!.promise
+      const secs = await results.get(m.name)!.promise.catch((first) => copyAgain(first, m, plan.snapshot.path, pool, {
+        retries: o.retries ?? 2,
+        relock: (host) => relock(m.name, host),
+        connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
+        signal: o.signal,
+        say: (text) => {
+          view.update(text)
+          o.ui.warn(`${m.name}: copy ${text}`)
+        },
+        onProgress: (bytes, t0) => view.update(`${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, (Date.now() - t0) / 1000)}`),
+      }))
       return { value: null, text: `${formatBytes(size)} in ${secs.toFixed(1)} s (${formatRate(size, secs)}), sha256 verified on host` }
     },
   })), plan.members.length)
@@ -404,7 +446,7 @@ async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptio
   const views = new Map<string, (t: string) => void>()
   const last = new Map<string, string>()
   const poller = (async () => {
-    while (Date.now() < deadline && healthy.size < plan.members.length) {
+    while (Date.now() < deadline && healthy.size < plan.members.length && !o.signal?.aborted) {
       await Promise.all(plan.members.map(async (m) => {
         const p = await probeMember(pool.get(m.name), m).catch((e) => ({ healthy: false, error: String(e), status: undefined }))
         if (p.healthy) healthy.add(m.name)

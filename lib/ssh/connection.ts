@@ -94,6 +94,7 @@ export class SshHost {
   /** Random per connection: sudo's prompt, and the line the become shell prints once sudo let it in. */
   private readonly promptMarker = `etcd-rescue-sudo-prompt-${randomBytes(8).toString('hex')}:`
   private readonly successMarker = `etcd-rescue-become-ok-${randomBytes(8).toString('hex')}`
+  private lost = false
 
   private constructor(
     readonly name: string,
@@ -102,7 +103,14 @@ export class SshHost {
     /** The jump host this connection goes through, closed with it. */
     private readonly bastion?: SshHost,
     private readonly becomePassword?: string,
-  ) {}
+  ) {
+    client.on('close', () => { this.lost = true })
+  }
+
+  /** The connection is gone (keepalives unanswered, reset, closed): a retry needs a new one. */
+  get closed(): boolean {
+    return this.lost
+  }
 
   /** Connects (through the jump host if any) and verifies the host key. */
   static async connect(name: string, target: SshTarget, options: ConnectOptions = {}): Promise<SshHost> {

@@ -50,4 +50,19 @@ describe('inspectSnapshot', () => {
     await expect(inspectSnapshot(join(dir, 'missing.db'))).rejects.toThrow(/cannot read snapshot/)
     await expect(inspectSnapshot(dir)).rejects.toThrow(/not a regular file/)
   })
+
+  // Issue 8, fault 10: every bad file is refused before any host is contacted, as bad input (exit 2).
+  it.each([
+    ['empty', () => Buffer.alloc(0), /not an etcd snapshot/],
+    ['truncated mid-file', () => bytes.subarray(0, Math.floor(bytes.length / 2)), /no integrity trailer/],
+    ['truncated by whole pages (the trailer rule still matches)', () => bytes.subarray(0, bytes.length - 4096), /integrity check failed/],
+    ['one flipped byte', () => { const b = Buffer.from(bytes); b[b.length - 100] ^= 1; return b }, /integrity check failed/],
+    ['not etcd at all', () => Buffer.from('PK\x03\x04 a zip file, not bbolt'.padEnd(8192, 'z')), /not an etcd snapshot/],
+    ['a raw member/snap/db without --skip-hash-check', () => bytes.subarray(0, bytes.length - 32), /no integrity trailer/],
+  ])('refuses %s with exit code 2', async (name, make, message) => {
+    const err = await inspectSnapshot(variant(`${name.replace(/\W+/g, '-')}.db`, make())).catch((e) => e)
+    expect(err).toBeInstanceOf(InputError)
+    expect(err.exitCode).toBe(2)
+    expect(err.message).toMatch(message)
+  })
 })

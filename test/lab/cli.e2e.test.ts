@@ -2,7 +2,7 @@
 // message and nothing changed; a one-host lab goes up, runs etcd, comes down.
 import { afterAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -15,9 +15,19 @@ const randomName = () => `c${randomBytes(4).toString('hex').slice(0, 7)}`
 
 function lab(args: string[], options: { asUser?: number } = {}) {
   const argv = [zx, join(repo, 'scripts/lab.mjs'), ...args]
+  // Another user cannot enter a checkout that lives in a 0700 dir (cloned as root
+  // into /root/x, say): it runs the same checkout bind-mounted at a path it can
+  // reach, in a mount namespace of its own that ends with it.
+  let view = ''
+  if (options.asUser !== undefined) {
+    view = mkdtempSync(join(tmpdir(), 'repo-view-'))
+    chmodSync(view, 0o755)
+  }
   const [file, ...rest] = options.asUser === undefined
     ? argv
-    : ['setpriv', `--reuid=${options.asUser}`, `--regid=${options.asUser}`, '--clear-groups', 'env', 'HOME=/tmp', ...argv]
+    : ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && cd "$2" && shift 2 && exec "$@"', 'sh', repo, view,
+        'setpriv', `--reuid=${options.asUser}`, `--regid=${options.asUser}`, '--clear-groups', 'env', 'HOME=/tmp',
+        join(view, 'node_modules/.bin/zx'), join(view, 'scripts/lab.mjs'), ...args]
   const r = spawnSync(file, rest, { cwd: repo, encoding: 'utf8', env: { ...process.env, ETCD_RESCUE_LAB_DIR: dir }, timeout: 120_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }

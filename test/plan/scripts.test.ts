@@ -26,12 +26,25 @@ describe('uploadScript', () => {
     const ok = sh(uploadScript(p, SHA), readFileSync(SNAP))
     expect(ok.status).toBe(0)
     expect(readFileSync(p.snapshot).equals(readFileSync(SNAP))).toBe(true)
-    expect(existsSync(p.part)).toBe(false)
+    expect(readdirSync(p.work).filter((f) => f.includes('.part'))).toEqual([])
 
     const bad = sh(uploadScript(p, SHA.replace(/^./, SHA[0] === 'a' ? 'b' : 'a')), readFileSync(SNAP))
     expect(bad.status).toBe(65)
     expect(bad.stderr).toMatch(/corrupt: sha256 [0-9a-f]{64}, expected/)
-    expect(existsSync(p.part)).toBe(false)
+    expect(readdirSync(p.work).filter((f) => f.includes('.part'))).toEqual([])
+  })
+
+  it('writes a part file of its own, and removes only the parts whose writer is gone', () => {
+    const root = mkdtempSync(join(tmpdir(), 'up-'))
+    const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
+    mkdirSync(p.work, { recursive: true })
+    // A writer that died (a killed run) and one still writing (a lost connection's, while a retry runs).
+    const dead = spawnSync('/bin/sh', ['-c', 'echo $$']).stdout.toString().trim()
+    writeFileSync(`${p.part}.${dead}`, 'half')
+    writeFileSync(`${p.part}.${process.pid}`, 'still being written')
+    const ok = sh(uploadScript(p, SHA), readFileSync(SNAP))
+    expect(ok.status, ok.stderr).toBe(0)
+    expect(readdirSync(p.work).filter((f) => f.startsWith('snapshot-')).sort()).toEqual([`${p.snapshot.split('/').pop()}.part.${process.pid}`, p.snapshot.split('/').pop()].sort())
   })
 })
 

@@ -1,0 +1,82 @@
+// A copy that failed on one host is tried again (--retries, default 2) after a
+// growing pause, over a new connection when the old one died: a link that
+// flaps for a few seconds should not end a recovery. Nothing has been stopped
+// during the copy, so a host that stays unreachable ends the run with every
+// member as it was. A full disk is not retried: waiting does not free space.
+import { RescueError } from '../errors.ts'
+import { SshHost, type ConnectOptions } from '../ssh/connection.ts'
+import { fanOutUpload } from '../ssh/upload.ts'
+import type { MemberPlan } from '../plan/recovery.ts'
+import type { HostPool } from './hosts.ts'
+import { checkpoint } from './interrupt.ts'
+
+export interface CopyRetryOptions {
+  /** Further attempts after the first. */
+  retries: number
+  /** Pause before retry n (1-based): base × 2^(n-1). Default 1000 ms. */
+  backoffMs?: number
+  connect: ConnectOptions
+  /** Takes the member's lock on a new connection (the old one's lock went with it). */
+  relock?: (host: SshHost) => Promise<void>
+  signal?: AbortSignal
+  /** Status lines for the host's row ("retry 1 of 2 in 1 s: …"). */
+  say: (text: string) => void
+  onProgress: (bytes: number, t0: number) => void
+}
+
+const PERMANENT = /No space left on device/
+
+/** Retries one member's copy after `first` failed; resolves with the seconds the good attempt took. */
+export async function copyAgain(first: unknown, m: MemberPlan, file: string, pool: HostPool, o: CopyRetryOptions): Promise<number> {
+  let last = first
+  for (let attempt = 1; attempt <= o.retries; attempt++) {
+    if (PERMANENT.test(detail(last))) break
+    checkpoint(o.signal, 'copy')
+    const pause = (o.backoffMs ?? 1000) * 2 ** (attempt - 1)
+    o.say(`retry ${attempt} of ${o.retries} in ${pause / 1000} s after: ${brief(last)}`)
+    await new Promise((r) => setTimeout(r, pause))
+    checkpoint(o.signal, 'copy')
+    try {
+      const host = await usable(pool, m.name, o.connect, o.relock)
+      const t0 = Date.now()
+      const [out] = await fanOutUpload(file, [{ host, command: m.scripts.upload, onProgress: (b) => o.onProgress(b, t0) }])
+      if (out.ok) return (Date.now() - t0) / 1000
+      last = out.error
+    } catch (err) {
+      last = err
+    }
+  }
+  if (PERMANENT.test(detail(last))) {
+    throw new RescueError(`copy failed, not retried: no space left on device for the snapshot in ${m.paths.work} (the partial file was removed)`, {
+      where: m.name, cause: last, hint: (last as { hint?: string }).hint,
+    })
+  }
+  throw new RescueError(`copy failed, ${o.retries + 1} attempts: ${detail(last)}`, { where: m.name, cause: last, hint: (last as { hint?: string }).hint })
+}
+
+/** The pool's connection to a host, replaced by a new one when it died. */
+async function usable(pool: HostPool, name: string, connect: ConnectOptions, relock?: (host: SshHost) => Promise<void>): Promise<SshHost> {
+  const old = pool.get(name)
+  if (!old.closed) return old
+  const fresh = await SshHost.connect(old.name, old.target, connect)
+  try {
+    await relock?.(fresh)
+  } catch (err) {
+    fresh.close()
+    throw err
+  }
+  old.close()
+  pool.hosts.set(name, fresh)
+  return fresh
+}
+
+function detail(err: unknown): string {
+  const e = err as { message?: string; stderr?: string }
+  return `${e?.message ?? String(err)}${e?.stderr && !e.message?.includes(e.stderr.trim()) ? `\n${e.stderr}` : ''}`
+}
+
+/** The first line of an error and, when it has more, its last (for a remote script: its last stderr line). */
+function brief(err: unknown): string {
+  const lines = detail(err).split('\n').map((l) => l.trim()).filter(Boolean)
+  return lines.length > 1 ? `${lines[0]} ${lines[lines.length - 1]}` : lines[0] ?? 'unknown error'
+}

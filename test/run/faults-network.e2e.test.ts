@@ -1,0 +1,144 @@
+// Issue 8, faults 2, 3 and 6 on a lab of real sshd and etcd: a link cut during
+// the copy (retried; if it stays down the run ends before anything is stopped),
+// a link cut after the members were stopped (state per host, then the same
+// command finishes), and a disk too small or filling up during the copy.
+import { afterEach, describe, expect, it } from 'vitest'
+import { recover } from '../../lib/run/recover.ts'
+import { clusterKill } from '../../lib/lab/index.ts'
+import { onHost, useLab } from '../support/lab.ts'
+import { bigCluster, expectBigValues, hookedUi, link, onHostNow } from '../support/faults.ts'
+
+const pidsOf = (text: string) => text.trim()
+const ETCD_PIDS = 'for p in $(pgrep -x etcd); do echo $p; done | sort'
+const ASIDE_COUNT = 'ls -d /var/lib/etcd.etcd-rescue-old-* /var/lib/etcd/etcd-rescue-old-* 2>/dev/null | wc -l'
+
+describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
+  const ctx = useLab({ hosts: 3 })
+  // One cluster of 32 values of 900 KiB and its snapshot, made once for the file's tests.
+  let data: ReturnType<typeof bigCluster> | undefined
+  const shared = () => (data ??= bigCluster(ctx.lab, 32))
+  // Whatever a test did to a link, the next one starts with every link up.
+  afterEach(() => {
+    for (const i of [1, 2, 3]) link(ctx.lab, i, 'up')
+  })
+
+  it('a host cut off during the copy and staying down: retried, then the run ends before any member is stopped', async () => {
+    const { lab } = ctx
+    const { snapshot } = await shared()
+    const pidsBefore = await Promise.all([1, 2, 3].map(async (i) => pidsOf(await onHost(lab, i, ETCD_PIDS))))
+    // The running members write to their data (a lost peer means elections): compare what is there, not bytes.
+    const DATA = `ls -A /var/lib/etcd /var/lib/etcd/member; ${ASIDE_COUNT}`
+    const dataBefore = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))
+    let cut = false
+    const ui = hookedUi({
+      update: (host, text) => {
+        if (!cut && host === 'etcd2' && /[KM]iB of/.test(text)) {
+          cut = true
+          link(lab, 2, 'down')
+        }
+      },
+    })
+    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, retries: 1, connectTimeoutMs: 3000 })
+    link(lab, 2, 'up')
+    expect(cut, ui.text()).toBe(true)
+    expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(1)
+    expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 1 in 1 s/)
+    expect(r.message).toMatch(/copy failed on etcd2 \(.*copy failed, 2 attempts/)
+    expect(r.message).toMatch(/No member was stopped and no data was moved/)
+    expect(r.message).toMatch(/etcd1: snapshot copied; etcd not stopped by this run, data untouched in \/var\/lib\/etcd/)
+    expect(r.message).toMatch(/etcd2: etcd not stopped by this run, data untouched in \/var\/lib\/etcd; copy FAILED/)
+    expect(r.journal.records.some((x) => ['stop', 'restore', 'start'].includes(x.phase))).toBe(false)
+    // Nothing destroyed: the same etcd processes, the same data, no half copy kept.
+    expect(await Promise.all([1, 2, 3].map(async (i) => pidsOf(await onHost(lab, i, ETCD_PIDS))))).toEqual(pidsBefore)
+    expect(await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))).toEqual(dataBefore)
+    // The lost writer may still run on etcd2 (the host has not noticed), with its own part file; nothing is at the name restore reads.
+    expect(await onHost(lab, 2, 'ls /var/lib/.etcd-rescue-etcd/snapshot-*.db 2>/dev/null | wc -l')).toMatch(/^0$/m)
+  })
+
+  it('a host cut off during the copy and back within the retries: copied again over a new connection, recovered', async () => {
+    const { lab } = ctx
+    const { snapshot, manifest } = await shared()
+    // etcd1 and etcd3 may hold the copy already (the test before): etcd2's is the one cut here.
+    await onHost(lab, 2, 'rm -f /var/lib/.etcd-rescue-etcd/snapshot-*.db')
+    let cut = false
+    const ui = hookedUi({
+      update: (host, text) => {
+        if (!cut && host === 'etcd2' && /[KM]iB of/.test(text)) {
+          cut = true
+          link(lab, 2, 'down')
+        }
+      },
+      warn: (text) => {
+        if (/etcd2: copy retry 1 of/.test(text)) link(lab, 2, 'up')
+      },
+    })
+    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+    expect(cut, ui.text()).toBe(true)
+    expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
+    expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 2 in 1 s/)
+    expect(ui.text()).toMatch(/\[etcd2\] ok: \d+ MiB in .* sha256 verified on host/)
+    await expectBigValues(lab, manifest)
+  })
+
+  it('a link lost after the members were stopped: each host\'s state reported, and the same command finishes', async () => {
+    const { lab } = ctx
+    const { snapshot, manifest } = await shared()
+    const asideBefore = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, ASIDE_COUNT)))
+    // The moment the restore phase starts (every member stopped), etcd2's link goes.
+    const ui = hookedUi({ phase: (title) => { if (/^Restore/.test(title)) link(lab, 2, 'down') } })
+    const first = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+    link(lab, 2, 'up')
+    expect(first.exitCode, `${first.message}\n${ui.text()}`).toBe(1)
+    expect(first.message).toMatch(/restore failed on etcd2/)
+    expect(first.message).toMatch(/Where each member stands:/)
+    expect(first.message).toMatch(/etcd1: etcd stopped, restored into \/var\/lib\/etcd, old data set aside at \/var\/lib\/etcd\.etcd-rescue-old-\d{8}T\d{6}Z; not started/)
+    expect(first.message).toMatch(/etcd2: etcd stopped; old data NOT set aside, still in \/var\/lib\/etcd; not restored; restore FAILED/)
+    expect(first.message).toMatch(/run the same command again/)
+    expect(await onHost(lab, 2, 'pgrep -x etcd || echo none')).toMatch(/^none$/m)
+
+    const ui2 = hookedUi({})
+    const second = await recover({ inventory: lab.paths.inventory, snapshot, ui: ui2 })
+    expect(second.exitCode, `${second.message}\n${ui2.text()}`).toBe(0)
+    expect(ui2.text()).toMatch(/\[etcd1\] ok: already restored by an earlier run/)
+    expect(ui2.text()).toMatch(/\[etcd2\] ok: restored (rev .*)?ID /)
+    await expectBigValues(lab, manifest)
+    const asideAfter = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, ASIDE_COUNT)))
+    expect(asideAfter.map(Number)).toEqual(asideBefore.map((n) => Number(n) + 1))
+  })
+
+  it('a disk too small is refused at preflight with the space needed; a disk filling up during the copy leaves no truncated snapshot', async () => {
+    const { lab } = ctx
+    const { snapshot, manifest } = await shared()
+    // etcd3's data dir's parent becomes a disk of its own, holding the member's data as before.
+    await clusterKill(lab, { hosts: [3] })
+    await onHost(lab, 3, `cp -a /var/lib/etcd /root/etcd-data && mount -t tmpfs -o size=600m smalldisk /var/lib && mv /root/etcd-data /var/lib/etcd`)
+    const fill = (leaveMiB: number) => onHostNow(lab, 3, `rm -f /var/lib/filler; avail=$(df -Pk /var/lib | awk 'NR == 2 { print $4 }')
+dd if=/dev/zero of=/var/lib/filler bs=1024 count=$((avail - ${leaveMiB} * 1024)) 2>/dev/null; df -Pk /var/lib | awk 'NR == 2 { print $4 }'`)
+
+    fill(60)
+    const refused = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
+    expect(refused.exitCode, refused.message).toBe(3)
+    expect(refused.message).toMatch(/etcd3: not enough free space next to the data dir: \d+ MiB free, \d+ MiB needed/)
+    expect(refused.message).toMatch(/Nothing was changed on any host/)
+
+    // Room enough at preflight; then, as the copy starts, the disk fills up to half a snapshot.
+    onHostNow(lab, 3, 'rm -f /var/lib/filler')
+    const ui = hookedUi({ phase: (title) => { if (/^Copy snapshot/.test(title)) fill(12) } })
+    const full = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+    expect(full.exitCode, `${full.message}\n${ui.text()}`).toBe(1)
+    expect(full.message).toMatch(/copy failed on etcd3 \(etcd3: copy failed, not retried: no space left on device for the snapshot in \/var\/lib\/\.etcd-rescue-etcd \(the partial file was removed\)/)
+    // Nothing but copies: the run says so (the others may have held the snapshot already, then it changed nothing).
+    expect(full.message).toMatch(/No member was stopped and no data was moved|Nothing was changed/)
+    expect(full.journal.records.some((x) => ['stop', 'restore', 'start'].includes(x.phase))).toBe(false)
+    expect(await onHost(lab, 3, 'ls -A /var/lib/.etcd-rescue-etcd')).toBe('')
+
+    // Space back: the same command copies to etcd3 afresh (nothing was kept to reuse) and recovers.
+    await onHost(lab, 3, 'rm -f /var/lib/filler')
+    const ui2 = hookedUi({})
+    const again = await recover({ inventory: lab.paths.inventory, snapshot, ui: ui2 })
+    expect(again.exitCode, `${again.message}\n${ui2.text()}`).toBe(0)
+    expect(ui2.text()).toMatch(/\[etcd1\] ok: same snapshot already on this host/)
+    expect(ui2.text()).toMatch(/\[etcd3\] ok: \d+ MiB in .* sha256 verified on host/)
+    await expectBigValues(lab, manifest)
+  })
+})

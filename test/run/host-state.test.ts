@@ -1,0 +1,40 @@
+// Where each member stands after a run that stopped part way: one case per
+// state an operator must tell apart before running again.
+import { describe, expect, it } from 'vitest'
+import { hostStates } from '../../lib/run/host-state.ts'
+import { Journal } from '../../lib/run/journal.ts'
+import type { RecoveryPlan } from '../../lib/plan/recovery.ts'
+
+const plan = {
+  members: ['etcd1', 'etcd2', 'etcd3', 'etcd4', 'etcd5'].map((name) => ({ name, paths: { dataDir: '/var/lib/etcd', state: '/var/lib/.etcd-rescue-etcd/state' } })),
+} as unknown as RecoveryPlan
+
+describe('hostStates', () => {
+  it('tells copied, stopped, set aside, unknown and started apart', () => {
+    const j = new Journal()
+    const t = new Date()
+    for (const h of ['etcd1', 'etcd2', 'etcd3', 'etcd4']) j.add('copy', h, t, 'ok', 'copied')
+    j.add('copy', 'etcd5', t, 'failed', 'copy failed, 3 attempts: no SSH answer')
+    for (const h of ['etcd2', 'etcd3', 'etcd4']) j.add('stop', h, t, 'ok', 'stopped pid 7')
+    j.add('restore', 'etcd2', t, 'ok', 'restored ID 1; old data → /var/lib/etcd.etcd-rescue-old-20261125T000000Z')
+    j.add('restore', 'etcd3', t, 'failed', 'could not open a channel: No response from server')
+    j.add('restore', 'etcd4', t, 'failed', 'remote script "set -e…" failed (exit code null)')
+    const lines = hostStates(plan, j)
+    expect(lines[0]).toBe('etcd1: snapshot copied; etcd not stopped by this run, data untouched in /var/lib/etcd')
+    expect(lines[1]).toBe('etcd2: etcd stopped, restored into /var/lib/etcd, old data set aside at /var/lib/etcd.etcd-rescue-old-20261125T000000Z; not started')
+    // The channel never opened: nothing ran, so nothing was set aside.
+    expect(lines[2]).toBe('etcd3: etcd stopped; old data NOT set aside, still in /var/lib/etcd; not restored; restore FAILED (could not open a channel: No response from server)')
+    // Lost mid-script: the host alone knows; the state file says.
+    expect(lines[3]).toMatch(/^etcd4: etcd stopped; restore did not finish, old data may be set aside \(see \/var\/lib\/\.etcd-rescue-etcd\/state\); restore FAILED/)
+    expect(lines[4]).toBe('etcd5: etcd not stopped by this run, data untouched in /var/lib/etcd; copy FAILED (copy failed, 3 attempts: no SSH answer)')
+  })
+
+  it('says when a member runs data an earlier run restored', () => {
+    const j = new Journal()
+    j.add('stop', 'etcd1', new Date(), 'skipped', 'already running restored data: left alone')
+    j.add('start', 'etcd2', new Date(), 'ok', 'started')
+    const lines = hostStates(plan, j)
+    expect(lines[0]).toBe('etcd1: etcd running on data restored by an earlier run, left alone')
+    expect(lines[1]).toBe('etcd2: etcd started on restored data; old data set aside')
+  })
+})
