@@ -10,6 +10,8 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          // Unit tests first, then the lab files (projects with different maxWorkers need their own group).
+          sequence: { groupOrder: 0 },
           globalSetup: ['test/support/tmpdir.ts'],
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.e2e.test.ts'],
@@ -18,6 +20,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          sequence: { groupOrder: 1 },
           globalSetup: ['test/support/tmpdir.ts'],
           include: ['test/**/*.e2e.test.ts'],
           fileParallelism: true,
