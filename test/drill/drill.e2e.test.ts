@@ -13,9 +13,10 @@ import { captureUi, useLab } from '../support/lab.ts'
 function npmDrill(args: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'drill-'))
   const report = join(dir, 'drill.json')
-  const r = spawnSync('npm', ['run', 'drill', '--', '--report', report, ...args], {
+  // The README's command, under GNU timeout: it signals the whole process group, so a
+  // drill that overruns ends (and takes its lab down) instead of outliving the test.
+  const r = spawnSync('timeout', ['-k', '30', '600', 'npm', 'run', 'drill', '--', '--report', report, ...args], {
     encoding: 'utf8',
-    timeout: 600_000,
     env: { ...process.env, CI: 'true', ETCD_RESCUE_LAB_DIR: join(dir, 'labs') },
   })
   return { ...r, dir, report }
