@@ -14,7 +14,7 @@ function npmDrill(args: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'drill-'))
   const report = join(dir, 'drill.json')
   // The README's command, under GNU timeout: it signals the whole process group, so a
-  // drill that overruns ends (and takes its lab down) instead of outliving the test.
+  // drill that overruns ends instead of outliving the test with its connections.
   const r = spawnSync('timeout', ['-k', '30', '600', 'npm', 'run', 'drill', '--', '--report', report, ...args], {
     encoding: 'utf8',
     env: { ...process.env, CI: 'true', ETCD_RESCUE_LAB_DIR: join(dir, 'labs') },
