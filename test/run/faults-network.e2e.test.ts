@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { recover } from '../../lib/run/recover.ts'
 import { clusterKill } from '../../lib/lab/index.ts'
 import { onHost, useLab } from '../support/lab.ts'
+import type { Lab } from '../../lib/lab/index.ts'
 import { bigCluster, expectBigValues, hookedUi, link, onHostNow } from '../support/faults.ts'
 
 const pidsOf = (text: string) => text.trim()
@@ -29,18 +30,11 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
     // The running members write to their data (a lost peer means elections): compare what is there, not bytes.
     const DATA = `ls -A /var/lib/etcd /var/lib/etcd/member; ${ASIDE_COUNT}`
     const dataBefore = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))
-    let cut = false
-    const ui = hookedUi({
-      update: (host, text) => {
-        if (!cut && host === 'etcd2' && /[KM]iB of/.test(text)) {
-          cut = true
-          link(lab, 2, 'down')
-        }
-      },
-    })
+    const cutter = cutMidCopy(lab)
+    const ui = hookedUi({ update: cutter.update })
     const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, retries: 1, connectTimeoutMs: 3000 })
     link(lab, 2, 'up')
-    expect(cut, ui.text()).toBe(true)
+    expect(cutter.cut, ui.text()).toBe(true)
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(1)
     expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 1 in 1 s/)
     expect(r.message).toMatch(/copy failed on etcd2 \(.*copy failed, 2 attempts/)
@@ -60,20 +54,15 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
     const { snapshot, manifest } = await shared()
     // etcd1 and etcd3 may hold the copy already (the test before): etcd2's is the one cut here.
     await onHost(lab, 2, 'rm -f /var/lib/.etcd-rescue-etcd/snapshot-*.db')
-    let cut = false
+    const cutter = cutMidCopy(lab)
     const ui = hookedUi({
-      update: (host, text) => {
-        if (!cut && host === 'etcd2' && /[KM]iB of/.test(text)) {
-          cut = true
-          link(lab, 2, 'down')
-        }
-      },
+      update: cutter.update,
       warn: (text) => {
         if (/etcd2: copy retry 1 of/.test(text)) link(lab, 2, 'up')
       },
     })
     const r = await recover({ inventory: lab.paths.inventory, snapshot, ui })
-    expect(cut, ui.text()).toBe(true)
+    expect(cutter.cut, ui.text()).toBe(true)
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
     expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 2 in 1 s/)
     expect(ui.text()).toMatch(/\[etcd2\] ok: \d+ MiB in .* sha256 verified on host/)
@@ -142,3 +131,17 @@ dd if=/dev/zero of=/var/lib/filler bs=1024 count=$((avail - ${leaveMiB} * 1024))
     await expectBigValues(lab, manifest)
   })
 })
+
+/** Cuts host 2's (etcd2's) link the first time its copy shows progress. */
+function cutMidCopy(lab: Lab) {
+  const state = {
+    cut: false,
+    update(host: string, text: string) {
+      if (!state.cut && host === 'etcd2' && /[KM]iB of/.test(text)) {
+        state.cut = true
+        link(lab, 2, 'down')
+      }
+    },
+  }
+  return state
+}

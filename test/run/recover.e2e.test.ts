@@ -12,11 +12,10 @@ import { verifyCluster } from '../../lib/run/verify.ts'
 import { backup } from '../../lib/backup/backup.ts'
 import { HostPool, connectAll } from '../../lib/run/hosts.ts'
 import { Journal } from '../../lib/run/journal.ts'
-import { fingerprintHosts } from '../../lib/drill/fingerprint.ts'
 import { startCommand } from '../../lib/etcd/process.ts'
 import { sha256Hex } from '../../lib/lab/load.ts'
 import { quote } from '../../lib/shell/quote.ts'
-import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
+import { captureUi, gateway, onHost, useLab, fingerprint } from '../support/lab.ts'
 import { runRecover } from '../support/cli.ts'
 
 const PREFIX = '/etcd-rescue/load/'
@@ -38,16 +37,6 @@ async function expectAllKeys(members: Array<{ name: string; clientUrl: string }>
     const got = Object.fromEntries(kvs.map((kv) => [kv.key.toString(), sha256Hex(kv.value)]))
     expect(Object.keys(got).length, `${m.name} key count`).toBe(Object.keys(manifest).length)
     expect(got, `${m.name} values`).toEqual(manifest)
-  }
-}
-
-async function fingerprint(members: ReturnType<typeof membersOf>['members']) {
-  const pool = new HostPool()
-  await connectAll(members, pool, captureUi(), new Journal(), {}, members.length)
-  try {
-    return await fingerprintHosts(members, pool)
-  } finally {
-    pool.closeAll()
   }
 }
 

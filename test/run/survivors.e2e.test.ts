@@ -11,14 +11,11 @@ import { clusterKill, clusterLoad, clusterStart, type Lab } from '../../lib/lab/
 import { loadInventory, membersOf, type Member } from '../../lib/inventory/members.ts'
 import { recover } from '../../lib/run/recover.ts'
 import { backup } from '../../lib/backup/backup.ts'
-import { HostPool, connectAll } from '../../lib/run/hosts.ts'
-import { Journal } from '../../lib/run/journal.ts'
-import { fingerprintHosts } from '../../lib/drill/fingerprint.ts'
 import { writeDataset } from '../../lib/drill/dataset.ts'
 import { sha256Hex } from '../../lib/lab/load.ts'
 import { directGateway } from '../../lib/etcd/gateway.ts'
 import { sh } from '../../lib/shell/sh.ts'
-import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
+import { captureUi, gateway, onHost, useLab, fingerprint } from '../support/lab.ts'
 import { runRecover } from '../support/cli.ts'
 
 const BEFORE = '/s/before/'
@@ -55,16 +52,6 @@ async function expectKeys(members: Member[], prefix: string, manifest: Record<st
 async function loseMembers(lab: Lab, hosts: number[]) {
   await clusterKill(lab, { hosts })
   for (const i of hosts) await onHost(lab, i, 'rm -rf /var/lib/etcd/member')
-}
-
-async function fingerprint(members: Member[]) {
-  const pool = new HostPool()
-  await connectAll(members, pool, captureUi(), new Journal(), {}, members.length)
-  try {
-    return await fingerprintHosts(members, pool)
-  } finally {
-    pool.closeAll()
-  }
 }
 
 const runCli = (args: string[]) => runRecover(args)

@@ -10,6 +10,10 @@ import { labDown, labUp, sshExec, type Lab, type LabUpOptions } from '../../lib/
 import { directGateway } from '../../lib/etcd/gateway.ts'
 import { LineUi, type Ui } from '../../lib/run/ui.ts'
 import { trusted, type Script } from '../../lib/shell/sh.ts'
+import type { Member } from '../../lib/inventory/members.ts'
+import { HostPool, connectAll } from '../../lib/run/hosts.ts'
+import { Journal } from '../../lib/run/journal.ts'
+import { fingerprintHosts } from '../../lib/drill/fingerprint.ts'
 
 export const randomName = () => `t${randomBytes(4).toString('hex').slice(0, 7)}`
 
@@ -44,4 +48,15 @@ export function captureUi(): Ui & { text(): string } {
   let out = ''
   const ui = new LineUi({ write: (s: string) => ((out += s), true) } as never, 0)
   return Object.assign(ui, { text: () => out })
+}
+
+/** What a refused run must leave as it was on every member (lib/drill/fingerprint.ts), over fresh connections. */
+export async function fingerprint(members: Member[]): Promise<string[]> {
+  const pool = new HostPool()
+  await connectAll(members, pool, captureUi(), new Journal(), {}, members.length)
+  try {
+    return await fingerprintHosts(members, pool)
+  } finally {
+    pool.closeAll()
+  }
 }
