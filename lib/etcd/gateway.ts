@@ -66,31 +66,23 @@ export class Gateway {
     return tlsConnect({ socket: raw, host, servername: isIP(host) ? undefined : host, ca: files.ca, cert: files.cert, key: files.key })
   }
 
-  async post<T>(path: string, body: unknown, timeoutMs = 10_000): Promise<T> {
+  /** One request, whatever its answer's status: the body as text. */
+  private send(method: 'GET' | 'POST', path: string, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
     const url = new URL(path, this.clientUrl)
-    const data = JSON.stringify(body)
-    return new Promise<T>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       // http's own request, https or not: TLS is layered in open(), on our connection.
       const req = request({
         host: url.hostname,
         port: url.port,
         path: url.pathname,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
         timeout: timeoutMs,
         createConnection: this.createConnection(),
       }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString()
-          if (res.statusCode !== 200) return reject(new Error(`${path} answered ${res.statusCode}: ${text.slice(0, 200)}`))
-          try {
-            resolve(JSON.parse(text) as T)
-          } catch (e) {
-            reject(e)
-          }
-        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }))
         res.on('error', reject)
       })
       // An overall timer: an SSH-forwarded channel has no socket timeout, so 'timeout' alone may never fire.
@@ -98,35 +90,25 @@ export class Gateway {
       req.on('close', () => clearTimeout(timer))
       req.on('timeout', () => req.destroy(new Error(`${path} timed out after ${timeoutMs} ms`)))
       req.on('error', reject)
-      req.end(data)
+      req.end(body)
     })
   }
 
-  /** GET, for /health: etcd answers 503 with a body when unhealthy, so the body is returned whatever the status. */
+  async post<T>(path: string, body: unknown, timeoutMs = 10_000): Promise<T> {
+    const { status, text } = await this.send('POST', path, JSON.stringify(body), timeoutMs)
+    if (status !== 200) throw new Error(`${path} answered ${status}: ${text.slice(0, 200)}`)
+    return JSON.parse(text) as T
+  }
+
+  /** GET /health: etcd answers 503 with a body when unhealthy, so the body is read whatever the status. */
   async health(timeoutMs = 3000): Promise<{ healthy: boolean; reason?: string }> {
-    const url = new URL('/health', this.clientUrl)
-    return new Promise((resolve, reject) => {
-      // http's own request, https or not: TLS is layered in open(), on our connection.
-      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'GET', timeout: timeoutMs, createConnection: this.createConnection() }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString()
-          try {
-            const j = JSON.parse(text) as { health?: string | boolean; reason?: string }
-            resolve({ healthy: j.health === true || j.health === 'true', reason: j.reason || (res.statusCode === 200 ? undefined : `HTTP ${res.statusCode}`) })
-          } catch {
-            resolve({ healthy: false, reason: `HTTP ${res.statusCode}: ${text.slice(0, 100)}` })
-          }
-        })
-        res.on('error', reject)
-      })
-      const timer = setTimeout(() => req.destroy(new Error(`/health timed out after ${timeoutMs} ms`)), timeoutMs)
-      req.on('close', () => clearTimeout(timer))
-      req.on('timeout', () => req.destroy(new Error(`/health timed out after ${timeoutMs} ms`)))
-      req.on('error', reject)
-      req.end()
-    })
+    const { status, text } = await this.send('GET', '/health', undefined, timeoutMs)
+    try {
+      const j = JSON.parse(text) as { health?: string | boolean; reason?: string }
+      return { healthy: j.health === true || j.health === 'true', reason: j.reason || (status === 200 ? undefined : `HTTP ${status}`) }
+    } catch {
+      return { healthy: false, reason: `HTTP ${status}: ${text.slice(0, 100)}` }
+    }
   }
 
   /** `endpoint status` of this member alone (works without quorum). */

@@ -163,20 +163,23 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     // and what it reads is what this run will act on (no other run between the two).
     // Token and stamp are not known yet; the probe needs only the work dir and snapshot path.
     const probeWhere = (m: Member) => memberPaths(m.dataDir, snapshot.sha256, '', '', false)
-    const probeOf = (m: Member) => joinScripts([probeScript({
-      dataDir: m.dataDir,
-      binDir: m.binDir,
-      work: probeWhere(m).work,
-      snapshot: probeWhere(m).snapshot,
-      snapshotSize: snapshot.size,
-      snapshotSha: snapshot.sha256,
-      ports: memberPorts(m),
-      service: m.service,
-      serviceName: m.serviceName,
-      etcdUser: m.etcdUser,
-      tlsFiles: tlsFileList(tlsFor(m)),
-      // What the member's data dir holds is read in the same round trip (plan/survivor-read.ts).
-    }), heldScriptFor(m)])
+    const probeOf = (m: Member) => {
+      const where = probeWhere(m)
+      return joinScripts([probeScript({
+        dataDir: m.dataDir,
+        binDir: m.binDir,
+        work: where.work,
+        snapshot: where.snapshot,
+        snapshotSize: snapshot.size,
+        snapshotSha: snapshot.sha256,
+        ports: memberPorts(m),
+        service: m.service,
+        serviceName: m.serviceName,
+        etcdUser: m.etcdUser,
+        tlsFiles: tlsFileList(tlsFor(m)),
+        // What the member's data dir holds is read in the same round trip (plan/survivor-read.ts).
+      }), heldScriptFor(m)])
+    }
     const probeOutput = new Map<string, HeldLock['thenOutput']>()
     const locked = await runPhase(o.ui, journal, 'lock', 'Lock each member against a second run', members.map((m) => ({
       host: m.name,
