@@ -14,12 +14,12 @@ import { tlsFor } from '../etcd/tls.ts'
 import { FIND_BIN } from '../plan/facts.ts'
 import { timeStamp } from '../plan/recovery.ts'
 import { sh } from '../shell/sh.ts'
-import { HostPool, connectAll } from '../run/hosts.ts'
-import { Journal } from '../run/journal.ts'
-import { runPhase } from '../run/phase.ts'
-import { formatBytes } from '../run/format.ts'
-import type { Ui } from '../run/ui.ts'
-import { probeMember } from '../run/verify.ts'
+import { HostPool, connectAll } from '../task/hosts.ts'
+import { Journal } from '../task/journal.ts'
+import { runPhase } from '../task/phase.ts'
+import { formatBytes } from '../task/format.ts'
+import type { Ui } from '../task/ui.ts'
+import { probeMember } from '../recover/verify.ts'
 
 export interface BackupOptions {
   members: Member[]

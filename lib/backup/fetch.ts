@@ -8,7 +8,7 @@ import { finished } from 'node:stream/promises'
 import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
 import { sh } from '../shell/sh.ts'
 import type { SshHost } from '../ssh/connection.ts'
-import { formatBytes, formatRate } from '../run/format.ts'
+import { formatBytes, formatRate } from '../task/format.ts'
 
 export interface FetchOptions {
   /** Expected size, for progress. */

@@ -1,9 +1,9 @@
 // `backup`: one verified snapshot of a live cluster, brought here.
 import { ExitCode, InputError, formatError } from '../errors.ts'
 import { loadInventory, membersOf } from '../inventory/members.ts'
-import { createUi } from '../run/ui.ts'
+import { createUi } from '../task/ui.ts'
 import { backup } from '../backup/backup.ts'
-import { formatBytes } from '../run/format.ts'
+import { formatBytes } from '../task/format.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
 import { CONNECTION_FLAGS, CONNECTION_HELP, connectionSetup } from './ansible-flags.ts'
 import { askBecomePassword } from './password.ts'

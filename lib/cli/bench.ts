@@ -1,7 +1,7 @@
 // `bench`: recovery time of etcd-rescue against an expert by hand, side by side.
 import { writeFileSync } from 'node:fs'
 import { ExitCode, InputError, formatError } from '../errors.ts'
-import { createUi } from '../run/ui.ts'
+import { createUi } from '../task/ui.ts'
 import { bench, benchMarkdown } from '../bench/bench.ts'
 import { LOGINS, parseRate, type Login } from '../lab/shape.ts'
 import { intFlag, parseFlags } from './args.ts'

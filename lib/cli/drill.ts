@@ -3,7 +3,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { ExitCode, InputError, formatError } from '../errors.ts'
-import { createUi } from '../run/ui.ts'
+import { createUi } from '../task/ui.ts'
 import { drill } from '../drill/drill.ts'
 import { SCENARIOS, type Scenario } from '../drill/disaster.ts'
 import { drillHtml, parseHistory } from '../drill/html.ts'

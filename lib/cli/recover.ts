@@ -1,10 +1,10 @@
 // `recover`: argument handling, confirmation, rendering and exit code around
-// lib/run/recover.ts. Kept thin so drills run the very same recovery.
+// lib/recover/recover.ts. Kept thin so drills run the very same recovery.
 import { createInterface } from 'node:readline/promises'
 import { ExitCode, InputError, formatError } from '../errors.ts'
-import { createUi } from '../run/ui.ts'
-import { recover } from '../run/recover.ts'
-import { interruptOnSigint } from '../run/interrupt.ts'
+import { createUi } from '../task/ui.ts'
+import { recover } from '../recover/recover.ts'
+import { interruptOnSigint } from '../task/interrupt.ts'
 import { TOKEN_RE } from '../plan/grammar.ts'
 import { durationFlag, intFlag, parseFlags } from './args.ts'
 import { CONNECTION_FLAGS, CONNECTION_HELP, connectionSetup } from './ansible-flags.ts'

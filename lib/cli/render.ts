@@ -1,7 +1,7 @@
 // The end of a run, for people (a recap table) and for machines (--report JSON).
 import { writeFileSync } from 'node:fs'
-import type { RecoverResult } from '../run/recover.ts'
-import { formatSeconds } from '../run/format.ts'
+import type { RecoverResult } from '../recover/recover.ts'
+import { formatSeconds } from '../task/format.ts'
 import type { RecoveryPlan } from '../plan/recovery.ts'
 import { comparisonText, choiceText } from '../plan/survivors.ts'
 

@@ -6,7 +6,7 @@ import type { Member } from '../inventory/members.ts'
 import { findPidsScript } from '../etcd/process.ts'
 import { memberPorts } from '../plan/recovery.ts'
 import { sh } from '../shell/sh.ts'
-import type { HostPool } from '../run/hosts.ts'
+import type { HostPool } from '../task/hosts.ts'
 
 export async function fingerprintHosts(members: Member[], pool: HostPool): Promise<string[]> {
   return Promise.all(members.map(async (m) => {

@@ -1,4 +1,4 @@
-// Helpers for the fault tests (test/run/faults-*.e2e.test.ts): a UI that lets a
+// Helpers for the fault tests (test/recover/faults-*.e2e.test.ts): a UI that lets a
 // test act at an exact point of a run (a phase starting, a host's progress), a
 // snapshot big enough that a copy can be cut half way, and the CLI as a child
 // process in its own process group, as an operator's terminal runs it.
@@ -12,7 +12,7 @@ import { expect } from 'vitest'
 import { clusterStart, sshArgs, openLab, type Lab } from '../../lib/lab/index.ts'
 import { loadInventory, membersOf } from '../../lib/inventory/members.ts'
 import { backup } from '../../lib/backup/backup.ts'
-import type { Ui } from '../../lib/run/ui.ts'
+import type { Ui } from '../../lib/task/ui.ts'
 import { captureUi, gateway } from './lab.ts'
 
 export const repo = fileURLToPath(new URL('../../', import.meta.url))

@@ -11,7 +11,7 @@ import { clusterLoad, clusterStart, sha256Hex } from '../../lib/lab/index.ts'
 import { labLink, labLogin } from '../../lib/lab/shape.ts'
 import { loadInventory, membersOf } from '../../lib/inventory/members.ts'
 import { backup } from '../../lib/backup/backup.ts'
-import { recover } from '../../lib/run/recover.ts'
+import { recover } from '../../lib/recover/recover.ts'
 import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
 

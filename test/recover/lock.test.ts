@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { hostname } from 'node:os'
-import { ownerLine, staleHolder } from '../../lib/run/lock.ts'
+import { ownerLine, staleHolder } from '../../lib/recover/lock.ts'
 
 describe('staleHolder', () => {
   const since = 'since=2026-11-25T00:00:00.000Z cmd=x'

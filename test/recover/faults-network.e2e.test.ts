@@ -3,7 +3,7 @@
 // a link cut after the members were stopped (state per host, then the same
 // command finishes), and a disk too small or filling up during the copy.
 import { afterEach, describe, expect, it } from 'vitest'
-import { recover } from '../../lib/run/recover.ts'
+import { recover } from '../../lib/recover/recover.ts'
 import { clusterKill } from '../../lib/lab/index.ts'
 import { onHost, useLab } from '../support/lab.ts'
 import type { Lab } from '../../lib/lab/index.ts'

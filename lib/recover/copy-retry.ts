@@ -7,8 +7,8 @@ import { RescueError } from '../errors.ts'
 import { SshHost, type ConnectOptions } from '../ssh/connection.ts'
 import { fanOutUpload } from '../ssh/upload.ts'
 import type { MemberPlan } from '../plan/recovery.ts'
-import type { HostPool } from './hosts.ts'
-import { checkpoint } from './interrupt.ts'
+import type { HostPool } from '../task/hosts.ts'
+import { checkpoint } from '../task/interrupt.ts'
 
 export interface CopyRetryOptions {
   /** Further attempts after the first. */

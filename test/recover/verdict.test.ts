@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { judge, type Evidence } from '../../lib/run/verdict.ts'
+import { judge, type Evidence } from '../../lib/recover/verdict.ts'
 import { buildPlan } from '../../lib/plan/recovery.ts'
 import { parseVersion } from '../../lib/etcd/version.ts'
 import type { HostFacts } from '../../lib/plan/facts.ts'

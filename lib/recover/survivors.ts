@@ -19,12 +19,12 @@ import { heldReadScript, parseHeld, type MemberData } from '../plan/survivor-rea
 import { chooseSurvivor, choiceText, type SurvivorChoice } from '../plan/survivors.ts'
 import { sh, type Script } from '../shell/sh.ts'
 import type { ConnectOptions, SshHost } from '../ssh/connection.ts'
-import { HostPool, connectAll } from './hosts.ts'
+import { HostPool, connectAll } from '../task/hosts.ts'
 import { acquireLock, type HeldLock } from './lock.ts'
-import type { Journal } from './journal.ts'
-import { runPhase } from './phase.ts'
-import { formatBytes } from './format.ts'
-import type { Ui } from './ui.ts'
+import type { Journal } from '../task/journal.ts'
+import { runPhase } from '../task/phase.ts'
+import { formatBytes } from '../task/format.ts'
+import type { Ui } from '../task/ui.ts'
 
 export interface FromSurvivorsOptions {
   members: Member[]

@@ -3,7 +3,7 @@
 // deciding anything is, per host, whether etcd was stopped and whether its old
 // data was moved aside (and where), not a list of phases.
 import type { RecoveryPlan } from '../plan/recovery.ts'
-import type { Journal } from './journal.ts'
+import type { Journal } from '../task/journal.ts'
 
 export function hostStates(plan: RecoveryPlan, journal: Journal): string[] {
   return plan.members.map((m) => {

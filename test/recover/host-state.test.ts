@@ -1,8 +1,8 @@
 // Where each member stands after a run that stopped part way: one case per
 // state an operator must tell apart before running again.
 import { describe, expect, it } from 'vitest'
-import { hostStates } from '../../lib/run/host-state.ts'
-import { Journal } from '../../lib/run/journal.ts'
+import { hostStates } from '../../lib/recover/host-state.ts'
+import { Journal } from '../../lib/task/journal.ts'
 import type { RecoveryPlan } from '../../lib/plan/recovery.ts'
 
 const plan = {
