@@ -6,21 +6,19 @@ import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
 import type { TlsFiles } from '../etcd/etcdctl.ts'
 import { tlsFor } from '../etcd/tls.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
-import { fanOutUpload } from '../ssh/upload.ts'
 import type { SshHost } from '../ssh/connection.ts'
 import type { Script } from '../shell/sh.ts'
 import { parseFacts, probeScript, type HostFacts } from '../plan/facts.ts'
 import { clusterProblems, hostProblems } from '../plan/checks.ts'
 import { memberPaths } from '../plan/paths.ts'
-import { unitStateScript } from '../plan/systemd.ts'
 import { buildPlan, memberPorts, timeStamp, type RecoveryPlan } from '../plan/recovery.ts'
 import { HostPool, connectAll } from '../task/hosts.ts'
 import { Journal } from '../task/journal.ts'
 import { acquireLock, acquireLockOrTakeOver, type HeldLock } from './lock.ts'
 import { runPhase, type PhaseResult } from '../task/phase.ts'
-import { formatBytes, formatRate } from '../task/format.ts'
+import { formatBytes } from '../task/format.ts'
 import type { Ui } from '../task/ui.ts'
-import { probeMember, verifyCluster, type Check } from './verify.ts'
+import { verifyCluster, type Check } from './verify.ts'
 import { readBoltFacts } from '../etcd/bolt.ts'
 import { parseHeld, type MemberData } from '../plan/survivor-read.ts'
 import { survivorGuard, type SurvivorReport } from '../plan/survivor-guard.ts'
@@ -29,7 +27,8 @@ import { heldScriptFor, snapshotFromSurvivors, type FromSurvivorsResult } from '
 import { joinScripts } from '../shell/sh.ts'
 import { Interrupted, checkpoint } from '../task/interrupt.ts'
 import { hostStates } from './host-state.ts'
-import { copyAgain } from './copy-retry.ts'
+import { copyPhase } from './copy.ts'
+import { waitForQuorum } from './quorum.ts'
 
 export interface RecoverOptions {
   inventory: string
@@ -370,15 +369,6 @@ function field(stdout: string, key: string): string | undefined {
   return line?.slice(key.length + 1)
 }
 
-/** The unit's state; a healthy member's Type=notify unit may still be 'activating' a moment, so that is waited out (10 s). */
-async function unitState(host: SshHost, unit: string, healthy: boolean): Promise<string> {
-  for (let i = 0; ; i++) {
-    const state = (await host.exec(unitStateScript(unit), { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined))?.stdout.trim() ?? ''
-    if (!healthy || state !== 'activating' || i >= 20) return state
-    await new Promise((r) => setTimeout(r, 500))
-  }
-}
-
 function tlsFileList(t: TlsFiles | undefined): string[] {
   return t ? [t.cacert, t.cert, t.key].filter((f): f is string => !!f) : []
 }
@@ -387,92 +377,4 @@ function describeFacts(f: HostFacts): string {
   const data = f.dataDir.exists ? `data dir ${f.dataDir.hasMember ? 'holds a member' : f.dataDir.entries ? `has ${f.dataDir.entries} entries` : 'empty'}${f.dataDir.mountpoint ? ' (mount point)' : ''}` : 'no data dir'
   const running = f.pids.length ? `, etcd running (pid ${f.pids.join(' ')})` : ''
   return `etcd ${f.version?.text}, ${data}${running}, ${formatBytes(f.parent.freeBytes ?? 0)} free`
-}
-
-async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>) {
-  const size = plan.snapshot.size
-  const todo = plan.members.filter((m) => !m.resume.snapshotInPlace)
-  const views = new Map<string, (text: string) => void>()
-  const results = new Map<string, { promise: Promise<number>; settle: (r: { ok: boolean; error?: unknown; secs: number }) => void }>()
-  for (const m of todo) {
-    let settle!: (r: { ok: boolean; error?: unknown; secs: number }) => void
-    const promise = new Promise<number>((resolve, reject) => {
-      settle = (r) => (r.ok ? resolve(r.secs) : reject(r.error))
-    })
-    promise.catch(() => {})
-    results.set(m.name, { promise, settle })
-  }
-  // One read of the file feeds each batch of `forks` hosts.
-  void (async () => {
-    for (let i = 0; i < todo.length; i += forks) {
-      const batch = todo.slice(i, i + forks)
-      const t0 = Date.now()
-      const outcomes = await fanOutUpload(plan.snapshot.path, batch.map((m) => ({
-        host: pool.get(m.name),
-        command: m.scripts.upload,
-        onProgress: (bytes) => {
-          const secs = (Date.now() - t0) / 1000
-          views.get(m.name)?.(`${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, secs)}`)
-        },
-      }))).catch((error) => batch.map(() => ({ ok: false as const, error })))
-      const secs = (Date.now() - t0) / 1000
-      batch.forEach((m, j) => {
-        const out = outcomes[j]
-        results.get(m.name)!.settle(out.ok ? { ok: true, secs } : { ok: false, error: out.error, secs })
-      })
-    }
-  })()
-  return runPhase(o.ui, journal, 'copy', `Copy snapshot (${formatBytes(size)}) to every host`, plan.members.map((m) => ({
-    host: m.name,
-    run: async (view) => {
-      if (m.resume.snapshotInPlace) return { value: null, text: 'same snapshot already on this host (sha256 matched)', skipped: true }
-      views.set(m.name, view.update)
-      const secs = await results.get(m.name)!.promise.catch((first) => copyAgain(first, m, plan.snapshot.path, pool, {
-        retries: o.retries ?? 2,
-        relock: (host) => relock(m.name, host),
-        connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
-        signal: o.signal,
-        say: (text) => {
-          view.update(text)
-          o.ui.warn(`${m.name}: copy ${text}`)
-        },
-        onProgress: (bytes, t0) => view.update(`${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, (Date.now() - t0) / 1000)}`),
-      }))
-      return { value: null, text: `${formatBytes(size)} in ${secs.toFixed(1)} s (${formatRate(size, secs)}), sha256 verified on host` }
-    },
-  })), plan.members.length)
-}
-
-async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal) {
-  const deadline = Date.now() + (o.timeoutMs ?? 120_000)
-  const healthy = new Set<string>()
-  const views = new Map<string, (t: string) => void>()
-  const last = new Map<string, string>()
-  const poller = (async () => {
-    while (Date.now() < deadline && healthy.size < plan.members.length && !o.signal?.aborted) {
-      await Promise.all(plan.members.map(async (m) => {
-        const p = await probeMember(pool.get(m.name), m).catch((e) => ({ healthy: false, error: String(e), status: undefined }))
-        if (p.healthy) healthy.add(m.name)
-        else healthy.delete(m.name)
-        const text = p.healthy ? `healthy, ${p.status?.leader === m.memberId ? 'leader' : 'follower'}` : `waiting: ${p.error}`
-        last.set(m.name, text)
-        views.get(m.name)?.(text)
-      }))
-      if (healthy.size < plan.members.length) await new Promise((r) => setTimeout(r, 200))
-    }
-  })()
-  return runPhase(o.ui, journal, 'quorum', 'Wait for a healthy quorum', plan.members.map((m) => ({
-    host: m.name,
-    run: async (view) => {
-      views.set(m.name, view.update)
-      await poller
-      // Healthy is not enough under systemd: the unit itself must be active (not a
-      // stray process answering while the unit is failed or restarting).
-      const state = m.unit && (await unitState(pool.get(m.name), m.unit, healthy.has(m.name)))
-      if (healthy.has(m.name) && (!m.unit || state === 'active')) return { value: null, text: `${last.get(m.name) ?? 'healthy'}${m.unit ? `, ${m.unit} active` : ''}` }
-      if (m.unit) last.set(m.name, healthy.has(m.name) ? `answers, but unit ${m.unit} is ${state || 'unknown'}` : `${last.get(m.name) ?? 'no answer'}; unit ${m.unit} is ${state || 'unknown'}`)
-      const tail = await pool.get(m.name).exec(m.scripts.logTail, { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined)
-      throw new RescueError(`not healthy (${last.get(m.name) ?? 'no answer'})${tail?.stdout.trim() ? `\n  last log lines:\n${tail.stdout.trim().split('\n').map((l) => `    ${l}`).join('\n')}` : ''}`, { where: m.name })
-    },
-  })), plan.members.length)
 }
