@@ -201,7 +201,7 @@ export async function main(argv: string[]): Promise<number> {
     if (result.journal.records.length) process.stdout.write(`\n${recapTable(result)}\n`)
     if (result.checks.length) process.stdout.write(`\nVerification:\n${result.checks.map((c) => `  ${c.ok ? '✔' : '✖'} ${c.name}: ${c.detail}`).join('\n')}\n`)
     if (values.verbose && Object.keys(result.remoteCommands).length) {
-      process.stdout.write(`\nRemote commands started (each a login shell on its host): ${Object.entries(result.remoteCommands).map(([h, n]) => `${h} ${n}`).join(', ')}; peak memory ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB\n`)
+      process.stdout.write(`\nRemote commands started (each a login shell on its host): ${Object.entries(result.remoteCommands).map(([h, n]) => `${h} ${n}`).join(', ')}; round trips (commands and steps on the host's session): ${Object.entries(result.roundTrips).map(([h, n]) => `${h} ${n}`).join(', ')}; peak memory ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB\n`)
     }
     const line = summaryLine(result)
     ;(result.exitCode === 0 ? process.stdout : process.stderr).write(`\n${result.exitCode === 0 ? '' : `${result.result}: `}${line}\n`)

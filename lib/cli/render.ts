@@ -102,6 +102,7 @@ export function reportJson(r: RecoverResult, extra: Record<string, unknown> = {}
     },
     warnings: r.warnings,
     remoteCommands: r.remoteCommands,
+    roundTrips: r.roundTrips,
     peakRssBytes: r.peakRssBytes,
     ...extra,
   }

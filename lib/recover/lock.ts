@@ -16,6 +16,8 @@ import { ExitCode, RescueError } from '../errors.ts'
 import type { SshHost } from '../ssh/connection.ts'
 import { adviceFor } from '../ssh/errors.ts'
 import { sh, type Script } from '../shell/sh.ts'
+import { sessionLoop, StepSession, type StepOptions } from '../ssh/session.ts'
+import type { ExecResult } from '../ssh/connection.ts'
 
 /** Exit code of the lock script when another run holds the lock. */
 const HELD = 75
@@ -43,7 +45,8 @@ export function ownerLine(argv: readonly string[] = process.argv, now = new Date
 }
 
 /**
- * Takes the lock and holds it until a line `release` (or EOF) arrives on stdin.
+ * Takes the lock and holds it until a line `release` (or EOF) arrives on stdin;
+ * meanwhile it runs the steps sent to it (sessionLoop).
  * Prints `held-by=OWNER` when it has to wait, `stale=OWNER` when it takes over
  * from a run that never released, then `locked`. With `takeover`, a lock whose
  * owner line is exactly that is taken from its holder (its processes holding
@@ -75,18 +78,28 @@ prev=$(head -n 1 "$L")
 printf '%s\\n' "$me" > "$L"
 echo locked
 ${after}
-IFS= read -r cmd || cmd=
+# Then this run's steps, each a message on this same session (lib/ssh/session.ts).
 # Released on purpose: clear the owner line. A dropped connection leaves it, for the next run to name.
-[ "$cmd" = release ] && : > "$L"
-exit 0`
+${sessionLoop(sh`: > "$L"`)}`
 }
 
 export interface HeldLock {
+  /** The host's name. */
+  name: string
   /** The owner line written into the lock file. */
   owner: string
   release(): Promise<void>
   /** Output of `then` (run under the lock, in the same remote command), once it finished. */
   thenOutput: Promise<{ stdout: string; code: number }>
+  /**
+   * Runs a step under the lock, as a message on the lock's own session: no new
+   * SSH exec, so no login shell on the host. Steps run one at a time, in order.
+   */
+  exec(script: Script, options?: StepOptions): Promise<ExecResult>
+  /** A TCP connection made from the host, over the same SSH connection. */
+  forward: SshHost['forward']
+  /** Steps sent on the session so far (round trips that started no process of sshd's). */
+  readonly steps: number
 }
 
 /** Owner lines of the locks this process holds now (a run in progress). */
@@ -139,13 +152,13 @@ export function acquireLock(
   dataDir: string,
   options: { waitSeconds: number; owner?: string; takeover?: string; onWait?: (holder: string) => void; onStale?: (holder: string) => void; then?: Script },
 ): Promise<HeldLock> {
-  // Output through onOutput, not the channel's own 'data' events: with a become
+  // Output through onData, not the channel's own 'data' events: with a become
   // password (-K) the first bytes are sudo's, and spawn hands on only what follows.
-  let onStdout: (text: string) => void = () => {}
+  let onStdout: (chunk: Buffer) => void = () => {}
   const owner = options.owner ?? ownerLine()
   const { channel, result } = host.spawn(lockScript(dataDir, owner, options.waitSeconds, options.takeover, options.then), {
     allowFailure: true,
-    onOutput: (text, stream) => { if (stream === 'stdout') onStdout(text) },
+    onData: (chunk, stream) => { if (stream === 'stdout') onStdout(chunk) },
   })
   let thenDone!: (r: { stdout: string; code: number }) => void
   let thenFailed!: (e: unknown) => void
@@ -154,21 +167,25 @@ export function acquireLock(
     thenFailed = rej
   })
   thenOutput.catch(() => {})
+  const session = new StepSession(host.name, (line) => void channel.then((c) => c.write(line)), (pgid) => void host.killGroup(pgid))
   return new Promise<HeldLock>((resolve, reject) => {
-    let out = ''
+    let buf: Buffer = Buffer.alloc(0)
     let holder = ''
     let locked = false
     let after: string[] | undefined
-    onStdout = (text) => {
-      out += text
+    let steps = false
+    onStdout = (chunk) => {
+      if (steps) return session.data(chunk)
+      buf = Buffer.concat([buf, chunk])
       let nl: number
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl)
-        out = out.slice(nl + 1)
+      while (!steps && (nl = buf.indexOf(10)) >= 0) {
+        const line = buf.subarray(0, nl).toString()
+        buf = buf.subarray(nl + 1)
         if (after) {
           if (line.startsWith(`${AFTER_END}=`)) {
             thenDone({ stdout: after.join('\n'), code: Number(line.slice(AFTER_END.length + 1)) })
             after = undefined
+            steps = true
           } else after.push(line)
         } else if (line.startsWith('held-by=')) {
           holder = line.slice(8)
@@ -178,10 +195,19 @@ export function acquireLock(
           locked = true
           active.add(owner)
           if (options.then) after = []
-          else thenDone({ stdout: '', code: 0 })
+          else {
+            thenDone({ stdout: '', code: 0 })
+            steps = true
+          }
           resolve({
+            name: host.name,
             owner,
             thenOutput,
+            exec: (script, o) => session.run(script, o),
+            forward: (h, p) => host.forward(h, p),
+            get steps() {
+              return session.steps
+            },
             // Bounded: a host that stopped answering must not hold the run's end; closing the connection frees the lock anyway.
             release: async () => {
               active.delete(owner)
@@ -192,13 +218,22 @@ export function acquireLock(
           })
         }
       }
+      if (steps && buf.length) {
+        const rest = buf
+        buf = Buffer.alloc(0)
+        session.data(rest)
+      }
     }
     channel.catch(reject)
     result.then((r) => {
+      session.end(`the session ended (exit code ${r.code}${r.signal ? `, ${r.signal}` : ''})${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`)
       thenFailed(new RescueError(`the lock holder ended before its step finished (exit code ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`, { where: host.name, exitCode: ExitCode.PREFLIGHT }))
       if (locked) return
       if (r.code === HELD) reject(new LockHeldError(host.name, holder, options.waitSeconds))
       else reject(new RescueError(`cannot take this member's lock: ${(r.stderr || r.stdout).trim() || `exit code ${r.code}`}`, { where: host.name, exitCode: ExitCode.PREFLIGHT, hint: adviceFor(r.stderr) }))
-    }, reject)
+    }, (err) => {
+      session.end(`the connection failed: ${(err as Error).message}`)
+      reject(err)
+    })
   })
 }

@@ -3,14 +3,12 @@
 import { RescueError } from '../errors.ts'
 import type { RecoveryPlan } from '../plan/recovery.ts'
 import { unitStateScript } from '../plan/systemd.ts'
-import type { SshHost } from '../ssh/connection.ts'
-import type { HostPool } from '../task/hosts.ts'
 import type { Journal } from '../task/journal.ts'
 import { runPhase } from '../task/phase.ts'
 import type { RecoverOptions } from './recover.ts'
-import { probeMember } from './verify.ts'
+import { probeMember, type RemoteHost } from './verify.ts'
 
-export async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal) {
+export async function waitForQuorum(plan: RecoveryPlan, pool: { get(name: string): RemoteHost }, o: RecoverOptions, journal: Journal) {
   const deadline = Date.now() + (o.timeoutMs ?? 120_000)
   const healthy = new Set<string>()
   const views = new Map<string, (t: string) => void>()
@@ -45,7 +43,7 @@ export async function waitForQuorum(plan: RecoveryPlan, pool: HostPool, o: Recov
 }
 
 /** The unit's state; a healthy member's Type=notify unit may still be 'activating' a moment, so that is waited out (10 s). */
-async function unitState(host: SshHost, unit: string, healthy: boolean): Promise<string> {
+async function unitState(host: RemoteHost, unit: string, healthy: boolean): Promise<string> {
   for (let i = 0; ; i++) {
     const state = (await host.exec(unitStateScript(unit), { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined))?.stdout.trim() ?? ''
     if (!healthy || state !== 'activating' || i >= 20) return state

@@ -18,7 +18,7 @@ import { acquireLock, acquireLockOrTakeOver, type HeldLock } from './lock.ts'
 import { runPhase, type PhaseResult } from '../task/phase.ts'
 import { formatBytes } from '../task/format.ts'
 import type { Ui } from '../task/ui.ts'
-import { verifyCluster, type Check } from './verify.ts'
+import { verifyCluster, type Check, type RemoteHost } from './verify.ts'
 import { readBoltFacts } from '../etcd/bolt.ts'
 import { parseHeld, type MemberData } from '../plan/survivor-read.ts'
 import { survivorGuard, type SurvivorReport } from '../plan/survivor-guard.ts'
@@ -91,8 +91,10 @@ export interface RecoverResult {
   recoverySeconds?: number
   totalSeconds: number
   warnings: string[]
-  /** Remote commands started per host (each one a login shell there), and the largest count. */
+  /** Remote commands started per host (each one a login shell there). */
   remoteCommands: Record<string, number>
+  /** Sequential round trips per host: commands started plus steps sent on the host's session. */
+  roundTrips: Record<string, number>
   /** This process's peak resident memory, bytes. */
   peakRssBytes: number
 }
@@ -107,9 +109,15 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     warnings.push(w)
     o.ui.warn(w)
   }
-  const res: RecoverResult = { exitCode: ExitCode.FAILED, result: 'failed', message: '', members: [], journal, checks: [], totalSeconds: 0, warnings, remoteCommands: {}, peakRssBytes: 0 }
+  const res: RecoverResult = { exitCode: ExitCode.FAILED, result: 'failed', message: '', members: [], journal, checks: [], totalSeconds: 0, warnings, remoteCommands: {}, roundTrips: {}, peakRssBytes: 0 }
   const locks: HeldLock[] = []
   const lockOf = new Map<string, HeldLock>()
+  // Every step after the lock is a message on the lock's own session (one login shell per host for the run).
+  const remote = (name: string): RemoteHost => {
+    const lock = lockOf.get(name)
+    if (!lock) throw new Error(`no session on ${name}`)
+    return lock
+  }
   // A copy retried over a new connection takes this run's own lock over from the dead one.
   const relock = async (name: string, host: SshHost) => {
     const m = res.members.find((x) => x.name === name)!
@@ -120,6 +128,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
   const finish = async (r: Partial<RecoverResult>): Promise<RecoverResult> => {
     await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
     res.remoteCommands = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts]))
+    res.roundTrips = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts + locks.filter((l) => l.name === name).reduce((n, l) => n + l.steps, 0)]))
     res.peakRssBytes = process.resourceUsage().maxRSS * 1024
     pool.closeAll()
     Object.assign(res, r)
@@ -257,7 +266,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       host: m.name,
       run: async () => {
         if (m.resume.alreadyRestored && m.resume.running.length) return { value: null, text: 'already running restored data: left alone', skipped: true }
-        const r = await exec(pool.get(m.name), m.scripts.stop, o, 'stop')
+        const r = await exec(remote(m.name), m.scripts.stop, o, 'stop')
         return { value: null, text: stopText(m.unit, field(r.stdout, 'unit.stopped'), field(r.stdout, 'stopped')) }
       },
     })), forks), 'stop')
@@ -266,7 +275,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const restored = await runPhase(o.ui, journal, 'restore', 'Restore each member with its own identity', plan.members.map((m) => ({
       host: m.name,
       run: async () => {
-        const r = await exec(pool.get(m.name), m.scripts.restore, o, 'restore')
+        const r = await exec(remote(m.name), m.scripts.restore, o, 'restore')
         const already = field(r.stdout, 'restore') === 'already-done'
         const aside = field(r.stdout, 'set-aside')
         return {
@@ -282,7 +291,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     gate(await runPhase(o.ui, journal, 'start', 'Start etcd', plan.members.map((m) => ({
       host: m.name,
       run: async () => {
-        const r = await exec(pool.get(m.name), m.scripts.start, o, 'start')
+        const r = await exec(remote(m.name), m.scripts.start, o, 'start')
         const started = field(r.stdout, 'started') ?? 'started'
         return { value: null, text: started, skipped: started.startsWith('already-running') }
       },
@@ -290,7 +299,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     stopHere('start')
 
     // 5. Quorum, then proof.
-    const quorum = await waitForQuorum(plan, pool, o, journal)
+    const quorum = await waitForQuorum(plan, { get: remote }, o, journal)
     checkpoint(o.signal, 'start')
     // A majority healthy is a quorum: verification then names the members that lag (exit 4).
     const lagging = quorum.failed.map((f) => formatError(f.error))
@@ -298,7 +307,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const verified = await runPhase(o.ui, journal, 'verify', 'Verify the recovered cluster', [{
       host: 'cluster',
       run: async () => {
-        const { checks } = await verifyCluster(plan, pool.hosts, snapshotRevision)
+        const { checks } = await verifyCluster(plan, new Map(plan.members.map((m) => [m.name, remote(m.name)])), snapshotRevision)
         const failed = checks.filter((c) => !c.ok)
         if (failed.length) throw Object.assign(new RescueError(failed.map((c) => `${c.name}: ${c.detail}`).join('; ')), { checks })
         return { value: checks, text: `${checks.length} checks passed: cluster ${plan.clusterIdHex}, ${checks.find((c) => c.name === 'one-leader')?.detail}` }
@@ -313,7 +322,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}${lag}` })
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
-    const marked = await Promise.allSettled(plan.members.map((m) => exec(pool.get(m.name), m.scripts.complete, o, 'verify')))
+    const marked = await Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'verify')))
     marked.forEach((r, i) => {
       if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored`)
     })
@@ -349,7 +358,7 @@ function refused(r: PhaseResult<unknown>, what: string): Partial<RecoverResult> 
 }
 
 /** Runs one remote script, echoing it and its output with -v. */
-async function exec(host: SshHost, script: Script, o: RecoverOptions, phase: string) {
+async function exec(host: Pick<RemoteHost, 'name' | 'exec'>, script: Script, o: RecoverOptions, phase: string) {
   if (o.verbose) o.ui.info(`[${host.name}] ${phase} $ ${script.text.trim().split('\n').join(`\n[${host.name}]   `)}`)
   const r = await host.exec(script)
   if (o.verbose && (r.stdout.trim() || r.stderr.trim())) o.ui.info(`[${host.name}] ${phase} > ${(r.stdout + r.stderr).trim().split('\n').join(`\n[${host.name}] ${phase} > `)}`)

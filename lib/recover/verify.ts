@@ -8,6 +8,8 @@ import { judge, type Check, type Evidence } from './verdict.ts'
 import { Gateway } from '../etcd/gateway.ts'
 
 export type { Check }
+/** What reading a member needs of its host: run a command, reach a port. An SshHost, or a run's session on it. */
+export type RemoteHost = Pick<SshHost, 'name' | 'exec' | 'forward'>
 export interface MemberProbe {
   healthy: boolean
   status?: EndpointStatus
@@ -20,7 +22,7 @@ export interface MemberProbe {
  * host per read, so polling costs no login shell. TLS members are read with
  * etcdctl on their host, which has the client certificates.
  */
-export function gatewayFor(host: SshHost, clientUrl: string): Gateway | undefined {
+export function gatewayFor(host: RemoteHost, clientUrl: string): Gateway | undefined {
   const u = new URL(clientUrl)
   if (u.protocol !== 'http:') return undefined
   return new Gateway(clientUrl, () => host.forward(u.hostname, Number(u.port)))
@@ -31,7 +33,7 @@ function reason(e: unknown): string {
 }
 
 /** The member's own status and health, read on its own host. */
-export async function probeMember(host: SshHost, m: Pick<MemberPlan, 'etcdctl' | 'clientUrl' | 'tls'>): Promise<MemberProbe> {
+export async function probeMember(host: RemoteHost, m: Pick<MemberPlan, 'etcdctl' | 'clientUrl' | 'tls'>): Promise<MemberProbe> {
   const gw = gatewayFor(host, m.clientUrl)
   if (gw) {
     const [st, health] = await Promise.allSettled([gw.status(), gw.health()])
@@ -43,7 +45,7 @@ export async function probeMember(host: SshHost, m: Pick<MemberPlan, 'etcdctl' |
 }
 
 /** Two channels at once on one connection: etcdctl endpoint status and health. */
-async function probeWithEtcdctl(host: SshHost, m: Pick<MemberPlan, 'etcdctl' | 'clientUrl' | 'tls'>): Promise<MemberProbe> {
+async function probeWithEtcdctl(host: RemoteHost, m: Pick<MemberPlan, 'etcdctl' | 'clientUrl' | 'tls'>): Promise<MemberProbe> {
   const ctl = (args: string[]) => host.exec(sh`${etcdctlArgv(m.etcdctl, m.clientUrl, m.tls, args)}`, { allowFailure: true, timeoutMs: 10_000 })
   const [st, health] = await Promise.all([ctl(['endpoint', 'status', '-w', 'json']), ctl(['endpoint', 'health', '-w', 'json'])])
   let status: EndpointStatus | undefined
@@ -64,7 +66,7 @@ function lastLine(s: string): string {
 /** Reads the evidence off every member (one round of parallel SSH calls each step) and judges it. */
 export async function verifyCluster(
   plan: RecoveryPlan,
-  hosts: Map<string, SshHost>,
+  hosts: Map<string, RemoteHost>,
   snapshotRevision: number,
 ): Promise<{ checks: Check[]; evidence: Evidence }> {
   const run = (m: MemberPlan, args: string[], timeoutMs = 10_000) =>

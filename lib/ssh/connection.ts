@@ -76,6 +76,8 @@ export interface ExecOptions {
   timeoutMs?: number
   /** Live output, for -v. */
   onOutput?: (text: string, stream: 'stdout' | 'stderr') => void
+  /** Live output as bytes (a stream whose framing counts bytes: the persistent session's). */
+  onData?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void
   /** Stream stdout here instead of collecting it (downloads); `stdout` in the result is then empty. */
   stdout?: NodeJS.WritableStream
 }
@@ -204,6 +206,7 @@ ${command}` : command
         }
         const stdoutData = (d: Buffer) => {
           if (options.stdout) options.stdout.write(d)
+          else if (options.onData) options.onData(d, 'stdout')
           else {
             out.push(d)
             options.onOutput?.(d.toString(), 'stdout')
@@ -211,6 +214,7 @@ ${command}` : command
         }
         const stderrData = (d: Buffer) => {
           errOut.push(d)
+          options.onData?.(d, 'stderr')
           options.onOutput?.(d.toString(), 'stderr')
         }
         // Both streams must be consumed or 'close' never fires.
@@ -255,7 +259,7 @@ ${command}` : command
   }
 
   /** TERM, then KILL after 2 s, to a timed-out step's process group on the host. */
-  private async killGroup(pgid: number): Promise<void> {
+  async killGroup(pgid: number): Promise<void> {
     await this.exec(sh`pg=${pgid}; kill -TERM "-$pg" 2>/dev/null || exit 0; sleep 2; kill -KILL "-$pg" 2>/dev/null; exit 0`, { allowFailure: true, timeoutMs: undefined })
       .catch(() => undefined)
   }

@@ -1,0 +1,101 @@
+// The persistent session's loop, run by a real local sh (dash, then bash): the
+// framing in bytes, exit codes, stderr, a timed-out step's process group ended,
+// fd 9 not inherited, and the release. No SSH: the loop reads and writes pipes
+// here exactly as it does over an SSH channel.
+import { afterEach, describe, expect, it } from 'vitest'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sh } from '../../lib/shell/sh.ts'
+import { sessionLoop, StepSession } from '../../lib/ssh/session.ts'
+import { RemoteCommandError } from '../../lib/ssh/errors.ts'
+
+const shells = ['/bin/dash', '/bin/bash'].filter(existsSync)
+
+describe.each(shells)('sessionLoop under %s', (shell) => {
+  let child: ChildProcess | undefined
+  let dir: string
+  afterEach(() => {
+    child?.kill('SIGKILL')
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  function open(onRelease = sh``) {
+    dir = mkdtempSync(join(tmpdir(), 'session-test-'))
+    const lock = join(dir, 'lock')
+    // As the lock script does: fd 9 open on the lock file, then the loop.
+    child = spawn(shell, ['-c', sh`exec 9>>${lock}
+${sessionLoop(onRelease)}`.text], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: dir } })
+    const kills: number[] = []
+    const session = new StepSession('local', (line) => child!.stdin!.write(line), (pg) => {
+      kills.push(pg)
+      spawnSync('/bin/sh', ['-c', `kill -TERM -${pg}`])
+    })
+    child.stdout!.on('data', (d: Buffer) => session.data(d))
+    const exited = new Promise<number | null>((r) => child!.on('exit', (c) => {
+      session.end('exited')
+      r(c)
+    }))
+    return { session, kills, lock, exited }
+  }
+
+  it('answers each step with its stdout, stderr and exit code, in order, byte for byte', async () => {
+    const { session } = open()
+    const [a, b, c] = await Promise.all([
+      session.run(sh`echo one; echo err >&2`),
+      session.run(sh`printf '%s' ${'no newline at the end'}; exit 3`, { allowFailure: true }),
+      // NUL, an invalid byte, blank lines, a two-byte character: counted in bytes, not lines.
+      session.run(sh`printf ${'\\000\\377\\n\\n\\303\\251'}`),
+    ])
+    expect(a).toEqual({ code: 0, stdout: 'one\n', stderr: 'err\n' })
+    expect(b).toEqual({ code: 3, stdout: 'no newline at the end', stderr: '' })
+    expect(Buffer.from(c.stdout).equals(Buffer.from('\u0000\ufffd\n\né'))).toBe(true)
+    expect(session.steps).toBe(3)
+  })
+
+  it('rejects a failing step unless allowed, with its output', async () => {
+    const { session } = open()
+    const err = await session.run(sh`echo why >&2; exit 7`).catch((e) => e)
+    expect(err).toBeInstanceOf(RemoteCommandError)
+    expect(String(err.message)).toMatch(/7/)
+    // The session goes on after a failed step.
+    expect((await session.run(sh`echo still`)).stdout).toBe('still\n')
+  })
+
+  it('ends a timed-out step by its own process group and goes on', async () => {
+    const { session, kills } = open()
+    const marker = join(dir, 'child-alive')
+    // The step starts a grandchild in its group: both must go.
+    const err = await session.run(sh`sleep 30 & echo $! > ${marker}; wait`, { timeoutMs: 300 }).catch((e) => e)
+    expect(err).toBeInstanceOf(RemoteCommandError)
+    expect(kills).toHaveLength(1)
+    const pid = Number(readFileSync(marker, 'utf8'))
+    for (let i = 0; i < 50 && spawnSync('kill', ['-0', String(pid)]).status === 0; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(spawnSync('kill', ['-0', String(pid)]).status).not.toBe(0)
+    expect((await session.run(sh`echo next`)).stdout).toBe('next\n')
+  })
+
+  it('does not hand the lock (fd 9) to what a step starts', async () => {
+    const { session } = open()
+    const r = await session.run(sh`[ -e /proc/$$/fd/9 ] && echo inherited || echo closed`)
+    expect(r.stdout).toBe('closed\n')
+  })
+
+  it('runs the release hook on `release` and exits; later steps are refused', async () => {
+    const { session, exited, lock } = open(sh`echo released > "$TMPDIR/released"`)
+    writeFileSync(lock, 'owner\n')
+    child!.stdin!.write('release\n')
+    expect(await exited).toBe(0)
+    expect(readFileSync(join(dir, 'released'), 'utf8')).toBe('released\n')
+    await expect(session.run(sh`true`)).rejects.toThrow(/exited/)
+  })
+
+  it('fails the steps in flight when the loop dies', async () => {
+    const { session } = open()
+    const p = session.run(sh`sleep 5`)
+    await new Promise((r) => setTimeout(r, 100))
+    child!.kill('SIGKILL')
+    await expect(p).rejects.toThrow(/did not finish: exited/)
+  })
+})
