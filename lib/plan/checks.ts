@@ -65,8 +65,10 @@ export function hostProblems(c: CheckInput): string[] {
   else if (!f.parent.writable) problems.push('the data dir\'s parent directory is not writable (connect as root or set ansible_become)')
   const inPlace = f.snapshot.sha256 === c.snapshotSha
   const need = spaceNeeded(c.snapshotSize, inPlace)
-  if (f.parent.freeBytes !== undefined && f.parent.freeBytes < need.parent) {
-    problems.push(`not enough free space next to the data dir: ${mib(f.parent.freeBytes)} free, ${mib(need.parent)} needed`)
+  // A part file of this run's upload (running alongside the probe) holds space the snapshot is counted for.
+  const free = f.parent.freeBytes === undefined ? undefined : f.parent.freeBytes + (inPlace ? 0 : f.parent.partsBytes ?? 0)
+  if (free !== undefined && free < need.parent) {
+    problems.push(`not enough free space next to the data dir: ${mib(free)} free, ${mib(need.parent)} needed`)
   }
   if (f.dataDir.mountpoint && f.dataDir.freeBytes !== undefined && f.dataDir.freeBytes < need.data) {
     problems.push(`not enough free space on the data dir's disk: ${mib(f.dataDir.freeBytes)} free, ${mib(need.data)} needed`)

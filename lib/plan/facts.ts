@@ -35,7 +35,8 @@ export interface HostFacts {
   /** Versions each tool reported, to catch a mixed install. */
   toolVersions: Record<string, string>
   dataDir: { exists: boolean; entries: number; hasMember: boolean; mountpoint: boolean; freeBytes?: number }
-  parent: { exists: boolean; writable: boolean; freeBytes?: number }
+  /** partsBytes: what upload part files (an upload running now) take of the free space. */
+  parent: { exists: boolean; writable: boolean; freeBytes?: number; partsBytes?: number }
   snapshot: { size?: number; sha256?: string }
   /** An interrupted run's restore: the journal's last line is `restored SHA TOKEN` (not yet `complete`). */
   restored?: { sha256: string; token: string }
@@ -86,6 +87,8 @@ if [ -d "$P" ]; then
   echo "parent.exists=1"
   [ -w "$P" ] && echo "parent.writable=1"
   echo "parent.free_kib=$(df -Pk "$P" | awk 'NR == 2 { print $4 }')"
+  # An upload of this run may be writing while this probe runs: its space is the snapshot's, counted once.
+  echo "parent.parts_kib=$(du -sk "$S".part.* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')"
 fi
 if [ -f "$S" ]; then
   sz=$(wc -c < "$S" | tr -d ' ')
@@ -183,7 +186,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
       mountpoint: flag('data.mountpoint'),
       freeBytes: kib('data.free_kib'),
     },
-    parent: { exists: flag('parent.exists'), writable: flag('parent.writable'), freeBytes: kib('parent.free_kib') },
+    parent: { exists: flag('parent.exists'), writable: flag('parent.writable'), freeBytes: kib('parent.free_kib'), partsBytes: kib('parent.parts_kib') },
     snapshot: { size: num('snap.size'), sha256: sha },
     restored: parseStateFile(stateLines, host, stateFile).restored,
     pids,

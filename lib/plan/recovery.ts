@@ -135,7 +135,7 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
       etcdUser: f.etcdUser?.name ?? m.etcdUser,
       resume: { snapshotInPlace: f.snapshot.sha256 === snapshot.sha256, alreadyRestored, running: f.pids },
       scripts: {
-        upload: uploadScript(paths, snapshot.sha256),
+        upload: uploadScript(paths, snapshot.sha256, snapshot.size),
         stop: stopScript(stop),
         restore: restoreScript({
           paths,

@@ -30,15 +30,31 @@ export const FILE_ID: Script = sh`file_id() { stat -c '%s:%i:%.9Z' "$1" 2>/dev/n
  * not share (or have removed) its file. A failed write (disk full) removes its
  * part at once; parts whose writer is gone (a killed run) are removed first.
  * Only a file whose hash matched is ever renamed to the name restore reads.
+ *
+ * It may run while preflight's checks still run (the copy overlaps them), so it
+ * checks for itself what it needs: the same file already here and verified by an
+ * earlier upload (`in-place=`, stdin is not read), and room for the file (else it
+ * refuses before writing a byte). It says `created-work=` when it made the work
+ * dir, so a preflight that then fails can remove exactly what the copy added.
  */
-export function uploadScript(paths: MemberPaths, sha256: string): Script {
+export function uploadScript(paths: MemberPaths, sha256: string, size: number): Script {
   return sh`set -e
 umask 077
 ${HASH_FILE}
 ${FILE_ID}
-W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}
+W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}; size=${size}
 P="$P0.$$"
-mkdir -p "$W"
+if [ -f "$S" ] && [ -f "$J" ] && grep -qxF "verified $want $(file_id "$S")" "$J"; then
+  echo "in-place=$S"
+  exit 0
+fi
+d="$W"; [ -d "$d" ] || d=$(dirname "$W")
+free_kib=$(df -Pk "$d" | awk 'NR == 2 { print $4 }')
+if [ -n "$free_kib" ] && [ "$free_kib" -lt $(( size / 1024 + 1 )) ]; then
+  echo "No space left on device for the snapshot: $free_kib KiB free in $d, $(( size / 1024 + 1 )) KiB needed (nothing was written)" >&2
+  exit 1
+fi
+if [ ! -d "$W" ]; then mkdir -p "$W"; echo "created-work=$W"; fi
 for f in "$P0".*; do
   [ -e "$f" ] || continue
   kill -0 "\${f##*.}" 2>/dev/null || rm -f "$f"
@@ -58,6 +74,30 @@ mv -f "$P" "$S"
 # The record restore checks for, and a later run's preflight trusts instead of hashing again.
 echo "verified $want $(file_id "$S")" >> "$J"
 echo "copied=$S"`
+}
+
+/**
+ * Takes back what an upload that overlapped a failed preflight added: the file and
+ * its `verified` line, and the work dir when that upload made it. A file another
+ * run left (in place before) is not touched.
+ */
+export function unUploadScript(paths: MemberPaths, sha256: string, createdWork: boolean): Script {
+  return sh`${FILE_ID}
+W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}; created=${createdWork ? 1 : 0}
+for f in "$P0".*; do
+  [ -e "$f" ] || continue
+  kill -0 "\${f##*.}" 2>/dev/null || rm -f "$f"
+done
+if [ -f "$S" ]; then
+  line="verified $want $(file_id "$S")"
+  rm -f "$S"
+  if [ -f "$J" ]; then
+    grep -vxF "$line" "$J" > "$J.tmp" || true
+    if [ -s "$J.tmp" ]; then mv -f "$J.tmp" "$J"; else rm -f "$J.tmp" "$J"; fi
+  fi
+fi
+if [ "$created" = 1 ]; then rmdir "$W" 2>/dev/null || echo "left=$W (not empty)"; fi
+echo "removed=$S"`
 }
 
 export interface StopSpec {

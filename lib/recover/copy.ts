@@ -1,8 +1,15 @@
-// The copy phase: one read of the snapshot feeds every host (in batches of `forks`),
-// each host verifies its SHA-256 before the file gets the name restore reads; a host
-// whose copy failed is retried over a new connection (copy-retry.ts).
+// The copy: one read of the snapshot feeds every host (in batches of `forks`), each
+// host verifies its SHA-256 before the file gets the name restore reads; a host whose
+// copy failed is retried over a new connection (copy-retry.ts). It starts as soon as
+// every member is locked, while preflight's checks still run (startUploads); a
+// preflight that fails takes it back (takeBackUploads), so a refused run leaves the
+// hosts as it found them.
 import type { RecoveryPlan } from '../plan/recovery.ts'
 import type { SshHost } from '../ssh/connection.ts'
+import type { Script } from '../shell/sh.ts'
+import { unUploadScript } from '../plan/scripts.ts'
+import type { MemberPaths } from '../plan/paths.ts'
+import { formatError } from '../errors.ts'
 import { fanOutUpload } from '../ssh/upload.ts'
 import type { HostPool } from '../task/hosts.ts'
 import type { Journal } from '../task/journal.ts'
@@ -11,45 +18,94 @@ import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
 import type { RecoverOptions } from './recover.ts'
 
-export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>) {
-  const size = plan.snapshot.size
-  const todo = plan.members.filter((m) => !m.resume.snapshotInPlace)
+export interface UploadDone {
+  secs: number
+  /** The upload script's output: `in-place=`, `created-work=`, `copied=`. */
+  stdout: string
+}
+
+export interface Uploads {
+  /** Per host: settles when its copy is verified there (or found in place), or failed. */
+  results: Map<string, Promise<UploadDone>>
+  /** Where each host's progress line goes, once the copy phase shows. */
+  views: Map<string, (text: string) => void>
+  /** Stops every upload still running (their part files are removed on the hosts). */
+  abort(): void
+}
+
+const progress = (bytes: number, size: number, t0: number) =>
+  `${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, (Date.now() - t0) / 1000)}`
+
+/** Starts copying `file` to every target; one read of the file feeds each batch of `forks` hosts. */
+export function startUploads(file: string, size: number, targets: Array<{ name: string; host: SshHost; command: Script }>, forks: number): Uploads {
+  const ctl = new AbortController()
   const views = new Map<string, (text: string) => void>()
-  const results = new Map<string, { promise: Promise<number>; settle: (r: { ok: boolean; error?: unknown; secs: number }) => void }>()
-  for (const m of todo) {
-    let settle!: (r: { ok: boolean; error?: unknown; secs: number }) => void
-    const promise = new Promise<number>((resolve, reject) => {
-      settle = (r) => (r.ok ? resolve(r.secs) : reject(r.error))
-    })
+  const settles = new Map<string, (r: { ok: true; done: UploadDone } | { ok: false; error: unknown }) => void>()
+  const results = new Map<string, Promise<UploadDone>>()
+  for (const t of targets) {
+    const promise = new Promise<UploadDone>((resolve, reject) => settles.set(t.name, (r) => (r.ok ? resolve(r.done) : reject(r.error))))
     promise.catch(() => {})
-    results.set(m.name, { promise, settle })
+    results.set(t.name, promise)
   }
-  // One read of the file feeds each batch of `forks` hosts.
   void (async () => {
-    for (let i = 0; i < todo.length; i += forks) {
-      const batch = todo.slice(i, i + forks)
+    for (let i = 0; i < targets.length; i += forks) {
+      const batch = targets.slice(i, i + forks)
       const t0 = Date.now()
-      const outcomes = await fanOutUpload(plan.snapshot.path, batch.map((m) => ({
-        host: pool.get(m.name),
-        command: m.scripts.upload,
-        onProgress: (bytes) => {
-          const secs = (Date.now() - t0) / 1000
-          views.get(m.name)?.(`${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, secs)}`)
-        },
-      }))).catch((error) => batch.map(() => ({ ok: false as const, error })))
+      const outcomes = await fanOutUpload(file, batch.map((t) => ({
+        host: t.host,
+        command: t.command,
+        onProgress: (bytes) => views.get(t.name)?.(progress(bytes, size, t0)),
+      })), ctl.signal).catch((error) => batch.map(() => ({ ok: false as const, error })))
       const secs = (Date.now() - t0) / 1000
-      batch.forEach((m, j) => {
+      batch.forEach((t, j) => {
         const out = outcomes[j]
-        results.get(m.name)!.settle(out.ok ? { ok: true, secs } : { ok: false, error: out.error, secs })
+        settles.get(t.name)!(out.ok ? { ok: true, done: { secs, stdout: out.result.stdout } } : { ok: false, error: out.error })
       })
     }
   })()
+  return { results, views, abort: () => ctl.abort() }
+}
+
+/**
+ * Takes back what uploads that ran alongside a preflight which then failed added:
+ * stops those still running, then removes each copied file, its `verified` line,
+ * and the work dir the upload made. Returns what could not be taken back.
+ */
+export async function takeBackUploads(
+  uploads: Uploads,
+  members: Array<{ name: string; paths: MemberPaths }>,
+  sha256: string,
+  remote: (name: string) => { exec(script: Script, options?: { allowFailure?: boolean; timeoutMs?: number }): Promise<{ code: number | null; stdout: string; stderr: string }> },
+): Promise<string[]> {
+  uploads.abort()
+  const left: string[] = []
+  await Promise.all(members.map(async (m) => {
+    const r = uploads.results.get(m.name)
+    if (!r) return
+    const out = await r.then((d) => d.stdout, (e: { stdout?: string }) => e?.stdout ?? '')
+    if (/^in-place=/m.test(out)) return
+    try {
+      const undo = await remote(m.name).exec(unUploadScript(m.paths, sha256, /^created-work=/m.test(out)), { timeoutMs: 30_000 })
+      const kept = /^left=(.*)$/m.exec(undo.stdout)?.[1]
+      if (kept) left.push(`${m.name}: ${kept}`)
+    } catch (err) {
+      left.push(`${m.name}: could not remove the copy in ${m.paths.work} (${formatError(err).split('\n')[0]})`)
+    }
+  }))
+  return left
+}
+
+export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>, started?: Uploads) {
+  const size = plan.snapshot.size
+  const uploads = started ?? startUploads(plan.snapshot.path, size, plan.members.filter((m) => !m.resume.snapshotInPlace).map((m) => ({ name: m.name, host: pool.get(m.name), command: m.scripts.upload })), forks)
+  const inPlace = { value: null, text: 'same snapshot already on this host (sha256 matched)', skipped: true }
   return runPhase(o.ui, journal, 'copy', `Copy snapshot (${formatBytes(size)}) to every host`, plan.members.map((m) => ({
     host: m.name,
     run: async (view) => {
-      if (m.resume.snapshotInPlace) return { value: null, text: 'same snapshot already on this host (sha256 matched)', skipped: true }
-      views.set(m.name, view.update)
-      const secs = await results.get(m.name)!.promise.catch((first) => copyAgain(first, m, plan.snapshot.path, pool, {
+      const result = uploads.results.get(m.name)
+      if (!result) return inPlace
+      uploads.views.set(m.name, view.update)
+      const done = await result.catch((first) => copyAgain(first, m, plan.snapshot.path, pool, {
         retries: o.retries ?? 2,
         relock: (host) => relock(m.name, host),
         connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
@@ -58,9 +114,10 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
           view.update(text)
           o.ui.warn(`${m.name}: copy ${text}`)
         },
-        onProgress: (bytes, t0) => view.update(`${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, (Date.now() - t0) / 1000)}`),
-      }))
-      return { value: null, text: `${formatBytes(size)} in ${secs.toFixed(1)} s (${formatRate(size, secs)}), sha256 verified on host` }
+        onProgress: (bytes, t0) => view.update(progress(bytes, size, t0)),
+      }).then((secs) => ({ secs, stdout: '' })))
+      if (/^in-place=/m.test(done.stdout)) return inPlace
+      return { value: null, text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), sha256 verified on host` }
     },
   })), plan.members.length)
 }

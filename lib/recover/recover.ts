@@ -27,7 +27,8 @@ import { heldScriptFor, snapshotFromSurvivors, type FromSurvivorsResult } from '
 import { joinScripts } from '../shell/sh.ts'
 import { Interrupted, checkpoint } from '../task/interrupt.ts'
 import { hostStates } from './host-state.ts'
-import { copyPhase } from './copy.ts'
+import { copyPhase, startUploads, takeBackUploads, type Uploads } from './copy.ts'
+import { uploadScript } from '../plan/scripts.ts'
 import { waitForQuorum } from './quorum.ts'
 
 export interface RecoverOptions {
@@ -125,7 +126,13 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     locks.push(lock)
     lockOf.set(name, lock)
   }
+  // The copy, started while preflight runs; taken back if the run ends before any change.
+  let early: { uploads: Uploads; members: Array<{ name: string; paths: ReturnType<typeof memberPaths> }>; sha256: string } | undefined
   const finish = async (r: Partial<RecoverResult>): Promise<RecoverResult> => {
+    if (early && changesStarted === undefined) {
+      const left = await takeBackUploads(early.uploads, early.members, early.sha256, remote)
+      if (left.length) warn(`the copy made alongside preflight could not all be taken back:\n${left.map((l) => `  ${l}`).join('\n')}`)
+    }
     await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
     res.remoteCommands = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts]))
     res.roundTrips = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts + locks.filter((l) => l.name === name).reduce((n, l) => n + l.steps, 0)]))
@@ -208,6 +215,16 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       },
     })), forks)
     if (locked.failed.length) return finish(refused(locked, 'cannot lock'))
+    // Every member is locked: the copy starts now, alongside the checks (not for --check, nor
+    // before a person confirmed). Each host's upload checks room and an earlier copy for itself.
+    if (!o.check && !o.confirm) {
+      const targets = members.map((m) => ({ name: m.name, paths: probeWhere(m) }))
+      early = {
+        members: targets,
+        sha256: snapshot.sha256,
+        uploads: startUploads(snapshot.path, snapshot.size, targets.map((t) => ({ name: t.name, host: pool.get(t.name), command: uploadScript(t.paths, snapshot.sha256, snapshot.size) })), forks),
+      }
+    }
     const held = new Map<string, MemberData>()
     const probed = await runPhase(o.ui, journal, 'preflight', 'Preflight checks (read-only)', members.map((m) => ({
       host: m.name,
@@ -259,7 +276,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       if (o.stopAfter === phase) throw new PhaseFailed(`stopped after ${phase}, as asked (stopAfter)`)
     }
 
-    gate(await copyPhase(plan, pool, o, journal, forks, relock), 'copy')
+    gate(await copyPhase(plan, pool, o, journal, forks, relock, early?.uploads), 'copy')
     stopHere('copy')
 
     gate(await runPhase(o.ui, journal, 'stop', 'Stop old members', plan.members.map((m) => ({

@@ -19,7 +19,8 @@ export type UploadOutcome = { ok: true; result: ExecResult } | { ok: false; erro
 
 const CHUNK = 1 << 18
 
-export async function fanOutUpload(file: string, targets: UploadTarget[]): Promise<UploadOutcome[]> {
+/** `signal`: stop sending and close every channel (each host's script then removes its part file). */
+export async function fanOutUpload(file: string, targets: UploadTarget[], signal?: AbortSignal): Promise<UploadOutcome[]> {
   const sinks = targets.map((t) => {
     const { channel, result } = t.host.spawn(t.command)
     return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined }
@@ -42,6 +43,15 @@ export async function fanOutUpload(file: string, targets: UploadTarget[]): Promi
     if (waiting.size === 0 && input.isPaused()) input.resume()
   }
 
+  const stop = () => {
+    input.destroy()
+    for (const s of sinks) {
+      s.alive = false
+      s.stream?.close()
+    }
+  }
+  if (signal?.aborted) stop()
+  signal?.addEventListener('abort', stop, { once: true })
   await new Promise<void>((resolve, reject) => {
     input.on('data', (chunk) => {
       for (const s of sinks) {
@@ -61,6 +71,7 @@ export async function fanOutUpload(file: string, targets: UploadTarget[]): Promi
     input.on('close', resolve)
     input.on('error', reject)
   })
+  signal?.removeEventListener('abort', stop)
   for (const s of sinks) if (s.alive) s.stream?.end()
 
   return Promise.all(sinks.map(async (s): Promise<UploadOutcome> => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memberPaths } from '../../lib/plan/paths.ts'
 import type { Script } from '../../lib/shell/sh.ts'
-import { HASH_FILE, completeScript, restoreScript, uploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
+import { HASH_FILE, completeScript, restoreScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
 
 const SNAP = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
 const SHA = createHash('sha256').update(readFileSync(SNAP)).digest('hex')
@@ -19,16 +19,53 @@ function sh(script: Script | string, input?: Buffer) {
   return spawnSync('/bin/sh', ['-c', String(script)], { input, encoding: 'utf8' })
 }
 
+const SIZE = readFileSync(SNAP).length
+
 describe('uploadScript', () => {
+  it('sends nothing when the same file is already here and verified, and refuses without room before writing', () => {
+    const root = mkdtempSync(join(tmpdir(), 'up-'))
+    const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
+    const first = sh(uploadScript(p, SHA, SIZE), readFileSync(SNAP))
+    expect(first.stdout).toMatch(/^created-work=.*\ncopied=/m)
+    const again = sh(uploadScript(p, SHA, SIZE), Buffer.alloc(0))
+    expect(again.status).toBe(0)
+    expect(again.stdout).toBe(`in-place=${p.snapshot}\n`)
+    // Touched since (ctime moved): no longer trusted, sent again.
+    writeFileSync(p.snapshot, readFileSync(SNAP))
+    expect(sh(uploadScript(p, SHA, SIZE), readFileSync(SNAP)).stdout).toMatch(/^copied=/m)
+
+    const huge = memberPaths(join(root, 'other'), SHA, 'tok', '20260101T000000Z', false)
+    const full = sh(uploadScript(huge, SHA, 2 ** 60), readFileSync(SNAP))
+    expect(full.status).toBe(1)
+    expect(full.stderr).toMatch(/No space left on device for the snapshot: \d+ KiB free in .*, \d+ KiB needed \(nothing was written\)/)
+    expect(existsSync(huge.work)).toBe(false)
+  })
+
+  it('is taken back exactly by unUploadScript: a work dir it made goes, an earlier one keeps its other lines', () => {
+    const root = mkdtempSync(join(tmpdir(), 'up-'))
+    const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
+    expect(sh(uploadScript(p, SHA, SIZE), readFileSync(SNAP)).status).toBe(0)
+    const undo = sh(unUploadScript(p, SHA, true), Buffer.alloc(0))
+    expect(undo.status, undo.stderr).toBe(0)
+    expect(existsSync(p.work)).toBe(false)
+
+    mkdirSync(p.work)
+    writeFileSync(p.state, 'aside /somewhere/old\n')
+    expect(sh(uploadScript(p, SHA, SIZE), readFileSync(SNAP)).stdout).not.toMatch(/created-work/)
+    expect(sh(unUploadScript(p, SHA, false), Buffer.alloc(0)).status).toBe(0)
+    expect(readFileSync(p.state, 'utf8')).toBe('aside /somewhere/old\n')
+    expect(readdirSync(p.work)).toEqual(['state'])
+  })
+
   it('renames the copy into place only when its sha256 matches', () => {
     const root = mkdtempSync(join(tmpdir(), 'up-'))
     const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
-    const ok = sh(uploadScript(p, SHA), readFileSync(SNAP))
+    const ok = sh(uploadScript(p, SHA, SIZE), readFileSync(SNAP))
     expect(ok.status).toBe(0)
     expect(readFileSync(p.snapshot).equals(readFileSync(SNAP))).toBe(true)
     expect(readdirSync(p.work).filter((f) => f.includes('.part'))).toEqual([])
 
-    const bad = sh(uploadScript(p, SHA.replace(/^./, SHA[0] === 'a' ? 'b' : 'a')), readFileSync(SNAP))
+    const bad = sh(uploadScript(p, SHA.replace(/^./, SHA[0] === 'a' ? 'b' : 'a'), SIZE), readFileSync(SNAP))
     expect(bad.status).toBe(65)
     expect(bad.stderr).toMatch(/corrupt: sha256 [0-9a-f]{64}, expected/)
     expect(readdirSync(p.work).filter((f) => f.includes('.part'))).toEqual([])
@@ -42,7 +79,7 @@ describe('uploadScript', () => {
     const dead = spawnSync('/bin/sh', ['-c', 'echo $$']).stdout.toString().trim()
     writeFileSync(`${p.part}.${dead}`, 'half')
     writeFileSync(`${p.part}.${process.pid}`, 'still being written')
-    const ok = sh(uploadScript(p, SHA), readFileSync(SNAP))
+    const ok = sh(uploadScript(p, SHA, SIZE), readFileSync(SNAP))
     expect(ok.status, ok.stderr).toBe(0)
     expect(readdirSync(p.work).filter((f) => f.startsWith('snapshot-')).sort()).toEqual([`${p.snapshot.split('/').pop()}.part.${process.pid}`, p.snapshot.split('/').pop()].sort())
   })
@@ -208,7 +245,7 @@ describe('invariants checked on the host right before their step', () => {
 
   it('the upload records what it verified, and restore trusts only that file', () => {
     const paths = memberPaths(join(root, 'etcd'), SHA, 't1', '20260101T000000Z', false)
-    expect(sh(uploadScript(paths, SHA), readFileSync(SNAP)).status).toBe(0)
+    expect(sh(uploadScript(paths, SHA, SIZE), readFileSync(SNAP)).status).toBe(0)
     expect(readFileSync(paths.state, 'utf8')).toMatch(new RegExp(`^verified ${SHA} ${readFileSync(SNAP).length}:\\d+:\\d+\\.\\d{9}\n$`))
     mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
     // The file changes after the copy (same size, other bytes): no restore, old data untouched.

@@ -13,7 +13,7 @@ import { backup } from '../../lib/backup/backup.ts'
 import { SshHost } from '../../lib/ssh/connection.ts'
 import { acquireLock, lockScript } from '../../lib/recover/lock.ts'
 import { memberPaths } from '../../lib/plan/paths.ts'
-import { completeScript, logTailScript, restoreScript, startScript, stopScript, uploadScript } from '../../lib/plan/scripts.ts'
+import { completeScript, logTailScript, restoreScript, startScript, stopScript, uploadScript, unUploadScript } from '../../lib/plan/scripts.ts'
 import { probeScript } from '../../lib/plan/facts.ts'
 import { findPidsScript, startCommand } from '../../lib/etcd/process.ts'
 import { etcdctlArgv, restoreArgv, snapshotStatusArgv } from '../../lib/etcd/etcdctl.ts'
@@ -48,7 +48,8 @@ function everyScript(v: string): Array<[string, Script]> {
   const restore = { tool: 'etcdctl' as const, bin: `${path}/etcdctl`, name: v, initialCluster: `${v}=${url}`, token: v, peerUrl: url, skipHashCheck: true }
   const tls = { cacert: `${path}/ca.pem`, cert: `${path}/c.pem`, key: `${path}/k.pem` }
   return [
-    ['upload', uploadScript(paths, v)],
+    ['upload', uploadScript(paths, v, 1024)],
+    ['un-upload', unUploadScript(paths, v, true)],
     ['stop process', stopScript(stop)],
     ['stop systemd', stopScript({ ...stop, service: 'systemd' })],
     ['restore', restoreScript({ paths, ports: [65001, 65002], sha256: v, mountpoint: false, etcdUser: v, restore })],
