@@ -82,14 +82,21 @@ export class Gateway {
       }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }))
+        res.on('end', () => {
+          // The answer is in: its timer must not keep the process alive (a forwarded channel may close much later).
+          clearTimeout(timer)
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() })
+        })
         res.on('error', reject)
       })
       // An overall timer: an SSH-forwarded channel has no socket timeout, so 'timeout' alone may never fire.
       const timer = setTimeout(() => req.destroy(new Error(`${path} timed out after ${timeoutMs} ms`)), timeoutMs)
       req.on('close', () => clearTimeout(timer))
       req.on('timeout', () => req.destroy(new Error(`${path} timed out after ${timeoutMs} ms`)))
-      req.on('error', reject)
+      req.on('error', (e) => {
+        clearTimeout(timer)
+        reject(e)
+      })
       req.end(body)
     })
   }

@@ -24,26 +24,16 @@ export const HASH_FILE: Script = sh`hash_file() {
 export const FILE_ID: Script = sh`file_id() { stat -c '%s:%i:%.9Z' "$1" 2>/dev/null; }`
 
 /**
- * Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it
- * into place. Each upload writes its own part file (PART.<pid>): a retry over a
- * new connection may start while the writer of a lost one still runs, and must
- * not share (or have removed) its file. A failed write (disk full) removes its
- * part at once; parts whose writer is gone (a killed run) are removed first.
- * Only a file whose hash matched is ever renamed to the name restore reads.
- *
- * It may run while preflight's checks still run (the copy overlaps them), so it
- * checks for itself what it needs: the same file already here and verified by an
- * earlier upload (`in-place=`, stdin is not read), and room for the file (else it
- * refuses before writing a byte). It says `created-work=` when it made the work
- * dir, so a preflight that then fails can remove exactly what the copy added.
+ * Before a copy: is the same file already here, verified by an earlier upload and
+ * unchanged since (`in-place=`: nothing to send)? Else is there room for it (else
+ * it refuses, exit 1, before writing a byte)? It makes the work dir, and says
+ * `created-work=` when it did, so a preflight that then fails can remove exactly
+ * what the copy added. The copy may run while preflight's checks still run (it
+ * overlaps them), so it checks for itself what it needs.
  */
-export function uploadScript(paths: MemberPaths, sha256: string, size: number): Script {
-  return sh`set -e
-umask 077
-${HASH_FILE}
-${FILE_ID}
-W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}; size=${size}
-P="$P0.$$"
+export function uploadCheckScript(paths: MemberPaths, sha256: string, size: number): Script {
+  return sh`${FILE_ID}
+W=${paths.work}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}; size=${size}
 if [ -f "$S" ] && [ -f "$J" ] && grep -qxF "verified $want $(file_id "$S")" "$J"; then
   echo "in-place=$S"
   exit 0
@@ -54,13 +44,36 @@ if [ -n "$free_kib" ] && [ "$free_kib" -lt $(( size / 1024 + 1 )) ]; then
   echo "No space left on device for the snapshot: $free_kib KiB free in $d, $(( size / 1024 + 1 )) KiB needed (nothing was written)" >&2
   exit 1
 fi
-if [ ! -d "$W" ]; then mkdir -p "$W"; echo "created-work=$W"; fi
+if [ ! -d "$W" ]; then
+  (umask 077; mkdir -p "$W") || exit 1
+  echo "created-work=$W"
+fi
+echo "ready"`
+}
+
+/**
+ * Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it
+ * into place. Each upload writes its own part file (PART.<pid>): a retry over a
+ * new connection may start while the writer of a lost one still runs, and must
+ * not share (or have removed) its file. A failed write (disk full) removes its
+ * part at once; parts whose writer is gone (a killed run) are removed first.
+ * Only a file whose hash matched is ever renamed to the name restore reads.
+ * It reads all of its stdin whatever happens (a session sends exactly the file's
+ * bytes and reads its next message after them), so nothing before the copy may end it.
+ */
+export function uploadReceiveScript(paths: MemberPaths, sha256: string): Script {
+  return sh`umask 077
+${HASH_FILE}
+${FILE_ID}
+W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}
+P="$P0.$$"
 for f in "$P0".*; do
   [ -e "$f" ] || continue
   kill -0 "\${f##*.}" 2>/dev/null || rm -f "$f"
 done
 if ! cat > "$P"; then
   rm -f "$P"
+  cat > /dev/null
   echo "writing the copy failed; the partial file was removed" >&2
   exit 1
 fi
@@ -70,10 +83,21 @@ if [ "$sum" != "$want" ]; then
   echo "the copy on this host is corrupt: sha256 $sum, expected $want" >&2
   exit 65
 fi
-mv -f "$P" "$S"
+mv -f "$P" "$S" || exit 1
 # The record restore checks for, and a later run's preflight trusts instead of hashing again.
-echo "verified $want $(file_id "$S")" >> "$J"
+echo "verified $want $(file_id "$S")" >> "$J" || exit 1
 echo "copied=$S"`
+}
+
+/** The copy as one remote command (its own SSH exec): the check, then, unless in place or refused, the receive. */
+export function uploadScript(paths: MemberPaths, sha256: string, size: number): Script {
+  return sh`check() {
+${uploadCheckScript(paths, sha256, size)}
+}
+out=$(check) || exit 1
+printf '%s\n' "$out"
+case $out in in-place=*) exit 0 ;; esac
+${uploadReceiveScript(paths, sha256)}`
 }
 
 /**

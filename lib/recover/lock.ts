@@ -18,11 +18,10 @@ import { adviceFor } from '../ssh/errors.ts'
 import { sh, type Script } from '../shell/sh.ts'
 import { sessionLoop, StepSession, type StepOptions } from '../ssh/session.ts'
 import type { ExecResult } from '../ssh/connection.ts'
+import type { ClientChannel } from 'ssh2'
 
 /** Exit code of the lock script when another run holds the lock. */
 const HELD = 75
-/** The line that ends the output of what ran under the lock. */
-const AFTER_END = 'etcd-rescue-locked-step-end'
 
 export class LockHeldError extends RescueError {
   constructor(host: string, readonly holder: string, waitedSeconds: number) {
@@ -53,10 +52,6 @@ export function ownerLine(argv: readonly string[] = process.argv, now = new Date
  * the file are ended): only for a holder this machine knows is gone.
  */
 export function lockScript(dataDir: string, owner: string, waitSeconds: number, takeover = '', then?: Script): Script {
-  // What to run once the lock is held (preflight's probe), in a subshell so nothing it
-  // does ends the lock holder, with stdin closed so it cannot eat the release line.
-  const after = then ? sh`( ${then}
-) </dev/null; rc=$?; end=${AFTER_END}; echo "$end=$rc"` : sh``
   return sh`F=${lockFile(dataDir)}; me=${owner}; wait_s=${waitSeconds}; take=${takeover}
 L=/run/lock; { [ -d "$L" ] && [ -w "$L" ]; } || L=/tmp
 L="$L/$F"
@@ -77,10 +72,10 @@ prev=$(head -n 1 "$L")
 [ -n "$prev" ] && echo "stale=$prev"
 printf '%s\\n' "$me" > "$L"
 echo locked
-${after}
-# Then this run's steps, each a message on this same session (lib/ssh/session.ts).
+# Then this run's steps, each a message on this same session (lib/ssh/session.ts), while
+# \`then\` (preflight's probe, in a subshell with stdin closed) runs alongside.
 # Released on purpose: clear the owner line. A dropped connection leaves it, for the next run to name.
-${sessionLoop(sh`: > "$L"`)}`
+${sessionLoop({ then, onRelease: sh`: > "$L"` })}`
 }
 
 export interface HeldLock {
@@ -100,6 +95,14 @@ export interface HeldLock {
   forward: SshHost['forward']
   /** Steps sent on the session so far (round trips that started no process of sshd's). */
   readonly steps: number
+  /** The session itself: files go over it too (StepSession.receive). */
+  session: StepSession
+  /** The session's SSH channel. */
+  channel: Promise<ClientChannel>
+  /** The session is gone (connection lost, dropped): a step needs a new lock. */
+  readonly closed: boolean
+  /** Ends the session at once, without releasing (the next lock on this host takes it over). */
+  drop(): void
 }
 
 /** Owner lines of the locks this process holds now (a run in progress). */
@@ -160,53 +163,42 @@ export function acquireLock(
     allowFailure: true,
     onData: (chunk, stream) => { if (stream === 'stdout') onStdout(chunk) },
   })
-  let thenDone!: (r: { stdout: string; code: number }) => void
-  let thenFailed!: (e: unknown) => void
-  const thenOutput = new Promise<{ stdout: string; code: number }>((res, rej) => {
-    thenDone = res
-    thenFailed = rej
-  })
-  thenOutput.catch(() => {})
   const session = new StepSession(host.name, (line) => void channel.then((c) => c.write(line)), (pgid) => void host.killGroup(pgid))
   return new Promise<HeldLock>((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0)
     let holder = ''
     let locked = false
-    let after: string[] | undefined
-    let steps = false
     onStdout = (chunk) => {
-      if (steps) return session.data(chunk)
+      if (locked) return session.data(chunk)
       buf = Buffer.concat([buf, chunk])
       let nl: number
-      while (!steps && (nl = buf.indexOf(10)) >= 0) {
+      while (!locked && (nl = buf.indexOf(10)) >= 0) {
         const line = buf.subarray(0, nl).toString()
         buf = buf.subarray(nl + 1)
-        if (after) {
-          if (line.startsWith(`${AFTER_END}=`)) {
-            thenDone({ stdout: after.join('\n'), code: Number(line.slice(AFTER_END.length + 1)) })
-            after = undefined
-            steps = true
-          } else after.push(line)
-        } else if (line.startsWith('held-by=')) {
+        if (line.startsWith('held-by=')) {
           holder = line.slice(8)
           options.onWait?.(holder)
         } else if (line.startsWith('stale=')) options.onStale?.(line.slice(6))
-        else if (line === 'locked' && !locked) {
+        else if (line === 'locked') {
           locked = true
           active.add(owner)
-          if (options.then) after = []
-          else {
-            thenDone({ stdout: '', code: 0 })
-            steps = true
-          }
+          const thenOutput = session.then().then((r) => ({ stdout: r.stdout, code: r.code ?? -1 }), (err) => {
+            throw new RescueError(`the lock holder ended before its step finished: ${(err as Error).message}`, { where: host.name, exitCode: ExitCode.PREFLIGHT })
+          })
+          thenOutput.catch(() => {})
           resolve({
             name: host.name,
             owner,
             thenOutput,
+            session,
+            channel,
             exec: (script, o) => session.run(script, o),
             forward: (h, p) => host.forward(h, p),
             get steps() {
               return session.steps
+            },
+            get closed() {
+              return session.closed
             },
             // Bounded: a host that stopped answering must not hold the run's end; closing the connection frees the lock anyway.
             release: async () => {
@@ -215,10 +207,11 @@ export function acquireLock(
               ch.end('release\n')
               await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())])
             },
+            drop: () => void channel.then((c) => c.close(), () => {}),
           })
         }
       }
-      if (steps && buf.length) {
+      if (locked && buf.length) {
         const rest = buf
         buf = Buffer.alloc(0)
         session.data(rest)
@@ -227,7 +220,6 @@ export function acquireLock(
     channel.catch(reject)
     result.then((r) => {
       session.end(`the session ended (exit code ${r.code}${r.signal ? `, ${r.signal}` : ''})${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`)
-      thenFailed(new RescueError(`the lock holder ended before its step finished (exit code ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`, { where: host.name, exitCode: ExitCode.PREFLIGHT }))
       if (locked) return
       if (r.code === HELD) reject(new LockHeldError(host.name, holder, options.waitSeconds))
       else reject(new RescueError(`cannot take this member's lock: ${(r.stderr || r.stdout).trim() || `exit code ${r.code}`}`, { where: host.name, exitCode: ExitCode.PREFLIGHT, hint: adviceFor(r.stderr) }))

@@ -28,7 +28,6 @@ import { joinScripts } from '../shell/sh.ts'
 import { Interrupted, checkpoint } from '../task/interrupt.ts'
 import { hostStates } from './host-state.ts'
 import { copyPhase, startUploads, takeBackUploads, type Uploads } from './copy.ts'
-import { uploadScript } from '../plan/scripts.ts'
 import { waitForQuorum } from './quorum.ts'
 
 export interface RecoverOptions {
@@ -130,7 +129,11 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
   let early: { uploads: Uploads; members: Array<{ name: string; paths: ReturnType<typeof memberPaths> }>; sha256: string } | undefined
   const finish = async (r: Partial<RecoverResult>): Promise<RecoverResult> => {
     if (early && changesStarted === undefined) {
-      const left = await takeBackUploads(early.uploads, early.members, early.sha256, remote)
+      const left = await takeBackUploads(early.uploads, early.members, early.sha256, async (name) => {
+        // A copy stopped half way ended its session: the run takes its own lock again to clean up.
+        if (lockOf.get(name)?.closed) await relock(name, pool.get(name))
+        return remote(name)
+      })
       if (left.length) warn(`the copy made alongside preflight could not all be taken back:\n${left.map((l) => `  ${l}`).join('\n')}`)
     }
     await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
@@ -222,7 +225,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       early = {
         members: targets,
         sha256: snapshot.sha256,
-        uploads: startUploads(snapshot.path, snapshot.size, targets.map((t) => ({ name: t.name, host: pool.get(t.name), command: uploadScript(t.paths, snapshot.sha256, snapshot.size) })), forks),
+        uploads: startUploads(snapshot.path, snapshot.sha256, snapshot.size, targets.map((t) => ({ name: t.name, host: pool.get(t.name), paths: t.paths, lock: lockOf.get(t.name) })), forks),
       }
     }
     const held = new Map<string, MemberData>()
@@ -276,7 +279,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       if (o.stopAfter === phase) throw new PhaseFailed(`stopped after ${phase}, as asked (stopAfter)`)
     }
 
-    gate(await copyPhase(plan, pool, o, journal, forks, relock, early?.uploads), 'copy')
+    gate(await copyPhase(plan, pool, o, journal, forks, relock, early?.uploads, (name) => lockOf.get(name)), 'copy')
     stopHere('copy')
 
     gate(await runPhase(o.ui, journal, 'stop', 'Stop old members', plan.members.map((m) => ({

@@ -1,18 +1,23 @@
 // One persistent session per host: a small POSIX sh loop, started once over SSH
 // (one login shell on the host for the whole run), that runs each later step as a
-// message on its stdin instead of a new SSH exec. Mitogen does this for Ansible;
-// on hosts whose login shell is slow (profile scripts, version-manager hooks) each
-// exec we do not start saves its cost.
+// message on its stdin instead of a new SSH exec; the snapshot itself comes over
+// the same channel. Mitogen does this for Ansible; on hosts whose login shell is
+// slow (profile scripts, version-manager hooks) each exec not started saves its cost.
 //
-// Protocol, one line per step on the loop's stdin:
-//   step ID BASE64-OF-SCRIPT
-// The loop decodes the script into a private temp dir, runs it with `sh` in a
-// process group of its own (setsid), stdin from /dev/null, fd 9 (the lock) closed,
-// and answers on stdout:
+// Protocol, one line per message on the loop's stdin:
+//   step ID BASE64-OF-SCRIPT     run a script (after `then` has been answered)
+//   quick ID BASE64-OF-SCRIPT    the same, without waiting for `then` (read-only checks)
+//   recv ID BYTES BASE64         the next BYTES on stdin are the script's stdin: a
+//                                file received while `then` still runs
+//   release                      the end (EOF, a lost connection, ends it too)
+// A step runs with `sh` in a process group of its own (setsid), stdin /dev/null,
+// the lock's fd 9 closed, and is answered on stdout:
 //   etcd-rescue-started ID PGID          (so a timeout can end the step's group)
 //   etcd-rescue-step ID RC OUTBYTES ERRBYTES
-// followed by exactly OUTBYTES of the step's stdout and ERRBYTES of its stderr.
-// A line `release` (or EOF: the connection is gone) ends the loop.
+// followed by exactly OUTBYTES of its stdout and ERRBYTES of its stderr. `then`
+// (the caller's first script, e.g. preflight's probe) runs in the background from
+// the start and is answered as step 0 as soon as it ends. Every write to stdout
+// holds a lock (flock), so answers never interleave.
 import { sh, type Script } from '../shell/sh.ts'
 import { RemoteCommandError, SshError } from './errors.ts'
 import type { ExecResult } from './connection.ts'
@@ -20,36 +25,70 @@ import type { ExecResult } from './connection.ts'
 // Written out literally in sessionLoop's text too.
 const STARTED = 'etcd-rescue-started'
 const DONE = 'etcd-rescue-step'
+/** The loop's first line: what it can do (recv needs a head(1) that reads exactly N bytes from a pipe: GNU's). */
+const HELLO = 'etcd-rescue-session'
 
 /**
  * The loop, to run after whatever prologue the caller needs (the lock). Each step
  * runs under `sh` with nothing of the loop's own state: a fresh process, its own
- * process group, stdin /dev/null and fd 9 closed (a started etcd must not inherit
- * the lock). Steps' output goes to files first, so the answer can give its length.
+ * process group, stdin /dev/null and fds 3 and 9 closed (a started etcd must not
+ * inherit the lock). Output goes to files first, so the answer can give its length.
  */
-export function sessionLoop(onRelease: Script = sh``): Script {
-  return sh`command -v setsid >/dev/null 2>&1 && command -v base64 >/dev/null 2>&1 || { echo "setsid or base64 not found (util-linux, coreutils)" >&2; exit 69; }
+export function sessionLoop(o: { then?: Script; onRelease?: Script } = {}): Script {
+  const then = o.then ?? sh`:`
+  return sh`for tool in setsid base64 flock; do command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found (util-linux, coreutils)" >&2; exit 69; }; done
 T=$(mktemp -d "\${TMPDIR:-/tmp}/etcd-rescue-session.XXXXXX") || exit 70
 trap 'rm -rf "$T"' EXIT
 trap 'exit 129' HUP
 trap 'exit 143' TERM
+exec 3<&0
+recv=0; head --version 2>/dev/null | grep -q coreutils && recv=1
+echo "etcd-rescue-session recv=$recv"
+# Every write to stdout holds this lock: \`then\` answers from the background when it ends.
+say() {
+  ( flock 8; printf '%s\n' "$1"; [ -z "$2" ] || cat "$T/$2.o" "$T/$2.e" ) 8>>"$T/lock"
+}
+answer() {
+  say "etcd-rescue-step $1 $2 $(wc -c < "$T/$1.o") $(wc -c < "$T/$1.e")" "$1"
+  rm -f "$T/$1.o" "$T/$1.e" "$T/$1.s"
+}
+(
+  ( ${then}
+  ) </dev/null >"$T/0.o" 2>"$T/0.e"
+  answer 0 $?
+) </dev/null 3<&- 9>&- &
+then_pid=$!
+wait_then() {
+  [ -z "$then_pid" ] || wait "$then_pid"
+  then_pid=
+}
+decode() {
+  printf '%s' "$2" | base64 -d > "$T/$1.s" 2>/dev/null && return 0
+  : > "$T/$1.o"; echo "the step's script did not decode" > "$T/$1.e"; return 1
+}
 while IFS= read -r line; do
-  case $line in
+  set -f; set -- $line; set +f
+  case $1 in
     release)
-      ${onRelease}
+      wait_then
+      ${o.onRelease ?? sh`:`}
       break ;;
-    'step '*)
-      id=\${line#step }; code=\${id#* }; id=\${id%% *}
-      if printf '%s' "$code" | base64 -d > "$T/s" 2>/dev/null; then
-        setsid sh "$T/s" </dev/null >"$T/o" 2>"$T/e" 9>&- &
-        echo "etcd-rescue-started $id $!"
-        wait $!; rc=$?
+    step|quick)
+      [ "$1" = quick ] || wait_then
+      id=$2
+      if decode "$id" "$3"; then
+        setsid sh "$T/$id.s" </dev/null >"$T/$id.o" 2>"$T/$id.e" 3<&- 9>&- &
+        say "etcd-rescue-started $id $!"
+        wait $!; answer "$id" $?
+      else answer "$id" 70; fi ;;
+    recv)
+      id=$2; n=$3
+      if decode "$id" "$4"; then
+        head -c "$n" <&3 | sh "$T/$id.s" >"$T/$id.o" 2>"$T/$id.e" 9>&-
+        answer "$id" $?
       else
-        rc=70; : > "$T/o"; echo "the step's script did not decode" > "$T/e"
-      fi
-      echo "etcd-rescue-step $id $rc $(wc -c < "$T/o") $(wc -c < "$T/e")"
-      cat "$T/o" "$T/e"
-      rm -f "$T/s" "$T/o" "$T/e" ;;
+        head -c "$n" <&3 >/dev/null; answer "$id" 70
+      fi ;;
   esac
 done
 exit 0`
@@ -60,16 +99,20 @@ export interface StepOptions {
   allowFailure?: boolean
   /** From the step's start on the host: end its process group (TERM, then KILL) and reject. Default: no limit. */
   timeoutMs?: number
+  /** Do not wait for `then` (the loop's first script) to finish first: for read-only checks. */
+  quick?: boolean
 }
 
 interface Pending {
   id: number
-  script: Script
+  script?: Script
   options: StepOptions
   resolve: (r: ExecResult) => void
   reject: (e: unknown) => void
   timer?: NodeJS.Timeout
   settled: boolean
+  /** The host said it started the step. */
+  began?: boolean
 }
 
 /**
@@ -85,6 +128,13 @@ export class StepSession {
   private buf: Buffer = Buffer.alloc(0)
   private frame?: { id: number; rc: number; out: number; err: number }
   private ended?: string
+  /** Writes to the loop's stdin, one message (and a received file's bytes) at a time. */
+  private writing: Promise<void> = Promise.resolve()
+  /** Set once the loop said hello: whether it can receive files (recv). */
+  canReceive?: boolean
+  private hello!: () => void
+  /** Resolves when the loop has started and said what it can do. */
+  readonly ready = new Promise<void>((r) => { this.hello = r })
 
   constructor(
     private readonly hostName: string,
@@ -93,14 +143,52 @@ export class StepSession {
     private readonly killGroup: (pgid: number) => void,
   ) {}
 
+  /** The answer to `then`, the script the loop started with (step 0). */
+  then(): Promise<ExecResult> {
+    return this.expect(0, undefined, { allowFailure: true })
+  }
+
+  /** Runs a step; `quick` ones do not wait for `then` to finish first (read-only checks). */
   run(script: Script, options: StepOptions = {}): Promise<ExecResult> {
     if (this.ended) return Promise.reject(new SshError(this.hostName, `cannot run a step: ${this.ended}`))
     const id = this.nextId++
     this.steps++
-    return new Promise<ExecResult>((resolve, reject) => {
-      this.pending.push({ id, script, options, resolve, reject, settled: false })
-      this.write(`step ${id} ${Buffer.from(script.text).toString('base64')}\n`)
+    const answer = this.expect(id, script, options)
+    this.enqueue(async () => this.write(`${options.quick ? 'quick' : 'step'} ${id} ${b64(script)}\n`))
+    return answer
+  }
+
+  /**
+   * Runs `script` with `bytes` bytes that `feed` writes (through `write`, honouring
+   * its backpressure) as its stdin. No other message goes in between: the loop
+   * reads exactly that many bytes. `then` runs on meanwhile.
+   */
+  receive(script: Script, bytes: number, feed: () => Promise<void>): Promise<ExecResult> {
+    if (this.ended) return Promise.reject(new SshError(this.hostName, `cannot receive: ${this.ended}`))
+    const id = this.nextId++
+    this.steps++
+    const answer = this.expect(id, script, {})
+    this.enqueue(async () => {
+      this.write(`recv ${id} ${bytes} ${b64(script)}\n`)
+      await feed()
     })
+    return answer
+  }
+
+  private expect(id: number, script: Script | undefined, options: StepOptions): Promise<ExecResult> {
+    const p = new Promise<ExecResult>((resolve, reject) => {
+      this.pending.push({ id, script, options, resolve, reject, settled: false })
+    })
+    p.catch(() => {})
+    return p
+  }
+
+  private enqueue(w: () => Promise<void>): void {
+    this.writing = this.writing.then(() => (this.ended ? undefined : w())).catch((err) => this.end(`writing to the session failed: ${(err as Error).message}`))
+  }
+
+  get closed(): boolean {
+    return this.ended !== undefined
   }
 
   /** Bytes of the loop's stdout, as they come. */
@@ -122,6 +210,12 @@ export class StepSession {
       if (nl < 0) return
       const line = this.buf.subarray(0, nl).toString()
       this.buf = this.buf.subarray(nl + 1)
+      const hello = new RegExp(`^${HELLO} recv=([01])$`).exec(line)
+      if (hello) {
+        this.canReceive = hello[1] === '1'
+        this.hello()
+        continue
+      }
       const started = new RegExp(`^${STARTED} (\\d+) (\\d+)$`).exec(line)
       if (started) {
         this.onStarted(Number(started[1]), Number(started[2]))
@@ -136,14 +230,19 @@ export class StepSession {
   /** The loop is gone (connection lost, loop ended): every step still waiting fails. */
   end(why: string): void {
     this.ended = why
-    for (const p of this.pending.splice(0)) this.settle(p, () => p.reject(new SshError(this.hostName, `the step did not finish: ${why}`)))
+    this.hello()
+    for (const p of this.pending.splice(0)) {
+      const began = p.began ? 'the host had started it' : 'the host never said it started, so it may not have run'
+      this.settle(p, () => p.reject(new SshError(this.hostName, `the step did not finish (${began}): ${why}`)))
+    }
   }
 
   private onStarted(id: number, pgid: number): void {
     const p = this.pending.find((x) => x.id === id)
+    if (p) p.began = true
     if (!p?.options.timeoutMs || p.settled) return
     p.timer = setTimeout(() => {
-      this.settle(p, () => p.reject(new RemoteCommandError(this.hostName, p.script.text, null, 'TIMEOUT', '', `no answer within ${p.options.timeoutMs! / 1000} s; its process group ${pgid} was sent TERM, then KILL`)))
+      this.settle(p, () => p.reject(new RemoteCommandError(this.hostName, p.script?.text ?? '', null, 'TIMEOUT', '', `no answer within ${p.options.timeoutMs! / 1000} s; its process group ${pgid} was sent TERM, then KILL`)))
       if (pgid > 1) this.killGroup(pgid)
     }, p.options.timeoutMs)
   }
@@ -153,7 +252,7 @@ export class StepSession {
     if (i < 0) return
     const [p] = this.pending.splice(i, 1)
     const r: ExecResult = { code: rc, stdout, stderr }
-    if (rc !== 0 && !p.options.allowFailure) this.settle(p, () => p.reject(new RemoteCommandError(this.hostName, p.script.text, rc, undefined, stdout, stderr)))
+    if (rc !== 0 && !p.options.allowFailure) this.settle(p, () => p.reject(new RemoteCommandError(this.hostName, p.script?.text ?? '', rc, undefined, stdout, stderr)))
     else this.settle(p, () => p.resolve(r))
   }
 
@@ -164,3 +263,5 @@ export class StepSession {
     how()
   }
 }
+
+const b64 = (script: Script) => Buffer.from(script.text).toString('base64')

@@ -2,15 +2,25 @@
 // read from disk is written to every host's channel, and reading pauses while
 // any channel is full (ssh2 channels apply the SSH window as backpressure), so
 // memory stays bounded and the file is read a single time however many hosts.
-import { createReadStream } from 'node:fs'
+import { createReadStream, statSync } from 'node:fs'
 import type { ClientChannel } from 'ssh2'
 import type { ExecResult, SshHost } from './connection.ts'
 import type { Script } from '../shell/sh.ts'
 
+/** A run's persistent session on the host (lib/ssh/session.ts): the file goes over it, no new exec. */
+export interface UploadSession {
+  channel: Promise<ClientChannel>
+  receive(script: Script, bytes: number, feed: () => Promise<void>): Promise<ExecResult>
+  /** Ends the session (a receive cut short leaves it expecting bytes). */
+  drop(): void
+}
+
 export interface UploadTarget {
   host: SshHost
-  /** Remote command that reads the file from stdin (and verifies and renames it). */
+  /** Remote command that reads the file from stdin (and verifies and renames it); it must read all of it when sent over a session. */
   command: Script
+  /** Send over this session instead of a new SSH exec (no login shell on the host). */
+  via?: UploadSession
   /** Bytes handed to this host's channel so far. */
   onProgress?: (bytes: number) => void
 }
@@ -21,9 +31,26 @@ const CHUNK = 1 << 18
 
 /** `signal`: stop sending and close every channel (each host's script then removes its part file). */
 export async function fanOutUpload(file: string, targets: UploadTarget[], signal?: AbortSignal): Promise<UploadOutcome[]> {
+  const size = statSync(file).size
   const sinks = targets.map((t) => {
+    if (t.via) {
+      const via = t.via
+      let fed!: () => void
+      const allSent = new Promise<void>((r) => { fed = r })
+      let open!: (c: ClientChannel) => void
+      let fail!: (e: unknown) => void
+      const channel = new Promise<ClientChannel>((res, rej) => { open = res; fail = rej })
+      channel.catch(() => {})
+      // The session calls feed when the file's turn comes; the bytes written then are the script's stdin.
+      const result = via.receive(t.command, size, async () => {
+        open(await via.channel)
+        await allSent
+      })
+      result.catch((e) => fail(e))
+      return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: fed, drop: () => { fed(); via.drop() } }
+    }
     const { channel, result } = t.host.spawn(t.command)
-    return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined }
+    return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: undefined as (() => void) | undefined, drop: undefined as (() => void) | undefined }
   })
   // A host whose channel cannot open is reported; the others go on.
   await Promise.all(sinks.map(async (s) => {
@@ -47,7 +74,8 @@ export async function fanOutUpload(file: string, targets: UploadTarget[], signal
     input.destroy()
     for (const s of sinks) {
       s.alive = false
-      s.stream?.close()
+      if (s.drop) s.drop()
+      else s.stream?.close()
     }
   }
   if (signal?.aborted) stop()
@@ -72,7 +100,13 @@ export async function fanOutUpload(file: string, targets: UploadTarget[], signal
     input.on('error', reject)
   })
   signal?.removeEventListener('abort', stop)
-  for (const s of sinks) if (s.alive) s.stream?.end()
+  for (const s of sinks) {
+    // A session's channel stays open: the script has had its bytes, the session goes on.
+    if (s.finish) {
+      if (s.alive && s.sent === size) s.finish()
+      else s.drop?.()
+    } else if (s.alive) s.stream?.end()
+  }
 
   return Promise.all(sinks.map(async (s): Promise<UploadOutcome> => {
     try {

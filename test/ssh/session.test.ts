@@ -21,12 +21,12 @@ describe.each(shells)('sessionLoop under %s', (shell) => {
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  function open(onRelease = sh``) {
+  function open(onRelease = sh``, then?: ReturnType<typeof sh>) {
     dir = mkdtempSync(join(tmpdir(), 'session-test-'))
     const lock = join(dir, 'lock')
     // As the lock script does: fd 9 open on the lock file, then the loop.
     child = spawn(shell, ['-c', sh`exec 9>>${lock}
-${sessionLoop(onRelease)}`.text], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: dir } })
+${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: dir } })
     const kills: number[] = []
     const session = new StepSession('local', (line) => child!.stdin!.write(line), (pg) => {
       kills.push(pg)
@@ -52,6 +52,31 @@ ${sessionLoop(onRelease)}`.text], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...p
     expect(b).toEqual({ code: 3, stdout: 'no newline at the end', stderr: '' })
     expect(Buffer.from(c.stdout).equals(Buffer.from('\u0000\ufffd\n\né'))).toBe(true)
     expect(session.steps).toBe(3)
+  })
+
+  it('answers `then` as step 0 as soon as it ends, with no message sent (a --check run sends none)', async () => {
+    const { session } = open(sh``, sh`echo probed; echo warn >&2; exit 4`)
+    await session.ready
+    expect(session.canReceive).toBe(true)
+    expect(await session.then()).toEqual({ code: 4, stdout: 'probed\n', stderr: 'warn\n' })
+  })
+
+  it('receives a file of exactly its size while `then` runs, and takes the next message right after it', async () => {
+    const { session } = open(sh``, sh`sleep 0.3; echo probe-done`)
+    await session.ready
+    const bytes = Buffer.concat([Buffer.from('step 99 bogus\n'), Buffer.alloc(70_000, 7), Buffer.from('\nrelease\n')])
+    const got = session.receive(sh`f=$(mktemp); cat > "$f"; wc -c < "$f"; sha256sum "$f" | cut -c1-64; rm -f "$f"`, bytes.length, async () => {
+      // In two writes, as chunks come from disk.
+      child!.stdin!.write(bytes.subarray(0, 1000))
+      await new Promise((r) => setTimeout(r, 50))
+      child!.stdin!.write(bytes.subarray(1000))
+    })
+    const after = session.run(sh`echo next`)
+    const [r, n, t] = await Promise.all([got, after, session.then()])
+    const { createHash } = await import('node:crypto')
+    expect(r.stdout).toBe(`${bytes.length}\n${createHash('sha256').update(bytes).digest('hex')}\n`)
+    expect(n.stdout).toBe('next\n')
+    expect(t.stdout).toBe('probe-done\n')
   })
 
   it('rejects a failing step unless allowed, with its output', async () => {
@@ -96,6 +121,6 @@ ${sessionLoop(onRelease)}`.text], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...p
     const p = session.run(sh`sleep 5`)
     await new Promise((r) => setTimeout(r, 100))
     child!.kill('SIGKILL')
-    await expect(p).rejects.toThrow(/did not finish: exited/)
+    await expect(p).rejects.toThrow(/did not finish \(the host had started it\): exited/)
   })
 })
