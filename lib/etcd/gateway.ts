@@ -7,7 +7,8 @@ import { request } from 'node:http'
 import { connect, isIP } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
-import type { EndpointStatus, ListedMember } from './etcdctl.ts'
+import type { EndpointStatus, ListedMember, TlsFiles } from './etcdctl.ts'
+import { readTlsFiles, type CommandRunner } from './tls.ts'
 
 export type Connect = () => Promise<Duplex>
 
@@ -59,8 +60,11 @@ export class Gateway {
     const url = new URL(this.clientUrl)
     const raw = await this.connect()
     if (url.protocol === 'http:') return raw
-    this.tlsFiles ??= this.tls ? this.tls() : Promise.resolve({})
-    const files = await this.tlsFiles
+    // Read once and kept; a failed read (a busy host's timeout) is not kept: the next request asks again.
+    const files = await (this.tlsFiles ??= (this.tls ? this.tls() : Promise.resolve<GatewayTls>({})).catch((e: unknown) => {
+      this.tlsFiles = undefined
+      throw e
+    }))
     const host = url.hostname.replace(/^\[|\]$/g, '')
     // The member's certificate must name the URL's host (an IP SAN for an address).
     return tlsConnect({ socket: raw, host, servername: isIP(host) ? undefined : host, ca: files.ca, cert: files.cert, key: files.key })
@@ -164,6 +168,21 @@ export class Gateway {
       modRevision: Number(kv.mod_revision),
     }))
   }
+}
+
+/** A host that opens TCP connections from itself and runs commands: an SSH connection, or a session on one. */
+export type ForwardingHost = CommandRunner & { forward(host: string, port: number): Promise<Duplex> }
+
+/**
+ * A member's gateway reached from its own host, through a connection that host
+ * forwards: no process is started there per request, so a probe costs no login
+ * shell. Over https the client certificate etcdctl uses there is read off the
+ * host once, on the first request, in one command (see readTlsFiles), and kept
+ * in memory only. TLS is verified against the URL's host, as etcdctl on the host would.
+ */
+export function remoteGateway(host: ForwardingHost, clientUrl: string, tls?: TlsFiles): Gateway {
+  const u = new URL(clientUrl)
+  return new Gateway(clientUrl, () => host.forward(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port)), tls && (() => readTlsFiles(host, tls)))
 }
 
 /** A gateway reached directly over TCP (the lab, from the machine it runs on); TLS files are local paths. */
