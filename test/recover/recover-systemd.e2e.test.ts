@@ -4,7 +4,7 @@
 // with no etcd variable at all (lab up --init systemd --tls). Two labs: etcd
 // 3.5.30 with passwordless sudo and Restart=on-failure, and etcd 3.4.23 with a
 // sudo that asks for a password (-K) and Restart=always.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,6 +18,8 @@ import { sha256Hex } from '../../lib/lab/load.ts'
 import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, onHost, useLab } from '../support/lab.ts'
 import { runRecover } from '../support/cli.ts'
+import { SshHost } from '../../lib/ssh/connection.ts'
+import type { RecoverResult } from '../../lib/recover/recover.ts'
 
 const PREFIX = '/etcd-rescue/load/'
 const DATA = '/var/lib/etcd'
@@ -72,8 +74,15 @@ async function quorumLossRecovery(lab: Lab) {
   expect(Number(survivor)).toBeGreaterThan(0)
 
   const ui = captureUi()
-  const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui, becomePassword })
+  const started = recordCommandStarts()
+  const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui, becomePassword }).finally(() => started.stop())
   expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
+  // The quorum wait polls TLS members through the gateway, over the SSH connection: no
+  // etcdctl (no login shell) per probe. Verification starts only hashkv there (no gateway route).
+  for (const m of members) {
+    expect(started.during(r, 'quorum', m.name).filter((t) => t.includes('etcdctl')), `${m.name}: etcdctl started while waiting for quorum`).toEqual([])
+    expect(started.during(r, 'verify', 'cluster', m.name).filter((t) => t.includes('etcdctl')).map((t) => /endpoint hashkv/.test(t)), `${m.name}: etcdctl started to verify`).toEqual([true])
+  }
   expect(r.checks.every((c) => c.ok)).toBe(true)
   expect(ui.text()).toMatch(new RegExp(`etcd (stopped|killed after 3 s of systemctl stop) \\(was active, pid ${survivor}\\)`))
   await expectAllKeys(lab, load.manifest)
@@ -87,6 +96,29 @@ async function quorumLossRecovery(lab: Lab) {
 }
 
 const runCli = (args: string[], input?: string) => runRecover(args, input)
+
+/** Every remote command started in this process, by host and time, to tell which phase started it. */
+function recordCommandStarts() {
+  const spawn = SshHost.prototype.spawn
+  const log: Array<{ host: string; text: string; at: number }> = []
+  const spy = vi.spyOn(SshHost.prototype, 'spawn').mockImplementation(function (this: SshHost, command, options) {
+    log.push({ host: this.name, text: command.text, at: Date.now() })
+    return spawn.call(this, command, options)
+  })
+  return {
+    stop: () => spy.mockRestore(),
+    /** The scripts started on `host` from the end of the phase before `phase` to the end of `phase` for `journalHost` (that host by default). */
+    during(r: RecoverResult, phase: string, journalHost: string, host = journalHost): string[] {
+      const records = r.journal.records
+      const first = records.findIndex((x) => x.phase === phase)
+      const rec = records.find((x) => x.phase === phase && x.host === journalHost)
+      if (first < 1 || !rec) throw new Error(`no ${phase} record for ${journalHost}`)
+      const from = Math.max(...records.slice(0, first).map((x) => Date.parse(x.endedAt)))
+      const to = Date.parse(rec.endedAt)
+      return log.filter((c) => c.host === host && c.at >= from && c.at <= to).map((c) => c.text)
+    },
+  }
+}
 
 describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=on-failure', () => {
   const ctx = useLab({ hosts: 3, init: 'systemd', tls: true, sudo: 'nopasswd', etcd: '3.5.30' })
