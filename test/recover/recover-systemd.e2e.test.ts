@@ -19,7 +19,7 @@ import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, onHost, useLab } from '../support/lab.ts'
 import { runRecover } from '../support/cli.ts'
 import { SshHost } from '../../lib/ssh/connection.ts'
-import type { RecoverResult } from '../../lib/recover/recover.ts'
+import { Journal, type PhaseRecord } from '../../lib/task/journal.ts'
 
 const PREFIX = '/etcd-rescue/load/'
 const DATA = '/var/lib/etcd'
@@ -80,8 +80,8 @@ async function quorumLossRecovery(lab: Lab) {
   // The quorum wait polls TLS members through the gateway, over the SSH connection: no
   // etcdctl (no login shell) per probe. Verification starts only hashkv there (no gateway route).
   for (const m of members) {
-    expect(started.during(r, 'quorum', m.name).filter((t) => t.includes('etcdctl')), `${m.name}: etcdctl started while waiting for quorum`).toEqual([])
-    expect(started.during(r, 'verify', 'cluster', m.name).filter((t) => t.includes('etcdctl')).map((t) => /endpoint hashkv/.test(t)), `${m.name}: etcdctl started to verify`).toEqual([true])
+    expect(started.during('quorum', m.name).filter((t) => t.includes('etcdctl')), `${m.name}: etcdctl started while waiting for quorum`).toEqual([])
+    expect(started.during('verify', 'cluster', m.name).filter((t) => t.includes('etcdctl')).map((t) => /endpoint hashkv/.test(t)), `${m.name}: etcdctl started to verify`).toEqual([true])
   }
   expect(r.checks.every((c) => c.ok)).toBe(true)
   expect(ui.text()).toMatch(new RegExp(`etcd (stopped|killed after 3 s of systemctl stop) \\(was active, pid ${survivor}\\)`))
@@ -97,25 +97,33 @@ async function quorumLossRecovery(lab: Lab) {
 
 const runCli = (args: string[], input?: string) => runRecover(args, input)
 
-/** Every remote command started in this process, by host and time, to tell which phase started it. */
+/** Every remote command started in this process, in order with the journal's records, to tell which phase started it. */
 function recordCommandStarts() {
   const spawn = SshHost.prototype.spawn
-  const log: Array<{ host: string; text: string; at: number }> = []
-  const spy = vi.spyOn(SshHost.prototype, 'spawn').mockImplementation(function (this: SshHost, command, options) {
-    log.push({ host: this.name, text: command.text, at: Date.now() })
-    return spawn.call(this, command, options)
-  })
+  const add = Journal.prototype.add
+  type Event = { command: string; host: string } | { record: PhaseRecord }
+  const log: Event[] = []
+  const spies = [
+    vi.spyOn(SshHost.prototype, 'spawn').mockImplementation(function (this: SshHost, command, options) {
+      log.push({ host: this.name, command: command.text })
+      return spawn.call(this, command, options)
+    }),
+    vi.spyOn(Journal.prototype, 'add').mockImplementation(function (this: Journal, ...args) {
+      const record = add.apply(this, args)
+      log.push({ record })
+      return record
+    }),
+  ]
   return {
-    stop: () => spy.mockRestore(),
-    /** The scripts started on `host` from the end of the phase before `phase` to the end of `phase` for `journalHost` (that host by default). */
-    during(r: RecoverResult, phase: string, journalHost: string, host = journalHost): string[] {
-      const records = r.journal.records
-      const first = records.findIndex((x) => x.phase === phase)
-      const rec = records.find((x) => x.phase === phase && x.host === journalHost)
-      if (first < 1 || !rec) throw new Error(`no ${phase} record for ${journalHost}`)
-      const from = Math.max(...records.slice(0, first).map((x) => Date.parse(x.endedAt)))
-      const to = Date.parse(rec.endedAt)
-      return log.filter((c) => c.host === host && c.at >= from && c.at <= to).map((c) => c.text)
+    stop: () => spies.forEach((s) => s.mockRestore()),
+    /** The scripts started on `host` after the phase before `phase` ended, until `phase` ended for `journalHost` (that host by default). */
+    during(phase: string, journalHost: string, host = journalHost): string[] {
+      const isRecord = (e: Event): e is { record: PhaseRecord } => 'record' in e
+      const first = log.findIndex((e) => isRecord(e) && e.record.phase === phase)
+      const from = first - 1 - log.slice(0, first).reverse().findIndex(isRecord)
+      const to = log.findIndex((e) => isRecord(e) && e.record.phase === phase && e.record.host === journalHost)
+      if (first < 0 || from >= first || to < 0) throw new Error(`no ${phase} record for ${journalHost}`)
+      return log.slice(from + 1, to).flatMap((e) => (!isRecord(e) && e.host === host ? [e.command] : []))
     },
   }
 }
