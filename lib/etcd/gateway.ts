@@ -39,8 +39,12 @@ export function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0])
 }
 
+/** How long a failed read of the TLS files stands before the next request reads them again. */
+export const TLS_RETRY_MS = 5000
+
 export class Gateway {
   private tlsFiles?: Promise<GatewayTls>
+  private tlsFailure?: { at: number; error: unknown }
 
   /**
    * `tls` is asked once, on the first request to an https URL (the drill reads
@@ -58,15 +62,18 @@ export class Gateway {
 
   private async open(): Promise<Duplex> {
     const url = new URL(this.clientUrl)
-    const raw = await this.connect()
-    if (url.protocol === 'http:') return raw
-    // Read once and kept; a failed read (a busy host's timeout) is not kept: the next request asks again.
-    const files = await (this.tlsFiles ??= (this.tls ? this.tls() : Promise.resolve<GatewayTls>({})).catch((e: unknown) => {
+    if (url.protocol === 'http:') return this.connect()
+    // Read once and kept. A failed read (a busy host's timeout) is asked again, but not before
+    // TLS_RETRY_MS: each read is a command on the host, and a poller asks several times a second.
+    if (this.tlsFailure && Date.now() - this.tlsFailure.at < TLS_RETRY_MS) throw this.tlsFailure.error
+    const files = await (this.tlsFiles ??= (this.tls ? this.tls() : Promise.resolve<GatewayTls>({})).catch((error: unknown) => {
       this.tlsFiles = undefined
-      throw e
+      this.tlsFailure = { at: Date.now(), error }
+      throw error
     }))
+    const raw = await this.connect()
     const host = url.hostname.replace(/^\[|\]$/g, '')
-    // The member's certificate must name the URL's host (an IP SAN for an address).
+    // The member's certificate must name the URL's host (an IP SAN for an address), whatever the connection goes through.
     return tlsConnect({ socket: raw, host, servername: isIP(host) ? undefined : host, ca: files.ca, cert: files.cert, key: files.key })
   }
 
