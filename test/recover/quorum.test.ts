@@ -130,7 +130,7 @@ describe('waitForQuorum', () => {
     // The healthy members were not asked at the waiting member's pace.
     expect(fs[0].requests.filter((r) => r === '/health').length).toBeLessThan(fs[2].requests.filter((r) => r === '/health').length)
     expect([...q.view.values()].map((v) => [v.healthy, v.status?.revision])).toEqual([[true, 120], [true, 120], [true, 120]])
-  })
+  }, 30_000)
 
   it('does not forget a member that answered healthy and then timed out', async () => {
     POLL.timeoutMs = 300
@@ -143,7 +143,7 @@ describe('waitForQuorum', () => {
     expect(q.view.get('etcd1')?.healthy).toBe(true)
     // It was asked again while hanging (and did not answer) before the quorum formed.
     expect(fs[0].requests.filter((r) => r === '/health').length).toBeGreaterThan(1)
-  })
+  }, 30_000)
 
   it('names a member that never became healthy, how (its last answer), and its log; the others are healthy', async () => {
     const fs = await Promise.all([0, 1, 2].map((i) => fakeMember(i, i === 1 ? 'unhealthy' : 'healthy')))
@@ -153,7 +153,7 @@ describe('waitForQuorum', () => {
     expect(message).toContain('not healthy (unhealthy: RAFT NO LEADER)')
     expect(message).toContain('last log lines:\n    log line')
     expect(fs[1].commands).toHaveLength(1)
-  })
+  }, 30_000)
 })
 
 describe('verifyCluster after the wait', () => {
