@@ -19,6 +19,7 @@ import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, onHost, useLab } from '../support/lab.ts'
 import { runRecover } from '../support/cli.ts'
 import { SshHost } from '../../lib/ssh/connection.ts'
+import { StepSession } from '../../lib/ssh/session.ts'
 import { Journal, type PhaseRecord } from '../../lib/task/journal.ts'
 
 const PREFIX = '/etcd-rescue/load/'
@@ -97,9 +98,14 @@ async function quorumLossRecovery(lab: Lab) {
 
 const runCli = (args: string[], input?: string) => runRecover(args, input)
 
-/** Every remote command started in this process, in order with the journal's records, to tell which phase started it. */
+/**
+ * Every remote command started in this process (an SSH exec, or a step sent on a
+ * run's persistent session), in order with the journal's records, to tell which
+ * phase started it.
+ */
 function recordCommandStarts() {
   const spawn = SshHost.prototype.spawn
+  const step = StepSession.prototype.run
   const add = Journal.prototype.add
   type Event = { command: string; host: string } | { record: PhaseRecord }
   const log: Event[] = []
@@ -107,6 +113,10 @@ function recordCommandStarts() {
     vi.spyOn(SshHost.prototype, 'spawn').mockImplementation(function (this: SshHost, command, options) {
       log.push({ host: this.name, command: command.text })
       return spawn.call(this, command, options)
+    }),
+    vi.spyOn(StepSession.prototype, 'run').mockImplementation(function (this: StepSession, script, options) {
+      log.push({ host: (this as unknown as { hostName: string }).hostName, command: script.text })
+      return step.call(this, script, options)
     }),
     vi.spyOn(Journal.prototype, 'add').mockImplementation(function (this: Journal, ...args) {
       const record = add.apply(this, args)
