@@ -5,10 +5,9 @@
 // through SSH from each member's own host, so they work on any inventory.
 import { createCipheriv, createHash } from 'node:crypto'
 import pLimit from 'p-limit'
-import { Gateway } from '../etcd/gateway.ts'
+import { remoteGateway, type Gateway } from '../etcd/gateway.ts'
 import type { SshHost } from '../ssh/connection.ts'
 import type { TlsFiles } from '../etcd/etcdctl.ts'
-import { sh } from '../shell/sh.ts'
 
 export const DRILL_PREFIX = '/etcd-rescue/drill/'
 
@@ -56,16 +55,9 @@ export interface Endpoint {
   tls?: TlsFiles
 }
 
-/**
- * The member's gateway, reached from its own host through SSH. Over https the
- * client certificate etcdctl uses there is read off the host (through sudo when
- * the inventory says become), once, and kept in memory only.
- */
+/** The member's gateway, reached from its own host through SSH (TLS files read off the host once, kept in memory). */
 export function gatewayFor(e: Endpoint): Gateway {
-  const u = new URL(e.clientUrl)
-  const read = async (file?: string) => (file ? Buffer.from((await e.host.exec(sh`cat ${file}`)).stdout) : undefined)
-  return new Gateway(e.clientUrl, () => e.host.forward(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port)),
-    e.tls && (async () => ({ ca: await read(e.tls!.cacert), cert: await read(e.tls!.cert), key: await read(e.tls!.key) })))
+  return remoteGateway(e.host, e.clientUrl, e.tls)
 }
 
 export interface WriteOptions {

@@ -7,7 +7,8 @@ import { request } from 'node:http'
 import { connect, isIP } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
-import type { EndpointStatus, ListedMember } from './etcdctl.ts'
+import type { EndpointStatus, ListedMember, TlsFiles } from './etcdctl.ts'
+import { readTlsFiles, type CommandRunner } from './tls.ts'
 
 export type Connect = () => Promise<Duplex>
 
@@ -38,8 +39,12 @@ export function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0])
 }
 
+/** How long a failed read of the TLS files stands before the next request reads them again. */
+export const TLS_RETRY_MS = 5000
+
 export class Gateway {
   private tlsFiles?: Promise<GatewayTls>
+  private tlsFailure?: { at: number; error: unknown }
 
   /**
    * `tls` is asked once, on the first request to an https URL (the drill reads
@@ -57,12 +62,18 @@ export class Gateway {
 
   private async open(): Promise<Duplex> {
     const url = new URL(this.clientUrl)
+    if (url.protocol === 'http:') return this.connect()
+    // Read once and kept. A failed read (a busy host's timeout) is asked again, but not before
+    // TLS_RETRY_MS: each read is a command on the host, and a poller asks several times a second.
+    if (this.tlsFailure && Date.now() - this.tlsFailure.at < TLS_RETRY_MS) throw this.tlsFailure.error
+    const files = await (this.tlsFiles ??= (this.tls ? this.tls() : Promise.resolve<GatewayTls>({})).catch((error: unknown) => {
+      this.tlsFiles = undefined
+      this.tlsFailure = { at: Date.now(), error }
+      throw error
+    }))
     const raw = await this.connect()
-    if (url.protocol === 'http:') return raw
-    this.tlsFiles ??= this.tls ? this.tls() : Promise.resolve({})
-    const files = await this.tlsFiles
     const host = url.hostname.replace(/^\[|\]$/g, '')
-    // The member's certificate must name the URL's host (an IP SAN for an address).
+    // The member's certificate must name the URL's host (an IP SAN for an address), whatever the connection goes through.
     return tlsConnect({ socket: raw, host, servername: isIP(host) ? undefined : host, ca: files.ca, cert: files.cert, key: files.key })
   }
 
@@ -171,6 +182,21 @@ export class Gateway {
       modRevision: Number(kv.mod_revision),
     }))
   }
+}
+
+/** A host that opens TCP connections from itself and runs commands: an SSH connection, or a session on one. */
+export type ForwardingHost = CommandRunner & { forward(host: string, port: number): Promise<Duplex> }
+
+/**
+ * A member's gateway reached from its own host, through a connection that host
+ * forwards: no process is started there per request, so a probe costs no login
+ * shell. Over https the client certificate etcdctl uses there is read off the
+ * host once, on the first request, in one command (see readTlsFiles), and kept
+ * in memory only. TLS is verified against the URL's host, as etcdctl on the host would.
+ */
+export function remoteGateway(host: ForwardingHost, clientUrl: string, tls?: TlsFiles): Gateway {
+  const u = new URL(clientUrl)
+  return new Gateway(clientUrl, () => host.forward(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port)), tls && (() => readTlsFiles(host, tls)))
 }
 
 /** A gateway reached directly over TCP (the lab, from the machine it runs on); TLS files are local paths. */

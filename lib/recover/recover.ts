@@ -327,7 +327,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const verified = await runPhase(o.ui, journal, 'verify', 'Verify the recovered cluster', [{
       host: 'cluster',
       run: async () => {
-        const { checks } = await verifyCluster(plan, new Map(plan.members.map((m) => [m.name, remote(m.name)])), snapshotRevision)
+        const { checks } = await verifyCluster(plan, new Map(plan.members.map((m) => [m.name, remote(m.name)])), snapshotRevision, quorum.view)
         const failed = checks.filter((c) => !c.ok)
         if (failed.length) throw Object.assign(new RescueError(failed.map((c) => `${c.name}: ${c.detail}`).join('; ')), { checks })
         return { value: checks, text: `${checks.length} checks passed: cluster ${plan.clusterIdHex}, ${checks.find((c) => c.name === 'one-leader')?.detail}` }

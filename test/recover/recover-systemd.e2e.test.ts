@@ -4,7 +4,7 @@
 // with no etcd variable at all (lab up --init systemd --tls). Two labs: etcd
 // 3.5.30 with passwordless sudo and Restart=on-failure, and etcd 3.4.23 with a
 // sudo that asks for a password (-K) and Restart=always.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,6 +18,9 @@ import { sha256Hex } from '../../lib/lab/load.ts'
 import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, onHost, useLab } from '../support/lab.ts'
 import { runRecover } from '../support/cli.ts'
+import { SshHost } from '../../lib/ssh/connection.ts'
+import { StepSession } from '../../lib/ssh/session.ts'
+import { Journal, type PhaseRecord } from '../../lib/task/journal.ts'
 
 const PREFIX = '/etcd-rescue/load/'
 const DATA = '/var/lib/etcd'
@@ -72,8 +75,15 @@ async function quorumLossRecovery(lab: Lab) {
   expect(Number(survivor)).toBeGreaterThan(0)
 
   const ui = captureUi()
-  const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui, becomePassword })
+  const started = recordCommandStarts()
+  const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui, becomePassword }).finally(() => started.stop())
   expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
+  // The quorum wait polls TLS members through the gateway, over the SSH connection: no
+  // etcdctl (no login shell) per probe. Verification starts only hashkv there (no gateway route).
+  for (const m of members) {
+    expect(started.during('quorum', m.name).filter((t) => t.includes('etcdctl')), `${m.name}: etcdctl started while waiting for quorum`).toEqual([])
+    expect(started.during('verify', 'cluster', m.name).filter((t) => t.includes('etcdctl')).map((t) => /endpoint hashkv/.test(t)), `${m.name}: etcdctl started to verify`).toEqual([true])
+  }
   expect(r.checks.every((c) => c.ok)).toBe(true)
   expect(ui.text()).toMatch(new RegExp(`etcd (stopped|killed after 3 s of systemctl stop) \\(was active, pid ${survivor}\\)`))
   await expectAllKeys(lab, load.manifest)
@@ -87,6 +97,46 @@ async function quorumLossRecovery(lab: Lab) {
 }
 
 const runCli = (args: string[], input?: string) => runRecover(args, input)
+
+/**
+ * Every remote command started in this process (an SSH exec, or a step sent on a
+ * run's persistent session), in order with the journal's records, to tell which
+ * phase started it.
+ */
+function recordCommandStarts() {
+  const spawn = SshHost.prototype.spawn
+  const step = StepSession.prototype.run
+  const add = Journal.prototype.add
+  type Event = { command: string; host: string } | { record: PhaseRecord }
+  const log: Event[] = []
+  const spies = [
+    vi.spyOn(SshHost.prototype, 'spawn').mockImplementation(function (this: SshHost, command, options) {
+      log.push({ host: this.name, command: command.text })
+      return spawn.call(this, command, options)
+    }),
+    vi.spyOn(StepSession.prototype, 'run').mockImplementation(function (this: StepSession, script, options) {
+      log.push({ host: (this as unknown as { hostName: string }).hostName, command: script.text })
+      return step.call(this, script, options)
+    }),
+    vi.spyOn(Journal.prototype, 'add').mockImplementation(function (this: Journal, ...args) {
+      const record = add.apply(this, args)
+      log.push({ record })
+      return record
+    }),
+  ]
+  return {
+    stop: () => spies.forEach((s) => s.mockRestore()),
+    /** The scripts started on `host` after the phase before `phase` ended, until `phase` ended for `journalHost` (that host by default). */
+    during(phase: string, journalHost: string, host = journalHost): string[] {
+      const isRecord = (e: Event): e is { record: PhaseRecord } => 'record' in e
+      const first = log.findIndex((e) => isRecord(e) && e.record.phase === phase)
+      const from = first - 1 - log.slice(0, first).reverse().findIndex(isRecord)
+      const to = log.findIndex((e) => isRecord(e) && e.record.phase === phase && e.record.host === journalHost)
+      if (first < 0 || from >= first || to < 0) throw new Error(`no ${phase} record for ${journalHost}`)
+      return log.slice(from + 1, to).flatMap((e) => (!isRecord(e) && e.host === host ? [e.command] : []))
+    },
+  }
+}
 
 describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=on-failure', () => {
   const ctx = useLab({ hosts: 3, init: 'systemd', tls: true, sudo: 'nopasswd', etcd: '3.5.30' })

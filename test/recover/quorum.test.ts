@@ -1,0 +1,174 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { createServer, type Server } from 'node:http'
+import { connect, type AddressInfo } from 'node:net'
+import { everyoneHealthy, nextProbeAfter, NOT_ASKED, observe, POLL, waitForQuorum } from '../../lib/recover/quorum.ts'
+import { verifyCluster, type RemoteHost } from '../../lib/recover/verify.ts'
+import { buildPlan } from '../../lib/plan/recovery.ts'
+import { parseVersion } from '../../lib/etcd/version.ts'
+import type { HostFacts } from '../../lib/plan/facts.ts'
+import type { Member } from '../../lib/inventory/members.ts'
+import { Journal } from '../../lib/task/journal.ts'
+import { silentUi } from '../../lib/task/ui.ts'
+import type { Script } from '../../lib/shell/sh.ts'
+
+describe('observe: when a member counts as healthy', () => {
+  const healthy = observe(NOT_ASKED, { kind: 'healthy' }, 0)
+
+  it('counts a healthy answer at once, and an unhealthy answer revokes it', () => {
+    expect(healthy.healthy).toBe(true)
+    const no = observe(healthy, { kind: 'unhealthy', reason: 'RAFT NO LEADER' }, 10)
+    expect(no).toEqual({ healthy: false, last: 'unhealthy: RAFT NO LEADER' })
+  })
+
+  it('does not forget a healthy member because a probe timed out', () => {
+    const once = observe(healthy, { kind: 'silent', reason: '/health timed out after 3000 ms' }, 1000)
+    expect(once.healthy).toBe(true)
+    const again = observe(once, { kind: 'silent', reason: 'timed out' }, 1000 + POLL.forgetSilentMs - 1)
+    expect(again.healthy).toBe(true)
+    // An answer ends the silence: the next timeout starts a new one.
+    const back = observe(observe(again, { kind: 'healthy' }, 1000 + POLL.forgetSilentMs), { kind: 'silent', reason: 't' }, 1000 + 2 * POLL.forgetSilentMs)
+    expect(back.healthy).toBe(true)
+  })
+
+  it('forgets a healthy member silent for a long while, saying so', () => {
+    const once = observe(healthy, { kind: 'silent', reason: 'refused' }, 1000)
+    const gone = observe(once, { kind: 'silent', reason: 'refused' }, 1000 + POLL.forgetSilentMs)
+    expect(gone.healthy).toBe(false)
+    expect(gone.last).toBe(`no answer for ${POLL.forgetSilentMs / 1000} s after it was healthy: refused`)
+  })
+
+  it('a member never healthy stays waiting, with the reason it gave', () => {
+    expect(observe(NOT_ASKED, { kind: 'silent', reason: 'connect ECONNREFUSED' }, 5)).toEqual({ healthy: false, last: 'no answer: connect ECONNREFUSED' })
+  })
+
+  it('asks a waiting member often and a healthy one seldom; the wait is over when every member is healthy', () => {
+    expect(nextProbeAfter(NOT_ASKED)).toBeLessThan(250)
+    expect(nextProbeAfter(healthy)).toBeGreaterThan(nextProbeAfter(NOT_ASKED))
+    expect(everyoneHealthy([healthy, healthy])).toBe(true)
+    expect(everyoneHealthy([healthy, NOT_ASKED])).toBe(false)
+  })
+})
+
+// The wait itself, against three fake members: each an HTTP server answering
+// /health and status as etcd does, reached through the fake host's forward().
+const members = [1, 2, 3].map((i) => ({
+  inventoryHost: `n${i}`, name: `etcd${i}`, address: `10.0.0.${i}`, peerUrl: `http://10.0.0.${i}:2380`, clientUrl: `http://10.0.0.${i}:2379`,
+  dataDir: '/var/lib/etcd', service: 'process', serviceName: 'etcd', ssh: { host: `10.0.0.${i}`, port: 22, become: false }, vars: {},
+})) as Member[]
+const facts: HostFacts = {
+  uid: 0, hostname: 'h', bins: { etcd: '/e', etcdctl: '/c' }, version: parseVersion('3.5.30'), toolVersions: {},
+  dataDir: { exists: true, entries: 1, hasMember: true, mountpoint: false }, parent: { exists: true, writable: true },
+  snapshot: {}, pids: [], has: { sha256sum: true, setsid: true, systemctl: false },
+}
+const plan = buildPlan(members, new Map(members.map((m) => [m.name, facts])), { path: 's', size: 1, sha256: 'x', hasTrailer: true, pageSize: 4096 }, { token: 'tok', stamp: 's' })
+
+type Mode = 'healthy' | 'unhealthy' | 'hang' | 'down'
+interface FakeMember {
+  host: RemoteHost
+  mode: Mode
+  requests: string[]
+  commands: string[]
+}
+
+const servers: Server[] = []
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close()
+  Object.assign(POLL, saved)
+})
+const saved = { ...POLL }
+
+async function fakeMember(index: number, mode: Mode): Promise<FakeMember> {
+  const m = plan.members[index]
+  const f: FakeMember = { mode, requests: [], commands: [], host: undefined as never }
+  const server = createServer((req, res) => {
+    f.requests.push(req.url ?? '')
+    if (f.mode === 'hang') return
+    if (req.url === '/health') {
+      const ok = f.mode === 'healthy'
+      res.writeHead(ok ? 200 : 503).end(JSON.stringify(ok ? { health: 'true', reason: '' } : { health: 'false', reason: 'RAFT NO LEADER' }))
+      return
+    }
+    req.resume()
+    req.on('end', () => res.writeHead(200).end(JSON.stringify({
+      header: { cluster_id: plan.clusterId, member_id: m.memberId, revision: '120', raft_term: '2' },
+      leader: plan.members[0].memberId, version: '3.5.30', dbSize: '1', errors: [],
+    })))
+  })
+  server.keepAliveTimeout = 1
+  servers.push(server)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  const port = (server.address() as AddressInfo).port
+  f.host = {
+    name: m.name,
+    async forward() {
+      if (f.mode === 'down') throw new Error('cannot reach 10.0.0.1:2379 from this host: Connection refused')
+      const s = connect(port, '127.0.0.1')
+      await new Promise((r, j) => s.once('connect', r).once('error', j))
+      return s as never
+    },
+    async exec(script: Script) {
+      f.commands.push(script.text)
+      const hashkv = /endpoint hashkv/.test(script.text)
+      return { code: 0, stdout: hashkv ? `[{"Endpoint":"x","HashKV":{"header":{"revision":120},"hash":42,"compact_revision":-1}}]` : 'log line\n', stderr: '' }
+    },
+  }
+  return f
+}
+
+const hostsOf = (fs: FakeMember[]) => new Map(fs.map((f) => [f.host.name, f.host]))
+
+describe('waitForQuorum', () => {
+  it('ends when every member answered healthy, starts no command on any host, reads each status once', async () => {
+    const fs = await Promise.all([0, 1, 2].map((i) => fakeMember(i, i === 2 ? 'unhealthy' : 'healthy')))
+    setTimeout(() => { fs[2].mode = 'healthy' }, 600)
+    const q = await waitForQuorum(plan, hostsOf(fs), { ui: silentUi(), timeoutMs: 20_000 }, new Journal())
+    expect(q.failed).toEqual([])
+    for (const f of fs) {
+      expect(f.commands).toEqual([])
+      expect(f.requests.filter((r) => r === '/v3/maintenance/status')).toHaveLength(1)
+    }
+    // The healthy members were not asked at the waiting member's pace.
+    expect(fs[0].requests.filter((r) => r === '/health').length).toBeLessThan(fs[2].requests.filter((r) => r === '/health').length)
+    expect([...q.view.values()].map((v) => [v.healthy, v.status?.revision])).toEqual([[true, 120], [true, 120], [true, 120]])
+  }, 30_000)
+
+  it('does not forget a member that answered healthy and then timed out', async () => {
+    POLL.timeoutMs = 300
+    const fs = await Promise.all([0, 1, 2].map((i) => fakeMember(i, i === 2 ? 'down' : 'healthy')))
+    // etcd1 answers healthy, then hangs; the quorum forms later, when etcd3 comes up.
+    setTimeout(() => { fs[0].mode = 'hang' }, 100)
+    setTimeout(() => { fs[2].mode = 'healthy' }, 2000)
+    const q = await waitForQuorum(plan, hostsOf(fs), { ui: silentUi(), timeoutMs: 20_000 }, new Journal())
+    expect(q.failed).toEqual([])
+    expect(q.view.get('etcd1')?.healthy).toBe(true)
+    // It was asked again while hanging (and did not answer) before the quorum formed.
+    expect(fs[0].requests.filter((r) => r === '/health').length).toBeGreaterThan(1)
+  }, 30_000)
+
+  it('names a member that never became healthy, how (its last answer), and its log; the others are healthy', async () => {
+    const fs = await Promise.all([0, 1, 2].map((i) => fakeMember(i, i === 1 ? 'unhealthy' : 'healthy')))
+    const q = await waitForQuorum(plan, hostsOf(fs), { ui: silentUi(), timeoutMs: 1500 }, new Journal())
+    expect(q.failed.map((f) => f.host)).toEqual(['etcd2'])
+    const message = String((q.failed[0].error as Error).message)
+    expect(message).toContain('not healthy (unhealthy: RAFT NO LEADER)')
+    expect(message).toContain('last log lines:\n    log line')
+    expect(fs[1].commands).toHaveLength(1)
+  }, 30_000)
+})
+
+describe('verifyCluster after the wait', () => {
+  it("reuses each member's health and status; only hashkv starts a command, once per member", async () => {
+    const fs = await Promise.all([0, 1, 2].map((i) => fakeMember(i, 'healthy')))
+    const hosts = hostsOf(fs)
+    const q = await waitForQuorum(plan, hosts, { ui: silentUi(), timeoutMs: 20_000 }, new Journal())
+    const before = fs.map((f) => f.requests.length)
+    const { checks, evidence } = await verifyCluster(plan, hosts, 100, q.view)
+    expect(checks.filter((c) => !c.ok && c.name !== 'member-list')).toEqual([])
+    expect(evidence.hashes).toEqual({ etcd1: '42', etcd2: '42', etcd3: '42' })
+    for (const [i, f] of fs.entries()) {
+      expect(f.commands.map((c) => /endpoint hashkv --rev=120/.test(c))).toEqual([true])
+      // No health or status read again: only the member list and alarms, from one member.
+      expect(f.requests.slice(before[i]).filter((r) => r === '/health' || r === '/v3/maintenance/status')).toEqual([])
+    }
+  })
+})
