@@ -2,6 +2,9 @@
 // procedure (manual.ts) and etcd-rescue, on the same lab, the same snapshot and
 // the same disaster, alternating which goes first each round. Reports medians
 // and their ratio. Nothing here asserts a timing: it measures and prints.
+// etcd-rescue runs as a user runs it, scripts/recover.mjs in a process of its
+// own: its time includes starting up, and the peak RSS reported is its own,
+// not this bench's.
 import { spawn } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
