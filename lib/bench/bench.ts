@@ -91,6 +91,8 @@ export interface BenchResult {
   manualRange: [number, number]
   rescueRange: [number, number]
   etcdVersion: string
+  /** The size asked for (--size), when it was; snapshotBytes is what the snapshot came to. */
+  requestedBytes?: number
   snapshotBytes: number
   keys: number
   rounds: BenchRound[]
@@ -170,7 +172,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
       copy: { rescueMBps: median(copyRates), sshCatMBps },
       manualRange: [Math.min(...times('manual')), Math.max(...times('manual'))],
       rescueRange: [Math.min(...times('etcd-rescue')), Math.max(...times('etcd-rescue'))],
-      etcdVersion: lab.state.etcd.version, snapshotBytes: snap.snapshot.size, keys: load.keys,
+      etcdVersion: lab.state.etcd.version, requestedBytes: o.sizeBytes, snapshotBytes: snap.snapshot.size, keys: load.keys,
       rounds, manualMedian, rescueMedian, ratio: rescueMedian / manualMedian,
     }
   } finally {
@@ -301,7 +303,9 @@ export function benchMarkdown(r: BenchResult): string {
  * time against the first row's, etcd-rescue's peak RSS, commands and copy rate.
  */
 export function scaleMarkdown(results: BenchResult[]): string {
-  const rows = [...results].sort((a, b) => a.snapshotBytes - b.snapshotBytes || a.hosts - b.hosts)
+  // By the size asked for: two labs' snapshots of one --size differ by a few pages.
+  const size = (r: BenchResult) => r.requestedBytes ?? r.snapshotBytes
+  const rows = [...results].sort((a, b) => size(a) - size(b) || a.hosts - b.hosts)
   if (rows.length === 0) return ''
   const [first] = rows
   const n = first.rounds.filter((x) => x.method === 'manual').length

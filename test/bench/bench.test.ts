@@ -131,6 +131,12 @@ describe('scaleMarkdown', () => {
     expect(md).toContain('| members | snapshot |')
   })
 
+  it('orders by the size asked for, not the few pages two labs\' snapshots differ by', () => {
+    const a = { ...result(5, 66 * MiB, 4, 5), requestedBytes: 64 * MiB }
+    const b = { ...result(3, 66 * MiB + 4096, 4, 5), requestedBytes: 64 * MiB }
+    expect(scaleMarkdown([a, b]).split('\n').filter((l) => /^\| \d/.test(l)).map((l) => l.slice(0, 4))).toEqual(['| 3 ', '| 5 '])
+  })
+
   it('is empty for no runs', () => {
     expect(scaleMarkdown([])).toBe('')
   })
