@@ -155,7 +155,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           round = { round: r, method, seconds, ...manualMarks(out), note: 'healthy (health only)' }
         } else {
           const run = await runRescue(lab.paths.inventory, snap.file, control, r)
-          round = { round: r, ...rescueRound(run.report, run.seconds) }
+          round = { round: r, ...rescueRound(run.report, run.seconds, run.spawnedAtMs) }
           if (round.phases.copy) copyRates.push(snap.snapshot.size / 1e6 / round.phases.copy)
         }
         rounds.push(round)
@@ -196,6 +196,8 @@ export function manualMarks(out: string[]): { phases: Record<string, number>; re
 export interface RescueReport {
   exitCode: number
   message: string
+  /** When its journal's clock started (ISO time). */
+  startedAt: string
   totalSeconds: number
   phases: Array<{ name: string; host: string; seconds: number; outcome: string }>
   verification: Array<{ ok: boolean }>
@@ -204,13 +206,16 @@ export interface RescueReport {
 }
 
 /**
- * One etcd-rescue round from its report: each phase's slowest host, and
- * `startup` for the time its process spent outside the journal's clock
- * (node, zx and TypeScript loading; the report written), which the user waits for too.
+ * One etcd-rescue round from its report: each phase's slowest host, and the
+ * time its process spent outside the journal's clock, which the user waits for
+ * too: `startup` from its start to the journal's (node, zx, TypeScript loading),
+ * `exit` from the journal's end to the process's (report written, connections closed).
  */
-export function rescueRound(report: RescueReport, wallSeconds: number): Omit<BenchRound, 'round'> {
-  const phases: Record<string, number> = { startup: Math.max(0, wallSeconds - report.totalSeconds) }
+export function rescueRound(report: RescueReport, wallSeconds: number, spawnedAtMs: number): Omit<BenchRound, 'round'> {
+  const startup = Math.max(0, (Date.parse(report.startedAt) - spawnedAtMs) / 1000)
+  const phases: Record<string, number> = { startup }
   for (const p of report.phases) phases[p.name] = Math.max(phases[p.name] ?? 0, p.seconds)
+  phases.exit = Math.max(0, wallSeconds - startup - report.totalSeconds)
   return {
     method: 'etcd-rescue', seconds: wallSeconds, phases,
     remoteCommands: Object.values(report.remoteCommands).reduce((a, b) => a + b, 0),
@@ -223,10 +228,11 @@ export function rescueRound(report: RescueReport, wallSeconds: number): Omit<Ben
 const ZX_CLI = join(REPO_ROOT, 'node_modules', 'zx', 'build', 'cli.js')
 
 /** etcd-rescue as the user runs it: its own process, --yes --plain, a JSON report. Its output goes to a log file. */
-async function runRescue(inventory: string, snapshot: string, control: string, r: number): Promise<{ seconds: number; report: RescueReport }> {
+async function runRescue(inventory: string, snapshot: string, control: string, r: number): Promise<{ seconds: number; spawnedAtMs: number; report: RescueReport }> {
   const reportFile = join(control, `rescue-${r}.json`)
   const logFile = join(control, `rescue-${r}.log`)
   const out = openSync(logFile, 'w')
+  const spawnedAtMs = Date.now()
   const t0 = process.hrtime.bigint()
   const code = await new Promise<number | null>((resolve, reject) => {
     const p = spawn(process.execPath, [ZX_CLI, join(REPO_ROOT, 'scripts', 'recover.mjs'), '-i', inventory, '--snapshot', snapshot, '--yes', '--plain', '--report', reportFile], {
@@ -240,7 +246,7 @@ async function runRescue(inventory: string, snapshot: string, control: string, r
     const tail = readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-15).join('\n  ')
     throw new RescueError(`etcd-rescue failed in round ${r} (exit ${code}):\n  ${tail}`)
   }
-  return { seconds, report: JSON.parse(readFileSync(reportFile, 'utf8')) as RescueReport }
+  return { seconds, spawnedAtMs, report: JSON.parse(readFileSync(reportFile, 'utf8')) as RescueReport }
 }
 
 /**

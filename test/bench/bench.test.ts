@@ -85,13 +85,14 @@ describe('round parsing', () => {
     expect(r.remoteCommands).toBe(21)
   })
 
-  it('reads etcd-rescue\'s report: slowest host per phase, startup outside its clock, commands summed, its own RSS', () => {
+  it('reads etcd-rescue\'s report: slowest host per phase, startup and exit outside its clock, commands summed, its own RSS', () => {
+    const spawned = Date.parse('2026-11-25T18:00:00.000Z')
     const r = rescueRound({
-      exitCode: 0, message: '', totalSeconds: 8,
+      exitCode: 0, message: '', startedAt: '2026-11-25T18:00:01.000Z', totalSeconds: 8,
       phases: [{ name: 'copy', host: 'a', seconds: 2, outcome: 'ok' }, { name: 'copy', host: 'b', seconds: 3, outcome: 'ok' }, { name: 'stop', host: 'a', seconds: 1, outcome: 'ok' }],
       verification: [{ ok: true }, { ok: true }], remoteCommands: { a: 7, b: 8 }, peakRssBytes: 150 * MiB,
-    }, 9.5)
-    expect(r.phases).toEqual({ startup: 1.5, copy: 3, stop: 1 })
+    }, 9.5, spawned)
+    expect(r.phases).toEqual({ startup: 1, copy: 3, stop: 1, exit: 0.5 })
     expect(r).toMatchObject({ method: 'etcd-rescue', seconds: 9.5, remoteCommands: 15, peakRssBytes: 150 * MiB, note: 'verified (2 checks)' })
   })
 })
