@@ -2,30 +2,56 @@
 // procedure (manual.ts) and etcd-rescue, on the same lab, the same snapshot and
 // the same disaster, alternating which goes first each round. Reports medians
 // and their ratio. Nothing here asserts a timing: it measures and prints.
+// etcd-rescue runs as a user runs it, scripts/recover.mjs in a process of its
+// own: its time includes starting up, and the peak RSS reported is its own,
+// not this bench's.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
 import { RescueError } from '../errors.ts'
 import { backup } from '../backup/backup.ts'
-import { recover } from '../recover/recover.ts'
 import { HostPool, connectAll } from '../task/hosts.ts'
 import { Journal } from '../task/journal.ts'
 import { memberPorts } from '../plan/recovery.ts'
 import { posix } from 'node:path'
 import { joinScripts, sh } from '../shell/sh.ts'
-import { silentUi, type Ui } from '../task/ui.ts'
+import type { Ui } from '../task/ui.ts'
 import { clusterLoad, clusterStart, labDown, labUp } from '../lab/index.ts'
+import { directGateway } from '../etcd/gateway.ts'
+import { clientUrl } from '../lab/etcd-http.ts'
+import { REPO_ROOT } from '../lab/paths.ts'
 import { killScript, wreckScript } from '../drill/disaster.ts'
 import { labLink, labLogin, type Login } from '../lab/shape.ts'
+import { fillCluster } from './fill.ts'
 import { manualScript } from './manual.ts'
+
+/** Where the bench puts lab hosts' disks when RAM will not hold them (lab up --disk-dir). */
+export const BENCH_DISK_DIR = '/var/tmp/etcd-rescue-lab'
+
+/**
+ * The lab's disks for a snapshot of `bytes` on `hosts` hosts. Each host holds at
+ * once the old data (db and WAL), the uploaded snapshot, the restored data and
+ * the expert's copy: about 5 × the snapshot. In RAM (tmpfs) while all hosts
+ * together need at most a quarter of it; else on the machine's disk.
+ */
+export function labDisk(hosts: number, bytes: number, ram = totalmem()): { disk: string; diskDir?: string } {
+  const perHost = 5 * bytes + 512 * 2 ** 20
+  const gib = Math.max(4, Math.ceil(perHost / 2 ** 30))
+  return hosts * perHost > ram / 4 ? { disk: '4G', diskDir: BENCH_DISK_DIR } : { disk: `${gib}G` }
+}
 
 export interface BenchOptions {
   hosts: number
   etcd: string
+  /** The snapshot's size: the cluster is filled with this many bytes of large values (fill.ts). */
+  sizeBytes?: number
+  /** Without sizeBytes: keys of the lab's varied load (`cluster load`). */
   keys: number
   rounds: number
+  /** Hosts' disks on the machine's disk in this directory; null: in RAM. Default: labDisk() chooses. */
+  diskDir?: string | null
   /** What each remote command's login shell costs on the hosts (lib/lab/shape.ts). Default fast. */
   login?: Login
   /** Operator-to-hosts link rate, e.g. 100mbit. Default: unlimited. */
@@ -43,6 +69,8 @@ export interface BenchRound {
   phases: Record<string, number>
   /** Remote commands started in all (each a login shell on a host). */
   remoteCommands: number
+  /** etcd-rescue rounds: its process's peak resident memory (from its report). */
+  peakRssBytes?: number
   note: string
 }
 
@@ -51,13 +79,20 @@ export interface BenchResult {
   login: Login
   link: string
   machine: { cpus: number; date: string }
-  /** The bench process's peak RSS: an upper bound for etcd-rescue's own (it runs in this process). */
+  /** Where the hosts' disks were: RAM (tmpfs) or the machine's disk. */
+  disk: 'ram' | 'disk'
+  /**
+   * etcd-rescue's own peak RSS, the largest of its rounds: it runs as the user
+   * runs it (scripts/recover.mjs, a process of its own) and reports its maxRSS.
+   */
   peakRssBytes: number
   /** Each member's copy throughput against parallel `ssh HOST 'cat > f'` of the same file. */
   copy: { rescueMBps: number; sshCatMBps: number }
   manualRange: [number, number]
   rescueRange: [number, number]
   etcdVersion: string
+  /** The size asked for (--size), when it was; snapshotBytes is what the snapshot came to. */
+  requestedBytes?: number
   snapshotBytes: number
   keys: number
   rounds: BenchRound[]
@@ -67,21 +102,28 @@ export interface BenchResult {
   ratio: number
 }
 
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
 export async function bench(o: BenchOptions): Promise<BenchResult> {
-  const lab = await labUp({ name: `bench${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, disk: '4G' })
+  const auto = o.sizeBytes !== undefined ? labDisk(o.hosts, o.sizeBytes) : { disk: '4G' }
+  const diskDir = o.diskDir === null ? undefined : o.diskDir ?? auto.diskDir
+  const lab = await labUp({ name: `bench${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, disk: auto.disk, diskDir })
   const login = o.login ?? 'fast'
   const control = mkdtempSync(join(tmpdir(), 'etcd-rescue-bench-'))
   const pool = new HostPool()
   try {
-    o.log(`lab ${lab.name}: ${o.hosts} hosts, etcd ${lab.state.etcd.version}`)
+    o.log(`lab ${lab.name}: ${o.hosts} hosts, etcd ${lab.state.etcd.version}, disks ${lab.state.diskDir ? `in ${lab.state.diskDir}` : `in RAM (tmpfs ${lab.state.disk})`}`)
     await clusterStart(lab)
-    const load = await clusterLoad(lab, { keys: o.keys })
-    o.log(`loaded ${load.keys} keys (${(load.bytes / 2 ** 20).toFixed(0)} MiB)`)
+    const t0 = Date.now()
+    const load = o.sizeBytes !== undefined
+      ? await fillCluster(lab.state.hosts.map((h) => directGateway(clientUrl(h.address))), o.sizeBytes, {
+        onProgress: (done, of) => { if (done % 500 === 0) o.log(`  filled ${done}/${of} values`) },
+      })
+      : await clusterLoad(lab, { keys: o.keys })
+    o.log(`loaded ${load.keys} keys (${(load.bytes / 2 ** 20).toFixed(0)} MiB) in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
     const members = membersOf(loadInventory(lab.paths.inventory)).members
     const snap = await backup({ members, outDir: join(control, 'backup'), ui: o.ui })
     o.log(`snapshot ${(snap.snapshot.size / 2 ** 20).toFixed(0)} MiB at revision ${snap.revision}`)
@@ -99,11 +141,9 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
       const order: Array<BenchRound['method']> = r % 2 ? ['manual', 'etcd-rescue'] : ['etcd-rescue', 'manual']
       for (const method of order) {
         await disaster(members, pool)
-        const t0 = process.hrtime.bigint()
-        let note: string
-        let remoteCommands: number
-        const phases: Record<string, number> = {}
+        let round: BenchRound
         if (method === 'manual') {
+          const t1 = process.hrtime.bigint()
           const script = manualScript({
             members, snapshot: snap.file, binDir: lab.state.etcd.binDir, token: `manual-${r}`, controlDir: control,
             restoreWith: lab.state.etcd.version.startsWith('3.4') ? 'etcdctl' : 'etcdutl',
@@ -111,22 +151,15 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           const file = join(control, `manual-${r}.sh`)
           writeFileSync(file, script)
           const out = (await runBash(file)).split('\n')
-          const marks = out.filter((l) => l.startsWith('mark ')).map((l) => l.split(' '))
-          for (const [k, [, name, t]] of marks.slice(1).entries()) phases[name] = Number(t) - Number(marks[k][2])
-          remoteCommands = Number(out.find((l) => l.startsWith('commands '))?.split(' ')[1] ?? NaN)
-          note = 'healthy (health only)'
+          const seconds = Number(process.hrtime.bigint() - t1) / 1e9
+          round = { round: r, method, seconds, ...manualMarks(out), note: 'healthy (health only)' }
         } else {
-          const res = await recover({ inventory: lab.paths.inventory, snapshot: snap.file, ui: silentUi() })
-          if (res.exitCode !== 0) throw new RescueError(`etcd-rescue failed in round ${r}: ${res.message}`)
-          // Where the time went: each phase's longest host.
-          for (const rec of res.journal.records) phases[rec.phase] = Math.max(phases[rec.phase] ?? 0, rec.seconds)
-          remoteCommands = Object.values(res.remoteCommands).reduce((a, b) => a + b, 0)
-          if (phases.copy) copyRates.push(snap.snapshot.size / 1e6 / phases.copy)
-          note = `verified (${res.checks.length} checks)`
+          const run = await runRescue(lab.paths.inventory, snap.file, control, r)
+          round = { round: r, ...rescueRound(run.report, run.seconds, run.spawnedAtMs) }
+          if (round.phases.copy) copyRates.push(snap.snapshot.size / 1e6 / round.phases.copy)
         }
-        const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-        rounds.push({ round: r, method, seconds, phases, remoteCommands, note })
-        o.log(`round ${r}: ${method.padEnd(11)} ${seconds.toFixed(2)} s  ${note}; ${remoteCommands} remote commands; ${Object.entries(phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}`)
+        rounds.push(round)
+        o.log(`round ${r}: ${method.padEnd(11)} ${round.seconds.toFixed(2)} s  ${round.note}; ${round.remoteCommands} remote commands; ${Object.entries(round.phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}${round.peakRssBytes ? `; peak RSS ${mib(round.peakRssBytes)} MiB` : ''}`)
       }
     }
     const times = (m: BenchRound['method']) => rounds.filter((x) => x.method === m).map((x) => x.seconds)
@@ -134,11 +167,12 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     const rescueMedian = median(times('etcd-rescue'))
     return {
       hosts: o.hosts, login, link: o.link ?? 'unlimited', machine: { cpus: cpus().length, date: new Date().toISOString() },
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      disk: lab.state.diskDir ? 'disk' : 'ram',
+      peakRssBytes: Math.max(...rounds.map((x) => x.peakRssBytes ?? 0)),
       copy: { rescueMBps: median(copyRates), sshCatMBps },
       manualRange: [Math.min(...times('manual')), Math.max(...times('manual'))],
       rescueRange: [Math.min(...times('etcd-rescue')), Math.max(...times('etcd-rescue'))],
-      etcdVersion: lab.state.etcd.version, snapshotBytes: snap.snapshot.size, keys: load.keys,
+      etcdVersion: lab.state.etcd.version, requestedBytes: o.sizeBytes, snapshotBytes: snap.snapshot.size, keys: load.keys,
       rounds, manualMedian, rescueMedian, ratio: rescueMedian / manualMedian,
     }
   } finally {
@@ -146,6 +180,73 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     if (!o.keepLab) await labDown({ name: lab.name })
     rmSync(control, { recursive: true, force: true })
   }
+}
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0)
+
+/** The expert's step marks (`mark NAME EPOCH`) as seconds per step, and its `commands N` line. */
+export function manualMarks(out: string[]): { phases: Record<string, number>; remoteCommands: number } {
+  const phases: Record<string, number> = {}
+  const marks = out.filter((l) => l.startsWith('mark ')).map((l) => l.split(' '))
+  for (const [k, [, name, t]] of marks.slice(1).entries()) phases[name] = Number(t) - Number(marks[k][2])
+  return { phases, remoteCommands: Number(out.find((l) => l.startsWith('commands '))?.split(' ')[1] ?? NaN) }
+}
+
+/** What the bench reads from etcd-rescue's --report (lib/cli/render.ts reportJson). */
+export interface RescueReport {
+  exitCode: number
+  message: string
+  /** When its journal's clock started (ISO time). */
+  startedAt: string
+  totalSeconds: number
+  phases: Array<{ name: string; host: string; seconds: number; outcome: string }>
+  verification: Array<{ ok: boolean }>
+  remoteCommands: Record<string, number>
+  peakRssBytes: number
+}
+
+/**
+ * One etcd-rescue round from its report: each phase's slowest host, and the
+ * time its process spent outside the journal's clock, which the user waits for
+ * too: `startup` from its start to the journal's (node, zx, TypeScript loading),
+ * `exit` from the journal's end to the process's (report written, connections closed).
+ */
+export function rescueRound(report: RescueReport, wallSeconds: number, spawnedAtMs: number): Omit<BenchRound, 'round'> {
+  const startup = Math.max(0, (Date.parse(report.startedAt) - spawnedAtMs) / 1000)
+  const phases: Record<string, number> = { startup }
+  for (const p of report.phases) phases[p.name] = Math.max(phases[p.name] ?? 0, p.seconds)
+  phases.exit = Math.max(0, wallSeconds - startup - report.totalSeconds)
+  return {
+    method: 'etcd-rescue', seconds: wallSeconds, phases,
+    remoteCommands: Object.values(report.remoteCommands).reduce((a, b) => a + b, 0),
+    peakRssBytes: report.peakRssBytes,
+    note: `verified (${report.verification.length} checks)`,
+  }
+}
+
+/** The entry point a user runs (the zx CLI, scripts/recover.mjs), as a process of its own. */
+const ZX_CLI = join(REPO_ROOT, 'node_modules', 'zx', 'build', 'cli.js')
+
+/** etcd-rescue as the user runs it: its own process, --yes --plain, a JSON report. Its output goes to a log file. */
+async function runRescue(inventory: string, snapshot: string, control: string, r: number): Promise<{ seconds: number; spawnedAtMs: number; report: RescueReport }> {
+  const reportFile = join(control, `rescue-${r}.json`)
+  const logFile = join(control, `rescue-${r}.log`)
+  const out = openSync(logFile, 'w')
+  const spawnedAtMs = Date.now()
+  const t0 = process.hrtime.bigint()
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const p = spawn(process.execPath, [ZX_CLI, join(REPO_ROOT, 'scripts', 'recover.mjs'), '-i', inventory, '--snapshot', snapshot, '--yes', '--plain', '--report', reportFile], {
+      stdio: ['ignore', out, out], cwd: control,
+    })
+    p.on('error', reject)
+    p.on('close', resolve)
+  }).finally(() => closeSync(out))
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  if (code !== 0) {
+    const tail = readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-15).join('\n  ')
+    throw new RescueError(`etcd-rescue failed in round ${r} (exit ${code}):\n  ${tail}`)
+  }
+  return { seconds, spawnedAtMs, report: JSON.parse(readFileSync(reportFile, 'utf8')) as RescueReport }
 }
 
 /**
@@ -180,20 +281,47 @@ async function sshCatThroughput(members: Member[], file: string, control: string
   return statSync(file).size / 1e6 / (Number(process.hrtime.bigint() - t0) / 1e9)
 }
 
+const sizeText = (bytes: number) => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${mib(bytes)} MiB`)
+const medianOf = (r: BenchResult, m: BenchRound['method'], f: (x: BenchRound) => number) => median(r.rounds.filter((x) => x.method === m).map(f))
+
 /** Markdown table of a bench result, for the README. */
 export function benchMarkdown(r: BenchResult): string {
   const phaseNames = (m: BenchRound['method']) => [...new Set(r.rounds.filter((x) => x.method === m).flatMap((x) => Object.keys(x.phases)))]
-  const phaseLine = (m: BenchRound['method']) => phaseNames(m).map((p) => `${p} ${median(r.rounds.filter((x) => x.method === m).map((x) => x.phases[p] ?? 0)).toFixed(1)}`).join(', ')
-  const cmds = (m: BenchRound['method']) => median(r.rounds.filter((x) => x.method === m).map((x) => x.remoteCommands))
+  const phaseLine = (m: BenchRound['method']) => phaseNames(m).map((p) => `${p} ${medianOf(r, m, (x) => x.phases[p] ?? 0).toFixed(1)}`).join(', ')
+  const cmds = (m: BenchRound['method']) => medianOf(r, m, (x) => x.remoteCommands)
+  const n = r.rounds.filter((x) => x.method === 'manual').length
   return [
-    `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${(r.snapshotBytes / 2 ** 20).toFixed(0)} MiB, login ${r.login}, link ${r.link}; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
+    `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${sizeText(r.snapshotBytes)}, login ${r.login}, link ${r.link}, hosts' disks in ${r.disk === 'disk' ? 'the machine\'s disk' : 'RAM'}; ${n} round(s) each; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
     '',
     '| | median (s) | min–max (s) | remote commands | per phase, median (s) |',
     '|---|---|---|---|---|',
     `| expert by hand (OpenSSH) | ${r.manualMedian.toFixed(2)} | ${r.manualRange[0].toFixed(2)}–${r.manualRange[1].toFixed(2)} | ${cmds('manual')} | ${phaseLine('manual')} |`,
     `| etcd-rescue | ${r.rescueMedian.toFixed(2)} | ${r.rescueRange[0].toFixed(2)}–${r.rescueRange[1].toFixed(2)} | ${cmds('etcd-rescue')} | ${phaseLine('etcd-rescue')} |`,
     '',
-    `Ratio etcd-rescue / expert: **${r.ratio.toFixed(2)}**. Copy: etcd-rescue ${r.copy.rescueMBps.toFixed(0)} MB/s per host, parallel \`ssh cat\` ${r.copy.sshCatMBps.toFixed(0)} MB/s. Bench process peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB.`,
+    `Ratio etcd-rescue / expert: **${r.ratio.toFixed(2)}**. Copy: etcd-rescue ${r.copy.rescueMBps.toFixed(0)} MB/s per host, parallel \`ssh cat\` ${r.copy.sshCatMBps.toFixed(0)} MB/s. etcd-rescue's peak RSS (its own process) ${mib(r.peakRssBytes)} MiB.`,
+    '',
+  ].join('\n')
+}
+
+/**
+ * One table of how time grows with members and snapshot size: a row per
+ * (members, size), smallest first, each tool's median, the ratio, each tool's
+ * time against the first row's, etcd-rescue's peak RSS, commands and copy rate.
+ */
+export function scaleMarkdown(results: BenchResult[]): string {
+  // By the size asked for: two labs' snapshots of one --size differ by a few pages.
+  const size = (r: BenchResult) => r.requestedBytes ?? r.snapshotBytes
+  const rows = [...results].sort((a, b) => size(a) - size(b) || a.hosts - b.hosts)
+  if (rows.length === 0) return ''
+  const [first] = rows
+  const n = first.rounds.filter((x) => x.method === 'manual').length
+  const cmds = (r: BenchResult, m: BenchRound['method']) => medianOf(r, m, (x) => x.remoteCommands)
+  return [
+    `etcd ${first.etcdVersion}, login ${first.login}, link ${first.link}, median of ${n} round(s) each; ${first.machine.cpus} CPUs, ${first.machine.date.slice(0, 10)}. "× first" is the time against the first row's.`,
+    '',
+    '| members | snapshot | expert (s) | etcd-rescue (s) | ratio | expert × first | etcd-rescue × first | etcd-rescue peak RSS | remote commands (expert / etcd-rescue) | copy MB/s per host (etcd-rescue / ssh cat) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.hosts} | ${sizeText(r.snapshotBytes)} | ${r.manualMedian.toFixed(2)} | ${r.rescueMedian.toFixed(2)} | ${r.ratio.toFixed(2)} | ${(r.manualMedian / first.manualMedian).toFixed(2)} | ${(r.rescueMedian / first.rescueMedian).toFixed(2)} | ${mib(r.peakRssBytes)} MiB | ${cmds(r, 'manual')} / ${cmds(r, 'etcd-rescue')} | ${r.copy.rescueMBps.toFixed(0)} / ${r.copy.sshCatMBps.toFixed(0)} |`),
     '',
   ].join('\n')
 }

@@ -1,73 +1,142 @@
-// `bench`: recovery time of etcd-rescue against an expert by hand, side by side.
+// `bench`: recovery time of etcd-rescue against an expert by hand, side by side;
+// with several --hosts or --size (or --scale), the matrix and one table of how time grows.
 import { writeFileSync } from 'node:fs'
 import { ExitCode, InputError, formatError } from '../errors.ts'
 import { createUi } from '../task/ui.ts'
-import { bench, benchMarkdown } from '../bench/bench.ts'
+import { bench, benchMarkdown, scaleMarkdown, type BenchResult } from '../bench/bench.ts'
 import { LOGINS, parseRate, type Login } from '../lab/shape.ts'
 import { intFlag, parseFlags } from './args.ts'
 
-export const BENCH_HELP = `Usage: npx zx scripts/bench.mjs [options]
+export const BENCH_HELP = `Usage: npm run bench -- [options]
+       npx zx scripts/bench.mjs [options]
 
 Measures recovery time on a lab (needs root): the same snapshot and the same
 disaster, recovered alternately by an expert's by-hand OpenSSH procedure (every
-step parallel, multiplexed connections, health polled every 0.5 s) and by
-etcd-rescue (which also copies with verification and proves the result).
-Prints every round, the medians and the ratio etcd-rescue / manual.
+step parallel, multiplexed connections, etcd stopped with TERM and a wait, health
+polled every 0.5 s) and by etcd-rescue run as a user runs it (scripts/recover.mjs,
+its own process, which also copies with verification and proves the result).
+Prints every round, medians, min and max, the ratio etcd-rescue / expert, time per
+phase for both, remote command starts, copy throughput against parallel
+\`ssh HOST 'cat > f'\`, and etcd-rescue's own peak RSS (from its report).
 
 Options:
-  --hosts N        lab hosts (default: 5)
+  --hosts N[,N…]   lab hosts, 1 to 9 (default: 5); several: one lab each
+  --size SIZE[,…]  snapshot size, e.g. 100MB or 1GB (MB = MiB): the cluster is
+                   filled with large incompressible values; several: one lab each
+  --scale          the matrix --hosts 3,5,7 --size 100MB,1GB (either may be given
+                   to replace its part); prints one table of how time grows
+  --keys N         instead of --size: keys of the lab's varied load
+                   (default: 10000, ≈120 MiB)
   --etcd VERSION   3.4.23, 3.5.16 or 3.5.30 (default: 3.5.30)
-  --keys N         keys loaded before the snapshot (default: 10000, ≈120 MiB)
-  --size SIZE      snapshot size instead of --keys, e.g. 100MB or 1GB
   --rounds N       rounds per method (default: 3)
   --login KIND     hosts' login shell cost for every remote command: fast,
                    slow (0.5 s sleep in root's ~/.bashrc) or busy (CPU work
                    there, like version-manager init hooks) (default: fast)
   --link RATE      limit the operator-to-hosts link, e.g. 100mbit (default: none)
+  --disk-dir DIR   hosts' disks on this machine's disk, in DIR/LAB (removed with
+                   the lab), or "ram" for tmpfs. Default: RAM unless all hosts
+                   together need more than a quarter of it (≈5 × the snapshot
+                   per host), then /var/tmp/etcd-rescue-lab
   --json FILE      also write the results as JSON
-  --markdown FILE  also write the results as a Markdown table
+  --markdown FILE  also write the results as Markdown (with --scale: the scaling
+                   table, then each run's own)
+  --keep-lab       leave the lab up afterwards (to look at it)
   -h, --help       this text`
+
+/** One lab: how many hosts and how big a snapshot (bytes; undefined: --keys). */
+export interface BenchCell {
+  hosts: number
+  sizeBytes?: number
+}
+
+export interface BenchArgs {
+  help: boolean
+  cells: BenchCell[]
+  /** More than one cell: print and write the scaling table. */
+  scale: boolean
+  etcd: string
+  keys: number
+  rounds: number
+  login?: Login
+  link?: string
+  /** undefined: chosen by size; null: RAM. */
+  diskDir?: string | null
+  json?: string
+  markdown?: string
+  keepLab: boolean
+}
+
+export const SCALE_HOSTS = [3, 5, 7]
+export const SCALE_SIZES = ['100MB', '1GB']
+
+/** The command line, checked, as the runs to make. Nothing is started. */
+export function parseBenchArgs(argv: string[]): BenchArgs {
+  const { values } = parseFlags(argv, {
+    hosts: { type: 'string' }, etcd: { type: 'string' }, keys: { type: 'string' }, rounds: { type: 'string' },
+    json: { type: 'string' }, markdown: { type: 'string' }, size: { type: 'string' }, login: { type: 'string' }, link: { type: 'string' },
+    scale: { type: 'boolean' }, 'disk-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'keep-lab': { type: 'boolean' },
+  }, 'bench.mjs')
+  if (values.login !== undefined && !(LOGINS as readonly string[]).includes(values.login)) throw new InputError(`--login is fast, slow or busy, not "${values.login}"`)
+  if (values.link !== undefined) parseRate(values.link)
+  if (values.size !== undefined && values.keys !== undefined) throw new InputError('--size and --keys exclude each other', { hint: '--size fills the cluster with large values; --keys loads the lab\'s varied keys' })
+  const list = (v: string | undefined) => v?.split(',').map((x) => x.trim())
+  const hosts = (list(values.hosts) ?? (values.scale ? SCALE_HOSTS.map(String) : ['5'])).map((h) => intFlag('hosts', h, 1, 9)!)
+  const sizes = list(values.size) ?? (values.scale && values.keys === undefined ? SCALE_SIZES : undefined)
+  const bytes = sizes?.map(parseSize) ?? [undefined]
+  const cells = bytes.flatMap((sizeBytes) => hosts.map((h) => ({ hosts: h, ...(sizeBytes !== undefined ? { sizeBytes } : {}) })))
+  const diskDir = values['disk-dir']
+  if (diskDir !== undefined && diskDir !== 'ram' && !diskDir.startsWith('/')) throw new InputError(`--disk-dir takes an absolute directory or "ram", not "${diskDir}"`)
+  return {
+    help: !!values.help,
+    cells,
+    scale: !!values.scale || cells.length > 1,
+    etcd: values.etcd ?? '3.5.30',
+    keys: intFlag('keys', values.keys, 1, 1_000_000) ?? 10_000,
+    rounds: intFlag('rounds', values.rounds, 1, 20) ?? 3,
+    login: values.login as Login | undefined,
+    link: values.link,
+    diskDir: diskDir === 'ram' ? null : diskDir,
+    json: values.json,
+    markdown: values.markdown,
+    keepLab: !!values['keep-lab'],
+  }
+}
+
+/** "100MB", "1GB", "1.5GiB", "512MiB" → bytes (MB and MiB alike are 2^20). */
+export function parseSize(size: string): number {
+  const m = /^(\d+(?:\.\d+)?)(MB|GB|MiB|GiB)$/i.exec(size)
+  if (!m || Number(m[1]) <= 0) throw new InputError(`--size takes a size like 100MB or 1GB, not "${size}"`)
+  return Math.round(Number(m[1]) * (/^g/i.test(m[2]) ? 2 ** 30 : 2 ** 20))
+}
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const { values } = parseFlags(argv, {
-      hosts: { type: 'string' }, etcd: { type: 'string' }, keys: { type: 'string' }, rounds: { type: 'string' },
-      json: { type: 'string' }, markdown: { type: 'string' }, size: { type: 'string' }, login: { type: 'string' }, link: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'keep-lab': { type: 'boolean' },
-    }, 'bench.mjs')
-    if (values.help) {
+    const a = parseBenchArgs(argv)
+    if (a.help) {
       process.stdout.write(`${BENCH_HELP}\n`)
       return ExitCode.OK
     }
-    if (values.login !== undefined && !(LOGINS as readonly string[]).includes(values.login)) throw new InputError(`--login is fast, slow or busy, not "${values.login}"`)
-    if (values.link !== undefined) parseRate(values.link)
-    const r = await bench({
-      hosts: intFlag('hosts', values.hosts, 1, 9) ?? 5,
-      etcd: values.etcd ?? '3.5.30',
-      keys: values.size !== undefined ? keysForSize(values.size) : intFlag('keys', values.keys, 1, 1_000_000) ?? 10_000,
-      login: values.login as Login | undefined,
-      link: values.link,
-      rounds: intFlag('rounds', values.rounds, 1, 20) ?? 3,
-      keepLab: values['keep-lab'],
-      ui: createUi({ tty: false, throttleMs: 60_000, out: { write: () => true } as never }),
-      log: (l) => process.stdout.write(`${l}\n`),
-    })
-    process.stdout.write(`\n${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${(r.snapshotBytes / 2 ** 20).toFixed(0)} MiB\n`)
-    process.stdout.write(`  manual (OpenSSH, by hand)  median ${r.manualMedian.toFixed(2)} s\n`)
-    process.stdout.write(`  etcd-rescue                median ${r.rescueMedian.toFixed(2)} s\n`)
-    process.stdout.write(`  ratio etcd-rescue/manual   ${r.ratio.toFixed(2)}\n\n${benchMarkdown(r)}`)
-    if (values.json) writeFileSync(values.json, `${JSON.stringify(r, null, 2)}\n`)
-    if (values.markdown) writeFileSync(values.markdown, benchMarkdown(r))
+    const log = (l: string) => process.stdout.write(`${l}\n`)
+    const results: BenchResult[] = []
+    for (const cell of a.cells) {
+      if (a.scale) log(`\n== ${cell.hosts} hosts, ${cell.sizeBytes !== undefined ? `${(cell.sizeBytes / 2 ** 20).toFixed(0)} MiB` : `${a.keys} keys`} ==`)
+      const r = await bench({
+        hosts: cell.hosts, sizeBytes: cell.sizeBytes, keys: a.keys, etcd: a.etcd, login: a.login, link: a.link,
+        rounds: a.rounds, diskDir: a.diskDir, keepLab: a.keepLab,
+        ui: createUi({ tty: false, throttleMs: 60_000, out: { write: () => true } as never }),
+        log,
+      })
+      results.push(r)
+      log(`\n${benchMarkdown(r)}`)
+      // Written after every run, so a matrix stopped half way keeps what it measured.
+      if (a.json) writeFileSync(a.json, `${JSON.stringify(a.scale ? { runs: results } : r, null, 2)}\n`)
+    }
+    const md = a.scale ? `${scaleMarkdown(results)}\n${results.map(benchMarkdown).join('\n')}` : benchMarkdown(results[0])
+    if (a.scale) log(`\n${scaleMarkdown(results)}`)
+    if (a.markdown) writeFileSync(a.markdown, md)
     return ExitCode.OK
   } catch (err) {
     process.stderr.write(`error: ${formatError(err)}\n`)
     return (err as { exitCode?: number }).exitCode ?? ExitCode.FAILED
   }
-}
-
-/** The lab's load writes about 12.6 KB per key on average (10000 keys ≈ 120 MiB). */
-export function keysForSize(size: string): number {
-  const m = /^(\d+(?:\.\d+)?)(MB|GB|MiB|GiB)$/i.exec(size)
-  if (!m) throw new InputError(`--size takes a size like 100MB or 1GB, not "${size}"`)
-  const bytes = Number(m[1]) * (/^g/i.test(m[2]) ? 2 ** 30 : 2 ** 20)
-  return Math.max(1, Math.round(bytes / 12_600))
 }

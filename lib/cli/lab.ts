@@ -44,6 +44,10 @@ Options:
                      into ~/.cache/etcd-rescue/etcd/VERSION (or $XDG_CACHE_HOME) and appear
                      on the hosts at /usr/local/bin, with 3.4's /usr/bin/etcd* hidden
   --disk SIZE        each host's disk, a tmpfs (RAM, only used pages count) (default ${DEFAULT_DISK})
+  --disk-dir DIR     put the hosts' disks on this machine's disk instead of RAM, in
+                     DIR/NAME/hI (made by up, must not exist; removed by down), for
+                     data larger than RAM (e.g. /var/tmp/etcd-rescue-lab); --disk then
+                     only sizes the hosts' /tmp
   --init INIT        tini (default): tini runs sshd, root logs in, etcd is started by
                      \`cluster start\`. systemd: each host boots systemd 252 as PID 1 (own
                      cgroup2 subtree) like a kubespray-built machine: Debian's ssh.service
@@ -98,6 +102,7 @@ const OPTIONS = {
   hosts: { type: 'string' },
   etcd: { type: 'string' },
   disk: { type: 'string' },
+  'disk-dir': { type: 'string' },
   init: { type: 'string' },
   tls: { type: 'boolean' },
   sudo: { type: 'string' },
@@ -143,7 +148,7 @@ export async function main(args: string[], out = (s: string) => process.stdout.w
       case 'up': {
         const t0 = Date.now()
         const lab = await labUp({
-          ...where, hosts: integer('hosts', v.hosts), etcd: v.etcd, disk: v.disk, log,
+          ...where, hosts: integer('hosts', v.hosts), etcd: v.etcd, disk: v.disk, diskDir: v['disk-dir'], log,
           init: v.init as 'tini' | 'systemd' | undefined, tls: v.tls, sudo: v.sudo as 'nopasswd' | 'password' | undefined,
           etcdRestart: v['etcd-restart'] as 'on-failure' | 'always' | undefined,
         })

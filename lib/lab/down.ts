@@ -65,7 +65,7 @@ export async function teardown(state: LabState, paths: LabPaths): Promise<void> 
   }
   // The hosts' mounts lived in their own mount namespaces, gone with their PID 1.
   // Should any be visible here, deleting recursively would walk into it: refuse.
-  const mounted = mountsUnder(paths.dir)
+  const mounted = [...mountsUnder(paths.dir), ...(state.diskDir ? mountsUnder(state.diskDir) : [])]
   if (mounted.length > 0) {
     throw new RescueError(`mounts remain under ${paths.dir}: ${mounted.join(', ')}`, { hint: 'Unmount them, then run down again.' })
   }
@@ -73,6 +73,8 @@ export async function teardown(state: LabState, paths: LabPaths): Promise<void> 
   for (const host of state.hosts) if (host.cgroup && !(await removeCgroup(host.cgroup))) cgroupsLeft.push(host.cgroup)
   if (cgroupsLeft.length > 0) throw new RescueError(`cgroups of lab "${state.name}" still hold processes: ${cgroupsLeft.join(', ')}`, { where: paths.dir })
   rmSync(paths.hostsDir, { recursive: true, force: true })
+  // The hosts' disks on the machine's disk (`up --disk-dir`): the directory up made and recorded.
+  if (state.diskDir) rmSync(state.diskDir, { recursive: true, force: true })
   rmSync(paths.pki, { recursive: true, force: true })
   // group_vars/: only the files up wrote, then the directories they leave empty;
   // a file the operator added there (etcd_drill_allowed, say) stays, and so does the lab dir.

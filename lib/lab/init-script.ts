@@ -1,9 +1,11 @@
 // The shell script a lab host boots with. It runs as PID 1 of a fresh PID
 // namespace, in a fresh mount and UTS namespace, inside the host's network
 // namespace (`ip netns exec NS unshare --pid --fork --mount --uts ...`), and:
-//   1. mounts a tmpfs of --disk size (the host's disk) holding an overlay's
-//      upper and work directories, and the overlay (lower = the machine's /)
-//      as the host's root: copy-on-write, so writes stay on this host;
+//   1. mounts a tmpfs of --disk size (the host's disk; or, with --disk-dir, a
+//      bind mount of a directory on the machine's own disk, for data larger
+//      than RAM) holding an overlay's upper and work directories, and the
+//      overlay (lower = the machine's /) as the host's root: copy-on-write, so
+//      writes stay on this host;
 //   2. gives that root its own /proc (its own PID namespace), /sys (its own
 //      network namespace), a minimal /dev with a private devpts, tmpfs /run
 //      and /tmp;
@@ -29,6 +31,8 @@ export interface HostInitSpec {
   rootDir: string
   /** tmpfs size of the disk, e.g. 2G. */
   diskSize: string
+  /** A directory on the machine (empty, made by `up`) to use as the disk instead of a tmpfs. */
+  diskBacking?: string
   /** Files copied into the host's root: a path on the machine → an absolute path on the host. */
   install: ReadonlyArray<{ from: string; to: string; mode: string }>
   /** Paths deleted from the host's root (overlay whiteouts: the machine keeps them). */
@@ -49,7 +53,9 @@ export function hostInitScript(spec: HostInitSpec): string {
     sh`set -eu`,
     sh`R=${spec.rootDir}`,
     sh`D=${spec.diskDir}`,
-    sh`mount -t tmpfs -o ${`size=${spec.diskSize},mode=0755`} lab-disk "$D"`,
+    spec.diskBacking
+      ? sh`mount --bind ${spec.diskBacking} "$D"`
+      : sh`mount -t tmpfs -o ${`size=${spec.diskSize},mode=0755`} lab-disk "$D"`,
     sh`mkdir "$D/upper" "$D/work"`,
     sh`mount -t overlay -o "lowerdir=/,upperdir=$D/upper,workdir=$D/work" lab-root "$R"`,
     sh`mount -t proc -o nosuid,nodev,noexec proc "$R/proc"`,

@@ -89,6 +89,22 @@ export function hostPaths(lab: LabPaths, i: number): HostPaths {
   }
 }
 
+/**
+ * Where host I's disk lives when the lab's disks are on the machine's disk
+ * (`up --disk-dir`): LABDISKDIR/hI. Undefined for tmpfs disks.
+ */
+export function hostDiskBacking(labDiskDir: string | undefined, i: number): string | undefined {
+  return labDiskDir === undefined ? undefined : join(labDiskDir, `h${i}`)
+}
+
+/** `up --disk-dir BASE`: the lab's own directory there, BASE/NAME, after checking BASE is usable. */
+export function labDiskDir(base: string, name: string): string {
+  if (!base.startsWith('/') || !PLAIN_PATH.test(base)) {
+    throw new InputError(`--disk-dir ${JSON.stringify(base)} must be an absolute path of letters, digits and / . _ - only`)
+  }
+  return join(resolve(base), name)
+}
+
 /** Cache of fetched etcd releases: $XDG_CACHE_HOME or ~/.cache, then etcd-rescue/. */
 export function cacheDir(): string {
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'etcd-rescue')

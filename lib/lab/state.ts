@@ -55,6 +55,12 @@ export interface LabState {
   subnet: Subnet
   bridge?: string
   disk: string
+  /**
+   * Set when the hosts' disks are directories on the machine's disk (`up --disk-dir`)
+   * rather than tmpfs: this lab's own directory there (BASE/NAME, host I's disk in hI/),
+   * made by `up` and removed by `down`.
+   */
+  diskDir?: string
   etcd: {
     version: string
     /** Where etcd, etcdctl (and etcdutl from 3.5) are on the hosts. */

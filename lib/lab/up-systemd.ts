@@ -11,7 +11,7 @@ import type { HostInitSpec } from './init-script.ts'
 import { etcdEnv, etcdUnit } from './kubespray-etcd.ts'
 import { renderKubesprayInventory } from './kubespray-inventory.ts'
 import { LAB_DATA_DIR } from './names.ts'
-import { hostPaths, type LabPaths } from './paths.ts'
+import { hostDiskBacking, hostPaths, type LabPaths } from './paths.ts'
 import { sshExec } from './ssh.ts'
 import type { HostState, LabState, SystemdLabState } from './state.ts'
 import { LAB_ETCD_USER, LAB_LOGIN_USER, sshdDropIn, systemdHostSetup } from './systemd-host.ts'
@@ -37,6 +37,8 @@ export function systemdHostInit(state: LabState, host: HostState, paths: LabPath
   const sd = state.systemd!
   const hp = hostPaths(paths, host.index)
   for (const d of [hp.files, hp.disk, hp.root]) mkdirSync(d, { recursive: true })
+  const diskBacking = hostDiskBacking(state.diskDir, host.index)
+  if (diskBacking) mkdirSync(diskBacking)
   const file = (name: string, text: string) => {
     writeFileSync(join(hp.files, name), text)
     return join(hp.files, name)
@@ -59,6 +61,7 @@ export function systemdHostInit(state: LabState, host: HostState, paths: LabPath
     diskDir: hp.disk,
     rootDir: hp.root,
     diskSize: state.disk,
+    diskBacking,
     install: [
       { from: file('hostname', `${host.name}\n`), to: '/etc/hostname', mode: '0644' },
       { from: file('hosts', etcHosts(host, state.hosts)), to: '/etc/hosts', mode: '0644' },

@@ -4,7 +4,7 @@
 // (bridge created) under a machine-wide lock so concurrent `up`s never share one.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { InputError, RescueError, formatError } from '../errors.ts'
 import { ensureEtcdBinaries } from './etcd-fetch.ts'
 import { DEFAULT_ETCD_VERSION, etcdBinaries, etcdRelease, type EtcdRelease } from './etcd-release.ts'
@@ -16,7 +16,7 @@ import { renderInventory } from './inventory.ts'
 import { withLock } from './lock.ts'
 import { DEFAULT_LAB_NAME, LAB_DATA_DIR, bridgeName, hostName, memberName, netnsName, validateDiskSize, validateHostCount, validateLabName, vethName } from './names.ts'
 import { addBridge, addNetns, addVeth, configureBridge, configureHostNetwork, machineAddresses } from './net.ts'
-import { hostPaths, labBaseDir, labPaths, type LabPaths } from './paths.ts'
+import { hostDiskBacking, hostPaths, labBaseDir, labDiskDir, labPaths, type LabPaths } from './paths.ts'
 import { checkPrerequisites, findProgram } from './prereq.ts'
 import { isRunning } from './procs.ts'
 import { listLabStates, readState, writeState, STATE_TOOL, STATE_VERSION, type HostState, type LabState } from './state.ts'
@@ -40,6 +40,12 @@ export interface LabUpOptions {
   etcd?: string
   /** Size of each host's disk (tmpfs, RAM-backed, only used pages count). Default 2G. */
   disk?: string
+  /**
+   * Put the hosts' disks on the machine's own disk instead of RAM: in BASE/NAME/hI
+   * (made here, must not exist; removed by `down`). For data that RAM cannot hold
+   * (a 1 GB snapshot on 7 hosts). --disk then only sizes the hosts' /tmp.
+   */
+  diskDir?: string
   /** Directory holding labs' state; default $ETCD_RESCUE_LAB_DIR or <repo>/.lab. */
   dir?: string
   /** PID 1 of each host: tini running sshd (default), or systemd booting a kubespray-like machine. */
@@ -69,6 +75,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
   if (options.hosts !== undefined) validateHostCount(options.hosts)
   const release = options.etcd === undefined ? undefined : etcdRelease(options.etcd)
   const disk = options.disk === undefined ? undefined : validateDiskSize(options.disk)
+  const diskDir = options.diskDir === undefined ? undefined : labDiskDir(options.diskDir, name)
   const base = labBaseDir(options.dir)
   const paths = labPaths(base, name)
   const wanted = release ?? etcdRelease(DEFAULT_ETCD_VERSION)
@@ -76,14 +83,14 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
   checkPrerequisites({ etcd34: !wanted.suite, fetch: !!wanted.suite, systemd: !!systemd, tls: !!systemd?.tls })
 
   const existing = readState(paths)
-  if (existing) return reportExisting(existing, paths, { hosts: options.hosts, etcd: options.etcd, disk, systemd: options.init === undefined ? 'any' : systemd })
+  if (existing) return reportExisting(existing, paths, { hosts: options.hosts, etcd: options.etcd, disk, diskDir, systemd: options.init === undefined ? 'any' : systemd })
   await refuseForeign(name, paths)
 
   const sourceDir = await ensureEtcdBinaries(wanted, log)
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
   return withLock(`${paths.dir}.lock`, async () => {
     const again = readState(paths) // another `up` of the same name may have won the race
-    if (again) return reportExisting(again, paths, { hosts: options.hosts, etcd: options.etcd, disk, systemd: options.init === undefined ? 'any' : systemd })
+    if (again) return reportExisting(again, paths, { hosts: options.hosts, etcd: options.etcd, disk, diskDir, systemd: options.init === undefined ? 'any' : systemd })
     const state: LabState = {
       tool: STATE_TOOL,
       version: STATE_VERSION,
@@ -97,7 +104,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
       ...(systemd ? { systemd } : {}),
     }
     try {
-      await build(state, paths, wanted, options.hosts ?? DEFAULT_HOSTS, base, log)
+      await build(state, paths, wanted, options.hosts ?? DEFAULT_HOSTS, base, log, diskDir)
     } catch (e) {
       log(`up failed, removing what it made: ${(e as Error).message.split('\n')[0]}`)
       await teardown(state, paths).catch((t: unknown) => log(`could not remove all of it: ${formatError(t)}`))
@@ -107,9 +114,22 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
   })
 }
 
-async function build(state: LabState, paths: LabPaths, release: EtcdRelease, count: number, base: string, log: (line: string) => void): Promise<void> {
+async function build(state: LabState, paths: LabPaths, release: EtcdRelease, count: number, base: string, log: (line: string) => void, diskDir?: string): Promise<void> {
   const t0 = Date.now()
   writeState(paths, state)
+  if (diskDir) {
+    // Recorded only once made by this `up` (mkdir fails on an existing one): `down` deletes it.
+    mkdirSync(dirname(diskDir), { recursive: true, mode: 0o700 })
+    try {
+      mkdirSync(diskDir, { mode: 0o700 })
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      throw new InputError(`${diskDir} exists already; this lab did not make it`, { hint: 'Remove it if it is a lab disk left behind, or use another --name or --disk-dir.' })
+    }
+    state.diskDir = diskDir
+    writeState(paths, state)
+    log(`hosts' disks in ${diskDir}`)
+  }
   mkdirSync(paths.hostsDir, { recursive: true })
   const hostIndexes = Array.from({ length: count }, (_, k) => k + 1)
   // Keys first (ssh-keygen refuses to overwrite, so clear leftovers).
@@ -205,6 +225,8 @@ function hostInit(state: LabState, host: HostState, paths: LabPaths, release: Et
   mkdirSync(hp.files, { recursive: true })
   mkdirSync(hp.disk, { recursive: true })
   mkdirSync(hp.root, { recursive: true })
+  const diskBacking = hostDiskBacking(state.diskDir, host.index)
+  if (diskBacking) mkdirSync(diskBacking)
   const file = (name: string, text: string) => {
     writeFileSync(join(hp.files, name), text)
     return join(hp.files, name)
@@ -237,6 +259,7 @@ function hostInit(state: LabState, host: HostState, paths: LabPaths, release: Et
     diskDir: hp.disk,
     rootDir: hp.root,
     diskSize: state.disk,
+    diskBacking,
     install,
     remove,
     mkdirs: [{ path: '/root/.ssh', mode: '0700' }],
@@ -254,7 +277,7 @@ async function refuseForeign(name: string, paths: LabPaths): Promise<void> {
   }
 }
 
-function reportExisting(state: LabState, paths: LabPaths, asked: { hosts?: number; etcd?: string; disk?: string; systemd?: LabState['systemd'] | 'any' }): Lab {
+function reportExisting(state: LabState, paths: LabPaths, asked: { hosts?: number; etcd?: string; disk?: string; diskDir?: string; systemd?: LabState['systemd'] | 'any' }): Lab {
   const dead = state.hosts.filter((h) => !isRunning(h.init)).map((h) => h.name)
   if (state.phase !== 'up' || dead.length > 0) {
     throw new InputError(`lab "${state.name}" exists but is not fully up${dead.length ? ` (${dead.join(', ')} stopped)` : ''}`, {
@@ -266,6 +289,7 @@ function reportExisting(state: LabState, paths: LabPaths, asked: { hosts?: numbe
     asked.hosts !== undefined && asked.hosts !== state.hosts.length ? `${state.hosts.length} hosts` : '',
     asked.etcd !== undefined && asked.etcd !== state.etcd.version ? `etcd ${state.etcd.version}` : '',
     asked.disk !== undefined && asked.disk !== state.disk ? `--disk ${state.disk}` : '',
+    asked.diskDir !== undefined && asked.diskDir !== state.diskDir ? (state.diskDir ? `disks in ${state.diskDir}` : 'tmpfs disks') : '',
     asked.systemd !== 'any' && JSON.stringify(asked.systemd ?? null) !== JSON.stringify(state.systemd ?? null)
       ? (state.systemd ? `--init systemd${state.systemd.tls ? ' --tls' : ''} --sudo ${state.systemd.sudo} --etcd-restart ${state.systemd.restart}` : '--init tini') : '',
   ].filter(Boolean)

@@ -2,7 +2,7 @@
 // message and nothing changed; a one-host lab goes up, runs etcd, comes down.
 import { afterAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -122,5 +122,33 @@ describe('lab.mjs round trip', () => {
     expect(links()).not.toContain(`er-${name}`)
     expect(existsSync(join(dir, name))).toBe(false)
     expect(lab(['down', '--name', name]).stdout).toContain('nothing to do')
+  })
+})
+
+describe('lab.mjs up --disk-dir', () => {
+  it('puts the host\'s writes on the machine\'s disk in DIR/NAME/h1, refuses a dir it did not make, and down removes it', () => {
+    const name = randomName()
+    const disks = mkdtempSync(join(tmpdir(), 'etcd-rescue-lab-disks-'))
+    try {
+      const up = lab(['up', '--name', name, '--hosts', '1', '--disk-dir', disks])
+      expect(up.code, up.stderr).toBe(0)
+      const ssh = (cmd: string) => execFileSync('ssh', ['-F', 'none', '-i', join(dir, name, 'id_ed25519'), '-o', 'BatchMode=yes',
+        '-o', `UserKnownHostsFile=${join(dir, name, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', `root@${up.stdout.match(/198\.18\.\d+\.11/)![0]}`, cmd], { encoding: 'utf8' })
+      ssh('echo on-disk > /var/tmp/marker')
+      expect(execFileSync('cat', [join(disks, name, 'h1', 'upper', 'var', 'tmp', 'marker')], { encoding: 'utf8' })).toBe('on-disk\n')
+      expect(lab(['down', '--name', name]).code).toBe(0)
+      expect(existsSync(join(disks, name))).toBe(false)
+
+      // A directory of that name that this lab did not make: refused, and left alone.
+      const other = randomName()
+      mkdirSync(join(disks, other))
+      const refused = lab(['up', '--name', other, '--hosts', '1', '--disk-dir', disks])
+      expect(refused.code).toBe(2)
+      expect(refused.stderr).toMatch(/exists already/)
+      expect(existsSync(join(disks, other))).toBe(true)
+      expect(netns()).not.toContain(`er-${other}-`)
+    } finally {
+      rmSync(disks, { recursive: true, force: true })
+    }
   })
 })

@@ -46,6 +46,16 @@ describe('hostInitScript', () => {
     for (const fs of ['proc', 'sysfs', 'devpts']) expect(script).toMatch(new RegExp(`mount -t ${fs} `))
   })
 
+  it('with a disk directory, bind-mounts it as the disk instead of a tmpfs (data larger than RAM)', () => {
+    const onDisk = hostInitScript({
+      hostname: 'lab-h1', diskDir: '/r/disk', rootDir: '/r/root', diskSize: '2G', diskBacking: '/var/tmp/etcd-rescue-lab/lab/h1',
+      install: [], remove: [], mkdirs: [],
+    })
+    expect(onDisk).toContain('mount --bind /var/tmp/etcd-rescue-lab/lab/h1 "$D"')
+    expect(onDisk).not.toContain('lab-disk')
+    expect(onDisk).toContain('mount -t overlay -o "lowerdir=/,upperdir=$D/upper,workdir=$D/work" lab-root "$R"')
+  })
+
   it('quotes paths, hides removed files and installs given ones inside the root', () => {
     expect(script).toContain(`install -D -m 0755 '/cache/etcd 3.5/etcd' "$R"/usr/local/bin/etcd`)
     expect(script).toContain('rm -rf "$R"/usr/bin/etcd')

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../lib/errors.ts'
+import { hostDiskBacking, labDiskDir } from '../../lib/lab/paths.ts'
 import {
   belongsToLab, bridgeName, hostName, memberName, netnsName, validateDiskSize, validateHostCount, validateLabName, vethName,
 } from '../../lib/lab/names.ts'
@@ -49,5 +50,18 @@ describe('validateHostCount / validateDiskSize', () => {
     expect(validateDiskSize('2g')).toBe('2G')
     expect(validateDiskSize('512M')).toBe('512M')
     for (const bad of ['', '2 G', '10M', '1T', '-1G', 'lots']) expect(() => validateDiskSize(bad)).toThrow(InputError)
+  })
+})
+
+describe('labDiskDir / hostDiskBacking (up --disk-dir)', () => {
+  it('puts each lab in BASE/NAME and each host in hI under it', () => {
+    expect(labDiskDir('/var/tmp/etcd-rescue-lab', 'bench1')).toBe('/var/tmp/etcd-rescue-lab/bench1')
+    expect(hostDiskBacking('/var/tmp/etcd-rescue-lab/bench1', 3)).toBe('/var/tmp/etcd-rescue-lab/bench1/h3')
+    expect(hostDiskBacking(undefined, 3)).toBeUndefined()
+  })
+
+  it('refuses a relative path or one that would need quoting', () => {
+    expect(() => labDiskDir('var/tmp', 'lab')).toThrow(InputError)
+    expect(() => labDiskDir('/var/my disks', 'lab')).toThrow(InputError)
   })
 })

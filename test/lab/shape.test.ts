@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import { loginSnippet, parseRate } from '../../lib/lab/shape.ts'
-import { keysForSize } from '../../lib/cli/bench.ts'
 
 describe('lab shape', () => {
   it('login snippets are valid bash and fast adds nothing', () => {
@@ -18,12 +17,5 @@ describe('lab shape', () => {
     expect(parseRate('100mbit')).toBe('100mbit')
     expect(parseRate('none')).toBeUndefined()
     for (const bad of ['100', '100 mbit', 'fast', '1tbit', '-1mbit']) expect(() => parseRate(bad)).toThrow(/--link/)
-  })
-
-  it('bench sizes become key counts of the lab load', () => {
-    expect(keysForSize('120MB')).toBeGreaterThan(9000)
-    expect(keysForSize('120MB')).toBeLessThan(11000)
-    expect(keysForSize('1GB')).toBeGreaterThan(80000)
-    expect(() => keysForSize('lots')).toThrow(/--size/)
   })
 })

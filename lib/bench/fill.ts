@@ -1,0 +1,48 @@
+// A cluster of a given size, fast: the bench needs snapshots of 100 MB to 1 GB,
+// and the lab's `cluster load` (varied values, 12.6 KB on average, for drills
+// that read every key back) would take ~85,000 puts for 1 GB. Here values are
+// 768 KiB of incompressible bytes (AES-CTR keyed by a random key, so a snapshot
+// cannot be made smaller by compression either), well under etcd's 1.5 MiB
+// request limit: ~1,400 puts per GB, a few in flight.
+import { createCipheriv, randomBytes } from 'node:crypto'
+import pLimit from 'p-limit'
+import type { Gateway } from '../etcd/gateway.ts'
+
+export const FILL_VALUE_BYTES = 768 * 1024
+export const FILL_PREFIX = '/etcd-rescue/bench/'
+/**
+ * A snapshot of such values is about this much larger than the values (bbolt's
+ * pages and free pages: 101 MiB of values gave a 125 MiB snapshot on etcd 3.5.30).
+ */
+export const FILL_OVERHEAD = 1.24
+
+/** How many values of FILL_VALUE_BYTES make a snapshot of about `bytes` (at least one). */
+export function fillKeys(bytes: number): number {
+  return Math.max(1, Math.round(bytes / FILL_OVERHEAD / FILL_VALUE_BYTES))
+}
+
+/** Writes values for a snapshot of about `bytes` over the gateways (round robin, a failed put retried on the next). */
+export async function fillCluster(gateways: Gateway[], bytes: number, o: { concurrency?: number; onProgress?: (done: number, of: number) => void } = {}): Promise<{ keys: number; bytes: number }> {
+  const keys = fillKeys(bytes)
+  const limit = pLimit(o.concurrency ?? 4)
+  const key = randomBytes(32)
+  let done = 0
+  await Promise.all(Array.from({ length: keys }, (_, k) => limit(async () => {
+    const iv = Buffer.alloc(16)
+    iv.writeUInt32BE(k, 12)
+    const value = createCipheriv('aes-256-ctr', key, iv).update(Buffer.alloc(FILL_VALUE_BYTES))
+    let last: unknown
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await gateways[(k + attempt) % gateways.length].put(`${FILL_PREFIX}${String(k).padStart(7, '0')}`, value)
+        if (++done % 100 === 0) o.onProgress?.(done, keys)
+        return
+      } catch (err) {
+        last = err
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)))
+      }
+    }
+    throw last
+  })))
+  return { keys, bytes: keys * FILL_VALUE_BYTES }
+}

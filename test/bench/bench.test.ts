@@ -1,0 +1,144 @@
+// The bench's option parsing and tables. No timings asserted: the numbers are made up.
+import { describe, expect, it } from 'vitest'
+import { InputError } from '../../lib/errors.ts'
+import { parseBenchArgs, parseSize } from '../../lib/cli/bench.ts'
+import { BENCH_DISK_DIR, benchMarkdown, labDisk, manualMarks, rescueRound, scaleMarkdown, type BenchResult, type BenchRound } from '../../lib/bench/bench.ts'
+import { FILL_OVERHEAD, FILL_VALUE_BYTES, fillKeys } from '../../lib/bench/fill.ts'
+
+const MiB = 2 ** 20
+const GiB = 2 ** 30
+
+describe('parseBenchArgs', () => {
+  it('defaults to one run: 5 hosts, the varied load, 3 rounds, disks chosen by size', () => {
+    const a = parseBenchArgs([])
+    expect(a.cells).toEqual([{ hosts: 5 }])
+    expect(a).toMatchObject({ scale: false, rounds: 3, keys: 10_000, etcd: '3.5.30', help: false, keepLab: false })
+    expect(a.diskDir).toBeUndefined()
+  })
+
+  it('takes the issue\'s options', () => {
+    const a = parseBenchArgs(['--hosts', '7', '--size', '1GB', '--link', '100mbit', '--login', 'busy', '--rounds', '1', '--json', 'r.json', '--markdown', 'r.md'])
+    expect(a.cells).toEqual([{ hosts: 7, sizeBytes: GiB }])
+    expect(a).toMatchObject({ scale: false, link: '100mbit', login: 'busy', rounds: 1, json: 'r.json', markdown: 'r.md' })
+  })
+
+  it('--scale is the matrix 3,5,7 hosts × 100MB,1GB, sizes outer', () => {
+    const a = parseBenchArgs(['--scale'])
+    expect(a.scale).toBe(true)
+    expect(a.cells).toEqual([
+      { hosts: 3, sizeBytes: 100 * MiB }, { hosts: 5, sizeBytes: 100 * MiB }, { hosts: 7, sizeBytes: 100 * MiB },
+      { hosts: 3, sizeBytes: GiB }, { hosts: 5, sizeBytes: GiB }, { hosts: 7, sizeBytes: GiB },
+    ])
+  })
+
+  it('lists of hosts or sizes make a matrix too, and replace their part of --scale', () => {
+    expect(parseBenchArgs(['--hosts', '3,7', '--size', '100MB']).cells).toEqual([{ hosts: 3, sizeBytes: 100 * MiB }, { hosts: 7, sizeBytes: 100 * MiB }])
+    expect(parseBenchArgs(['--hosts', '3,7']).scale).toBe(true)
+    expect(parseBenchArgs(['--scale', '--hosts', '5']).cells).toEqual([{ hosts: 5, sizeBytes: 100 * MiB }, { hosts: 5, sizeBytes: GiB }])
+    expect(parseBenchArgs(['--scale', '--keys', '1000']).cells).toEqual([{ hosts: 3 }, { hosts: 5 }, { hosts: 7 }])
+  })
+
+  it('--disk-dir: a directory, or ram for tmpfs', () => {
+    expect(parseBenchArgs(['--disk-dir', '/var/tmp/x']).diskDir).toBe('/var/tmp/x')
+    expect(parseBenchArgs(['--disk-dir', 'ram']).diskDir).toBeNull()
+  })
+
+  it('refuses bad input with an InputError naming the flag', () => {
+    for (const [argv, msg] of [
+      [['--hosts', '10'], /--hosts/], [['--hosts', '3,x'], /--hosts/], [['--size', 'huge'], /--size/], [['--size', '0MB'], /--size/],
+      [['--login', 'lazy'], /--login/], [['--link', '100'], /--link/], [['--rounds', '0'], /--rounds/],
+      [['--size', '1GB', '--keys', '10'], /exclude/], [['--disk-dir', 'rel/dir'], /--disk-dir/], [['--frobnicate'], /frobnicate/],
+    ] as Array<[string[], RegExp]>) {
+      expect(() => parseBenchArgs(argv), argv.join(' ')).toThrow(InputError)
+      expect(() => parseBenchArgs(argv), argv.join(' ')).toThrow(msg)
+    }
+  })
+})
+
+describe('parseSize / fillKeys / labDisk', () => {
+  it('reads MB and GB (both binary) and decimals', () => {
+    expect(parseSize('100MB')).toBe(100 * MiB)
+    expect(parseSize('1GB')).toBe(GiB)
+    expect(parseSize('1.5GiB')).toBe(1.5 * GiB)
+    expect(parseSize('512mib')).toBe(512 * MiB)
+  })
+
+  it('fills with enough large values for a snapshot of about the size (bbolt adds its overhead)', () => {
+    expect(fillKeys(GiB) * FILL_VALUE_BYTES * FILL_OVERHEAD).toBeGreaterThan(0.99 * GiB)
+    expect(fillKeys(GiB) * FILL_VALUE_BYTES * FILL_OVERHEAD).toBeLessThan(1.01 * GiB)
+    expect(fillKeys(1)).toBe(1)
+  })
+
+  it('keeps small labs in RAM and puts 1 GB × 7 hosts on the machine\'s disk', () => {
+    const ram = 23 * GiB
+    expect(labDisk(5, 120 * MiB, ram)).toEqual({ disk: '4G' })
+    expect(labDisk(1, GiB, 64 * GiB)).toEqual({ disk: '6G' })
+    expect(labDisk(3, GiB, ram).diskDir).toBe(BENCH_DISK_DIR)
+    expect(labDisk(7, GiB, ram)).toEqual({ disk: '4G', diskDir: BENCH_DISK_DIR })
+  })
+})
+
+describe('round parsing', () => {
+  it('reads the expert\'s marks as seconds per step and its command count', () => {
+    const r = manualMarks(['mark begin 100.0', 'mark copy 102.5', 'mark stop 103.0', 'commands 21', 'noise'])
+    expect(r.phases).toEqual({ copy: 2.5, stop: 0.5 })
+    expect(r.remoteCommands).toBe(21)
+  })
+
+  it('reads etcd-rescue\'s report: slowest host per phase, startup and exit outside its clock, commands summed, its own RSS', () => {
+    const spawned = Date.parse('2026-11-25T18:00:00.000Z')
+    const r = rescueRound({
+      exitCode: 0, message: '', startedAt: '2026-11-25T18:00:01.000Z', totalSeconds: 8,
+      phases: [{ name: 'copy', host: 'a', seconds: 2, outcome: 'ok' }, { name: 'copy', host: 'b', seconds: 3, outcome: 'ok' }, { name: 'stop', host: 'a', seconds: 1, outcome: 'ok' }],
+      verification: [{ ok: true }, { ok: true }], remoteCommands: { a: 7, b: 8 }, peakRssBytes: 150 * MiB,
+    }, 9.5, spawned)
+    expect(r.phases).toEqual({ startup: 1, copy: 3, stop: 1, exit: 0.5 })
+    expect(r).toMatchObject({ method: 'etcd-rescue', seconds: 9.5, remoteCommands: 15, peakRssBytes: 150 * MiB, note: 'verified (2 checks)' })
+  })
+})
+
+function result(hosts: number, snapshotBytes: number, manual: number, rescue: number): BenchResult {
+  const rounds: BenchRound[] = [
+    { round: 1, method: 'manual', seconds: manual, phases: { copy: 1, quorum: 0.5 }, remoteCommands: 4 * hosts + 1, note: '' },
+    { round: 1, method: 'etcd-rescue', seconds: rescue, phases: { startup: 0.8, copy: 1.2 }, remoteCommands: 7 * hosts, peakRssBytes: 120 * MiB, note: '' },
+  ]
+  return {
+    hosts, login: 'fast', link: 'unlimited', machine: { cpus: 2, date: '2026-11-25T18:00:00Z' }, disk: 'ram', peakRssBytes: 120 * MiB,
+    copy: { rescueMBps: 40, sshCatMBps: 38 }, manualRange: [manual, manual], rescueRange: [rescue, rescue], etcdVersion: '3.5.30',
+    snapshotBytes, keys: 10, rounds, manualMedian: manual, rescueMedian: rescue, ratio: rescue / manual,
+  }
+}
+
+describe('benchMarkdown', () => {
+  it('shows both methods with median, range, commands and phases, then ratio, copy and etcd-rescue\'s own RSS', () => {
+    const md = benchMarkdown(result(5, 120 * MiB, 5, 4))
+    expect(md).toContain('5 members, etcd 3.5.30, snapshot 120 MiB, login fast, link unlimited, hosts\' disks in RAM; 1 round(s) each')
+    expect(md).toContain('| expert by hand (OpenSSH) | 5.00 | 5.00–5.00 | 21 | copy 1.0, quorum 0.5 |')
+    expect(md).toContain('| etcd-rescue | 4.00 | 4.00–4.00 | 35 | startup 0.8, copy 1.2 |')
+    expect(md).toContain('Ratio etcd-rescue / expert: **0.80**')
+    expect(md).toContain("etcd-rescue's peak RSS (its own process) 120 MiB")
+  })
+})
+
+describe('scaleMarkdown', () => {
+  it('one row per run, smallest first, with growth against the first row', () => {
+    const md = scaleMarkdown([result(7, GiB, 40, 30), result(3, 100 * MiB, 4, 5), result(7, 100 * MiB, 8, 6)])
+    const rows = md.split('\n').filter((l) => /^\| \d/.test(l))
+    expect(rows).toEqual([
+      '| 3 | 100 MiB | 4.00 | 5.00 | 1.25 | 1.00 | 1.00 | 120 MiB | 13 / 21 | 40 / 38 |',
+      '| 7 | 100 MiB | 8.00 | 6.00 | 0.75 | 2.00 | 1.20 | 120 MiB | 29 / 49 | 40 / 38 |',
+      '| 7 | 1.00 GiB | 40.00 | 30.00 | 0.75 | 10.00 | 6.00 | 120 MiB | 29 / 49 | 40 / 38 |',
+    ])
+    expect(md).toContain('| members | snapshot |')
+  })
+
+  it('orders by the size asked for, not the few pages two labs\' snapshots differ by', () => {
+    const a = { ...result(5, 66 * MiB, 4, 5), requestedBytes: 64 * MiB }
+    const b = { ...result(3, 66 * MiB + 4096, 4, 5), requestedBytes: 64 * MiB }
+    expect(scaleMarkdown([a, b]).split('\n').filter((l) => /^\| \d/.test(l)).map((l) => l.slice(0, 4))).toEqual(['| 3 ', '| 5 '])
+  })
+
+  it('is empty for no runs', () => {
+    expect(scaleMarkdown([])).toBe('')
+  })
+})
