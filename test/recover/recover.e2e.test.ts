@@ -129,7 +129,9 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
     expect(r.snapshot?.revision).toBe(revision)
     // One login shell per host for the whole run: the session runs lock, preflight and every
     // later step, the snapshot comes over it, and the quorum wait and proofs start nothing via sshd.
-    expect(r.remoteCommands).toEqual({ etcd1: 1, etcd2: 1, etcd3: 1 })
+    // (A host still holding the lock of an earlier run from this machine costs one more: the takeover, which warns.)
+    const takeovers = (n: string) => r.warnings.filter((w) => w.startsWith(`${n}: taking over the lock`)).length
+    expect(r.remoteCommands, ui.text()).toEqual({ etcd1: 1 + takeovers('etcd1'), etcd2: 1 + takeovers('etcd2'), etcd3: 1 + takeovers('etcd3') })
     for (const n of ['etcd1', 'etcd2', 'etcd3']) expect(r.roundTrips[n]).toBeGreaterThan(5)
     // The old data of every member is still there, set aside.
     for (const i of [1, 2, 3]) expect(await onHost(lab, i, 'ls -d /var/lib/etcd.etcd-rescue-old-*')).toMatch(/etcd-rescue-old-\d{8}T\d{6}Z/)
