@@ -1,6 +1,8 @@
 // The copy phase: one read of the snapshot feeds every host (in batches of `forks`),
 // each host verifies its SHA-256 before the file gets the name restore reads; a host
-// whose copy failed is retried over a new connection (copy-retry.ts).
+// whose copy failed is retried over a new connection (copy-retry.ts). With --relay
+// (or auto, on a slow link) the file goes to one host and on from there
+// (lib/transfer/relay.ts); a snapshot already on a member is always relayed.
 import type { RecoveryPlan } from '../plan/recovery.ts'
 import type { SshHost } from '../ssh/connection.ts'
 import { fanOutUpload } from '../ssh/upload.ts'
@@ -9,30 +11,35 @@ import type { Journal } from '../task/journal.ts'
 import { runPhase } from '../task/phase.ts'
 import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
+import { relayCopy } from '../transfer/relay.ts'
+import { sh } from '../shell/sh.ts'
 import type { RecoverOptions } from './recover.ts'
 
 export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>) {
   const size = plan.snapshot.size
   const todo = plan.members.filter((m) => !m.resume.snapshotInPlace)
   const views = new Map<string, (text: string) => void>()
-  const results = new Map<string, { promise: Promise<number>; settle: (r: { ok: boolean; error?: unknown; secs: number }) => void }>()
+  type Outcome = { ok: boolean; error?: unknown; secs: number; text?: string }
+  const results = new Map<string, { promise: Promise<{ secs: number; text?: string }>; settle: (r: Outcome) => void }>()
   for (const m of todo) {
-    let settle!: (r: { ok: boolean; error?: unknown; secs: number }) => void
-    const promise = new Promise<number>((resolve, reject) => {
-      settle = (r) => (r.ok ? resolve(r.secs) : reject(r.error))
+    let settle!: (r: Outcome) => void
+    const promise = new Promise<{ secs: number; text?: string }>((resolve, reject) => {
+      settle = (r) => (r.ok ? resolve(r) : reject(r.error))
     })
     promise.catch(() => {})
     results.set(m.name, { promise, settle })
   }
   // One read of the file feeds each batch of `forks` hosts.
-  void (async () => {
-    for (let i = 0; i < todo.length; i += forks) {
-      const batch = todo.slice(i, i + forks)
+  const direct = async (members: typeof todo, onBytes?: (name: string, bytes: number) => void) => {
+    const got = new Map<string, Outcome>()
+    for (let i = 0; i < members.length; i += forks) {
+      const batch = members.slice(i, i + forks)
       const t0 = Date.now()
       const outcomes = await fanOutUpload(plan.snapshot.path, batch.map((m) => ({
         host: pool.get(m.name),
         command: m.scripts.upload,
         onProgress: (bytes) => {
+          onBytes?.(m.name, bytes)
           const secs = (Date.now() - t0) / 1000
           views.get(m.name)?.(`${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, secs)}`)
         },
@@ -40,16 +47,36 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
       const secs = (Date.now() - t0) / 1000
       batch.forEach((m, j) => {
         const out = outcomes[j]
-        results.get(m.name)!.settle(out.ok ? { ok: true, secs } : { ok: false, error: out.error, secs })
+        got.set(m.name, out.ok ? { ok: true, secs } : { ok: false, error: out.error, secs })
       })
     }
-  })()
+    return got
+  }
+  const remote = plan.snapshot.host ? { host: plan.snapshot.host, path: plan.snapshot.path } : undefined
+  const relay = remote ? 'relay' : o.relay === true ? 'relay' : o.relay === false ? 'off' : 'auto'
+  if (relay === 'off' || (todo.length < 2 && !remote)) {
+    void direct(todo).then((got) => { for (const [name, r] of got) results.get(name)!.settle(r) })
+  } else {
+    const asRelay = (m: (typeof plan.members)[number]) => ({ ...m, upload: m.scripts.upload, snapshotPath: m.paths.snapshot, inPlace: m.resume.snapshotInPlace })
+    void relayCopy({
+      mode: relay, todo: todo.map(asRelay), all: plan.members.map(asRelay), size, hostOf: (name) => pool.get(name), forks, remote,
+      connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
+      direct: (members, onBytes) => direct(todo.filter((t) => members.some((m) => m.name === t.name)), onBytes),
+      local: async (m, file) => {
+        await pool.get(m.name).exec(sh`exec < ${file}
+${m.scripts.upload}`)
+      },
+      settle: (name, r) => results.get(name)!.settle(r),
+      progress: (name, text) => views.get(name)?.(text),
+      warn: (text) => o.ui.warn(text),
+    }).catch((error) => { for (const m of todo) results.get(m.name)!.settle({ ok: false, error, secs: 0 }) })
+  }
   return runPhase(o.ui, journal, 'copy', `Copy snapshot (${formatBytes(size)}) to every host`, plan.members.map((m) => ({
     host: m.name,
     run: async (view) => {
       if (m.resume.snapshotInPlace) return { value: null, text: 'same snapshot already on this host (sha256 matched)', skipped: true }
       views.set(m.name, view.update)
-      const secs = await results.get(m.name)!.promise.catch((first) => copyAgain(first, m, plan.snapshot.path, pool, {
+      const got = await results.get(m.name)!.promise.catch((first) => remote ? Promise.reject(first) : copyAgain(first, m, plan.snapshot.path, pool, {
         retries: o.retries ?? 2,
         relock: (host) => relock(m.name, host),
         connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
@@ -59,8 +86,9 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
           o.ui.warn(`${m.name}: copy ${text}`)
         },
         onProgress: (bytes, t0) => view.update(`${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, (Date.now() - t0) / 1000)}`),
-      }))
-      return { value: null, text: `${formatBytes(size)} in ${secs.toFixed(1)} s (${formatRate(size, secs)}), sha256 verified on host` }
+      }).then((secs) => ({ secs, text: 'direct copy, retried' })))
+      const { secs, text } = got
+      return { value: null, text: `${formatBytes(size)} in ${secs.toFixed(1)} s (${formatRate(size, secs)}), sha256 verified on host${text ? `; ${text}` : ''}` }
     },
   })), plan.members.length)
 }

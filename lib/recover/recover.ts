@@ -68,6 +68,12 @@ export interface RecoverOptions {
   confirm?: (plan: RecoveryPlan) => Promise<boolean>
   /** Tests: stop right after this phase, as an interrupted run would. */
   stopAfter?: 'copy' | 'stop' | 'restore' | 'start'
+  /**
+   * Send the snapshot to one member and on from there over the hosts' own network
+   * (lib/transfer/relay.ts). Default 'auto': relay when the copy to the first member
+   * ran below 50 MB/s.
+   */
+  relay?: boolean | 'auto'
   /** Further attempts of a host's copy that failed (new connection if the old one died). Default 2. */
   retries?: number
   /** Aborted: start no new step, let running ones finish, stop with exit 130 (Ctrl-C). */
