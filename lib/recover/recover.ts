@@ -2,7 +2,7 @@
 // host passed preflight: check the snapshot, connect and probe every host, plan,
 // (confirm), copy, stop, restore, start, wait for quorum, verify.
 import { loadInventory, membersOf, type Member, type MemberContext } from '../inventory/members.ts'
-import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
+import type { SnapshotInfo } from '../etcd/snapshot.ts'
 import type { TlsFiles } from '../etcd/etcdctl.ts'
 import { tlsFor } from '../etcd/tls.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
@@ -19,7 +19,6 @@ import { runPhase, type PhaseResult } from '../task/phase.ts'
 import { formatBytes } from '../task/format.ts'
 import type { Ui } from '../task/ui.ts'
 import { verifyCluster, type Check } from './verify.ts'
-import { readBoltFacts } from '../etcd/bolt.ts'
 import { parseHeld, type MemberData } from '../plan/survivor-read.ts'
 import { survivorGuard, type SurvivorReport } from '../plan/survivor-guard.ts'
 import { kubernetesAdvice } from '../plan/kubernetes.ts'
@@ -28,6 +27,7 @@ import { joinScripts } from '../shell/sh.ts'
 import { Interrupted, checkpoint } from '../task/interrupt.ts'
 import { hostStates } from './host-state.ts'
 import { copyPhase } from './copy.ts'
+import { checkSnapshot } from '../transfer/remote-snapshot.ts'
 import { waitForQuorum } from './quorum.ts'
 
 export interface RecoverOptions {
@@ -152,13 +152,11 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       skipHashCheck = skipHashCheck || got.snapshot.raw
     }
     if (!snapshotFile) throw new RescueError('no snapshot: pass --snapshot FILE or --from-survivors', { exitCode: ExitCode.BAD_INPUT })
-    const snapshot = await inspectSnapshot(snapshotFile, { skipHashCheck })
-    // Its revision, read here from the file itself: the survivors are compared with it before anything changes.
-    const point = await readBoltFacts(snapshot.path).catch((err) => {
-      throw new RescueError(`cannot read the snapshot's revision: ${(err as Error).message}`, { where: snapshot.path, exitCode: ExitCode.BAD_INPUT })
-    })
+    // Its revision, read from the file itself (here, or on the member holding it with
+    // --snapshot HOST:PATH): the survivors are compared with it before anything changes.
+    const { snapshot, point } = await checkSnapshot(snapshotFile, members, { skipHashCheck, connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword } })
     res.snapshot = snapshot
-    o.ui.info(`snapshot ${snapshot.path}: ${formatBytes(snapshot.size)}, sha256 ${snapshot.sha256.slice(0, 16)}…${snapshot.hasTrailer ? ', integrity trailer verified' : ', no trailer (--skip-hash-check)'}`)
+    o.ui.info(`snapshot ${snapshot.host ? `${snapshot.host}:` : ''}${snapshot.path}: ${formatBytes(snapshot.size)}, sha256 ${snapshot.sha256.slice(0, 16)}…${snapshot.hasTrailer ? ', integrity trailer verified' : ', no trailer (--skip-hash-check)'}`)
     const forks = o.forks ?? members.length
 
     // 2. Preflight, read-only, on every host at once.
