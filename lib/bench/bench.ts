@@ -30,6 +30,8 @@ export interface BenchOptions {
   login?: Login
   /** Operator-to-hosts link rate, e.g. 100mbit. Default: unlimited. */
   link?: string
+  /** etcd-rescue's --relay / --no-relay; default: its own choice (auto). */
+  relay?: boolean | 'auto'
   ui: Ui
   keepLab?: boolean
   log: (line: string) => void
@@ -50,6 +52,8 @@ export interface BenchResult {
   hosts: number
   login: Login
   link: string
+  /** etcd-rescue's relay setting in this bench. */
+  relay: string
   machine: { cpus: number; date: string }
   /** The bench process's peak RSS: an upper bound for etcd-rescue's own (it runs in this process). */
   peakRssBytes: number
@@ -116,7 +120,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           remoteCommands = Number(out.find((l) => l.startsWith('commands '))?.split(' ')[1] ?? NaN)
           note = 'healthy (health only)'
         } else {
-          const res = await recover({ inventory: lab.paths.inventory, snapshot: snap.file, ui: silentUi() })
+          const res = await recover({ inventory: lab.paths.inventory, snapshot: snap.file, relay: o.relay ?? 'auto', ui: silentUi() })
           if (res.exitCode !== 0) throw new RescueError(`etcd-rescue failed in round ${r}: ${res.message}`)
           // Where the time went: each phase's longest host.
           for (const rec of res.journal.records) phases[rec.phase] = Math.max(phases[rec.phase] ?? 0, rec.seconds)
@@ -133,7 +137,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     const manualMedian = median(times('manual'))
     const rescueMedian = median(times('etcd-rescue'))
     return {
-      hosts: o.hosts, login, link: o.link ?? 'unlimited', machine: { cpus: cpus().length, date: new Date().toISOString() },
+      hosts: o.hosts, login, link: o.link ?? 'unlimited', relay: relayLabel(o.relay), machine: { cpus: cpus().length, date: new Date().toISOString() },
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
       copy: { rescueMBps: median(copyRates), sshCatMBps },
       manualRange: [Math.min(...times('manual')), Math.max(...times('manual'))],
@@ -186,7 +190,7 @@ export function benchMarkdown(r: BenchResult): string {
   const phaseLine = (m: BenchRound['method']) => phaseNames(m).map((p) => `${p} ${median(r.rounds.filter((x) => x.method === m).map((x) => x.phases[p] ?? 0)).toFixed(1)}`).join(', ')
   const cmds = (m: BenchRound['method']) => median(r.rounds.filter((x) => x.method === m).map((x) => x.remoteCommands))
   return [
-    `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${(r.snapshotBytes / 2 ** 20).toFixed(0)} MiB, login ${r.login}, link ${r.link}; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
+    `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${(r.snapshotBytes / 2 ** 20).toFixed(0)} MiB, login ${r.login}, link ${r.link}, etcd-rescue ${r.relay}; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
     '',
     '| | median (s) | min–max (s) | remote commands | per phase, median (s) |',
     '|---|---|---|---|---|',
@@ -208,4 +212,8 @@ function runBash(file: string): Promise<string> {
     p.stderr.on('data', (d) => (err += d))
     p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`manual recovery failed (${code}): ${err.slice(-500)}`))))
   })
+}
+
+function relayLabel(relay: boolean | 'auto' | undefined): string {
+  return relay === true ? '--relay' : relay === false ? '--no-relay' : 'relay auto'
 }

@@ -5,6 +5,7 @@ import { createUi } from '../task/ui.ts'
 import { bench, benchMarkdown } from '../bench/bench.ts'
 import { LOGINS, parseRate, type Login } from '../lab/shape.ts'
 import { intFlag, parseFlags } from './args.ts'
+import { relayFlag } from './recover.ts'
 
 export const BENCH_HELP = `Usage: npx zx scripts/bench.mjs [options]
 
@@ -23,7 +24,11 @@ Options:
   --login KIND     hosts' login shell cost for every remote command: fast,
                    slow (0.5 s sleep in root's ~/.bashrc) or busy (CPU work
                    there, like version-manager init hooks) (default: fast)
-  --link RATE      limit the operator-to-hosts link, e.g. 100mbit (default: none)
+  --link RATE      limit the operator-to-hosts link, e.g. 100mbit (default: none;
+                   host-to-host traffic stays unshaped)
+  --relay, --no-relay  etcd-rescue relays the snapshot host to host, or copies
+                   to every host directly (default: its own choice, see
+                   recover --help); the expert always copies directly
   --json FILE      also write the results as JSON
   --markdown FILE  also write the results as a Markdown table
   -h, --help       this text`
@@ -32,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const { values } = parseFlags(argv, {
       hosts: { type: 'string' }, etcd: { type: 'string' }, keys: { type: 'string' }, rounds: { type: 'string' },
-      json: { type: 'string' }, markdown: { type: 'string' }, size: { type: 'string' }, login: { type: 'string' }, link: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'keep-lab': { type: 'boolean' },
+      json: { type: 'string' }, markdown: { type: 'string' }, size: { type: 'string' }, login: { type: 'string' }, link: { type: 'string' }, relay: { type: 'boolean' }, 'no-relay': { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, 'keep-lab': { type: 'boolean' },
     }, 'bench.mjs')
     if (values.help) {
       process.stdout.write(`${BENCH_HELP}\n`)
@@ -46,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
       keys: values.size !== undefined ? keysForSize(values.size) : intFlag('keys', values.keys, 1, 1_000_000) ?? 10_000,
       login: values.login as Login | undefined,
       link: values.link,
+      relay: relayFlag(values.relay, values['no-relay']),
       rounds: intFlag('rounds', values.rounds, 1, 20) ?? 3,
       keepLab: values['keep-lab'],
       ui: createUi({ tty: false, throttleMs: 60_000, out: { write: () => true } as never }),
