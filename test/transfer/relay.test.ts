@@ -9,7 +9,7 @@ import ssh2 from 'ssh2'
 import { sh } from '../../lib/shell/sh.ts'
 import { LendingAgent, lendableKeys, userauthRequest } from '../../lib/transfer/agent.ts'
 import {
-  AUTO_RELAY_BELOW, HOP_KEY_ALIAS, autoRelays, ddBytes, hopComplaint, hopReason, hopScript, withAgentBecome,
+  AUTO_RELAY_BELOW, HOP_KEY_ALIAS, autoRelays, relayBlocker, ddBytes, hopComplaint, hopReason, hopScript, withAgentBecome,
 } from '../../lib/transfer/relay.ts'
 import { RemotePages, judgeRemoteSnapshot, parseRemoteFacts, snapshotSource } from '../../lib/transfer/remote-snapshot.ts'
 import { readBoltFacts, readBoltFactsFrom } from '../../lib/etcd/bolt.ts'
@@ -197,6 +197,17 @@ describe('the lending agent', () => {
 })
 
 describe('choosing to relay', () => {
+  it('a host needing a sudo password (-K), with no verified key or no key to lend, is not relayed to', () => {
+    const host = (name: string, become: boolean, hostKey?: Buffer) => ({ name, target: { become }, hostKey }) as unknown as SshHost
+    const k = Buffer.from('key')
+    expect(relayBlocker({ source: host('etcd1', false, k), target: host('etcd2', true, k), keys: 1 })).toBeUndefined()
+    expect(relayBlocker({ source: host('etcd1', false, k), target: host('etcd2', true, k), keys: 1, becomePassword: 'pw' })).toMatch(/sudo on etcd2 takes a password \(-K\)/)
+    expect(relayBlocker({ source: host('etcd1', true, k), target: host('etcd2', false, k), keys: 1, becomePassword: 'pw' })).toMatch(/sudo on etcd1 takes a password/)
+    expect(relayBlocker({ source: host('etcd1', false, k), target: host('etcd2', false, k), keys: 1, becomePassword: 'pw' })).toBeUndefined()
+    expect(relayBlocker({ source: host('etcd1', false, k), target: host('etcd2', false), keys: 1 })).toMatch(/no verified host key/)
+    expect(relayBlocker({ source: host('etcd1', false, k), target: host('etcd2', false, k), keys: 0 })).toMatch(/no unencrypted ed25519 or RSA key file/)
+  })
+
   it('auto relays below 50 MB/s; --relay and --no-relay exclude each other', () => {
     expect(AUTO_RELAY_BELOW).toBe(50e6)
     expect(autoRelays(12.5e6 * 0.75, 750)).toBe(true) // 100 Mbit/s
