@@ -124,7 +124,8 @@ export class LendingAgent extends BaseAgent {
    * The agent protocol (draft-miller-ssh-agent) is served here rather than by ssh2's
    * AgentProtocol, whose server side answers an unknown request without skipping
    * its body: OpenSSH's ssh sends `session-bind@openssh.com` first, and the key
-   * list that follows was read as garbage ("agent refused operation").
+   * list that follows was read as garbage ("agent refused operation"; the fix,
+   * mscdex/ssh2#1493, is not released).
    */
   override getStream(cb: (err: Error | undefined, stream?: Duplex) => void): void {
     let buf = Buffer.alloc(0)
