@@ -30,9 +30,14 @@ export const FILE_ID: Script = sh`file_id() { stat -c '%s:%i:%.9Z' "$1" 2>/dev/n
  * not share (or have removed) its file. A failed write (disk full) removes its
  * part at once; parts whose writer is gone (a killed run) are removed first.
  * Only a file whose hash matched is ever renamed to the name restore reads.
+ * With `zstd`, stdin is zstd-compressed (the hash is still the file's own); a host
+ * without zstd exits NO_ZSTD before reading anything, and the sender sends it plain.
  */
-export function uploadScript(paths: MemberPaths, sha256: string): Script {
-  return sh`set -e
+export function uploadScript(paths: MemberPaths, sha256: string, compressed?: 'zstd'): Script {
+  const check = compressed ? sh`command -v zstd >/dev/null 2>&1 || { echo "no zstd on this host" >&2; exit ${NO_ZSTD}; }
+` : sh``
+  const receive = compressed ? sh`zstd -dcq > "$P"` : sh`cat > "$P"`
+  return sh`${check}set -e
 umask 077
 ${HASH_FILE}
 ${FILE_ID}
@@ -43,7 +48,7 @@ for f in "$P0".*; do
   [ -e "$f" ] || continue
   kill -0 "\${f##*.}" 2>/dev/null || rm -f "$f"
 done
-if ! cat > "$P"; then
+if ! ${receive}; then
   rm -f "$P"
   echo "writing the copy failed; the partial file was removed" >&2
   exit 1
@@ -59,6 +64,9 @@ mv -f "$P" "$S"
 echo "verified $want $(file_id "$S")" >> "$J"
 echo "copied=$S"`
 }
+
+/** Exit code of a compressed upload on a host without zstd (nothing was read or written). */
+export const NO_ZSTD = 68
 
 export interface StopSpec {
   service: 'systemd' | 'process'

@@ -13,6 +13,8 @@ import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
 import { relayCopy } from '../transfer/relay.ts'
 import { sh } from '../shell/sh.ts'
+import { NO_ZSTD, uploadScript } from '../plan/scripts.ts'
+import { localZstd, zstdStream } from '../transfer/compress.ts'
 import type { RecoverOptions } from './recover.ts'
 
 export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>) {
@@ -30,26 +32,33 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
     results.set(m.name, { promise, settle })
   }
   // One read of the file feeds each batch of `forks` hosts.
-  const direct = async (members: typeof todo, onBytes?: (name: string, bytes: number) => void) => {
+  // With `compress` (the relay's first leg) zstd when both ends have it (lib/transfer/compress.ts).
+  const direct = async (members: typeof todo, onBytes?: (name: string, bytes: number) => void, compress = false): Promise<Map<string, Outcome>> => {
     const got = new Map<string, Outcome>()
+    const zstd = compress && localZstd()
     for (let i = 0; i < members.length; i += forks) {
       const batch = members.slice(i, i + forks)
       const t0 = Date.now()
-      const outcomes = await fanOutUpload(plan.snapshot.path, batch.map((m) => ({
+      const outcomes = await fanOutUpload(zstd ? () => zstdStream(plan.snapshot.path) : plan.snapshot.path, batch.map((m) => ({
         host: pool.get(m.name),
-        command: m.scripts.upload,
+        command: zstd ? uploadScript(m.paths, plan.snapshot.sha256, 'zstd') : m.scripts.upload,
         onProgress: (bytes) => {
           onBytes?.(m.name, bytes)
           const secs = (Date.now() - t0) / 1000
-          views.get(m.name)?.(`${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, secs)}`)
+          views.get(m.name)?.(zstd
+            ? `${formatBytes(bytes)} sent zstd-compressed (${formatBytes(size)} in all), ${formatRate(bytes, secs)}`
+            : `${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, secs)}`)
         },
       }))).catch((error) => batch.map(() => ({ ok: false as const, error })))
       const secs = (Date.now() - t0) / 1000
       batch.forEach((m, j) => {
         const out = outcomes[j]
-        got.set(m.name, out.ok ? { ok: true, secs } : { ok: false, error: out.error, secs })
+        got.set(m.name, out.ok ? { ok: true, secs, text: zstd ? 'zstd-compressed on the way' : undefined } : { ok: false, error: out.error, secs })
       })
     }
+    // A host without zstd read nothing: it gets the file plain.
+    const plain = members.filter((m) => zstd && (got.get(m.name)?.error as { code?: number } | undefined)?.code === NO_ZSTD)
+    if (plain.length) for (const [name, r] of await direct(plain, onBytes)) got.set(name, r)
     return got
   }
   const remote = plan.snapshot.host ? { host: plan.snapshot.host, path: plan.snapshot.path } : undefined
@@ -61,7 +70,7 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
     void relayCopy({
       mode: relay, todo: todo.map(asRelay), all: plan.members.map(asRelay), size, hostOf: (name) => pool.get(name), forks, remote,
       connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
-      direct: (members, onBytes) => direct(todo.filter((t) => members.some((m) => m.name === t.name)), onBytes),
+      direct: (members, onBytes, compress) => direct(todo.filter((t) => members.some((m) => m.name === t.name)), onBytes, compress),
       local: async (m, file) => {
         await pool.get(m.name).exec(sh`exec < ${file}
 ${m.scripts.upload}`)

@@ -4,6 +4,7 @@
 // memory stays bounded and the file is read a single time however many hosts.
 import { createReadStream } from 'node:fs'
 import type { ClientChannel } from 'ssh2'
+import type { Readable } from 'node:stream'
 import type { ExecResult, SshHost } from './connection.ts'
 import type { Script } from '../shell/sh.ts'
 
@@ -19,7 +20,8 @@ export type UploadOutcome = { ok: true; result: ExecResult } | { ok: false; erro
 
 const CHUNK = 1 << 18
 
-export async function fanOutUpload(file: string, targets: UploadTarget[]): Promise<UploadOutcome[]> {
+/** `source`: a local file, or a function opening the stream to send (e.g. the file compressed). */
+export async function fanOutUpload(source: string | (() => Readable), targets: UploadTarget[]): Promise<UploadOutcome[]> {
   const sinks = targets.map((t) => {
     const { channel, result } = t.host.spawn(t.command)
     return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined }
@@ -36,14 +38,14 @@ export async function fanOutUpload(file: string, targets: UploadTarget[]): Promi
   }))
 
   const waiting = new Set<(typeof sinks)[number]>()
-  const input = createReadStream(file, { highWaterMark: CHUNK })
+  const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: CHUNK }) : source()
   function release(s: (typeof sinks)[number]) {
     waiting.delete(s)
     if (waiting.size === 0 && input.isPaused()) input.resume()
   }
 
   await new Promise<void>((resolve, reject) => {
-    input.on('data', (chunk) => {
+    input.on('data', (chunk: Buffer) => {
       for (const s of sinks) {
         if (!s.alive || !s.stream) continue
         const more = s.stream.write(chunk)

@@ -205,7 +205,7 @@ export interface RelayCopyOptions<M extends { name: string; upload: Script; snap
   /** The snapshot on a member (--snapshot HOST:PATH); absent: a local file, sent to the source first. */
   remote?: { host: string; path: string }
   /** The direct copy (fanOutUpload, retries): resolves per member whether it succeeded and in how many seconds. */
-  direct: (members: M[], onBytes?: (name: string, bytes: number) => void) => Promise<Map<string, { ok: boolean; secs: number; error?: unknown }>>
+  direct: (members: M[], onBytes?: (name: string, bytes: number) => void, compress?: boolean) => Promise<Map<string, { ok: boolean; secs: number; error?: unknown; text?: string }>>
   /** Runs a member's upload script with the source's file as stdin, on the source itself (--snapshot HOST:PATH). */
   local: (member: M, file: string) => Promise<void>
   settle: (name: string, r: { ok: boolean; secs: number; error?: unknown; text?: string }) => void
@@ -241,7 +241,9 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
     if (inTodo.has(sourceName)) {
       let moved = 0
       const t0 = Date.now()
-      const firstCopy = o.direct([source], (_, bytes) => { moved = bytes }).then((got) => got.get(sourceName)!)
+      // Explicit --relay: the slow leg is compressed (zstd, when both ends have it). Auto
+      // decides from this copy's speed, so it goes plain.
+      const firstCopy = o.direct([source], (_, bytes) => { moved = bytes }, o.mode === 'relay').then((got) => got.get(sourceName)!)
       if (o.mode === 'auto') {
         let timer: NodeJS.Timeout | undefined
         const early = await Promise.race([
@@ -300,7 +302,10 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
   if (fallback.length) settleAll(o, fallback, await o.direct(fallback), 'direct copy: not relayed')
 }
 
-function settleAll<M extends { name: string }>(o: { settle: RelayCopyOptions<never>['settle'] }, members: M[], got: Map<string, { ok: boolean; secs: number; error?: unknown }>, text?: string) {
-  for (const m of members) o.settle(m.name, { ...(got.get(m.name) ?? { ok: false, secs: 0, error: new Error('not copied') }), text })
+function settleAll<M extends { name: string }>(o: { settle: RelayCopyOptions<never>['settle'] }, members: M[], got: Map<string, { ok: boolean; secs: number; error?: unknown; text?: string }>, text?: string) {
+  for (const m of members) {
+    const r = got.get(m.name) ?? { ok: false, secs: 0, error: new Error('not copied') }
+    o.settle(m.name, { ...r, text: text ?? r.text })
+  }
 }
 
