@@ -59,6 +59,8 @@ describe('relay (3 hosts)', () => {
       expect(ui.text()).toMatch(/\[etcd2\] ok: .*sha256 verified on host; relayed from etcd1/)
       expect(ui.text()).toMatch(/\[etcd3\] ok: .*sha256 verified on host; relayed from etcd1/)
       expect(ui.text()).not.toMatch(/not relayed/)
+      // The slow leg went compressed (the lab hosts have zstd, as this machine does).
+      expect(ui.text()).toMatch(/\[etcd1\] ok: .*sha256 verified on host; zstd-compressed on the way/)
       // The upload script on each host recorded the hash it checked, before the rename.
       for (const [i, m] of r.plan!.members.entries()) {
         const state = await onHost(lab, i + 1, sh`cat ${m.paths.state}`)
