@@ -110,9 +110,10 @@ Options:
                          ends have zstd (a Kubernetes snapshot shrinks ~6x)
   --no-relay             copy from here to every member directly
                          Default (neither): the copy to the first member starts
-                         alone; if after 0.75 s it runs slower than 50 MB/s
-                         (about 400 Mbit/s, slower than any network between
-                         servers) the others are relayed from it, else they are
+                         alone and its speed is taken over 0.75 s once 4 MiB
+                         went; slower than 50 MB/s (about 400 Mbit/s, slower
+                         than any network between servers): the others are
+                         relayed from it; faster, or already done: they are
                          copied directly at once
   --known-hosts FILE     known_hosts for hosts whose inventory and ssh config
                          name none (default: ~/.ssh/known_hosts)

@@ -26,13 +26,16 @@ import { LendingAgent, lendableKeys } from './agent.ts'
 export const HOP_KEY_ALIAS = 'etcd-rescue-relay-target'
 
 /**
- * Auto mode: the copy to the first host starts alone; after AUTO_PROBE_MS, if it runs
- * at AUTO_RELAY_BELOW (50 MB/s, about 400 Mbit/s: slower than any datacenter network
- * between hosts) or faster, the others start directly at once; slower, they are relayed
- * from the first host once it has the file.
+ * Auto mode: the copy to the first host starts alone; its speed is measured over
+ * AUTO_PROBE_MS once 4 MiB went. At AUTO_RELAY_BELOW (50 MB/s, about 400 Mbit/s:
+ * slower than any datacenter network between hosts) or faster, or when the copy is
+ * done by then, the others start directly at once; slower, they are relayed from the
+ * first host once it has the file.
  */
 export const AUTO_RELAY_BELOW = 50e6
 export const AUTO_PROBE_MS = 750
+/** The probe starts after this much was handed to the channel (past SSH's 2 MiB window and the remote start). */
+export const AUTO_PROBE_FROM = 4 << 20
 
 /** The auto decision from the bytes the first copy moved in `ms` (or all of it, when it finished sooner). */
 export function autoRelays(bytes: number, ms: number): boolean {
@@ -239,21 +242,32 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
     } else file = source.snapshotPath
   } else {
     if (inTodo.has(sourceName)) {
+      // The probe starts once AUTO_PROBE_FROM bytes went: before that, the channel's
+      // window and the host's login shell and sudo starting are measured, not the link.
       let moved = 0
-      const t0 = Date.now()
+      let probe: { t: number; bytes: number } | undefined
+      let startProbe!: () => void
+      const probing = new Promise<void>((resolve) => { startProbe = resolve })
       // Explicit --relay: the slow leg is compressed (zstd, when both ends have it). Auto
       // decides from this copy's speed, so it goes plain.
-      const firstCopy = o.direct([source], (_, bytes) => { moved = bytes }, o.mode === 'relay').then((got) => got.get(sourceName)!)
+      const firstCopy = o.direct([source], (_, bytes) => {
+        moved = bytes
+        if (!probe && bytes >= AUTO_PROBE_FROM) {
+          probe = { t: Date.now(), bytes }
+          startProbe()
+        }
+      }, o.mode === 'relay').then((got) => got.get(sourceName)!)
       if (o.mode === 'auto') {
         let timer: NodeJS.Timeout | undefined
         const early = await Promise.race([
-          new Promise<'probe'>((resolve) => { timer = setTimeout(() => resolve('probe'), AUTO_PROBE_MS) }),
+          probing.then(() => new Promise<'probe'>((resolve) => { timer = setTimeout(() => resolve('probe'), AUTO_PROBE_MS) })),
           firstCopy.then(() => 'done' as const),
         ])
         clearTimeout(timer)
-        const ms = Date.now() - t0
-        const bytes = early === 'done' ? o.size : moved
-        if (!autoRelays(bytes, ms)) {
+        // A copy done before the probe ended is one the link moves in under a second: direct.
+        const ms = probe ? Date.now() - probe.t : 0
+        const bytes = probe ? moved - probe.bytes : 0
+        if (early === 'done' || !autoRelays(bytes, ms)) {
           const others = o.direct(rest)
           o.settle(sourceName, await firstCopy)
           return settleAll(o, rest, await others)
