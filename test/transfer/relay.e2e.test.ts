@@ -113,6 +113,27 @@ describe('relay (3 hosts)', () => {
     }
   })
 
+  it('by itself, it relays on a slow link and copies directly on a fast one', async () => {
+    const { lab } = ctx
+    // A snapshot big enough to be measured (the probe starts after 4 MiB).
+    manifest = { ...manifest, ...(await clusterLoad(lab, { keys: 1500, seed: `${lab.name}-auto` })).manifest }
+    await labLink(lab, '100mbit')
+    try {
+      const slow = captureUi()
+      const r = await recover({ inventory: lab.paths.inventory, snapshot: (await freshBackup(members, 'auto-slow')).file, ui: slow })
+      expect(r.exitCode, `${r.message}\n${slow.text()}`).toBe(0)
+      expect(slow.text()).toMatch(/relay \(auto\): the copy to etcd1 ran at .*, below 50 MB\/s: the others get it from etcd1/)
+      expect(slow.text()).toMatch(/\[etcd3\] ok: .*relayed from etcd1/)
+    } finally {
+      await labLink(lab, 'none')
+    }
+    const fast = captureUi()
+    const r = await recover({ inventory: lab.paths.inventory, snapshot: (await freshBackup(members, 'auto-fast')).file, ui: fast })
+    expect(r.exitCode, `${r.message}\n${fast.text()}`).toBe(0)
+    expect(fast.text()).not.toMatch(/relay \(auto\)|relayed from/)
+    await expectAllKeys(members, manifest)
+  })
+
   it('--snapshot HOST:PATH recovers from a member\'s file, which never crosses the operator\'s link', async () => {
     const { lab } = ctx
     const m2 = members[1]
