@@ -223,7 +223,9 @@ export interface RelayCopyOptions<M extends { name: string; upload: Script; snap
  */
 export async function relayCopy<M extends { name: string; upload: Script; snapshotPath: string; inPlace: boolean }>(o: RelayCopyOptions<M>): Promise<void> {
   const inTodo = new Set(o.todo.map((m) => m.name))
-  const sourceName = o.remote?.host ?? o.todo[0]?.name
+  // With --relay, a member that already holds this snapshot (an interrupted run) is the
+  // source: nothing crosses the operator's link. Auto needs the first copy to measure.
+  const sourceName = o.remote?.host ?? (o.mode === 'relay' ? o.all.find((m) => m.inPlace)?.name : undefined) ?? o.todo[0]?.name
   if (!sourceName) return
   const source = o.all.find((m) => m.name === sourceName)!
   let file: string
