@@ -56,6 +56,8 @@ export interface BenchOptions {
   login?: Login
   /** Operator-to-hosts link rate, e.g. 100mbit. Default: unlimited. */
   link?: string
+  /** etcd-rescue's --relay / --no-relay; default: its own choice (auto). */
+  relay?: boolean | 'auto'
   ui: Ui
   keepLab?: boolean
   log: (line: string) => void
@@ -78,6 +80,8 @@ export interface BenchResult {
   hosts: number
   login: Login
   link: string
+  /** etcd-rescue's relay setting in this bench. */
+  relay: string
   machine: { cpus: number; date: string }
   /** Where the hosts' disks were: RAM (tmpfs) or the machine's disk. */
   disk: 'ram' | 'disk'
@@ -154,7 +158,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           const seconds = Number(process.hrtime.bigint() - t1) / 1e9
           round = { round: r, method, seconds, ...manualMarks(out), note: 'healthy (health only)' }
         } else {
-          const run = await runRescue(lab.paths.inventory, snap.file, control, r)
+          const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay)
           round = { round: r, ...rescueRound(run.report, run.seconds, run.spawnedAtMs) }
           if (round.phases.copy) copyRates.push(snap.snapshot.size / 1e6 / round.phases.copy)
         }
@@ -166,7 +170,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     const manualMedian = median(times('manual'))
     const rescueMedian = median(times('etcd-rescue'))
     return {
-      hosts: o.hosts, login, link: o.link ?? 'unlimited', machine: { cpus: cpus().length, date: new Date().toISOString() },
+      hosts: o.hosts, login, link: o.link ?? 'unlimited', relay: relayLabel(o.relay), machine: { cpus: cpus().length, date: new Date().toISOString() },
       disk: lab.state.diskDir ? 'disk' : 'ram',
       peakRssBytes: Math.max(...rounds.map((x) => x.peakRssBytes ?? 0)),
       copy: { rescueMBps: median(copyRates), sshCatMBps },
@@ -228,14 +232,14 @@ export function rescueRound(report: RescueReport, wallSeconds: number, spawnedAt
 const ZX_CLI = join(REPO_ROOT, 'node_modules', 'zx', 'build', 'cli.js')
 
 /** etcd-rescue as the user runs it: its own process, --yes --plain, a JSON report. Its output goes to a log file. */
-async function runRescue(inventory: string, snapshot: string, control: string, r: number): Promise<{ seconds: number; spawnedAtMs: number; report: RescueReport }> {
+async function runRescue(inventory: string, snapshot: string, control: string, r: number, relay?: boolean | 'auto'): Promise<{ seconds: number; spawnedAtMs: number; report: RescueReport }> {
   const reportFile = join(control, `rescue-${r}.json`)
   const logFile = join(control, `rescue-${r}.log`)
   const out = openSync(logFile, 'w')
   const spawnedAtMs = Date.now()
   const t0 = process.hrtime.bigint()
   const code = await new Promise<number | null>((resolve, reject) => {
-    const p = spawn(process.execPath, [ZX_CLI, join(REPO_ROOT, 'scripts', 'recover.mjs'), '-i', inventory, '--snapshot', snapshot, '--yes', '--plain', '--report', reportFile], {
+    const p = spawn(process.execPath, [ZX_CLI, join(REPO_ROOT, 'scripts', 'recover.mjs'), '-i', inventory, '--snapshot', snapshot, ...(relay === true ? ['--relay'] : relay === false ? ['--no-relay'] : []), '--yes', '--plain', '--report', reportFile], {
       stdio: ['ignore', out, out], cwd: control,
     })
     p.on('error', reject)
@@ -291,7 +295,7 @@ export function benchMarkdown(r: BenchResult): string {
   const cmds = (m: BenchRound['method']) => medianOf(r, m, (x) => x.remoteCommands)
   const n = r.rounds.filter((x) => x.method === 'manual').length
   return [
-    `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${sizeText(r.snapshotBytes)}, login ${r.login}, link ${r.link}, hosts' disks in ${r.disk === 'disk' ? 'the machine\'s disk' : 'RAM'}; ${n} round(s) each; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
+    `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${sizeText(r.snapshotBytes)}, login ${r.login}, link ${r.link}, etcd-rescue ${r.relay}, hosts' disks in ${r.disk === 'disk' ? 'the machine\'s disk' : 'RAM'}; ${n} round(s) each; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
     '',
     '| | median (s) | min–max (s) | remote commands | per phase, median (s) |',
     '|---|---|---|---|---|',
@@ -336,4 +340,8 @@ function runBash(file: string): Promise<string> {
     p.stderr.on('data', (d) => (err += d))
     p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`manual recovery failed (${code}): ${err.slice(-500)}`))))
   })
+}
+
+function relayLabel(relay: boolean | 'auto' | undefined): string {
+  return relay === true ? '--relay' : relay === false ? '--no-relay' : 'relay auto'
 }

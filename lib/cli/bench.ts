@@ -6,6 +6,7 @@ import { createUi } from '../task/ui.ts'
 import { bench, benchMarkdown, scaleMarkdown, type BenchResult } from '../bench/bench.ts'
 import { LOGINS, parseRate, type Login } from '../lab/shape.ts'
 import { intFlag, parseFlags } from './args.ts'
+import { relayFlag } from './recover.ts'
 
 export const BENCH_HELP = `Usage: npm run bench -- [options]
        npx zx scripts/bench.mjs [options]
@@ -32,11 +33,15 @@ Options:
   --login KIND     hosts' login shell cost for every remote command: fast,
                    slow (0.5 s sleep in root's ~/.bashrc) or busy (CPU work
                    there, like version-manager init hooks) (default: fast)
-  --link RATE      limit the operator-to-hosts link, e.g. 100mbit (default: none)
+  --link RATE      limit the operator-to-hosts link, e.g. 100mbit (default: none;
+                   host-to-host traffic stays unshaped)
   --disk-dir DIR   hosts' disks on this machine's disk, in DIR/LAB (removed with
                    the lab), or "ram" for tmpfs. Default: RAM unless all hosts
                    together need more than a quarter of it (≈5 × the snapshot
                    per host), then /var/tmp/etcd-rescue-lab
+  --relay, --no-relay  etcd-rescue relays the snapshot host to host, or copies
+                   to every host directly (default: its own choice, see
+                   recover --help); the expert always copies directly
   --json FILE      also write the results as JSON
   --markdown FILE  also write the results as Markdown (with --scale: the scaling
                    table, then each run's own)
@@ -64,6 +69,8 @@ export interface BenchArgs {
   json?: string
   markdown?: string
   keepLab: boolean
+  /** --relay / --no-relay; default auto. */
+  relay: boolean | 'auto'
 }
 
 export const SCALE_HOSTS = [3, 5, 7]
@@ -75,6 +82,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     hosts: { type: 'string' }, etcd: { type: 'string' }, keys: { type: 'string' }, rounds: { type: 'string' },
     json: { type: 'string' }, markdown: { type: 'string' }, size: { type: 'string' }, login: { type: 'string' }, link: { type: 'string' },
     scale: { type: 'boolean' }, 'disk-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'keep-lab': { type: 'boolean' },
+    relay: { type: 'boolean' }, 'no-relay': { type: 'boolean' },
   }, 'bench.mjs')
   if (values.login !== undefined && !(LOGINS as readonly string[]).includes(values.login)) throw new InputError(`--login is fast, slow or busy, not "${values.login}"`)
   if (values.link !== undefined) parseRate(values.link)
@@ -99,6 +107,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     json: values.json,
     markdown: values.markdown,
     keepLab: !!values['keep-lab'],
+    relay: relayFlag(values.relay, values['no-relay']),
   }
 }
 
@@ -122,7 +131,7 @@ export async function main(argv: string[]): Promise<number> {
       if (a.scale) log(`\n== ${cell.hosts} hosts, ${cell.sizeBytes !== undefined ? `${(cell.sizeBytes / 2 ** 20).toFixed(0)} MiB` : `${a.keys} keys`} ==`)
       const r = await bench({
         hosts: cell.hosts, sizeBytes: cell.sizeBytes, keys: a.keys, etcd: a.etcd, login: a.login, link: a.link,
-        rounds: a.rounds, diskDir: a.diskDir, keepLab: a.keepLab,
+        rounds: a.rounds, diskDir: a.diskDir, keepLab: a.keepLab, relay: a.relay,
         ui: createUi({ tty: false, throttleMs: 60_000, out: { write: () => true } as never }),
         log,
       })

@@ -75,8 +75,10 @@ Options:
   --login KIND       what each command's login shell costs on every host: slow puts
                      a 0.5 s sleep at the top of root's ~/.bashrc, busy real CPU work
                      (like version-manager init hooks), fast removes ours
-  --link RATE        limit each host's link to RATE (e.g. 100mbit) both ways with tbf,
-                     or none. (No added latency: this kernel has no netem.)
+  --link RATE        limit the operator's link to the hosts (this machine to the
+                     lab bridge) to RATE (e.g. 100mbit) both ways with tbf, or none;
+                     host-to-host traffic stays unshaped, as on a real fleet reached
+                     over a VPN. (No added latency: this kernel has no netem.)
   --json             status: print JSON
   -h, --help         this text
 

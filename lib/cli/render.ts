@@ -26,7 +26,7 @@ export function recapTable(r: RecoverResult): string {
 export function planText(plan: RecoveryPlan): string {
   const lines = [
     `Recovery plan (etcd ${plan.etcdVersion})`,
-    `  snapshot         ${plan.snapshot.path} (${plan.snapshot.size} bytes, sha256 ${plan.snapshot.sha256})`,
+    `  snapshot         ${plan.snapshot.host ? `${plan.snapshot.host}:` : ''}${plan.snapshot.path} (${plan.snapshot.size} bytes, sha256 ${plan.snapshot.sha256})`,
     `  token            ${plan.token} (${plan.tokenSource})`,
     `  initial cluster  ${plan.initialCluster}`,
     `  cluster ID       ${plan.clusterIdHex} (predicted)`,
@@ -63,7 +63,7 @@ export function reportJson(r: RecoverResult, extra: Record<string, unknown> = {}
     startedAt: r.journal.startedAt.toISOString(),
     totalSeconds: r.totalSeconds,
     recoverySeconds: r.recoverySeconds,
-    snapshot: r.snapshot && { path: r.snapshot.path, size: r.snapshot.size, sha256: r.snapshot.sha256, hasTrailer: r.snapshot.hasTrailer, revision: r.snapshot.revision },
+    snapshot: r.snapshot && { path: r.snapshot.path, host: r.snapshot.host, size: r.snapshot.size, sha256: r.snapshot.sha256, hasTrailer: r.snapshot.hasTrailer, revision: r.snapshot.revision },
     plan: r.plan && {
       etcdVersion: r.plan.etcdVersion,
       token: r.plan.token,

@@ -13,7 +13,7 @@
 // with the higher txid wins; a bucket value is (root pgid u64, sequence u64)
 // followed, when root is 0, by an inline page. Everything is little-endian
 // except etcd's own keys and values (big-endian).
-import { open, type FileHandle } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 
 const MAGIC = 0xed0cdaed
 const BRANCH = 0x01
@@ -33,10 +33,24 @@ export class BoltFormatError extends Error {}
 /** One page as a buffer; `inline` pages live inside a bucket value. */
 type Page = { buf: Buffer; at: number }
 
+/** Where pages come from: a local file (a FileHandle is one), or a file on a host read over SSH. */
+export interface PageSource {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>
+}
+
 export async function readBoltFacts(path: string): Promise<BoltFacts> {
   const fh = await open(path, 'r')
   try {
-    const reader = new PageReader(fh)
+    return await readBoltFactsFrom(fh)
+  } finally {
+    await fh.close()
+  }
+}
+
+/** The same read from any page source: only the pages the walk needs are read. */
+export async function readBoltFactsFrom(source: PageSource): Promise<BoltFacts> {
+  {
+    const reader = new PageReader(source)
     await reader.init()
     const keyBucket = await reader.bucket('key')
     const metaBucket = await reader.bucket('meta')
@@ -47,8 +61,6 @@ export async function readBoltFacts(path: string): Promise<BoltFacts> {
       revision: lastKey && lastKey.length >= 8 ? toNumber(lastKey.readBigUInt64BE(0)) : 0,
       consistentIndex: ci && ci.length === 8 ? toNumber(ci.readBigUInt64BE(0)) : 0,
     }
-  } finally {
-    await fh.close()
   }
 }
 
@@ -68,7 +80,7 @@ class PageReader {
   private pageSize = 4096
   private root = 0n
   private pages = 0n
-  constructor(private fh: FileHandle) {}
+  constructor(private fh: PageSource) {}
 
   async init(): Promise<void> {
     const head = Buffer.alloc(4096 * 2)

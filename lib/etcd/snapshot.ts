@@ -17,6 +17,8 @@ export interface SnapshotInfo {
   hasTrailer: boolean
   /** bbolt page size from the header. */
   pageSize: number
+  /** The member whose host holds the file at `path` (--snapshot HOST:PATH); absent: a local file. */
+  host?: string
 }
 
 const BOLT_MAGIC = 0xed0cdaed

@@ -9,7 +9,7 @@ import { removeCgroup } from './cgroup.ts'
 import { KUBESPRAY_INVENTORY_FILES } from './kubespray-inventory.ts'
 import { killHost } from './host.ts'
 import { withLock } from './lock.ts'
-import { DEFAULT_LAB_NAME, belongsToLab, validateLabName } from './names.ts'
+import { DEFAULT_LAB_NAME, belongsToLab, ifbName, validateLabName } from './names.ts'
 import { deleteLink, deleteNetns, linkList, netnsList } from './net.ts'
 import { labBaseDir, labPaths, type LabPaths } from './paths.ts'
 import { readState, type LabState } from './state.ts'
@@ -60,6 +60,7 @@ export async function teardown(state: LabState, paths: LabPaths): Promise<void> 
     if (host.veth) await deleteLink(host.veth)
   }
   if (state.bridge) await deleteLink(state.bridge)
+  await deleteLink(ifbName(state.name))
   if (stuck.length > 0) {
     throw new RescueError(`processes ${stuck.join(', ')} of lab "${state.name}" would not die; its files are kept`, { where: paths.dir })
   }

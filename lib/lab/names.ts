@@ -40,6 +40,11 @@ export function bridgeName(lab: string): string {
   return `er-${lab}`
 }
 
+/** The ifb device that carries the hosts-to-operator direction of a shaped link (`shape --link`). */
+export function ifbName(lab: string): string {
+  return `er-${lab}-in`
+}
+
 /** Network namespace of host i (1-based). */
 export function netnsName(lab: string, i: number): string {
   return `er-${lab}-h${i}`
@@ -62,5 +67,5 @@ export function memberName(i: number): string {
 
 /** Does a netns or link name belong to a lab of this name? */
 export function belongsToLab(lab: string, objectName: string): boolean {
-  return objectName === bridgeName(lab) || new RegExp(`^er-${lab}-h[0-9]+$`).test(objectName)
+  return objectName === bridgeName(lab) || objectName === ifbName(lab) || new RegExp(`^er-${lab}-h[0-9]+$`).test(objectName)
 }

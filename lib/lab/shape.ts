@@ -4,12 +4,19 @@
 //   bash reads ~/.bashrc for commands started by sshd. `slow` puts a 0.5 s sleep
 //   at its top (a profile script waiting on a directory service); `busy` puts
 //   real CPU work there (what version-manager init hooks cost); `fast` removes ours.
-// - link: the operator-to-hosts link limited to a rate with tbf, both ways, on
-//   each host's veth pair. This kernel has no netem, so no latency is added.
+// - link: the operator's link to the hosts limited to a rate, both ways, as one
+//   shared pipe (an operator's laptop or a VPN), while the hosts' own network
+//   stays fast. The operator is this machine's root namespace, reached through
+//   the lab bridge: operator→hosts leaves through the bridge device (tbf there);
+//   hosts→operator arrives on it (redirected to an ifb device with tbf, as this
+//   kernel has no policer). Host-to-host packets are forwarded between bridge
+//   ports and pass through neither, so they stay unshaped. No netem here, so no
+//   latency is added.
 import { InputError, RescueError } from '../errors.ts'
 import { sh } from '../shell/sh.ts'
 import { run } from './exec.ts'
 import { openLab, type LabRef } from './open.ts'
+import { ifbName } from './names.ts'
 import { sshExec } from './ssh.ts'
 
 export const LOGINS = ['fast', 'slow', 'busy'] as const
@@ -51,17 +58,40 @@ export function parseRate(rate: string): string | undefined {
   return rate
 }
 
-/** Limits (or, with `none`, frees) each host's link, both directions. */
+/** tc commands that shape (or, with no rate, free) the operator's side of a lab bridge. */
+export function linkCommands(bridge: string, ifb: string, rate: string | undefined): { clear: string[][]; apply: string[][] } {
+  const clear = [
+    ['tc', 'qdisc', 'del', 'dev', bridge, 'root'],
+    ['tc', 'qdisc', 'del', 'dev', bridge, 'ingress'],
+    ['ip', 'link', 'del', ifb],
+  ]
+  if (!rate) return { clear, apply: [] }
+  const tbf = ['tbf', 'rate', rate, 'burst', '256kb', 'latency', '50ms']
+  return {
+    clear,
+    apply: [
+      ['tc', 'qdisc', 'add', 'dev', bridge, 'root', ...tbf],
+      ['ip', 'link', 'add', ifb, 'type', 'ifb'],
+      ['ip', 'link', 'set', ifb, 'up'],
+      ['tc', 'qdisc', 'add', 'dev', ifb, 'root', ...tbf],
+      ['tc', 'qdisc', 'add', 'dev', bridge, 'handle', 'ffff:', 'ingress'],
+      ['tc', 'filter', 'add', 'dev', bridge, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0',
+        'action', 'mirred', 'egress', 'redirect', 'dev', ifb],
+    ],
+  }
+}
+
+/** Limits (or, with `none`, frees) the operator's link to the lab's hosts, both directions; host to host stays unshaped. */
 export async function labLink(lab: LabRef, rate: string): Promise<void> {
   const { state } = openLab(lab)
   const limit = parseRate(rate)
+  if (!state.bridge) throw new RescueError('lab has no recorded bridge', { where: state.name })
+  // Earlier versions shaped each host's veth: lift that too.
   for (const h of state.hosts) {
-    if (!h.veth || !h.netns) throw new RescueError('host has no recorded network', { where: h.name })
-    const sides: string[][] = [['tc'], ['ip', 'netns', 'exec', h.netns, 'tc']]
-    const devs = [h.veth, 'eth0']
-    for (const [i, tc] of sides.entries()) {
-      await run([...tc, 'qdisc', 'del', 'dev', devs[i], 'root'], { allowFailure: true })
-      if (limit) await run([...tc, 'qdisc', 'add', 'dev', devs[i], 'root', 'tbf', 'rate', limit, 'burst', '256kb', 'latency', '50ms'])
-    }
+    if (h.veth) await run(['tc', 'qdisc', 'del', 'dev', h.veth, 'root'], { allowFailure: true })
+    if (h.netns) await run(['ip', 'netns', 'exec', h.netns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], { allowFailure: true })
   }
+  const { clear, apply } = linkCommands(state.bridge, ifbName(state.name), limit)
+  for (const c of clear) await run(c, { allowFailure: true })
+  for (const c of apply) await run(c)
 }

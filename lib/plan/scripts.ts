@@ -60,8 +60,10 @@ echo "ready"`
  * Only a file whose hash matched is ever renamed to the name restore reads.
  * It reads all of its stdin whatever happens (a session sends exactly the file's
  * bytes and reads its next message after them), so nothing before the copy may end it.
+ * With `zstd`, stdin is zstd-compressed (the hash is still the file's own).
  */
-export function uploadReceiveScript(paths: MemberPaths, sha256: string): Script {
+export function uploadReceiveScript(paths: MemberPaths, sha256: string, compressed?: 'zstd'): Script {
+  const receive = compressed ? sh`zstd -dcq > "$P"` : sh`cat > "$P"`
   return sh`umask 077
 ${HASH_FILE}
 ${FILE_ID}
@@ -71,7 +73,7 @@ for f in "$P0".*; do
   [ -e "$f" ] || continue
   kill -0 "\${f##*.}" 2>/dev/null || rm -f "$f"
 done
-if ! cat > "$P"; then
+if ! ${receive}; then
   rm -f "$P"
   cat > /dev/null
   echo "writing the copy failed; the partial file was removed" >&2
@@ -89,15 +91,24 @@ echo "verified $want $(file_id "$S")" >> "$J" || exit 1
 echo "copied=$S"`
 }
 
-/** The copy as one remote command (its own SSH exec): the check, then, unless in place or refused, the receive. */
-export function uploadScript(paths: MemberPaths, sha256: string, size: number): Script {
-  return sh`check() {
+/** Exit code of a compressed upload on a host without zstd (nothing was read or written). */
+export const NO_ZSTD = 68
+
+/**
+ * The copy as one remote command (its own SSH exec): the check, then, unless in place
+ * or refused, the receive. With `zstd`, a host without zstd exits NO_ZSTD before
+ * reading anything, and the sender sends it plain.
+ */
+export function uploadScript(paths: MemberPaths, sha256: string, size: number, compressed?: 'zstd'): Script {
+  const zstd = compressed ? sh`command -v zstd >/dev/null 2>&1 || { echo "no zstd on this host" >&2; exit ${NO_ZSTD}; }
+` : sh``
+  return sh`${zstd}check() {
 ${uploadCheckScript(paths, sha256, size)}
 }
 out=$(check) || exit 1
 printf '%s\n' "$out"
 case $out in in-place=*) exit 0 ;; esac
-${uploadReceiveScript(paths, sha256)}`
+${uploadReceiveScript(paths, sha256, compressed)}`
 }
 
 /**

@@ -1,13 +1,18 @@
-// The copy: one read of the snapshot feeds every host (in batches of `forks`), each
-// host verifies its SHA-256 before the file gets the name restore reads; a host whose
-// copy failed is retried over a new connection (copy-retry.ts). It starts as soon as
-// every member is locked, while preflight's checks still run (startUploads); a
-// preflight that fails takes it back (takeBackUploads), so a refused run leaves the
-// hosts as it found them.
+// The copy: every member gets the snapshot, verified by SHA-256 on its host before
+// the file gets the name restore reads. It starts as soon as every member is locked,
+// while preflight's checks still run (startCopy); a preflight that fails takes it
+// back (takeBackUploads), so a refused run leaves the hosts as it found them.
+// - Direct (startUploads): one read of the file feeds each batch of `forks` hosts,
+//   over each host's session (no login shell) when it can receive files.
+// - Relayed (--relay, auto on a slow link, or a snapshot already on a member,
+//   lib/transfer/relay.ts): the file crosses the operator's link once, to one
+//   member, which passes it on over the hosts' own network.
+// A host whose copy failed is retried over a new connection (copy-retry.ts).
+import type { Readable } from 'node:stream'
 import type { RecoveryPlan } from '../plan/recovery.ts'
-import type { SshHost } from '../ssh/connection.ts'
-import type { Script } from '../shell/sh.ts'
-import { unUploadScript, uploadCheckScript, uploadReceiveScript, uploadScript } from '../plan/scripts.ts'
+import type { SshHost, ConnectOptions } from '../ssh/connection.ts'
+import { sh, type Script } from '../shell/sh.ts'
+import { NO_ZSTD, unUploadScript, uploadCheckScript, uploadReceiveScript, uploadScript } from '../plan/scripts.ts'
 import type { HeldLock } from './lock.ts'
 import type { MemberPaths } from '../plan/paths.ts'
 import { formatError } from '../errors.ts'
@@ -17,10 +22,14 @@ import type { Journal } from '../task/journal.ts'
 import { runPhase } from '../task/phase.ts'
 import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
+import { relayCopy, type RelayMode } from '../transfer/relay.ts'
+import { localZstd, zstdStream } from '../transfer/compress.ts'
 import type { RecoverOptions } from './recover.ts'
 
 export interface UploadDone {
   secs: number
+  /** How it got there, when not the plain direct way ("relayed from etcd1", "zstd-compressed on the way"). */
+  text?: string
   /** The upload script's output: `in-place=`, `created-work=`, `copied=`. */
   stdout: string
 }
@@ -37,6 +46,7 @@ export interface Uploads {
 const progress = (bytes: number, size: number, t0: number) =>
   `${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, (Date.now() - t0) / 1000)}`
 
+
 /** Where one host's copy goes: over its run's session when it has one that can receive files, else its own exec. */
 export interface UploadPlace {
   name: string
@@ -50,7 +60,7 @@ export interface UploadPlace {
  * `forks` hosts. Over a session the host first checks (in place? room?) in a quick
  * step, then receives the bytes on the session's own channel: no login shell.
  */
-export function startUploads(file: string, sha256: string, size: number, targets: UploadPlace[], forks: number): Uploads {
+export function startUploads(file: string, sha256: string, size: number, targets: UploadPlace[], forks: number, onBytes?: (name: string, bytes: number) => void): Uploads {
   const ctl = new AbortController()
   const views = new Map<string, (text: string) => void>()
   const settles = new Map<string, (r: { ok: true; done: UploadDone } | { ok: false; error: unknown }) => void>()
@@ -89,7 +99,10 @@ export function startUploads(file: string, sha256: string, size: number, targets
         host: t.host,
         command: via ? uploadReceiveScript(t.paths, sha256) : uploadScript(t.paths, sha256, size),
         via: via && { channel: via.channel, receive: (script, bytes, feed) => via.session.receive(script, bytes, feed), drop: () => via.drop() },
-        onProgress: (bytes) => views.get(t.name)?.(progress(bytes, size, t0)),
+        onProgress: (bytes) => {
+          onBytes?.(t.name, bytes)
+          views.get(t.name)?.(progress(bytes, size, t0))
+        },
       })), ctl.signal).catch((error) => go.map(() => ({ ok: false as const, error })))
       const secs = (Date.now() - t0) / 1000
       go.forEach(({ t, check }, j) => {
@@ -99,6 +112,115 @@ export function startUploads(file: string, sha256: string, size: number, targets
     }
   })()
   return { results, views, abort: () => ctl.abort() }
+}
+
+export interface CopyMember {
+  name: string
+  paths: MemberPaths
+  /** The snapshot already here, verified (known after preflight; false before it). */
+  inPlace: boolean
+}
+
+export interface CopyOptions {
+  snapshot: { path: string; sha256: string; size: number; host?: string }
+  members: CopyMember[]
+  mode: RelayMode
+  pool: HostPool
+  /** The run's lock (and session) on each host. */
+  locks: (name: string) => HeldLock | undefined
+  forks: number
+  connect: ConnectOptions
+  warn: (text: string) => void
+}
+
+/**
+ * Starts the copy to every member that does not have the snapshot yet: directly,
+ * or relayed (lib/transfer/relay.ts decides, measuring the first copy in auto mode).
+ */
+export function startCopy(o: CopyOptions): Uploads {
+  const { path, sha256, size } = o.snapshot
+  const running: Uploads[] = []
+  let aborted = false
+  // A view set later (when the copy phase shows) reaches the direct copies already running.
+  const views = new (class extends Map<string, (text: string) => void> {
+    override set(name: string, view: (text: string) => void) {
+      for (const u of running) u.views.set(name, view)
+      return super.set(name, view)
+    }
+  })()
+  const settles = new Map<string, (r: { ok: boolean; secs: number; error?: unknown; text?: string; stdout?: string }) => void>()
+  const results = new Map<string, Promise<UploadDone>>()
+  const todo = o.members.filter((m) => !m.inPlace)
+  for (const m of todo) {
+    const promise = new Promise<UploadDone>((resolve, reject) => settles.set(m.name, (r) => (r.ok ? resolve({ secs: r.secs, stdout: r.stdout ?? '', text: r.text }) : reject(r.error))))
+    promise.catch(() => {})
+    results.set(m.name, promise)
+  }
+  type Got = { ok: boolean; secs: number; error?: unknown; text?: string; stdout?: string }
+  // A direct copy: over the sessions; with `compress` (the relay's slow first leg) zstd over an exec, when both ends have it.
+  const direct = async (members: CopyMember[], onBytes?: (name: string, bytes: number) => void, compress = false): Promise<Map<string, Got>> => {
+    const got = new Map<string, Got>()
+    if (aborted) {
+      for (const m of members) got.set(m.name, { ok: false, secs: 0, error: new Error('the copy was stopped') })
+      return got
+    }
+    const zstd = compress && localZstd()
+    if (!zstd) {
+      const u = startUploads(path, sha256, size, members.map((m) => ({ name: m.name, host: o.pool.get(m.name), paths: m.paths, lock: o.locks(m.name) })), o.forks, onBytes)
+      running.push(u)
+      for (const [name, view] of views) u.views.set(name, view)
+      await Promise.all(members.map(async (m) => {
+        got.set(m.name, await u.results.get(m.name)!.then((d) => ({ ok: true, secs: d.secs, stdout: d.stdout }), (error) => ({ ok: false, secs: 0, error })))
+      }))
+      return got
+    }
+    const t0 = Date.now()
+    const outcomes = await fanOutUpload((): Readable => zstdStream(path), members.map((m) => ({
+      host: o.pool.get(m.name),
+      command: uploadScript(m.paths, sha256, size, 'zstd'),
+      onProgress: (bytes) => {
+        onBytes?.(m.name, bytes)
+        views.get(m.name)?.(`${formatBytes(bytes)} sent zstd-compressed (${formatBytes(size)} in all), ${formatRate(bytes, (Date.now() - t0) / 1000)}`)
+      },
+    }))).catch((error) => members.map(() => ({ ok: false as const, error })))
+    const secs = (Date.now() - t0) / 1000
+    members.forEach((m, j) => {
+      const out = outcomes[j]
+      got.set(m.name, out.ok ? { ok: true, secs, text: 'zstd-compressed on the way', stdout: out.result.stdout } : { ok: false, error: out.error, secs })
+    })
+    // A host without zstd read nothing: it gets the file plain.
+    const plain = members.filter((m) => (got.get(m.name)?.error as { code?: number } | undefined)?.code === NO_ZSTD)
+    if (plain.length) for (const [name, r] of await direct(plain, onBytes)) got.set(name, r)
+    return got
+  }
+  const remote = o.snapshot.host ? { host: o.snapshot.host, path } : undefined
+  const settleAll = (got: Map<string, Got>) => { for (const [name, r] of got) settles.get(name)?.(r) }
+  if (o.mode === 'off' || (todo.length < 2 && !remote)) void direct(todo).then(settleAll)
+  else {
+    const asRelay = (m: CopyMember) => ({ ...m, upload: uploadScript(m.paths, sha256, size), snapshotPath: m.paths.snapshot })
+    void relayCopy({
+      mode: o.mode, todo: todo.map(asRelay), all: o.members.map(asRelay), size, hostOf: (name) => o.pool.get(name), forks: o.forks, remote,
+      connect: o.connect,
+      direct: (members, onBytes, compress) => direct(todo.filter((t) => members.some((m) => m.name === t.name)), onBytes, compress),
+      local: async (m, file) => {
+        const lock = o.locks(m.name)
+        const script = sh`exec < ${file}
+${m.upload}`
+        await (lock ? lock.exec(script) : o.pool.get(m.name).exec(script))
+      },
+      settle: (name, r) => settles.get(name)?.(r),
+      progress: (name, text) => views.get(name)?.(text),
+      warn: o.warn,
+    }).catch((error) => { for (const m of todo) settles.get(m.name)?.({ ok: false, error, secs: 0 }) })
+  }
+  return {
+    results,
+    views,
+    abort: () => {
+      aborted = true
+      running.forEach((u) => u.abort())
+    },
+  }
 }
 
 /**
@@ -131,9 +253,19 @@ export async function takeBackUploads(
   return left
 }
 
-export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>, started?: Uploads, locks?: (name: string) => HeldLock | undefined) {
+export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>, started: Uploads | undefined, locks: (name: string) => HeldLock | undefined) {
   const size = plan.snapshot.size
-  const uploads = started ?? startUploads(plan.snapshot.path, plan.snapshot.sha256, size, plan.members.filter((m) => !m.resume.snapshotInPlace).map((m) => ({ name: m.name, host: pool.get(m.name), paths: m.paths, lock: locks?.(m.name) })), forks)
+  const remote = plan.snapshot.host
+  const uploads = started ?? startCopy({
+    snapshot: plan.snapshot,
+    members: plan.members.map((m) => ({ name: m.name, paths: m.paths, inPlace: m.resume.snapshotInPlace })),
+    mode: relayMode(o.relay, remote),
+    pool,
+    locks,
+    forks,
+    connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
+    warn: (w) => o.ui.warn(w),
+  })
   const inPlace = { value: null, text: 'same snapshot already on this host (sha256 matched)', skipped: true }
   return runPhase(o.ui, journal, 'copy', `Copy snapshot (${formatBytes(size)}) to every host`, plan.members.map((m) => ({
     host: m.name,
@@ -142,22 +274,29 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
       if (!result) return inPlace
       uploads.views.set(m.name, view.update)
       const done = await result.catch(async (first) => {
+        // A snapshot that lies on a member only is never sent through this machine.
+        if (remote) throw first
         // A copy over the session that was cut ended the session (and so the lock) on a connection that may live on.
-        if (locks?.(m.name)?.closed && !pool.get(m.name).closed) await relock(m.name, pool.get(m.name))
+        if (locks(m.name)?.closed && !pool.get(m.name).closed) await relock(m.name, pool.get(m.name))
         return copyAgain(first, m, plan.snapshot.path, pool, {
-        retries: o.retries ?? 2,
-        relock: (host) => relock(m.name, host),
-        connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
-        signal: o.signal,
-        say: (text) => {
-          view.update(text)
-          o.ui.warn(`${m.name}: copy ${text}`)
-        },
-        onProgress: (bytes, t0) => view.update(progress(bytes, size, t0)),
-        }).then((secs) => ({ secs, stdout: '' }))
+          retries: o.retries ?? 2,
+          relock: (host) => relock(m.name, host),
+          connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
+          signal: o.signal,
+          say: (text) => {
+            view.update(text)
+            o.ui.warn(`${m.name}: copy ${text}`)
+          },
+          onProgress: (bytes, t0) => view.update(progress(bytes, size, t0)),
+        }).then((secs): UploadDone => ({ secs, stdout: '', text: 'direct copy, retried' }))
       })
       if (/^in-place=/m.test(done.stdout)) return inPlace
-      return { value: null, text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), sha256 verified on host` }
+      return { value: null, text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), sha256 verified on host${done.text ? `; ${done.text}` : ''}` }
     },
   })), plan.members.length)
+}
+
+/** --relay, --no-relay, or neither (auto); a snapshot on a member is always relayed. */
+export function relayMode(relay: boolean | 'auto' | undefined, snapshotHost?: string): RelayMode {
+  return snapshotHost || relay === true ? 'relay' : relay === false ? 'off' : 'auto'
 }

@@ -2,7 +2,7 @@
 // host passed preflight: check the snapshot, connect and probe every host, plan,
 // (confirm), copy, stop, restore, start, wait for quorum, verify.
 import { loadInventory, membersOf, type Member, type MemberContext } from '../inventory/members.ts'
-import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
+import type { SnapshotInfo } from '../etcd/snapshot.ts'
 import type { TlsFiles } from '../etcd/etcdctl.ts'
 import { tlsFor } from '../etcd/tls.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
@@ -19,7 +19,6 @@ import { runPhase, type PhaseResult } from '../task/phase.ts'
 import { formatBytes } from '../task/format.ts'
 import type { Ui } from '../task/ui.ts'
 import { verifyCluster, type Check, type RemoteHost } from './verify.ts'
-import { readBoltFacts } from '../etcd/bolt.ts'
 import { parseHeld, type MemberData } from '../plan/survivor-read.ts'
 import { survivorGuard, type SurvivorReport } from '../plan/survivor-guard.ts'
 import { kubernetesAdvice } from '../plan/kubernetes.ts'
@@ -27,7 +26,8 @@ import { heldScriptFor, snapshotFromSurvivors, type FromSurvivorsResult } from '
 import { joinScripts } from '../shell/sh.ts'
 import { Interrupted, checkpoint } from '../task/interrupt.ts'
 import { hostStates } from './host-state.ts'
-import { copyPhase, startUploads, takeBackUploads, type Uploads } from './copy.ts'
+import { copyPhase, relayMode, startCopy, takeBackUploads, type Uploads } from './copy.ts'
+import { checkSnapshot } from '../transfer/remote-snapshot.ts'
 import { waitForQuorum } from './quorum.ts'
 
 export interface RecoverOptions {
@@ -68,6 +68,12 @@ export interface RecoverOptions {
   confirm?: (plan: RecoveryPlan) => Promise<boolean>
   /** Tests: stop right after this phase, as an interrupted run would. */
   stopAfter?: 'copy' | 'stop' | 'restore' | 'start'
+  /**
+   * Send the snapshot to one member and on from there over the hosts' own network
+   * (lib/transfer/relay.ts). Default 'auto': relay when the copy to the first member
+   * ran below 50 MB/s.
+   */
+  relay?: boolean | 'auto'
   /** Further attempts of a host's copy that failed (new connection if the old one died). Default 2. */
   retries?: number
   /** Aborted: start no new step, let running ones finish, stop with exit 130 (Ctrl-C). */
@@ -165,13 +171,11 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       skipHashCheck = skipHashCheck || got.snapshot.raw
     }
     if (!snapshotFile) throw new RescueError('no snapshot: pass --snapshot FILE or --from-survivors', { exitCode: ExitCode.BAD_INPUT })
-    const snapshot = await inspectSnapshot(snapshotFile, { skipHashCheck })
-    // Its revision, read here from the file itself: the survivors are compared with it before anything changes.
-    const point = await readBoltFacts(snapshot.path).catch((err) => {
-      throw new RescueError(`cannot read the snapshot's revision: ${(err as Error).message}`, { where: snapshot.path, exitCode: ExitCode.BAD_INPUT })
-    })
+    // Its revision, read from the file itself (here, or on the member holding it with
+    // --snapshot HOST:PATH): the survivors are compared with it before anything changes.
+    const { snapshot, point } = await checkSnapshot(snapshotFile, members, { skipHashCheck, connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword } })
     res.snapshot = snapshot
-    o.ui.info(`snapshot ${snapshot.path}: ${formatBytes(snapshot.size)}, sha256 ${snapshot.sha256.slice(0, 16)}…${snapshot.hasTrailer ? ', integrity trailer verified' : ', no trailer (--skip-hash-check)'}`)
+    o.ui.info(`snapshot ${snapshot.host ? `${snapshot.host}:` : ''}${snapshot.path}: ${formatBytes(snapshot.size)}, sha256 ${snapshot.sha256.slice(0, 16)}…${snapshot.hasTrailer ? ', integrity trailer verified' : ', no trailer (--skip-hash-check)'}`)
     const forks = o.forks ?? members.length
 
     // 2. Preflight, read-only, on every host at once.
@@ -225,7 +229,17 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       early = {
         members: targets,
         sha256: snapshot.sha256,
-        uploads: startUploads(snapshot.path, snapshot.sha256, snapshot.size, targets.map((t) => ({ name: t.name, host: pool.get(t.name), paths: t.paths, lock: lockOf.get(t.name) })), forks),
+        uploads: startCopy({
+          snapshot,
+          // Whether a host has the file already is its upload's own first check here (preflight has not answered).
+          members: targets.map((t) => ({ ...t, inPlace: false })),
+          mode: relayMode(o.relay, snapshot.host),
+          pool,
+          locks: (name) => lockOf.get(name),
+          forks,
+          connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword },
+          warn,
+        }),
       }
     }
     const held = new Map<string, MemberData>()

@@ -2,7 +2,7 @@
 // and ssh2 does not, we do here: known_hosts checking (an unknown or changed key
 // is refused, naming the fingerprint), default identities and the agent, a jump
 // host, a connect timeout, and keepalives so a lost host fails instead of hanging.
-import { Client, type AgentAuthMethod, type ClientChannel, type PublicKeyAuthMethod } from 'ssh2'
+import { Client, type AgentAuthMethod, type BaseAgent, type ClientChannel, type PublicKeyAuthMethod } from 'ssh2'
 import { readFileSync, existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
@@ -56,6 +56,11 @@ export interface ConnectOptions {
    * Default: none, and sudo runs with -n (never prompts, fails fast).
    */
   becomePassword?: string
+  /**
+   * An agent this connection forwards to the host (for a relay hop: lib/transfer/agent.ts),
+   * used only for forwarding, never to log in here. Forwarded on the one exec with agentForward.
+   */
+  forwardAgent?: BaseAgent
 }
 
 export interface ExecResult {
@@ -80,6 +85,8 @@ export interface ExecOptions {
   onData?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void
   /** Stream stdout here instead of collecting it (downloads); `stdout` in the result is then empty. */
   stdout?: NodeJS.WritableStream
+  /** Forward ConnectOptions.forwardAgent on this command's session (one per connection: ssh2 binds it to the first). */
+  agentForward?: boolean
 }
 
 /** How a step that may time out reports its process group on stderr (removed from what callers see). */
@@ -105,6 +112,8 @@ export class SshHost {
     /** The jump host this connection goes through, closed with it. */
     private readonly bastion?: SshHost,
     private readonly becomePassword?: string,
+    /** The host key this connection verified (the blob the server presented). */
+    readonly hostKey?: Buffer,
   ) {
     client.on('close', () => { this.lost = true })
   }
@@ -134,11 +143,11 @@ export class SshHost {
         throw new ConnectError(name, `jump host ${jump.host} could not reach ${target.host}:${target.port}: ${(err as Error).message}`)
       })
     }
-    const client = await open(name, target, options, sock).catch((err) => {
+    const { client, hostKey } = await open(name, target, options, sock).catch((err) => {
       bastion?.close()
       throw err
     })
-    return new SshHost(name, target, client, bastion, options.becomePassword)
+    return new SshHost(name, target, client, bastion, options.becomePassword, hostKey)
   }
 
   /** Commands go through sudo -S with the become password (not sudo -n). */
@@ -178,7 +187,8 @@ export class SshHost {
 ${command}` : command
     this.commandStarts++
     const result = new Promise<ExecResult>((resolve, reject) => {
-      this.client.exec(this.wrap(run, options.noBecome).text, (err, stream) => {
+      // ssh2 reads agentForward from the exec options at run time; its types leave it out.
+      this.client.exec(this.wrap(run, options.noBecome).text, (options.agentForward ? { agentForward: true } : {}) as Record<string, never>, (err, stream) => {
         if (err) {
           const e = new SshError(this.name, `could not open a channel: ${err.message}`)
           rejectChannel(e)
@@ -291,7 +301,7 @@ const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa']
  * IdentityFile entries; with neither, the default ~/.ssh/id_* that exist. Ansible's key
  * must be readable; a config's IdentityFile that does not exist is skipped, as ssh does.
  */
-function identities(target: SshTarget, label: string): Buffer[] {
+export function identities(target: SshTarget, label: string): Buffer[] {
   const keys: Buffer[] = []
   if (target.privateKeyFile) {
     try {
@@ -306,7 +316,7 @@ function identities(target: SshTarget, label: string): Buffer[] {
   return DEFAULT_IDENTITIES.map((f) => join(homedir(), '.ssh', f)).filter(existsSync).map((f) => readFileSync(f))
 }
 
-function open(label: string, target: SshTarget, options: ConnectOptions, sock?: Readable): Promise<Client> {
+function open(label: string, target: SshTarget, options: ConnectOptions, sock?: Readable): Promise<{ client: Client; hostKey?: Buffer }> {
   const knownHostsFiles = target.knownHostsFiles ?? [options.knownHostsFile ?? join(homedir(), '.ssh', 'known_hosts')]
   const knownHostsFile = knownHostsFiles.join(' ')
   const strict = target.strictHostKeyChecking ?? 'yes'
@@ -323,10 +333,11 @@ function open(label: string, target: SshTarget, options: ConnectOptions, sock?: 
     ...(agent ? [{ type: 'agent', username: user, agent } as AgentAuthMethod] : []),
   ]
   let keyProblem: SshError | undefined
+  let hostKey: Buffer | undefined
 
   return new Promise((resolve, reject) => {
     const client = new Client()
-    client.on('ready', () => resolve(client))
+    client.on('ready', () => resolve({ client, hostKey }))
     client.on('error', (err: Error & { level?: string }) => {
       client.end()
       if (keyProblem) return reject(keyProblem)
@@ -348,12 +359,15 @@ function open(label: string, target: SshTarget, options: ConnectOptions, sock?: 
       readyTimeout: timeoutMs,
       keepaliveInterval: target.serverAliveIntervalMs || 5_000,
       keepaliveCountMax: 3,
-      authHandler: methods.length ? methods : undefined,
+      // A forwarded agent is never offered for this login (ssh2 would try it when no method is given).
+      authHandler: methods.length || options.forwardAgent ? methods : undefined,
+      ...(options.forwardAgent ? { agent: options.forwardAgent, agentForward: true } : {}),
       // Offer only the key types on record, as ssh does, so the server presents a key we can check.
       algorithms: onRecord.length && strict !== 'no'
         ? { serverHostKey: [...new Set(onRecord.flatMap((k) => hostKeyAlgorithms(k.type)))] as never }
         : undefined,
       hostVerifier: (blob: Buffer) => {
+        hostKey = Buffer.from(blob)
         if (strict === 'no') return true
         const verdict = knownHosts.check(target.host, target.port, blob)
         if (verdict === 'ok') return true

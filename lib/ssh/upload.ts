@@ -4,6 +4,7 @@
 // memory stays bounded and the file is read a single time however many hosts.
 import { createReadStream, statSync } from 'node:fs'
 import type { ClientChannel } from 'ssh2'
+import type { Readable } from 'node:stream'
 import type { ExecResult, SshHost } from './connection.ts'
 import type { Script } from '../shell/sh.ts'
 
@@ -29,9 +30,14 @@ export type UploadOutcome = { ok: true; result: ExecResult } | { ok: false; erro
 
 const CHUNK = 1 << 18
 
-/** `signal`: stop sending and close every channel (each host's script then removes its part file). */
-export async function fanOutUpload(file: string, targets: UploadTarget[], signal?: AbortSignal): Promise<UploadOutcome[]> {
-  const size = statSync(file).size
+/**
+ * `source`: a local file, or a function opening the stream to send (e.g. the file
+ * compressed; not over a session, which must be told the byte count first).
+ * `signal`: stop sending and close every channel (each host's script then removes its part file).
+ */
+export async function fanOutUpload(source: string | (() => Readable), targets: UploadTarget[], signal?: AbortSignal): Promise<UploadOutcome[]> {
+  const size = typeof source === 'string' ? statSync(source).size : undefined
+  if (size === undefined && targets.some((t) => t.via)) throw new TypeError('a stream of unknown length cannot go over a session')
   const sinks = targets.map((t) => {
     if (t.via) {
       const via = t.via
@@ -42,7 +48,7 @@ export async function fanOutUpload(file: string, targets: UploadTarget[], signal
       const channel = new Promise<ClientChannel>((res, rej) => { open = res; fail = rej })
       channel.catch(() => {})
       // The session calls feed when the file's turn comes; the bytes written then are the script's stdin.
-      const result = via.receive(t.command, size, async () => {
+      const result = via.receive(t.command, size!, async () => {
         open(await via.channel)
         await allSent
       })
@@ -64,7 +70,7 @@ export async function fanOutUpload(file: string, targets: UploadTarget[], signal
   }))
 
   const waiting = new Set<(typeof sinks)[number]>()
-  const input = createReadStream(file, { highWaterMark: CHUNK })
+  const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: CHUNK }) : source()
   function release(s: (typeof sinks)[number]) {
     waiting.delete(s)
     if (waiting.size === 0 && input.isPaused()) input.resume()
@@ -81,7 +87,7 @@ export async function fanOutUpload(file: string, targets: UploadTarget[], signal
   if (signal?.aborted) stop()
   signal?.addEventListener('abort', stop, { once: true })
   await new Promise<void>((resolve, reject) => {
-    input.on('data', (chunk) => {
+    input.on('data', (chunk: Buffer) => {
       for (const s of sinks) {
         if (!s.alive || !s.stream) continue
         const more = s.stream.write(chunk)

@@ -103,7 +103,7 @@ function result(hosts: number, snapshotBytes: number, manual: number, rescue: nu
     { round: 1, method: 'etcd-rescue', seconds: rescue, phases: { startup: 0.8, copy: 1.2 }, remoteCommands: 7 * hosts, peakRssBytes: 120 * MiB, note: '' },
   ]
   return {
-    hosts, login: 'fast', link: 'unlimited', machine: { cpus: 2, date: '2026-11-25T18:00:00Z' }, disk: 'ram', peakRssBytes: 120 * MiB,
+    hosts, login: 'fast', link: 'unlimited', relay: 'auto', machine: { cpus: 2, date: '2026-11-25T18:00:00Z' }, disk: 'ram', peakRssBytes: 120 * MiB,
     copy: { rescueMBps: 40, sshCatMBps: 38 }, manualRange: [manual, manual], rescueRange: [rescue, rescue], etcdVersion: '3.5.30',
     snapshotBytes, keys: 10, rounds, manualMedian: manual, rescueMedian: rescue, ratio: rescue / manual,
   }
@@ -112,7 +112,7 @@ function result(hosts: number, snapshotBytes: number, manual: number, rescue: nu
 describe('benchMarkdown', () => {
   it('shows both methods with median, range, commands and phases, then ratio, copy and etcd-rescue\'s own RSS', () => {
     const md = benchMarkdown(result(5, 120 * MiB, 5, 4))
-    expect(md).toContain('5 members, etcd 3.5.30, snapshot 120 MiB, login fast, link unlimited, hosts\' disks in RAM; 1 round(s) each')
+    expect(md).toContain('5 members, etcd 3.5.30, snapshot 120 MiB, login fast, link unlimited, etcd-rescue auto, hosts\' disks in RAM; 1 round(s) each')
     expect(md).toContain('| expert by hand (OpenSSH) | 5.00 | 5.00–5.00 | 21 | copy 1.0, quorum 0.5 |')
     expect(md).toContain('| etcd-rescue | 4.00 | 4.00–4.00 | 35 | startup 0.8, copy 1.2 |')
     expect(md).toContain('Ratio etcd-rescue / expert: **0.80**')

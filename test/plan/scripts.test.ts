@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memberPaths } from '../../lib/plan/paths.ts'
 import type { Script } from '../../lib/shell/sh.ts'
-import { HASH_FILE, completeScript, restoreScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
+import { HASH_FILE, NO_ZSTD, completeScript, restoreScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
 
 const SNAP = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
 const SHA = createHash('sha256').update(readFileSync(SNAP)).digest('hex')
@@ -69,6 +69,23 @@ describe('uploadScript', () => {
     expect(bad.status).toBe(65)
     expect(bad.stderr).toMatch(/corrupt: sha256 [0-9a-f]{64}, expected/)
     expect(readdirSync(p.work).filter((f) => f.includes('.part'))).toEqual([])
+  })
+
+  it('takes a zstd stream when asked, hashing the file itself; a host without zstd reads nothing', () => {
+    const root = mkdtempSync(join(tmpdir(), 'up-'))
+    const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
+    const packed = execFileSync('zstd', ['-1', '-q', '-c', SNAP])
+    expect(packed.length).toBeLessThan(readFileSync(SNAP).length)
+    const ok = sh(uploadScript(p, SHA, SIZE, 'zstd'), packed)
+    expect(ok.status, ok.stderr).toBe(0)
+    expect(readFileSync(p.snapshot).equals(readFileSync(SNAP))).toBe(true)
+    expect(readFileSync(p.state, 'utf8')).toMatch(new RegExp(`^verified ${SHA} `, 'm'))
+    // No zstd on the host: NO_ZSTD before anything is read or written (the sender then sends it plain).
+    const bare = mkdtempSync(join(tmpdir(), 'bin-'))
+    const other = memberPaths(join(root, 'sub', 'etcd'), SHA, 'tok', 'x', false)
+    const none = spawnSync('/bin/sh', ['-c', String(uploadScript(other, SHA, SIZE, 'zstd'))], { input: packed, encoding: 'utf8', env: { PATH: bare } })
+    expect(none.status).toBe(NO_ZSTD)
+    expect(existsSync(other.work)).toBe(false)
   })
 
   it('writes a part file of its own, and removes only the parts whose writer is gone', () => {

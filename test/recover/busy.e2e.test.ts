@@ -29,8 +29,11 @@ describe('recover on busy hosts behind a slow link (3 hosts, etcd 3.5.30)', () =
     await labLogin(lab, 'busy') // idempotent: one block, not two
     await labLink(lab, '100mbit')
     for (const i of [1, 2, 3]) expect((await onHost(lab, i, sh`grep -c 'etcd-rescue lab login cost' /root/.bashrc`)).trim()).toBe('2')
+    // The operator's side of the bridge is shaped, not the hosts' veths (host to host stays fast).
+    const bridge = lab.state.bridge!
     const veth = lab.state.hosts[0].veth!
-    expect(execFileSync('tc', ['qdisc', 'show', 'dev', veth]).toString()).toMatch(/tbf .*rate 100Mbit/)
+    expect(execFileSync('tc', ['qdisc', 'show', 'dev', bridge]).toString()).toMatch(/tbf .*rate 100Mbit/)
+    expect(execFileSync('tc', ['qdisc', 'show', 'dev', veth]).toString()).not.toMatch(/tbf/)
 
     const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi() })
     expect(r.exitCode, r.message).toBe(0)
@@ -43,6 +46,6 @@ describe('recover on busy hosts behind a slow link (3 hosts, etcd 3.5.30)', () =
     await labLogin(lab, 'fast')
     await labLink(lab, 'none')
     for (const i of [1, 2, 3]) expect((await onHost(lab, i, sh`grep -c 'etcd-rescue lab login cost' /root/.bashrc || true`)).trim()).toBe('0')
-    expect(execFileSync('tc', ['qdisc', 'show', 'dev', veth]).toString()).not.toMatch(/tbf/)
+    expect(execFileSync('tc', ['qdisc', 'show', 'dev', bridge]).toString()).not.toMatch(/tbf/)
   })
 })

@@ -1,0 +1,167 @@
+// --relay and --snapshot HOST:PATH on a lab of real sshd and etcd: the snapshot
+// reaches every member verified there, hops pin the host key the operator
+// verified, a member the hop cannot reach gets a direct copy, and a snapshot on a
+// member never passes through the operator's link. Timings are never asserted.
+import { describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { clusterLoad, clusterStart, sha256Hex, type Lab } from '../../lib/lab/index.ts'
+import { labLink } from '../../lib/lab/shape.ts'
+import { loadInventory, membersOf, type Member } from '../../lib/inventory/members.ts'
+import { backup } from '../../lib/backup/backup.ts'
+import { recover } from '../../lib/recover/recover.ts'
+import { HostPool, connectAll } from '../../lib/task/hosts.ts'
+import { Journal } from '../../lib/task/journal.ts'
+import { hop } from '../../lib/transfer/relay.ts'
+import { sh } from '../../lib/shell/sh.ts'
+import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
+import { runRecover } from '../support/cli.ts'
+
+const PREFIX = '/etcd-rescue/load/'
+
+async function expectAllKeys(members: Member[], manifest: Record<string, string>) {
+  for (const m of members) {
+    const kvs = await gateway(m.clientUrl).rangePrefix(PREFIX, { serializable: true })
+    expect(Object.fromEntries(kvs.map((kv) => [kv.key.toString(), sha256Hex(kv.value)])), m.name).toEqual(manifest)
+  }
+}
+
+/** A fresh backup (one more key first, so its hash differs from any earlier copy). */
+async function freshBackup(members: Member[], tag: string) {
+  await gateway(members[0].clientUrl).put(`/etcd-rescue/relay-test/${tag}`, tag)
+  return backup({ members, outDir: mkdtempSync(join(tmpdir(), 'relay-backup-')), ui: captureUi() })
+}
+
+/** Bytes the operator's side of the lab bridge sent to the hosts (the shaped root qdisc). */
+function operatorSent(lab: Lab): number {
+  const out = execFileSync('tc', ['-s', 'qdisc', 'show', 'dev', lab.state.bridge!]).toString()
+  return Number(/qdisc tbf[\s\S]*?Sent (\d+) bytes/.exec(out)?.[1] ?? NaN)
+}
+
+describe('relay (3 hosts)', () => {
+  const ctx = useLab({ hosts: 3 })
+  let members: Member[]
+  let manifest: Record<string, string>
+
+  it('a relayed recovery ends verified, each host having checked the hash of its copy', async () => {
+    const { lab } = ctx
+    await clusterStart(lab)
+    manifest = (await clusterLoad(lab, { keys: 200, seed: lab.name })).manifest
+    members = membersOf(loadInventory(lab.paths.inventory)).members
+    const b = await freshBackup(members, 'first')
+    await labLink(lab, '100mbit')
+    try {
+      const ui = captureUi()
+      const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: true, ui })
+      expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
+      expect(ui.text()).toMatch(/\[etcd2\] ok: .*sha256 verified on host; relayed from etcd1/)
+      expect(ui.text()).toMatch(/\[etcd3\] ok: .*sha256 verified on host; relayed from etcd1/)
+      expect(ui.text()).not.toMatch(/not relayed/)
+      // The slow leg went compressed (the lab hosts have zstd, as this machine does).
+      expect(ui.text()).toMatch(/\[etcd1\] ok: .*sha256 verified on host; zstd-compressed on the way/)
+      // The upload script on each host recorded the hash it checked, before the rename.
+      for (const [i, m] of r.plan!.members.entries()) {
+        const state = await onHost(lab, i + 1, sh`cat ${m.paths.state}`)
+        expect(state, m.name).toMatch(new RegExp(`^verified ${r.plan!.snapshot.sha256} \\d+:\\d+:`, 'm'))
+        expect((await onHost(lab, i + 1, sh`sha256sum ${m.paths.snapshot} | cut -c1-64`)).trim(), m.name).toBe(r.plan!.snapshot.sha256)
+      }
+      await expectAllKeys(members, manifest)
+    } finally {
+      await labLink(lab, 'none')
+    }
+  })
+
+  it('the hop refuses a host key other than the one verified from here', async () => {
+    const { lab } = ctx
+    const pool = new HostPool()
+    await connectAll(members, pool, captureUi(), new Journal(), {}, members.length)
+    try {
+      const [source, target, other] = members.map((m) => pool.get(m.name))
+      expect(target.hostKey).toBeDefined()
+      // etcd2 as seen with etcd3's key on record: an impostor, as far as the hop knows.
+      const impostor = Object.create(target, { hostKey: { value: other.hostKey } })
+      await onHost(lab, 1, sh`head -c 100000 /dev/urandom > /tmp/relay-hostkey-test`)
+      await expect(hop({ source, target: impostor, file: '/tmp/relay-hostkey-test', upload: sh`cat > /tmp/relay-hostkey-got`, connect: {} }))
+        .rejects.toThrow(/etcd2's host key as etcd1 sees it is not the one verified from here/)
+      expect((await onHost(lab, 2, sh`[ -e /tmp/relay-hostkey-got ] && echo there || echo absent`)).trim()).toBe('absent')
+      // The same hop with the verified key goes through (the refusal was the key, nothing else).
+      await hop({ source, target, file: '/tmp/relay-hostkey-test', upload: sh`cat > /tmp/relay-hostkey-got`, connect: {} })
+      expect((await onHost(lab, 2, sh`wc -c < /tmp/relay-hostkey-got`)).trim()).toBe('100000')
+    } finally {
+      pool.closeAll()
+    }
+  })
+
+  it('a member the first member cannot reach gets a direct copy, with the reason', async () => {
+    const { lab } = ctx
+    const b = await freshBackup(members, 'unreachable')
+    const netns = lab.state.hosts[0].netns!
+    const h3 = lab.state.hosts[2].address
+    execFileSync('ip', ['netns', 'exec', netns, 'ip', 'route', 'add', 'unreachable', `${h3}/32`])
+    try {
+      const ui = captureUi()
+      const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: true, ui })
+      expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
+      expect(ui.text()).toMatch(/etcd3: not relayed \(etcd1 cannot reach etcd3 over SSH[^\n]*\): copying it directly/)
+      expect(ui.text()).toMatch(/\[etcd3\] ok: .*sha256 verified on host; direct copy: not relayed/)
+      expect(ui.text()).toMatch(/\[etcd2\] ok: .*relayed from etcd1/)
+      await expectAllKeys(members, manifest)
+    } finally {
+      execFileSync('ip', ['netns', 'exec', netns, 'ip', 'route', 'del', 'unreachable', `${h3}/32`])
+    }
+  })
+
+  it('by itself, it relays on a slow link and copies directly on a fast one', async () => {
+    const { lab } = ctx
+    // A snapshot big enough to be measured (the probe starts after 4 MiB).
+    manifest = { ...manifest, ...(await clusterLoad(lab, { keys: 1500, seed: `${lab.name}-auto` })).manifest }
+    await labLink(lab, '100mbit')
+    try {
+      const slow = captureUi()
+      const r = await recover({ inventory: lab.paths.inventory, snapshot: (await freshBackup(members, 'auto-slow')).file, ui: slow })
+      expect(r.exitCode, `${r.message}\n${slow.text()}`).toBe(0)
+      expect(slow.text()).toMatch(/relay \(auto\): the copy to etcd1 ran at .*, below 50 MB\/s: the others get it from etcd1/)
+      expect(slow.text()).toMatch(/\[etcd3\] ok: .*relayed from etcd1/)
+    } finally {
+      await labLink(lab, 'none')
+    }
+    const fast = captureUi()
+    const r = await recover({ inventory: lab.paths.inventory, snapshot: (await freshBackup(members, 'auto-fast')).file, ui: fast })
+    expect(r.exitCode, `${r.message}\n${fast.text()}`).toBe(0)
+    expect(fast.text()).not.toMatch(/relay \(auto\)|relayed from/)
+    await expectAllKeys(members, manifest)
+  })
+
+  it('--snapshot HOST:PATH recovers from a member\'s file, which never crosses the operator\'s link', async () => {
+    const { lab } = ctx
+    const m2 = members[1]
+    // Taken on etcd2, as operators do.
+    await onHost(lab, 2, sh`mkdir -p /var/backups && ETCDCTL_API=3 ${`${lab.state.etcd.binDir}/etcdctl`} --endpoints ${m2.clientUrl} snapshot save /var/backups/etcd-snap.db >/dev/null`)
+    const size = Number((await onHost(lab, 2, sh`stat -c %s /var/backups/etcd-snap.db`)).trim())
+    expect(size).toBeGreaterThan(1 << 20)
+
+    // An unknown host is bad input, named; nothing contacted.
+    const unknown = runRecover(['--inventory', lab.paths.inventory, '--snapshot', 'etcd9:/var/backups/etcd-snap.db', '--check'])
+    expect(unknown.status).toBe(2)
+    expect(unknown.stderr).toMatch(/"etcd9" is not a member/)
+
+    // The operator's link at 2 Mbit/s: through it, the file alone would take many seconds per host.
+    await labLink(lab, '2mbit')
+    try {
+      const before = operatorSent(lab)
+      const r = runRecover(['--inventory', lab.paths.inventory, '--snapshot', 'etcd2:/var/backups/etcd-snap.db', '--yes'])
+      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0)
+      const sent = operatorSent(lab) - before
+      expect(r.stdout).toMatch(/snapshot etcd2:\/var\/backups\/etcd-snap\.db: .*integrity trailer verified/)
+      expect(r.stdout).toMatch(/\[etcd1\] ok: .*relayed from etcd2/)
+      expect(r.stdout).toMatch(/\[etcd3\] ok: .*relayed from etcd2/)
+      // Only the run's own SSH traffic went from here to the hosts: far less than one copy of the file.
+      expect(sent, `operator sent ${sent} bytes; snapshot ${size}`).toBeLessThan(size / 4)
+    } finally {
+      await labLink(lab, 'none')
+    }
+    await expectAllKeys(members, manifest)
+  })
+})
