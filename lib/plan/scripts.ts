@@ -116,9 +116,10 @@ ${uploadReceiveScript(paths, sha256, compressed)}`
  * its `verified` line, and the work dir when that upload made it. A file another
  * run left (in place before) is not touched.
  */
-export function unUploadScript(paths: MemberPaths, sha256: string, createdWork: boolean): Script {
+/** `createdWork`: the upload said it made the work dir (it goes, and a leftover is reported); 'if-empty': not known (it goes if empty). */
+export function unUploadScript(paths: MemberPaths, sha256: string, createdWork: boolean | 'if-empty'): Script {
   return sh`${FILE_ID}
-W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}; created=${createdWork ? 1 : 0}
+W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}; created=${createdWork === 'if-empty' ? 2 : createdWork ? 1 : 0}
 for f in "$P0".*; do
   [ -e "$f" ] || continue
   kill -0 "\${f##*.}" 2>/dev/null || rm -f "$f"
@@ -132,6 +133,7 @@ if [ -f "$S" ]; then
   fi
 fi
 if [ "$created" = 1 ]; then rmdir "$W" 2>/dev/null || echo "left=$W (not empty)"; fi
+if [ "$created" = 2 ]; then rmdir "$W" 2>/dev/null || true; fi
 echo "removed=$S"`
 }
 

@@ -92,7 +92,7 @@ export function startUploads(file: string, sha256: string, size: number, targets
       }))
       const go = checked.filter((c) => c.send)
       if (ctl.signal.aborted) {
-        go.forEach((c) => settles.get(c.t.name)!({ ok: false, error: new Error('copy stopped before it began') }))
+        go.forEach((c) => settles.get(c.t.name)!({ ok: false, error: Object.assign(new Error('copy stopped before it began'), { checkOutput: c.check }) }))
         continue
       }
       const outcomes = await fanOutUpload(file, go.map(({ t, via }) => ({
@@ -243,7 +243,8 @@ export async function takeBackUploads(
     const out = await r.then((d) => d.stdout, (e: { stdout?: string; checkOutput?: string }) => `${e?.checkOutput ?? ''}${e?.stdout ?? ''}`)
     if (/^in-place=/m.test(out)) return
     try {
-      const undo = await (await remote(m.name)).exec(unUploadScript(m.paths, sha256, /^created-work=/m.test(out)), { timeoutMs: 30_000 })
+      // No output at all (a relayed hop, a copy cut off): whether it made the work dir is not known, so it goes only if empty.
+      const undo = await (await remote(m.name)).exec(unUploadScript(m.paths, sha256, /^created-work=/m.test(out) || (out.trim() ? false : 'if-empty')), { timeoutMs: 30_000 })
       const kept = /^left=(.*)$/m.exec(undo.stdout)?.[1]
       if (kept) left.push(`${m.name}: ${kept}`)
     } catch (err) {

@@ -4,7 +4,7 @@
 import { describe, expect, it, beforeEach } from 'vitest'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs'
+import { existsSync, rmSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memberPaths } from '../../lib/plan/paths.ts'
@@ -55,6 +55,13 @@ describe('uploadScript', () => {
     expect(sh(unUploadScript(p, SHA, false), Buffer.alloc(0)).status).toBe(0)
     expect(readFileSync(p.state, 'utf8')).toBe('aside /somewhere/old\n')
     expect(readdirSync(p.work)).toEqual(['state'])
+    // Not known whether it made the dir: a dir holding anything else stays, silently; an empty one goes.
+    const unknown = sh(unUploadScript(p, SHA, 'if-empty'), Buffer.alloc(0))
+    expect(unknown.stdout).not.toMatch(/left=/)
+    expect(readdirSync(p.work)).toEqual(['state'])
+    rmSync(p.state)
+    expect(sh(unUploadScript(p, SHA, 'if-empty'), Buffer.alloc(0)).status).toBe(0)
+    expect(existsSync(p.work)).toBe(false)
   })
 
   it('renames the copy into place only when its sha256 matches', () => {
