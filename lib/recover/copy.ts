@@ -76,7 +76,7 @@ export function startUploads(file: string, sha256: string, size: number, targets
       const t0 = Date.now()
       // Over a session: check first; a host that has the file, or no room, is done before any byte is read.
       const checked = await Promise.all(batch.map(async (t) => {
-        const via = t.lock && (await t.lock.session.ready, t.lock.session.canReceive) ? t.lock : undefined
+        const via = t.lock && !t.lock.closed && (await t.lock.session.ready, t.lock.session.canReceive) ? t.lock : undefined
         if (!via) return { t, send: true, check: '' }
         try {
           const c = await via.exec(uploadCheckScript(t.paths, sha256, size), { quick: true })
@@ -158,7 +158,7 @@ export function startCopy(o: CopyOptions): Uploads {
   }
   type Got = { ok: boolean; secs: number; error?: unknown; text?: string; stdout?: string }
   // A direct copy: over the sessions; with `compress` (the relay's slow first leg) zstd over an exec, when both ends have it.
-  const direct = async (members: CopyMember[], onBytes?: (name: string, bytes: number) => void, compress = false): Promise<Map<string, Got>> => {
+  const direct = async (members: CopyMember[], onBytes?: (name: string, bytes: number) => void, compress = false, signal?: AbortSignal): Promise<Map<string, Got>> => {
     const got = new Map<string, Got>()
     if (aborted) {
       for (const m of members) got.set(m.name, { ok: false, secs: 0, error: new Error('the copy was stopped') })
@@ -168,6 +168,7 @@ export function startCopy(o: CopyOptions): Uploads {
     if (!zstd) {
       const u = startUploads(path, sha256, size, members.map((m) => ({ name: m.name, host: o.pool.get(m.name), paths: m.paths, lock: o.locks(m.name) })), o.forks, onBytes)
       running.push(u)
+      signal?.addEventListener('abort', () => u.abort(), { once: true })
       for (const [name, view] of views) u.views.set(name, view)
       await Promise.all(members.map(async (m) => {
         got.set(m.name, await u.results.get(m.name)!.then((d) => ({ ok: true, secs: d.secs, stdout: d.stdout }), (error) => ({ ok: false, secs: 0, error })))
@@ -201,7 +202,7 @@ export function startCopy(o: CopyOptions): Uploads {
     void relayCopy({
       mode: o.mode, todo: todo.map(asRelay), all: o.members.map(asRelay), size, hostOf: (name) => o.pool.get(name), forks: o.forks, remote,
       connect: o.connect,
-      direct: (members, onBytes, compress) => direct(todo.filter((t) => members.some((m) => m.name === t.name)), onBytes, compress),
+      direct: (members, onBytes, compress, signal) => direct(todo.filter((t) => members.some((m) => m.name === t.name)), onBytes, compress, signal),
       local: async (m, file) => {
         const lock = o.locks(m.name)
         const script = sh`exec < ${file}
@@ -291,6 +292,8 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
           onProgress: (bytes, t0) => view.update(progress(bytes, size, t0)),
         }).then((secs): UploadDone => ({ secs, stdout: '', text: 'direct copy, retried' }))
       })
+      // A direct copy stopped for a relay (auto) ended that host's session: the run takes its lock again.
+      if (locks(m.name)?.closed && !pool.get(m.name).closed) await relock(m.name, pool.get(m.name))
       if (/^in-place=/m.test(done.stdout)) return inPlace
       return { value: null, text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), sha256 verified on host${done.text ? `; ${done.text}` : ''}` }
     },

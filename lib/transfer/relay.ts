@@ -26,11 +26,12 @@ import { LendingAgent, lendableKeys } from './agent.ts'
 export const HOP_KEY_ALIAS = 'etcd-rescue-relay-target'
 
 /**
- * Auto mode: the copy to the first host starts alone; its speed is measured over
- * AUTO_PROBE_MS once 4 MiB went. At AUTO_RELAY_BELOW (50 MB/s, about 400 Mbit/s:
- * slower than any datacenter network between hosts) or faster, or when the copy is
- * done by then, the others start directly at once; slower, they are relayed from the
- * first host once it has the file.
+ * Auto mode: every member's copy starts at once, directly (a fast link loses no
+ * time to the choice). What all of them together move is measured over
+ * AUTO_PROBE_MS once the first host got 4 MiB: at AUTO_RELAY_BELOW (50 MB/s, about
+ * 400 Mbit/s: slower than any datacenter network between hosts) or faster, or when
+ * the copies are done by then, they go on; slower, all but the first are stopped
+ * and relayed from the first host once it has the file.
  */
 export const AUTO_RELAY_BELOW = 50e6
 export const AUTO_PROBE_MS = 750
@@ -207,8 +208,8 @@ export interface RelayCopyOptions<M extends { name: string; upload: Script; snap
   forks: number
   /** The snapshot on a member (--snapshot HOST:PATH); absent: a local file, sent to the source first. */
   remote?: { host: string; path: string }
-  /** The direct copy (fanOutUpload, retries): resolves per member whether it succeeded and in how many seconds. */
-  direct: (members: M[], onBytes?: (name: string, bytes: number) => void, compress?: boolean) => Promise<Map<string, { ok: boolean; secs: number; error?: unknown; text?: string }>>
+  /** The direct copy (fanOutUpload, retries): resolves per member whether it succeeded and in how many seconds; `signal` stops it. */
+  direct: (members: M[], onBytes?: (name: string, bytes: number) => void, compress?: boolean, signal?: AbortSignal) => Promise<Map<string, { ok: boolean; secs: number; error?: unknown; text?: string }>>
   /** Runs a member's upload script with the source's file as stdin, on the source itself (--snapshot HOST:PATH). */
   local: (member: M, file: string) => Promise<void>
   settle: (name: string, r: { ok: boolean; secs: number; error?: unknown; text?: string }) => void
@@ -244,37 +245,42 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
     } else file = source.snapshotPath
   } else {
     if (inTodo.has(sourceName)) {
-      // The probe starts once AUTO_PROBE_FROM bytes went: before that, the channel's
-      // window and the host's login shell and sudo starting are measured, not the link.
-      let moved = 0
+      // The probe starts once AUTO_PROBE_FROM bytes reached the first host: before that, the
+      // channel's window and the host's login shell and sudo starting are measured, not the link.
+      const moved = new Map<string, number>()
+      const total = () => [...moved.values()].reduce((a, b) => a + b, 0)
       let probe: { t: number; bytes: number } | undefined
       let startProbe!: () => void
       const probing = new Promise<void>((resolve) => { startProbe = resolve })
-      // Explicit --relay: the slow leg is compressed (zstd, when both ends have it). Auto
-      // decides from this copy's speed, so it goes plain.
-      const firstCopy = o.direct([source], (_, bytes) => {
-        moved = bytes
-        if (!probe && bytes >= AUTO_PROBE_FROM) {
-          probe = { t: Date.now(), bytes }
+      const onBytes = (name: string, bytes: number) => {
+        moved.set(name, bytes)
+        if (!probe && name === sourceName && bytes >= AUTO_PROBE_FROM) {
+          probe = { t: Date.now(), bytes: total() }
           startProbe()
         }
-      }, o.mode === 'relay').then((got) => got.get(sourceName)!)
+      }
+      // Explicit --relay: the slow leg is compressed (zstd, when both ends have it). Auto
+      // decides from these copies' speed, so they go plain.
+      const firstCopy = o.direct([source], onBytes, o.mode === 'relay').then((got) => got.get(sourceName)!)
       if (o.mode === 'auto') {
+        const cut = new AbortController()
+        const others = rest.length ? o.direct(rest, onBytes, false, cut.signal) : Promise.resolve(new Map())
         let timer: NodeJS.Timeout | undefined
         const early = await Promise.race([
           probing.then(() => new Promise<'probe'>((resolve) => { timer = setTimeout(() => resolve('probe'), AUTO_PROBE_MS) })),
           firstCopy.then(() => 'done' as const),
         ])
         clearTimeout(timer)
-        // A copy done before the probe ended is one the link moves in under a second: direct.
+        // Copies done before the probe ended are ones the link moves in under a second: direct.
         const ms = probe ? Date.now() - probe.t : 0
-        const bytes = probe ? moved - probe.bytes : 0
+        const bytes = probe ? total() - probe.bytes : 0
         if (early === 'done' || !autoRelays(bytes, ms)) {
-          const others = o.direct(rest)
           o.settle(sourceName, await firstCopy)
           return settleAll(o, rest, await others)
         }
-        o.warn(`relay (auto): the copy to ${sourceName} ran at ${formatRate(bytes, ms / 1000)}, below ${AUTO_RELAY_BELOW / 1e6} MB/s: the others get it from ${sourceName}`)
+        o.warn(`relay (auto): the copies ran at ${formatRate(bytes, ms / 1000)} in all, below ${AUTO_RELAY_BELOW / 1e6} MB/s: the others get it from ${sourceName}`)
+        cut.abort()
+        await others
       }
       const first = await firstCopy
       o.settle(sourceName, first)
