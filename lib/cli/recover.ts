@@ -109,12 +109,12 @@ Options:
                          here to the first member is zstd-compressed when both
                          ends have zstd (a Kubernetes snapshot shrinks ~6x)
   --no-relay             copy from here to every member directly
-                         Default (neither): the copy to the first member starts
-                         alone and its speed is taken over 0.75 s once 4 MiB
-                         went; slower than 50 MB/s (about 400 Mbit/s, slower
-                         than any network between servers): the others are
-                         relayed from it; faster, or already done: they are
-                         copied directly at once
+                         Default (neither): every copy starts at once, and what
+                         they move together is taken over 0.75 s once the first
+                         member got 4 MiB; slower than 25 MB/s in all (about
+                         200 Mbit/s, slower than any network between servers):
+                         all but the first are stopped and relayed from it;
+                         faster, or already done: they go on
   --known-hosts FILE     known_hosts for hosts whose inventory and ssh config
                          name none (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per

@@ -70,8 +70,8 @@ export interface RecoverOptions {
   stopAfter?: 'copy' | 'stop' | 'restore' | 'start'
   /**
    * Send the snapshot to one member and on from there over the hosts' own network
-   * (lib/transfer/relay.ts). Default 'auto': relay when the copy to the first member
-   * ran below 50 MB/s.
+   * (lib/transfer/relay.ts). Default 'auto': relay when the copies, started at once,
+   * move less than 25 MB/s in all.
    */
   relay?: boolean | 'auto'
   /** Further attempts of a host's copy that failed (new connection if the old one died). Default 2. */

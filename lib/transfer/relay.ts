@@ -28,12 +28,13 @@ export const HOP_KEY_ALIAS = 'etcd-rescue-relay-target'
 /**
  * Auto mode: every member's copy starts at once, directly (a fast link loses no
  * time to the choice). What all of them together move is measured over
- * AUTO_PROBE_MS once the first host got 4 MiB: at AUTO_RELAY_BELOW (50 MB/s, about
- * 400 Mbit/s: slower than any datacenter network between hosts) or faster, or when
+ * AUTO_PROBE_MS once the first host got 4 MiB: at AUTO_RELAY_BELOW (25 MB/s, about
+ * 200 Mbit/s: slower than any datacenter network between hosts, with room for hosts
+ * whose CPUs are busy while the copies start, as preflight runs alongside) or faster, or when
  * the copies are done by then, they go on; slower, all but the first are stopped
  * and relayed from the first host once it has the file.
  */
-export const AUTO_RELAY_BELOW = 50e6
+export const AUTO_RELAY_BELOW = 25e6
 export const AUTO_PROBE_MS = 750
 /** The probe starts after this much was handed to the channel (past SSH's 2 MiB window and the remote start). */
 export const AUTO_PROBE_FROM = 4 << 20

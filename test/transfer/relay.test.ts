@@ -208,8 +208,8 @@ describe('choosing to relay', () => {
     expect(relayBlocker({ source: host('etcd1', false, k), target: host('etcd2', false, k), keys: 0 })).toMatch(/no unencrypted ed25519 or RSA key file/)
   })
 
-  it('auto relays below 50 MB/s; --relay and --no-relay exclude each other', () => {
-    expect(AUTO_RELAY_BELOW).toBe(50e6)
+  it('auto relays below 25 MB/s; --relay and --no-relay exclude each other', () => {
+    expect(AUTO_RELAY_BELOW).toBe(25e6)
     expect(autoRelays(12.5e6 * 0.75, 750)).toBe(true) // 100 Mbit/s
     expect(autoRelays(120e6 * 0.75, 750)).toBe(false) // 1 Gbit/s
     expect(relayFlag(true, undefined)).toBe(true)
