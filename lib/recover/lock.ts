@@ -101,7 +101,7 @@ export interface HeldLock {
   channel: Promise<ClientChannel>
   /** The session is gone (connection lost, dropped): a step needs a new lock. */
   readonly closed: boolean
-  /** Ends the session at once, without releasing (the next lock on this host takes it over). */
+  /** Ends the session once \`then\` answered, without releasing (the next lock on this host takes it over). */
   drop(): void
 }
 
@@ -168,6 +168,7 @@ export function acquireLock(
     let buf: Buffer = Buffer.alloc(0)
     let holder = ''
     let locked = false
+    let dropped = false
     onStdout = (chunk) => {
       if (locked) return session.data(chunk)
       buf = Buffer.concat([buf, chunk])
@@ -198,7 +199,7 @@ export function acquireLock(
               return session.steps
             },
             get closed() {
-              return session.closed
+              return dropped || session.closed
             },
             // Bounded: a host that stopped answering must not hold the run's end; closing the connection frees the lock anyway.
             release: async () => {
@@ -207,7 +208,10 @@ export function acquireLock(
               ch.end('release\n')
               await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())])
             },
-            drop: () => void channel.then((c) => c.close(), () => {}),
+            // Not before \`then\` answered (preflight's probe runs in this session): a copy cut for a
+            // relay must not take the checks down with it. Bounded, as a probe could hang.
+            drop: () => void (dropped = true, Promise.race([thenOutput.catch(() => {}), new Promise((r) => setTimeout(r, 30_000).unref())])
+              .then(() => channel.then((c) => c.close(), () => {}))),
           })
         }
       }
