@@ -160,7 +160,8 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         } else {
           const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay)
           round = { round: r, ...rescueRound(run.report, run.seconds, run.spawnedAtMs) }
-          if (round.phases.copy) copyRates.push(snap.snapshot.size / 1e6 / round.phases.copy)
+          // The copy starts once every member is locked and runs alongside preflight: its time is both phases.
+          if (round.phases.copy) copyRates.push(snap.snapshot.size / 1e6 / (round.phases.copy + (round.phases.preflight ?? 0)))
         }
         rounds.push(round)
         o.log(`round ${r}: ${method.padEnd(11)} ${round.seconds.toFixed(2)} s  ${round.note}; ${round.remoteCommands} remote commands; ${Object.entries(round.phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}${round.peakRssBytes ? `; peak RSS ${mib(round.peakRssBytes)} MiB` : ''}`)
