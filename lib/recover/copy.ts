@@ -11,7 +11,7 @@
 import type { Readable } from 'node:stream'
 import type { RecoveryPlan } from '../plan/recovery.ts'
 import type { SshHost, ConnectOptions } from '../ssh/connection.ts'
-import { sh, type Script } from '../shell/sh.ts'
+import { sh } from '../shell/sh.ts'
 import { NO_ZSTD, unUploadScript, uploadCheckScript, uploadReceiveScript, uploadScript } from '../plan/scripts.ts'
 import type { HeldLock } from './lock.ts'
 import type { MemberPaths } from '../plan/paths.ts'
@@ -234,7 +234,7 @@ export async function takeBackUploads(
   members: Array<{ name: string; paths: MemberPaths }>,
   sha256: string,
   /** The host's session; a session an aborted copy ended is opened again (the run's lock taken over). */
-  remote: (name: string) => Promise<{ exec(script: Script, options?: { allowFailure?: boolean; timeoutMs?: number }): Promise<{ code: number | null; stdout: string; stderr: string }> }>,
+  remote: (name: string) => Promise<Pick<HeldLock, 'exec'>>,
 ): Promise<string[]> {
   uploads.abort()
   const left: string[] = []
@@ -258,6 +258,12 @@ export async function takeBackUploads(
 export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>, started: Uploads | undefined, locks: (name: string) => HeldLock | undefined) {
   const size = plan.snapshot.size
   const remote = plan.snapshot.host
+  const connect: ConnectOptions = { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword }
+  // A copy over the session that was cut (a lost copy, or auto's switch to a relay) ended that
+  // session, and so the lock, on a connection that may live on: the run takes its lock again.
+  const locked = async (name: string) => {
+    if (locks(name)?.closed && !pool.get(name).closed) await relock(name, pool.get(name))
+  }
   const uploads = started ?? startCopy({
     snapshot: plan.snapshot,
     members: plan.members.map((m) => ({ name: m.name, paths: m.paths, inPlace: m.resume.snapshotInPlace })),
@@ -265,7 +271,7 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
     pool,
     locks,
     forks,
-    connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
+    connect,
     warn: (w) => o.ui.warn(w),
   })
   const inPlace = { value: null, text: 'same snapshot already on this host (sha256 matched)', skipped: true }
@@ -278,12 +284,11 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
       const done = await result.catch(async (first) => {
         // A snapshot that lies on a member only is never sent through this machine.
         if (remote) throw first
-        // A copy over the session that was cut ended the session (and so the lock) on a connection that may live on.
-        if (locks(m.name)?.closed && !pool.get(m.name).closed) await relock(m.name, pool.get(m.name))
+        await locked(m.name)
         return copyAgain(first, m, plan.snapshot.path, pool, {
           retries: o.retries ?? 2,
           relock: (host) => relock(m.name, host),
-          connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword },
+          connect,
           signal: o.signal,
           say: (text) => {
             view.update(text)
@@ -292,8 +297,7 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
           onProgress: (bytes, t0) => view.update(progress(bytes, size, t0)),
         }).then((secs): UploadDone => ({ secs, stdout: '', text: 'direct copy, retried' }))
       })
-      // A direct copy stopped for a relay (auto) ended that host's session: the run takes its lock again.
-      if (locks(m.name)?.closed && !pool.get(m.name).closed) await relock(m.name, pool.get(m.name))
+      await locked(m.name)
       if (/^in-place=/m.test(done.stdout)) return inPlace
       return { value: null, text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), sha256 verified on host${done.text ? `; ${done.text}` : ''}` }
     },
