@@ -5,22 +5,28 @@ import { formatSeconds } from '../task/format.ts'
 import type { RecoveryPlan } from '../plan/recovery.ts'
 import { comparisonText, choiceText } from '../plan/survivors.ts'
 
-const PHASES = ['connect', 'preflight', 'copy', 'stop', 'restore', 'start', 'quorum'] as const
+const PHASES = ['connect', 'preflight', 'copy', 'restore', 'stop', 'swap', 'start', 'quorum'] as const
 
-/** A row per host, a column per phase: seconds, `-` skipped (already done), `✖` failed. */
+/**
+ * A row per host, a column per step: when it began (seconds into the run) and
+ * how long it took, `-` skipped (already done), `✖` failed. Steps overlap across
+ * hosts: each host goes on as soon as its own previous step is done.
+ */
 export function recapTable(r: RecoverResult): string {
   const hosts = r.members.map((m) => m.name)
   const used = PHASES.filter((p) => r.journal.records.some((x) => x.phase === p))
+  const t0 = r.journal.startedAt.getTime()
   const cell = (host: string, phase: string) => {
     const rec = r.journal.records.find((x) => x.host === host && x.phase === phase)
     if (!rec) return ''
     if (rec.outcome === 'failed') return '✖'
     if (rec.outcome === 'skipped') return '-'
-    return `${rec.seconds.toFixed(1)}s`
+    return `${((Date.parse(rec.startedAt) - t0) / 1000).toFixed(1)}+${rec.seconds.toFixed(1)}`
   }
   const rows = [['member', ...used], ...hosts.map((h) => [h, ...used.map((p) => cell(h, p))])]
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)))
-  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n')
+  const table = rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n')
+  return `${table}\n(each step: began at s into the run + seconds it took; - already done, ✖ failed)`
 }
 
 export function planText(plan: RecoveryPlan): string {

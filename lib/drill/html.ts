@@ -9,7 +9,7 @@ export { parseHistory } from './history.ts'
 const COLORS: Record<string, string> = {
   'lab up': '#9e9e9e', 'cluster start': '#bdbdbd', 'write data set': '#8d6e63', backup: '#6d4c41',
   disaster: '#e53935', connect: '#5c6bc0', preflight: '#3949ab', copy: '#1e88e5', stop: '#fb8c00',
-  restore: '#8e24aa', start: '#00897b', quorum: '#43a047', verify: '#2e7d32', 'verify keys': '#1b5e20', 'lab down': '#9e9e9e',
+  restore: '#8e24aa', swap: '#6a1b9a', start: '#00897b', quorum: '#43a047', verify: '#2e7d32', 'verify keys': '#1b5e20', 'lab down': '#9e9e9e',
 }
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)

@@ -14,7 +14,7 @@ import type { Script } from '../shell/sh.ts'
 import type { HostFacts } from './facts.ts'
 import { unitMember, type UnitConfig } from './unit.ts'
 import { memberPaths, type MemberPaths } from './paths.ts'
-import { completeScript, restoreScript, startScript, stopScript, uploadScript, logTailScript } from './scripts.ts'
+import { completeScript, restoreScript, restoredMark, startScript, stopScript, swapScript, uploadScript, logTailScript } from './scripts.ts'
 
 export interface PlanOptions {
   /** Shared --initial-cluster-token; default: reuse an interrupted run's, else a fresh one. */
@@ -47,7 +47,7 @@ export interface MemberPlan {
   tls?: TlsFiles
   /** Work a previous run already did, so this run skips it. */
   resume: { snapshotInPlace: boolean; alreadyRestored: boolean; running: number[] }
-  scripts: { upload: Script; stop: Script; restore: Script; start: Script; logTail: Script; complete: Script }
+  scripts: { upload: Script; stop: Script; restore: Script; swap: Script; start: Script; logTail: Script; complete: Script }
 }
 
 export interface RecoveryPlan {
@@ -155,9 +155,10 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
             bumpRevision: options.bumpRevision,
           },
         }),
+        swap: swapScript({ paths, ports, sha256: snapshot.sha256, token, mountpoint: f.dataDir.mountpoint, etcdUser: f.etcdUser?.name ?? m.etcdUser }),
         start: startScript({
           ...stop,
-          restored: { state: paths.state, mark: `restored ${snapshot.sha256} ${token}` },
+          restored: { state: paths.state, mark: restoredMark(snapshot.sha256, token) },
           process: { etcdBin: f.bins.etcd!, name: m.name, dataDir: paths.dataDir, peerUrl: m.peerUrl, clientUrl: m.clientUrl, logFile },
         }),
         logTail: logTailScript({ service: m.service, serviceName: m.serviceName, logFile }),

@@ -174,7 +174,7 @@ echo "stopped=$pids (killed:$left)"`
 
 export interface RestoreScriptSpec {
   paths: MemberPaths
-  /** The member's ports: an etcd still listening there (or on the data dir) stops the restore. */
+  /** The member's ports: an etcd still listening there (or on the data dir) stops the swap. */
   ports: number[]
   restore: Omit<RestoreSpec, 'dataDir' | 'snapshot'>
   sha256: string
@@ -182,19 +182,63 @@ export interface RestoreScriptSpec {
   etcdUser?: string
 }
 
+/** The journal line the swap writes once the restored data is in place; start and a later run check it. */
+export const restoredMark = (sha256: string, token: string) => `restored ${sha256} ${token}`
+
 /**
- * Restores into a fresh temporary dir, then swaps it in. The journal (paths.state)
- * makes it resumable: `aside PATH` is written before old data moves, `restored SHA
- * TOKEN` after the new data is in place, so a second run never sets aside twice
- * and skips a member already restored with this snapshot and token. Old data is
- * moved, never deleted; only our own half-written temp dir is removed.
+ * Restores the snapshot into a fresh temporary dir beside the data dir (same
+ * filesystem): the member's own identity, its files owned by etcd's user. Nothing
+ * of the member is touched, so it runs while the old etcd still does, as soon as
+ * this host's copy is verified. A member already restored by an earlier run with
+ * this snapshot and token is left alone. Our own half-written temp dir from an
+ * interrupted run is removed; it never holds user data.
  */
 export function restoreScript(s: RestoreScriptSpec): Script {
   const p = s.paths
   const argv = restoreArgv({ ...s.restore, snapshot: p.snapshot, dataDir: p.restoreTmp })
-  const done = `restored ${s.sha256} ${s.restore.token}`
   const chown = s.etcdUser ? sh`chown -R ${`${s.etcdUser}:`} "$T"` : sh``
-  const swap = s.mountpoint
+  return sh`set -e
+D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; W=${p.work}; S=${p.snapshot}; sha=${s.sha256}; mark=${restoredMark(s.sha256, s.restore.token)}
+umask 077
+${HASH_FILE}
+${FILE_ID}
+mkdir -p "$W"
+if [ -f "$J" ] && [ "$(grep -E '^(restored|complete) ' "$J" | tail -n 1)" = "$mark" ] && [ -d "$D/member" ]; then
+  echo "restore=already-done"; exit 0
+fi
+# Invariant, checked right before the step it guards: a member is restored only from a file whose hash was checked on this host.
+if ! grep -qx "verified $sha $(file_id "$S")" "$J" 2>/dev/null && [ "$(hash_file "$S")" != "$sha" ]; then
+  echo "$S is not the snapshot verified on this host (sha256 $sha): it changed since the copy; run again to copy it anew" >&2; exit 1
+fi
+rm -rf "$T"   # our own temp dir from an interrupted run, never user data
+if ! ${argv} > "$W/restore.log" 2>&1; then
+  tail -n 20 "$W/restore.log" >&2; rm -rf "$T"; exit 1
+fi
+[ -d "$T/member" ] || { echo "snapshot restore produced no member dir in $T" >&2; exit 1; }
+chmod 700 "$T"
+${chown}
+echo "restore=ready $T"`
+}
+
+export interface SwapScriptSpec {
+  paths: MemberPaths
+  ports: number[]
+  sha256: string
+  token: string
+  mountpoint: boolean
+  etcdUser?: string
+}
+
+/**
+ * Moves the old data aside and the restored data (restoreScript's) in: renames
+ * on one filesystem, run once this member's etcd is stopped. The journal
+ * (paths.state) makes it resumable: `aside PATH` is written before old data
+ * moves, `restored SHA TOKEN` after the new data is in place, so a second run
+ * never sets aside twice. Old data is moved, never deleted.
+ */
+export function swapScript(s: SwapScriptSpec): Script {
+  const p = s.paths
+  const move = s.mountpoint
     ? sh`# The data dir is a mount point: it stays, its contents move into a dir on the same disk.
 old=$(ls -A "$D" | grep -v -e '^lost+found$' -e '^etcd-rescue-old-' -e '^\.etcd-rescue-restore-' || true)
 if [ -n "$old" ]; then
@@ -216,34 +260,21 @@ elif [ -e "$D" ]; then
 fi
 mv "$T" "$D"`
   return sh`set -e
-D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; A=${p.aside}; W=${p.work}; S=${p.snapshot}; sha=${s.sha256}; mark=${done}
+D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; A=${p.aside}; mark=${restoredMark(s.sha256, s.token)}
 umask 077
-${HASH_FILE}
-${FILE_ID}
-mkdir -p "$W"
 if [ -f "$J" ] && [ "$(grep -E '^(restored|complete) ' "$J" | tail -n 1)" = "$mark" ] && [ -d "$D/member" ]; then
-  echo "restore=already-done"; exit 0
+  echo "swap=already-done"; exit 0
 fi
-# Invariants, checked here, right before the step they guard:
-# old data is never moved while an etcd still uses it ...
+# Invariants, checked right before the step they guard: old data is never moved while an etcd still uses it ...
 find_pids() { ${findPidsScript(p.dataDir, s.ports)}
 }
 pids=$(find_pids | tr '\\n' ' ')
 if [ -n "$pids" ]; then echo "etcd (pid $pids) still uses $D: its data is not moved while it runs" >&2; exit 1; fi
-# ... and a member is restored only from a file whose hash was checked on this host.
-if ! grep -qx "verified $sha $(file_id "$S")" "$J" 2>/dev/null && [ "$(hash_file "$S")" != "$sha" ]; then
-  echo "$S is not the snapshot verified on this host (sha256 $sha): it changed since the copy; run again to copy it anew" >&2; exit 1
-fi
-rm -rf "$T"   # our own temp dir from an interrupted run, never user data
-if ! ${argv} > "$W/restore.log" 2>&1; then
-  tail -n 20 "$W/restore.log" >&2; exit 1
-fi
-[ -d "$T/member" ] || { echo "snapshot restore produced no member dir in $T" >&2; exit 1; }
-chmod 700 "$T"
-${chown}
-${swap}
+# ... and only a finished restore is moved in.
+[ -d "$T/member" ] || { echo "no restored data in $T (its restore did not finish): run again to restore it" >&2; exit 1; }
+${move}
 echo "$mark" >> "$J"
-echo "restore=done"`
+echo "swap=done"`
 }
 
 /**

@@ -18,8 +18,6 @@ import type { MemberPaths } from '../plan/paths.ts'
 import { formatError } from '../errors.ts'
 import { fanOutUpload } from '../ssh/upload.ts'
 import type { HostPool } from '../task/hosts.ts'
-import type { Journal } from '../task/journal.ts'
-import { runPhase } from '../task/phase.ts'
 import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
 import { relayCopy, type RelayMode } from '../transfer/relay.ts'
@@ -255,7 +253,12 @@ export async function takeBackUploads(
   return left
 }
 
-export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, journal: Journal, forks: number, relock: (name: string, host: SshHost) => Promise<void>, started: Uploads | undefined, locks: (name: string) => HeldLock | undefined) {
+/**
+ * The copy as one host's first step of the recovery pipeline: waits for that
+ * host's copy (started alongside preflight, or started here), retries a failed
+ * one over a new connection, and takes the run's lock again if the copy ended it.
+ */
+export function copyStep(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, forks: number, relock: (name: string, host: SshHost) => Promise<void>, started: Uploads | undefined, locks: (name: string) => HeldLock | undefined) {
   const size = plan.snapshot.size
   const remote = plan.snapshot.host
   const connect: ConnectOptions = { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: (w) => o.ui.warn(w), becomePassword: o.becomePassword }
@@ -274,34 +277,32 @@ export async function copyPhase(plan: RecoveryPlan, pool: HostPool, o: RecoverOp
     connect,
     warn: (w) => o.ui.warn(w),
   })
-  const inPlace = { value: null, text: 'same snapshot already on this host (sha256 matched)', skipped: true }
-  return runPhase(o.ui, journal, 'copy', `Copy snapshot (${formatBytes(size)}) to every host`, plan.members.map((m) => ({
-    host: m.name,
-    run: async (view) => {
-      const result = uploads.results.get(m.name)
-      if (!result) return inPlace
-      uploads.views.set(m.name, view.update)
-      const done = await result.catch(async (first) => {
-        // A snapshot that lies on a member only is never sent through this machine.
-        if (remote) throw first
-        await locked(m.name)
-        return copyAgain(first, m, plan.snapshot.path, pool, {
-          retries: o.retries ?? 2,
-          relock: (host) => relock(m.name, host),
-          connect,
-          signal: o.signal,
-          say: (text) => {
-            view.update(text)
-            o.ui.warn(`${m.name}: copy ${text}`)
-          },
-          onProgress: (bytes, t0) => view.update(progress(bytes, size, t0)),
-        }).then((secs): UploadDone => ({ secs, stdout: '', text: 'direct copy, retried' }))
-      })
+  const inPlace = { text: 'same snapshot already on this host (sha256 matched)', skipped: true }
+  return async (name: string, view: { update(text: string): void }): Promise<{ text: string; skipped?: boolean }> => {
+    const m = plan.members.find((x) => x.name === name)!
+    const result = uploads.results.get(m.name)
+    if (!result) return inPlace
+    uploads.views.set(m.name, view.update)
+    const done = await result.catch(async (first) => {
+      // A snapshot that lies on a member only is never sent through this machine.
+      if (remote) throw first
       await locked(m.name)
-      if (/^in-place=/m.test(done.stdout)) return inPlace
-      return { value: null, text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), sha256 verified on host${done.text ? `; ${done.text}` : ''}` }
-    },
-  })), plan.members.length)
+      return copyAgain(first, m, plan.snapshot.path, pool, {
+        retries: o.retries ?? 2,
+        relock: (host) => relock(m.name, host),
+        connect,
+        signal: o.signal,
+        say: (text) => {
+          view.update(text)
+          o.ui.warn(`${m.name}: copy ${text}`)
+        },
+        onProgress: (bytes, t0) => view.update(progress(bytes, size, t0)),
+      }).then((secs): UploadDone => ({ secs, stdout: '', text: 'direct copy, retried' }))
+    })
+    await locked(m.name)
+    if (/^in-place=/m.test(done.stdout)) return inPlace
+    return { text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), sha256 verified on host${done.text ? `; ${done.text}` : ''}` }
+  }
 }
 
 /** --relay, --no-relay, or neither (auto); a snapshot on a member is always relayed. */

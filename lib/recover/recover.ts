@@ -1,6 +1,7 @@
 // The recovery, in the order of the op-guide, with nothing destructive until every
 // host passed preflight: check the snapshot, connect and probe every host, plan,
-// (confirm), copy, stop, restore, start, wait for quorum, verify.
+// (confirm); then per member copy, restore beside the data dir, stop, swap the
+// restored data in, start (lib/task/pipeline.ts); wait for quorum, verify.
 import { loadInventory, membersOf, type Member, type MemberContext } from '../inventory/members.ts'
 import type { SnapshotInfo } from '../etcd/snapshot.ts'
 import type { TlsFiles } from '../etcd/etcdctl.ts'
@@ -16,6 +17,7 @@ import { HostPool, connectAll } from '../task/hosts.ts'
 import { Journal } from '../task/journal.ts'
 import { acquireLock, acquireLockOrTakeOver, type HeldLock } from './lock.ts'
 import { runPhase, type PhaseResult } from '../task/phase.ts'
+import { runPipeline, type Step } from '../task/pipeline.ts'
 import { formatBytes } from '../task/format.ts'
 import type { Ui } from '../task/ui.ts'
 import { verifyCluster, type Check, type RemoteHost } from './verify.ts'
@@ -26,7 +28,7 @@ import { heldScriptFor, snapshotFromSurvivors, type FromSurvivorsResult } from '
 import { joinScripts } from '../shell/sh.ts'
 import { Interrupted, checkpoint } from '../task/interrupt.ts'
 import { hostStates } from './host-state.ts'
-import { copyPhase, relayMode, startCopy, takeBackUploads, type Uploads } from './copy.ts'
+import { copyStep, relayMode, startCopy, takeBackUploads, type Uploads } from './copy.ts'
 import { checkSnapshot } from '../transfer/remote-snapshot.ts'
 import { waitForQuorum } from './quorum.ts'
 
@@ -67,7 +69,7 @@ export interface RecoverOptions {
   /** Asked once the plan is ready and before anything changes; false aborts (exit 2). */
   confirm?: (plan: RecoveryPlan) => Promise<boolean>
   /** Tests: stop right after this phase, as an interrupted run would. */
-  stopAfter?: 'copy' | 'stop' | 'restore' | 'start'
+  stopAfter?: 'copy' | 'restore' | 'stop' | 'swap' | 'start'
   /**
    * Send the snapshot to one member and on from there over the hosts' own network
    * (lib/transfer/relay.ts). Default 'auto': relay when the copies, started at once,
@@ -285,52 +287,62 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     // 4. Changes begin.
     checkpoint(o.signal, 'confirmation')
     changesStarted = Date.now()
-    const gate = (r: PhaseResult<unknown>, phase: string) => {
-      if (r.failed.length) throw new PhaseFailed(`${phase} failed on ${r.failed.map((f) => `${f.host} (${formatError(f.error).split('\n')[0]})`).join(', ')}`)
-    }
-    const stopHere = (phase: NonNullable<RecoverOptions['stopAfter']>) => {
-      checkpoint(o.signal, phase)
-      if (o.stopAfter === phase) throw new PhaseFailed(`stopped after ${phase}, as asked (stopAfter)`)
-    }
-
-    gate(await copyPhase(plan, pool, o, journal, forks, relock, early?.uploads, (name) => lockOf.get(name)), 'copy')
-    stopHere('copy')
-
-    gate(await runPhase(o.ui, journal, 'stop', 'Stop old members', plan.members.map((m) => ({
-      host: m.name,
-      run: async () => {
-        if (m.resume.alreadyRestored && m.resume.running.length) return { value: null, text: 'already running restored data: left alone', skipped: true }
-        const r = await exec(remote(m.name), m.scripts.stop, o, 'stop')
-        return { value: null, text: stopText(m.unit, field(r.stdout, 'unit.stopped'), field(r.stdout, 'stopped')) }
+    // Each member's steps, as data, run by one loop per host: a host goes on as soon as its own
+    // previous step is done. The restore writes beside the data dir only, so it runs while the
+    // old etcd still does; the gates are where correctness needs every host: no old member is
+    // stopped until every member holds its restored data, and no member starts until every old
+    // member is stopped (a restored member must never meet the old cluster).
+    const byName = new Map(plan.members.map((m) => [m.name, m]))
+    const copy = copyStep(plan, pool, o, forks, relock, early?.uploads, (name) => lockOf.get(name))
+    const steps: Step[] = [
+      { key: 'copy', title: 'copy the snapshot', run: copy },
+      {
+        key: 'restore',
+        title: 'restore beside the data dir',
+        run: async (name) => {
+          const m = byName.get(name)!
+          const r = await exec(remote(name), m.scripts.restore, o, 'restore')
+          if (field(r.stdout, 'restore') === 'already-done') return { text: 'already restored by an earlier run', skipped: true }
+          return { text: `restored rev ${snapshotRevision}, ID ${m.memberIdHex}, into ${m.paths.restoreTmp}; old data untouched` }
+        },
       },
-    })), forks), 'stop')
-    stopHere('stop')
-
-    const restored = await runPhase(o.ui, journal, 'restore', 'Restore each member with its own identity', plan.members.map((m) => ({
-      host: m.name,
-      run: async () => {
-        const r = await exec(remote(m.name), m.scripts.restore, o, 'restore')
-        const already = field(r.stdout, 'restore') === 'already-done'
-        const aside = field(r.stdout, 'set-aside')
-        return {
-          value: null,
-          text: already ? `already restored by an earlier run` : `restored rev ${snapshotRevision}, ID ${m.memberIdHex}${aside ? `; old data → ${aside}` : ''}`,
-          skipped: already,
-        }
+      {
+        key: 'stop',
+        title: 'stop the old member',
+        gate: { after: 'restore', text: 'every member holds its restored data' },
+        run: async (name) => {
+          const m = byName.get(name)!
+          if (m.resume.alreadyRestored && m.resume.running.length) return { text: 'already running restored data: left alone', skipped: true }
+          const r = await exec(remote(name), m.scripts.stop, o, 'stop')
+          return { text: stopText(m.unit, field(r.stdout, 'unit.stopped'), field(r.stdout, 'stopped')) }
+        },
       },
-    })), forks)
-    gate(restored, 'restore')
-    stopHere('restore')
-
-    gate(await runPhase(o.ui, journal, 'start', 'Start etcd', plan.members.map((m) => ({
-      host: m.name,
-      run: async () => {
-        const r = await exec(remote(m.name), m.scripts.start, o, 'start')
-        const started = field(r.stdout, 'started') ?? 'started'
-        return { value: null, text: started, skipped: started.startsWith('already-running') }
+      {
+        key: 'swap',
+        title: 'set old data aside, move restored data in',
+        run: async (name) => {
+          const m = byName.get(name)!
+          const r = await exec(remote(name), m.scripts.swap, o, 'swap')
+          if (field(r.stdout, 'swap') === 'already-done') return { text: 'restored data already in place', skipped: true }
+          const aside = field(r.stdout, 'set-aside')
+          return { text: `restored data in ${m.paths.dataDir}; ${aside ? `old data → ${aside}` : 'no old data to set aside'}` }
+        },
       },
-    })), forks), 'start')
-    stopHere('start')
+      {
+        key: 'start',
+        title: 'start etcd',
+        gate: { after: 'stop', text: 'every old member is stopped' },
+        run: async (name) => {
+          const r = await exec(remote(name), byName.get(name)!.scripts.start, o, 'start')
+          const started = field(r.stdout, 'started') ?? 'started'
+          return { text: started, skipped: started.startsWith('already-running') }
+        },
+      },
+    ]
+    const piped = await runPipeline(o.ui, journal, 'Recover each member', plan.members.map((m) => m.name), steps, { forks, signal: o.signal, until: o.stopAfter })
+    if (piped.failed.length) throw new PhaseFailed(piped.failed.map((f) => `${f.step} failed on ${f.host} (${formatError(f.error).split('\n')[0]})`).join('; '))
+    if (piped.interrupted) throw new Interrupted(piped.allThrough ?? 'preflight')
+    if (o.stopAfter) throw new PhaseFailed(`stopped after ${o.stopAfter}, as asked (stopAfter)`)
 
     // 5. Quorum, then proof.
     const quorum = await waitForQuorum(plan, { get: remote }, o, journal)
@@ -369,11 +381,11 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     let message = formatError(err)
     if (res.plan && (changed || err instanceof Interrupted)) {
       message += `\n\nWhere each member stands:\n${hostStates(res.plan, journal).map((l) => `  ${l}`).join('\n')}`
-      if (!journal.records.some((r) => r.phase === 'stop')) message += '\nNo member was stopped and no data was moved: the run ended before the stop phase.'
+      if (!journal.records.some((r) => r.phase === 'stop')) message += '\nNo member was stopped and no data was moved: the run ended before any member was stopped.'
     }
     if (changed) {
       message += `\n\nWhat this run changed:\n${[...journal.changes(), ...partial].map((c) => `  ${c}`).join('\n')}`
-      message += `\n\nTo go on: fix the cause above, then run the same command again. It reuses the copied snapshot, never sets old data aside twice, and finishes members already restored${res.plan && journal.records.some((r) => r.phase === 'restore' && r.outcome === 'ok') ? ` (it picks up token ${res.plan.token} from the hosts; or pass --token ${res.plan.token})` : ''}.`
+      message += `\n\nTo go on: fix the cause above, then run the same command again. It reuses the copied snapshot, never sets old data aside twice, and finishes members already restored${res.plan && journal.records.some((r) => r.phase === 'swap' && r.outcome === 'ok') ? ` (it picks up token ${res.plan.token} from the hosts; or pass --token ${res.plan.token})` : ''}.`
     } else if (base?.exitCode === ExitCode.FAILED) {
       message += '\nNothing was changed.'
     }

@@ -13,7 +13,7 @@ export interface PhaseRecord {
 }
 
 /** Phases that change a host; a failure after one of these is exit code 1. */
-export const CHANGING_PHASES = new Set(['copy', 'stop', 'restore', 'start'])
+export const CHANGING_PHASES = new Set(['copy', 'restore', 'stop', 'swap', 'start'])
 
 export class Journal {
   readonly records: PhaseRecord[] = []

@@ -55,7 +55,8 @@ export async function runPhase<T>(
   return { outcomes, failed, values }
 }
 
-function oneLine(err: unknown): string {
+/** An error as the one line a task list shows (up to three lines of it, joined). */
+export function oneLine(err: unknown): string {
   const text = err instanceof Error && 'where' in err ? (err as Error).message : formatError(err)
   return text.split('\n').filter(Boolean).slice(0, 3).join(' | ')
 }

@@ -13,8 +13,36 @@ export interface PhaseView {
   end(failed?: string): Promise<void>
 }
 
+/** What a pipeline view is told of its steps (lib/task/pipeline.ts). */
+export interface StepInfo {
+  key: string
+  title: string
+  /** The gate before it, if any: what must hold everywhere first. */
+  gate?: string
+}
+
+/** Each host going through its steps on its own, held only at gates. */
+export interface PipelineView {
+  /** The host starts a step (before the step's first remote command). */
+  begin(host: string, step: string): void
+  /** The host's live status within its step; lines mode throttles these. */
+  update(host: string, text: string): void
+  done(host: string, step: string, text: string): void
+  fail(host: string, step: string, text: string): void
+  /** The host waits at a gate. */
+  waiting(host: string, text: string): void
+  /** The host ends without its next step (a gate closed, or the run was asked to stop). */
+  held(host: string, text: string): void
+  /** A gate opened (every host finished what it needs) or closed. */
+  gate(text: string, open: boolean): void
+  /** Every host ended; `failed` describes what went wrong. */
+  end(failed?: string): Promise<void>
+}
+
 export interface Ui {
   phase(title: string, hosts: string[]): PhaseView
+  /** One view for many steps per host that overlap across hosts. */
+  pipeline(title: string, hosts: string[], steps: StepInfo[]): PipelineView
   /** A line outside any phase: notes, warnings. */
   info(text: string): void
   warn(text: string): void
@@ -51,6 +79,35 @@ export class LineUi implements Ui {
       },
       done: (host, text) => line(host, `ok: ${text}`),
       fail: (host, text) => line(host, `FAILED: ${text}`),
+      end: async (failed) => {
+        const secs = ((Date.now() - t0) / 1000).toFixed(1)
+        this.out.write(failed ? `== ${title}: FAILED after ${secs} s: ${failed}\n` : `== ${title}: done in ${secs} s\n`)
+      },
+    }
+  }
+
+  /** `[etcd1] restore ok in 0.6 s: …`, and a `--` line when a gate opens. */
+  pipeline(title: string, hosts: string[], steps: StepInfo[]): PipelineView {
+    const t0 = Date.now()
+    const flow = steps.map((s) => `${s.gate ? `[${s.gate}] ` : ''}${s.key}`).join(' → ')
+    this.out.write(`== ${title} (${hosts.length} host${hosts.length === 1 ? '' : 's'}): ${flow}\n`)
+    const current = new Map<string, { step: string; at: number }>()
+    const last = new Map<string, number>()
+    const line = (host: string, text: string) => this.out.write(`[${host}] ${text}\n`)
+    const took = (host: string) => ((Date.now() - (current.get(host)?.at ?? t0)) / 1000).toFixed(1)
+    return {
+      begin: (host, step) => current.set(host, { step, at: Date.now() }),
+      update: (host, text) => {
+        const now = Date.now()
+        if (now - (last.get(host) ?? 0) < this.throttleMs) return
+        last.set(host, now)
+        line(host, `${current.get(host)?.step ?? ''}: ${text}`)
+      },
+      done: (host, step, text) => line(host, `${step} ok in ${took(host)} s: ${text}`),
+      fail: (host, step, text) => line(host, `${step} FAILED after ${took(host)} s: ${text}`),
+      waiting: () => {},
+      held: (host, text) => line(host, `held: ${text}`),
+      gate: (text, open) => this.out.write(`-- ${open ? '' : 'closed: '}${text}\n`),
       end: async (failed) => {
         const secs = ((Date.now() - t0) / 1000).toFixed(1)
         this.out.write(failed ? `== ${title}: FAILED after ${secs} s: ${failed}\n` : `== ${title}: done in ${secs} s\n`)
@@ -148,6 +205,94 @@ export class ListrUi implements Ui {
     }
   }
 
+  /**
+   * One task list for the whole pipeline: the title as parent, a row per host
+   * that shows the step it is in (and its progress) or the gate it waits at,
+   * and at the end how long each of its steps took.
+   */
+  pipeline(title: string, hosts: string[], steps: StepInfo[]): PipelineView {
+    const t0 = Date.now()
+    const lastStep = steps[steps.length - 1]?.key
+    const titleOf = new Map(steps.map((s) => [s.key, s.title]))
+    const waits = new Map(hosts.map((h) => [h, deferred()]))
+    const tasks = new Map<string, ListrTaskWrapper<any, any, any>>()
+    const rows = new Map<string, string>()
+    const times = new Map(hosts.map((h) => [h, [] as string[]]))
+    const current = new Map<string, { step: string; at: number }>()
+    const skips = new Map<string, string>()
+    let parentTask: ListrTaskWrapper<any, any, any> | undefined
+    let gateLine = ''
+    const show = (host: string, text: string) => {
+      rows.set(host, `${host}  ${text}`)
+      const t = tasks.get(host)
+      if (t) t.title = rows.get(host)!
+    }
+    const showParent = () => {
+      if (parentTask) parentTask.title = gateLine ? `${title}: ${gateLine}` : title
+    }
+    const list = new Listr(
+      [
+        {
+          title,
+          task: (_ctx, parent) => {
+            parentTask = parent
+            showParent()
+            return parent.newListr(
+              hosts.map((host) => ({
+                title: host,
+                task: async (_c: unknown, t: ListrTaskWrapper<any, any, any>) => {
+                  tasks.set(host, t)
+                  if (rows.has(host)) t.title = rows.get(host)!
+                  await waits.get(host)!.promise
+                  if (skips.has(host)) t.skip(skips.get(host))
+                },
+              })),
+              { concurrent: true, exitOnError: false },
+            )
+          },
+        },
+      ],
+      {
+        exitOnError: false,
+        renderer: 'default',
+        rendererOptions: { collapseSubtasks: false, collapseErrors: false, collapseSkips: false, logger: new ListrLogger({ toStderr: [] }) } as never,
+      },
+    )
+    const running = list.run().catch(() => {})
+    const secs = (host: string) => ((Date.now() - (current.get(host)?.at ?? t0)) / 1000).toFixed(1)
+    return {
+      begin: (host, step) => {
+        current.set(host, { step, at: Date.now() })
+        show(host, `${titleOf.get(step) ?? step}…`)
+      },
+      update: (host, text) => show(host, `${titleOf.get(current.get(host)?.step ?? '') ?? ''}: ${text}`),
+      done: (host, step, text) => {
+        times.get(host)!.push(`${step} ${secs(host)} s`)
+        if (step !== lastStep) return show(host, `${step} ✔ ${text}`)
+        show(host, `${text}  (${times.get(host)!.join(', ')})`)
+        waits.get(host)!.resolve()
+      },
+      fail: (host, step, text) => {
+        show(host, `${step} failed`)
+        waits.get(host)!.reject(new Error(`${step}: ${text}`))
+      },
+      waiting: (host, text) => show(host, `${times.get(host)!.join(', ')}; waiting: ${text}`),
+      held: (host, text) => {
+        skips.set(host, `${host}  ${text}`)
+        waits.get(host)!.resolve()
+      },
+      gate: (text, open) => {
+        gateLine = open ? text : `closed: ${text}`
+        showParent()
+      },
+      end: async (failed) => {
+        gateLine = failed ? `FAILED: ${failed}` : `done in ${((Date.now() - t0) / 1000).toFixed(1)} s`
+        showParent()
+        await running
+      },
+    }
+  }
+
   info(text: string): void {
     this.out.write(`${text}\n`)
   }
@@ -161,6 +306,7 @@ export class ListrUi implements Ui {
 export function silentUi(warnTo?: Ui): Ui {
   return {
     phase: () => ({ update() {}, done() {}, fail() {}, end: async () => {} }),
+    pipeline: () => ({ begin() {}, update() {}, done() {}, fail() {}, waiting() {}, held() {}, gate() {}, end: async () => {} }),
     info() {},
     warn: (text) => warnTo?.warn(text),
   }

@@ -43,7 +43,7 @@ describe('npm run drill', () => {
         expect(report.snapshot.revision).toBeGreaterThanOrEqual(1500)
         const hosts = new Set(report.phases.map((p: { host: string }) => p.host))
         for (const m of ['etcd1', 'etcd2', 'etcd3']) expect(hosts.has(m)).toBe(true)
-        for (const phase of ['copy', 'stop', 'restore', 'start', 'quorum', 'verify keys']) {
+        for (const phase of ['copy', 'restore', 'stop', 'swap', 'start', 'quorum', 'verify keys']) {
           expect(report.phases.some((p: { name: string }) => p.name === phase), phase).toBe(true)
         }
         const html = readFileSync(r.report.replace(/\.json$/, '.html'), 'utf8')
@@ -70,7 +70,7 @@ describe('drill scenarios', () => {
     expect(r.result, `${r.error}\n${ui.text()}`).toBe('verified')
     expect(r.keysChecked).toBe(300)
     // etcd3 survived the disaster and was still running when recovery began.
-    expect(ui.text()).toMatch(/\[etcd3\] ok: stopped pid \d+/)
+    expect(ui.text()).toMatch(/\[etcd3\] stop ok in [\d.]+ s: stopped pid \d+/)
   })
 
   it('corrupt-snapshot: refused with exit 2 before anything is touched', async () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memberPaths } from '../../lib/plan/paths.ts'
 import type { Script } from '../../lib/shell/sh.ts'
-import { HASH_FILE, NO_ZSTD, completeScript, restoreScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
+import { HASH_FILE, NO_ZSTD, completeScript, restoreScript, swapScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
 
 const SNAP = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
 const SHA = createHash('sha256').update(readFileSync(SNAP)).digest('hex')
@@ -109,33 +109,46 @@ describe('uploadScript', () => {
   })
 })
 
-describe('restoreScript (real etcdctl 3.4)', () => {
+describe('restoreScript and swapScript (real etcdctl 3.4)', () => {
   let root: string
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'rs-'))
   })
 
-  function setup(token: string, stamp = '20260101T000000Z', mountpoint = false) {
+  function setup(token: string, stamp = '20260101T000000Z', mountpoint = false, etcdUser?: string) {
     const paths = memberPaths(join(root, 'etcd'), SHA, token, stamp, mountpoint)
     mkdirSync(paths.work, { recursive: true })
     copyFileSync(SNAP, paths.snapshot)
-    const script = restoreScript({
+    const restore = restoreScript({
       paths, ports: [65001, 65002],
       sha256: SHA,
       mountpoint,
+      etcdUser,
       restore: { tool: 'etcdctl', bin: ETCDCTL, name: 'etcd1', initialCluster: 'etcd1=http://10.0.0.1:2380', token, peerUrl: 'http://10.0.0.1:2380' },
     })
-    return { paths, script }
+    const swap = swapScript({ paths, ports: [65001, 65002], sha256: SHA, token, mountpoint, etcdUser })
+    /** Both, as a run does them (the member's etcd stopped between). */
+    const both = () => {
+      const r = sh(restore)
+      return r.status === 0 ? { restored: r, ...sh(swap) } : { restored: r, ...r }
+    }
+    return { paths, restore, swap, both }
   }
 
-  it('moves old data aside (never deletes it) and puts restored data in place', () => {
-    const { paths, script } = setup('t1')
+  it('restores beside the data dir without touching it, then moves old data aside (never deleting it) and the restored data in', () => {
+    const { paths, restore, swap } = setup('t1')
     mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
     writeFileSync(join(paths.dataDir, 'member', 'old-marker'), 'precious')
-    const r = sh(script)
+    const r = sh(restore)
     expect(r.stderr).toBe('')
-    expect(r.status).toBe(0)
-    expect(r.stdout).toContain(`set-aside=${paths.aside}`)
+    expect(r.stdout).toBe(`restore=ready ${paths.restoreTmp}\n`)
+    // The member's data dir is as it was: the old etcd may still run on it.
+    expect(readdirSync(join(paths.dataDir, 'member'))).toEqual(['old-marker'])
+    expect(existsSync(join(paths.restoreTmp, 'member', 'snap', 'db'))).toBe(true)
+    const s = sh(swap)
+    expect(s.stderr).toBe('')
+    expect(s.status).toBe(0)
+    expect(s.stdout).toContain(`set-aside=${paths.aside}`)
     expect(readFileSync(join(paths.aside, 'member', 'old-marker'), 'utf8')).toBe('precious')
     expect(existsSync(join(paths.dataDir, 'member', 'snap', 'db'))).toBe(true)
     expect(execFileSync('stat', ['-c', '%a', paths.dataDir]).toString().trim()).toBe('700')
@@ -143,47 +156,52 @@ describe('restoreScript (real etcdctl 3.4)', () => {
   })
 
   it('is idempotent: a second run with the same token changes nothing and sets nothing aside again', () => {
-    const { paths, script } = setup('t1')
+    const { paths, both } = setup('t1')
     mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
-    expect(sh(script).status).toBe(0)
+    expect(both().status).toBe(0)
     const before = readdirSync(root).sort()
-    const again = sh(script)
+    const again = both()
     expect(again.status).toBe(0)
-    expect(again.stdout).toContain('restore=already-done')
+    expect(again.restored.stdout).toContain('restore=already-done')
+    expect(again.stdout).toContain('swap=already-done')
     expect(readdirSync(root).sort()).toEqual(before)
   })
 
   it('finishes a swap interrupted after the old data moved aside', () => {
-    const { paths, script } = setup('t2')
+    const { paths, both } = setup('t2')
     mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
     writeFileSync(join(paths.dataDir, 'member', 'old-marker'), 'precious')
     // As if killed between `mv D A` and `mv T D`: the old data is aside, D is gone.
     execFileSync('mv', [paths.dataDir, paths.aside])
     writeFileSync(paths.state, `aside ${paths.aside}\n`)
     mkdirSync(paths.restoreTmp, { recursive: true }) // a half-written temp dir
-    const r = sh(script)
+    const r = both()
     expect(r.status).toBe(0)
     expect(r.stdout).not.toContain('set-aside=')
     expect(readFileSync(join(paths.aside, 'member', 'old-marker'), 'utf8')).toBe('precious')
     expect(existsSync(join(paths.dataDir, 'member', 'snap', 'db'))).toBe(true)
   })
 
-  it('refuses to report success when the restore fails, and keeps the old data', () => {
-    const { paths, script } = setup('t3')
+  it('a failed restore reports failure, leaves nothing half-made, and the swap then refuses: old data kept in place', () => {
+    const { paths, restore, swap } = setup('t3')
     mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
     writeFileSync(paths.snapshot, 'not a snapshot at all')
-    const r = sh(script)
+    const r = sh(restore)
     expect(r.status).not.toBe(0)
+    expect(existsSync(paths.restoreTmp)).toBe(false)
+    const s = sh(swap)
+    expect(s.status).toBe(1)
+    expect(s.stderr).toMatch(/no restored data in .* \(its restore did not finish\): run again to restore it/)
     expect(existsSync(join(paths.dataDir, 'member'))).toBe(true)
     expect(existsSync(paths.aside)).toBe(false)
   })
 
   it('with a mount point, moves the contents, not the directory, and leaves lost+found', () => {
-    const { paths, script } = setup('t4', '20260101T000000Z', true)
+    const { paths, both } = setup('t4', '20260101T000000Z', true)
     mkdirSync(join(paths.dataDir, 'member'), { recursive: true })
     mkdirSync(join(paths.dataDir, 'lost+found'))
     writeFileSync(join(paths.dataDir, 'member', 'old-marker'), 'precious')
-    const r = sh(script)
+    const r = both()
     expect(r.status).toBe(0)
     expect(paths.aside.startsWith(`${paths.dataDir}/`)).toBe(true)
     expect(readFileSync(join(paths.aside, 'member', 'old-marker'), 'utf8')).toBe('precious')
@@ -192,6 +210,25 @@ describe('restoreScript (real etcdctl 3.4)', () => {
     // Restored on the mount point's own disk (a rename, not a copy across devices), and nothing of it left over.
     expect(paths.restoreTmp.startsWith(`${paths.dataDir}/.etcd-rescue-restore-`)).toBe(true)
     expect(readdirSync(paths.dataDir).sort()).toEqual(['etcd-rescue-old-20260101T000000Z', 'lost+found', 'member'])
+  })
+
+  it('a completed recovery is not resumed: restores again from the same snapshot after `complete` was journaled', () => {
+    const { paths, both } = setup('t9')
+    expect(both().stdout).toContain('swap=done')
+    expect(sh(completeScript(paths, SHA, 't9')).status).toBe(0)
+    // Disaster again, same snapshot and token: this is a new recovery, not a resume.
+    const again = setup('t9', '20260101T000001Z').both()
+    expect(again.restored.stdout).toContain('restore=ready')
+    expect(again.stdout).toContain('swap=done')
+    expect(again.stdout).toContain('set-aside=')
+  })
+
+  it('hands the restored data dir to etcd_user, mode 0700', () => {
+    const { paths, both } = setup('own', '20260101T000000Z', false, 'nobody')
+    const r = both()
+    expect(r.status, r.stderr).toBe(0)
+    expect(execFileSync('stat', ['-c', '%U %a', paths.dataDir]).toString().trim()).toBe('nobody 700')
+    expect(execFileSync('stat', ['-c', '%U', join(paths.dataDir, 'member', 'snap', 'db')]).toString().trim()).toBe('nobody')
   })
 })
 
@@ -207,41 +244,6 @@ describe('stop and start scripts', () => {
     const r = sh(stopScript({ service: 'process', serviceName: 'etcd', dataDir: '/nonexistent/etcd-rescue-test', ports: [65001, 65002] }))
     expect(r.status).toBe(0)
     expect(r.stdout.trim()).toBe('stopped=none-running')
-  })
-})
-
-describe('a completed recovery is not resumed', () => {
-  it('restores again from the same snapshot after `complete` was journaled', () => {
-    const root = mkdtempSync(join(tmpdir(), 'rc-'))
-    const paths = memberPaths(join(root, 'etcd'), SHA, 't9', '20260101T000000Z', false)
-    mkdirSync(paths.work, { recursive: true })
-    copyFileSync(SNAP, paths.snapshot)
-    const script = restoreScript({
-      paths, ports: [65001, 65002], sha256: SHA, mountpoint: false,
-      restore: { tool: 'etcdctl', bin: ETCDCTL, name: 'etcd1', initialCluster: 'etcd1=http://10.0.0.1:2380', token: 't9', peerUrl: 'http://10.0.0.1:2380' },
-    })
-    expect(sh(script).stdout).toContain('restore=done')
-    expect(sh(completeScript(paths, SHA, 't9')).status).toBe(0)
-    // Disaster again, same snapshot and token: this is a new recovery, not a resume.
-    const again = sh(script.text.replace(paths.aside, `${paths.aside}-2`))
-    expect(again.stdout).toContain('restore=done')
-    expect(again.stdout).toContain('set-aside=')
-  })
-})
-
-describe('ownership', () => {
-  it('hands the restored data dir to etcd_user, mode 0700', () => {
-    const root = mkdtempSync(join(tmpdir(), 'own-'))
-    const paths = memberPaths(join(root, 'etcd'), SHA, 'own', '20260101T000000Z', false)
-    mkdirSync(paths.work, { recursive: true })
-    copyFileSync(SNAP, paths.snapshot)
-    const r = sh(restoreScript({
-      paths, ports: [65001, 65002], sha256: SHA, mountpoint: false, etcdUser: 'nobody',
-      restore: { tool: 'etcdctl', bin: ETCDCTL, name: 'etcd1', initialCluster: 'etcd1=http://10.0.0.1:2380', token: 'own', peerUrl: 'http://10.0.0.1:2380' },
-    }))
-    expect(r.status, r.stderr).toBe(0)
-    expect(execFileSync('stat', ['-c', '%U %a', paths.dataDir]).toString().trim()).toBe('nobody 700')
-    expect(execFileSync('stat', ['-c', '%U', join(paths.dataDir, 'member', 'snap', 'db')]).toString().trim()).toBe('nobody')
   })
 })
 

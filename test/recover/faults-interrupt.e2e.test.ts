@@ -1,5 +1,5 @@
 // Issue 8, faults 4, 5 and 8 and the secrets rule, on a lab of real sshd and
-// etcd: the operator's process killed (SIGKILL) at every phase boundary, Ctrl-C,
+// etcd: the operator's process killed (SIGKILL) at every step boundary, Ctrl-C,
 // one member restored from a different file, and passwords from the inventory
 // in no artefact of a run. The CLI runs as a child process in its own process
 // group, as a terminal runs it.
@@ -34,12 +34,15 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
   const shared = () => (data ??= bigCluster(ctx.lab, 16))
   const args = (snapshot: string, ...more: string[]) => ['--inventory', ctx.lab.paths.inventory, '--snapshot', snapshot, '--yes', '--plain', ...more]
 
-  it('Ctrl-C during the stop: running steps finish, no new step starts, each host\'s state printed, exit 130; the same command finishes', async () => {
+  it('Ctrl-C during the copy: running steps finish, no new step starts, each host\'s state printed, exit 130; the same command finishes', async () => {
     const { lab } = ctx
     const { snapshot, manifest } = await shared()
+    // A fresh copy everywhere, so the run is copying when Ctrl-C comes.
+    for (const i of [1, 2, 3]) await onHost(lab, i, 'rm -rf /var/lib/.etcd-rescue-etcd')
+    const pidsBefore = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'pgrep -x etcd')))
     let sent = false
     const first = await runRecoverCli(args(snapshot), (out, kill) => {
-      if (!sent && /^== Stop old members/m.test(out)) {
+      if (!sent && /^\[etcd\d\] copy: [\d.]+ [KM]iB of/m.test(out)) {
         sent = true
         kill('SIGINT')
       }
@@ -47,17 +50,41 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     expect(sent, first.out).toBe(true)
     expect(first.code, first.out).toBe(130)
     expect(first.out).toMatch(/Ctrl-C: no new step will start/)
-    // The stop steps already running were let finish; the restore never started.
-    expect(first.out).toMatch(/^== Stop old members: done/m)
-    expect(first.out).not.toMatch(/== Restore each member/)
-    expect(first.out).toMatch(/interrupted: stopped by Ctrl-C after stop/)
+    // The copies already running were let finish; no host went on to its next step.
+    expect(first.out).toMatch(/^\[etcd\d\] copy ok/m)
+    expect(first.out).toMatch(/^\[etcd\d\] held: not restore beside the data dir: the run was asked to stop$/m)
+    expect(first.out).not.toMatch(/\] (restore|stop|swap|start) ok/)
+    expect(first.out).toMatch(/interrupted: stopped by Ctrl-C after copy/)
     for (const m of ['etcd1', 'etcd2', 'etcd3']) {
-      expect(first.out).toMatch(new RegExp(`${m}: etcd stopped; old data NOT set aside, still in /var/lib/etcd; not restored`))
+      expect(first.out).toMatch(new RegExp(`${m}: snapshot copied; etcd not stopped by this run, data untouched in /var/lib/etcd`))
     }
-    for (const i of [1, 2, 3]) expect(await onHost(lab, i, 'pgrep -x etcd || echo none')).toMatch(/^none$/m)
+    expect(await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'pgrep -x etcd')))).toEqual(pidsBefore)
 
     const again = await runRecoverCli(args(snapshot))
     expect(again.code, again.out).toBe(0)
+    await expectBigValues(lab, manifest)
+  })
+
+  it('asked to stop as the first old member stops: that stop finishes, no other step starts, each host\'s state told; the same command finishes', async () => {
+    const { lab } = ctx
+    const { snapshot, manifest } = await shared()
+    const stop = new AbortController()
+    const ui = hookedUi({ step: (_host, step) => { if (step === 'stop') stop.abort() } })
+    const first = await recover({ inventory: lab.paths.inventory, snapshot, ui, signal: stop.signal })
+    expect(first.exitCode, `${first.message}\n${ui.text()}`).toBe(130)
+    expect(first.result).toBe('interrupted')
+    const stopped = first.journal.records.filter((r) => r.phase === 'stop').map((r) => r.host)
+    expect(stopped.length, ui.text()).toBe(1)
+    expect(first.journal.records.some((r) => ['swap', 'start'].includes(r.phase))).toBe(false)
+    for (const m of ['etcd1', 'etcd2', 'etcd3']) {
+      expect(first.message).toMatch(new RegExp(m === stopped[0]
+        ? `${m}: etcd stopped; old data NOT set aside, still in /var/lib/etcd; restored data not moved in`
+        : `${m}: snapshot copied and restored into /var/lib/\\.etcd-rescue-etcd/restore-\\S+; etcd not stopped by this run, data untouched in /var/lib/etcd`))
+    }
+    for (const i of [1, 2, 3]) expect(await onHost(lab, i, 'pgrep -x etcd || echo none')).toMatch(`etcd${i}` === stopped[0] ? /^none$/m : /^\d+$/m)
+
+    const again = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
+    expect(again.exitCode, again.message).toBe(0)
     await expectBigValues(lab, manifest)
   })
 
@@ -85,14 +112,14 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     }
   })
 
-  it('the operator\'s process killed mid-copy and at every phase boundary, then the same command: verified, old data set aside exactly once, no partial snapshot restored', async () => {
+  it('the operator\'s process killed mid-copy and at every step boundary, then the same command: verified, old data set aside exactly once, no partial snapshot restored', async () => {
     const { lab } = ctx
     const { snapshot, manifest } = await shared()
     const sha = createHash('sha256').update(readFileSync(snapshot)).digest('hex')
     // A fresh copy everywhere, so the first run is killed while copying.
     for (const i of [1, 2, 3]) await onHost(lab, i, 'rm -rf /var/lib/.etcd-rescue-etcd')
     const before = await asideCounts(lab)
-    const boundaries = [/^\[etcd\d\] [\d.]+ [KM]iB of/m, /^== Stop old members/m, /^== Restore each member/m, /^== Start etcd/m, /^== Wait for a healthy quorum/m]
+    const boundaries = [/^\[etcd\d\] copy: [\d.]+ [KM]iB of/m, /^\[etcd\d\] restore ok/m, /^-- every member holds its restored data/m, /^\[etcd\d\] swap ok/m, /^-- every old member is stopped/m, /^== Wait for a healthy quorum/m]
     for (const boundary of boundaries) {
       let killed = false
       const r = await runRecoverCli(args(snapshot), (out, kill) => {
@@ -125,8 +152,8 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     const target = `/var/lib/.etcd-rescue-etcd/snapshot-${sha.slice(0, 16)}.db`
     let swapped = false
     const ui = hookedUi({
-      phase: (title) => {
-        if (/^Stop old members/.test(title)) {
+      step: (host, step) => {
+        if (host === 'etcd2' && step === 'restore' && !swapped) {
           onHostNow(lab, 2, `cp /root/other.db ${target}`)
           swapped = true
         }
@@ -137,17 +164,19 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     expect(first.exitCode, `${first.message}\n${ui.text()}`).toBe(1)
     expect(first.message).toMatch(/restore failed on etcd2/)
     expect(first.message).toMatch(/is not the snapshot verified on this host .*it changed since the copy/)
+    // The restore comes before any stop: no member was stopped.
+    expect(first.message).toMatch(/No member was stopped and no data was moved/)
     const ui2 = hookedUi({})
     const again = await recover({ inventory: lab.paths.inventory, snapshot, ui: ui2 })
     expect(again.exitCode, `${again.message}\n${ui2.text()}`).toBe(0)
-    expect(ui2.text()).toMatch(/\[etcd2\] ok: \d+ MiB in .* sha256 verified on host/)
+    expect(ui2.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: \d+ MiB in .* sha256 verified on host/)
     await expectBigValues(lab, manifest)
   })
 
   it('one member\'s data restored from a different file behind the tool\'s back, then the same command: exit 4, hashkv named', async () => {
     const { lab } = ctx
     const { snapshot } = await shared()
-    const first = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}), stopAfter: 'restore' })
+    const first = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}), stopAfter: 'swap' })
     expect(first.exitCode, first.message).toBe(1)
     // etcd2's restored data replaced by a restore of another cluster's snapshot, with this run's very identity.
     const plan = first.plan!
@@ -164,7 +193,7 @@ rm -rf /var/lib/etcd/member && mv /root/other-restore/member /var/lib/etcd/membe
     const ui = hookedUi({})
     const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, timeoutMs: 60_000, acceptDataLoss: true })
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(4)
-    expect(ui.text()).toMatch(/\[etcd2\] ok: already restored by an earlier run/)
+    expect(ui.text()).toMatch(/\[etcd2\] restore ok in [\d.]+ s: already restored by an earlier run/)
     expect(r.message).toMatch(/the cluster is up but verification failed/)
     const hashes = /✖ hashkv: differs at revision \d+: etcd1=(.*), etcd2=(.*), etcd3=(.*)/.exec(r.message)
     expect(hashes, r.message).not.toBe(null)

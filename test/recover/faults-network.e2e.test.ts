@@ -1,7 +1,7 @@
 // Issue 8, faults 2, 3 and 6 on a lab of real sshd and etcd: a link cut during
 // the copy (retried; if it stays down the run ends before anything is stopped),
-// a link cut after the members were stopped (state per host, then the same
-// command finishes), and a disk too small or filling up during the copy.
+// a link cut as a stopped member moves its restored data in (the others start;
+// state per host, then the same command finishes), and a disk too small or filling up during the copy.
 import { afterEach, describe, expect, it } from 'vitest'
 import { recover } from '../../lib/recover/recover.ts'
 import { clusterKill } from '../../lib/lab/index.ts'
@@ -39,9 +39,10 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
     expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 1 in 1 s/)
     expect(r.message).toMatch(/copy failed on etcd2 \(.*copy failed, 2 attempts/)
     expect(r.message).toMatch(/No member was stopped and no data was moved/)
-    expect(r.message).toMatch(/etcd1: snapshot copied; etcd not stopped by this run, data untouched in \/var\/lib\/etcd/)
+    // etcd1 went on to restore beside its data dir (nothing of the member touched); no host passed the gate to stop.
+    expect(r.message).toMatch(/etcd1: snapshot copied and restored into \/var\/lib\/\.etcd-rescue-etcd\/restore-\S+; etcd not stopped by this run, data untouched in \/var\/lib\/etcd/)
     expect(r.message).toMatch(/etcd2: etcd not stopped by this run, data untouched in \/var\/lib\/etcd; copy FAILED/)
-    expect(r.journal.records.some((x) => ['stop', 'restore', 'start'].includes(x.phase))).toBe(false)
+    expect(r.journal.records.some((x) => ['stop', 'swap', 'start'].includes(x.phase))).toBe(false)
     // Nothing destroyed: the same etcd processes, the same data, no half copy kept.
     expect(await Promise.all([1, 2, 3].map(async (i) => pidsOf(await onHost(lab, i, ETCD_PIDS))))).toEqual(pidsBefore)
     expect(await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))).toEqual(dataBefore)
@@ -65,33 +66,36 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
     expect(cutter.cut, ui.text()).toBe(true)
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
     expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 2 in 1 s/)
-    expect(ui.text()).toMatch(/\[etcd2\] ok: \d+ MiB in .* sha256 verified on host/)
+    expect(ui.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: \d+ MiB in .* sha256 verified on host/)
     await expectBigValues(lab, manifest)
   })
 
-  it('a link lost after the members were stopped: each host\'s state reported, and the same command finishes', async () => {
+  it('a link lost as a member moves its restored data in: the others start, each host\'s state reported, and the same command finishes', async () => {
     const { lab } = ctx
     const { snapshot, manifest } = await shared()
     const asideBefore = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, ASIDE_COUNT)))
-    // The moment the restore phase starts (every member stopped), etcd2's link goes.
-    const ui = hookedUi({ phase: (title) => { if (/^Restore/.test(title)) link(lab, 2, 'down') } })
+    // etcd2 is stopped, its restored data ready beside it: its link goes as it starts the swap.
+    const ui = hookedUi({ step: (host, step) => { if (host === 'etcd2' && step === 'swap') link(lab, 2, 'down') } })
     const first = await recover({ inventory: lab.paths.inventory, snapshot, ui })
     link(lab, 2, 'up')
     expect(first.exitCode, `${first.message}\n${ui.text()}`).toBe(1)
-    expect(first.message).toMatch(/restore failed on etcd2/)
+    expect(first.message).toMatch(/swap failed on etcd2/)
     expect(first.message).toMatch(/Where each member stands:/)
-    expect(first.message).toMatch(/etcd1: etcd stopped, restored into \/var\/lib\/etcd, old data set aside at \/var\/lib\/etcd\.etcd-rescue-old-\d{8}T\d{6}Z; not started/)
-    // The restore was a message on etcd2's session when its link went: whether it began there
+    // Every old member was stopped (etcd2's too), so the others went on and started: a majority serves.
+    for (const m of ['etcd1', 'etcd3']) expect(first.message).toMatch(new RegExp(`${m}: etcd started on restored data; old data set aside`))
+    // The swap was a message on etcd2's session when its link went: whether it began there
     // cannot be known from here, so the state file it would have written first is named.
-    expect(first.message).toMatch(/etcd2: etcd stopped; restore did not finish, old data may be set aside \(see \/var\/lib\/\.etcd-rescue-etcd\/state\); restore FAILED/)
+    expect(first.message).toMatch(/etcd2: etcd stopped; moving the restored data in did not finish, old data may be set aside \(see \/var\/lib\/\.etcd-rescue-etcd\/state\); swap FAILED/)
     expect(first.message).toMatch(/run the same command again/)
     expect(await onHost(lab, 2, 'pgrep -x etcd || echo none')).toMatch(/^none$/m)
 
     const ui2 = hookedUi({})
     const second = await recover({ inventory: lab.paths.inventory, snapshot, ui: ui2 })
     expect(second.exitCode, `${second.message}\n${ui2.text()}`).toBe(0)
-    expect(ui2.text()).toMatch(/\[etcd1\] ok: already restored by an earlier run/)
-    expect(ui2.text()).toMatch(/\[etcd2\] ok: restored (rev .*)?ID /)
+    expect(ui2.text()).toMatch(/\[etcd1\] stop ok in [\d.]+ s: already running restored data: left alone/)
+    // Moved in now, or (had the message reached etcd2 once its link was back) by the first run.
+    expect(ui2.text()).toMatch(/\[etcd2\] (swap ok in [\d.]+ s: restored data in \/var\/lib\/etcd|restore ok in [\d.]+ s: already restored by an earlier run)/)
+    expect(ui2.text()).toMatch(/\[etcd2\] start ok/)
     await expectBigValues(lab, manifest)
     const asideAfter = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, ASIDE_COUNT)))
     expect(asideAfter.map(Number)).toEqual(asideBefore.map((n) => Number(n) + 1))
@@ -114,13 +118,13 @@ dd if=/dev/zero of=/var/lib/filler bs=1024 count=$((avail - ${leaveMiB} * 1024))
 
     // Room enough at preflight; then, as the copy starts, the disk fills up to half a snapshot.
     onHostNow(lab, 3, 'rm -f /var/lib/filler')
-    const ui = hookedUi({ phase: (title) => { if (/^Copy snapshot/.test(title)) fill(12) } })
+    const ui = hookedUi({ phase: (title) => { if (/^Recover each member/.test(title)) fill(12) } })
     const full = await recover({ inventory: lab.paths.inventory, snapshot, ui })
     expect(full.exitCode, `${full.message}\n${ui.text()}`).toBe(1)
     expect(full.message).toMatch(/copy failed on etcd3 \(etcd3: copy failed, not retried: no space left on device for the snapshot in \/var\/lib\/\.etcd-rescue-etcd \(the partial file was removed\)/)
     // Nothing but copies: the run says so (the others may have held the snapshot already, then it changed nothing).
     expect(full.message).toMatch(/No member was stopped and no data was moved|Nothing was changed/)
-    expect(full.journal.records.some((x) => ['stop', 'restore', 'start'].includes(x.phase))).toBe(false)
+    expect(full.journal.records.some((x) => ['stop', 'swap', 'start'].includes(x.phase))).toBe(false)
     expect(await onHost(lab, 3, 'ls -A /var/lib/.etcd-rescue-etcd')).toBe('')
 
     // Space back: the same command copies to etcd3 afresh (nothing was kept to reuse) and recovers.
@@ -128,8 +132,8 @@ dd if=/dev/zero of=/var/lib/filler bs=1024 count=$((avail - ${leaveMiB} * 1024))
     const ui2 = hookedUi({})
     const again = await recover({ inventory: lab.paths.inventory, snapshot, ui: ui2 })
     expect(again.exitCode, `${again.message}\n${ui2.text()}`).toBe(0)
-    expect(ui2.text()).toMatch(/\[etcd1\] ok: same snapshot already on this host/)
-    expect(ui2.text()).toMatch(/\[etcd3\] ok: \d+ MiB in .* sha256 verified on host/)
+    expect(ui2.text()).toMatch(/\[etcd1\] copy ok in [\d.]+ s: same snapshot already on this host/)
+    expect(ui2.text()).toMatch(/\[etcd3\] copy ok in [\d.]+ s: \d+ MiB in .* sha256 verified on host/)
     await expectBigValues(lab, manifest)
   })
 })

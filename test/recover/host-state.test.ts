@@ -6,27 +6,29 @@ import { Journal } from '../../lib/task/journal.ts'
 import type { RecoveryPlan } from '../../lib/plan/recovery.ts'
 
 const plan = {
-  members: ['etcd1', 'etcd2', 'etcd3', 'etcd4', 'etcd5'].map((name) => ({ name, paths: { dataDir: '/var/lib/etcd', state: '/var/lib/.etcd-rescue-etcd/state' } })),
+  members: ['etcd1', 'etcd2', 'etcd3', 'etcd4', 'etcd5', 'etcd6'].map((name) => ({ name, paths: { dataDir: '/var/lib/etcd', state: '/var/lib/.etcd-rescue-etcd/state', restoreTmp: '/var/lib/.etcd-rescue-etcd/restore-t' } })),
 } as unknown as RecoveryPlan
 
 describe('hostStates', () => {
-  it('tells copied, stopped, set aside, unknown and started apart', () => {
+  it('tells copied, restored beside, stopped, set aside, unknown and started apart', () => {
     const j = new Journal()
     const t = new Date()
-    for (const h of ['etcd1', 'etcd2', 'etcd3', 'etcd4']) j.add('copy', h, t, 'ok', 'copied')
+    for (const h of ['etcd1', 'etcd2', 'etcd3', 'etcd4', 'etcd6']) j.add('copy', h, t, 'ok', 'copied')
     j.add('copy', 'etcd5', t, 'failed', 'copy failed, 3 attempts: no SSH answer')
+    for (const h of ['etcd2', 'etcd3', 'etcd4', 'etcd6']) j.add('restore', h, t, 'ok', 'restored rev 5, ID 1, into /var/lib/.etcd-rescue-etcd/restore-t')
     for (const h of ['etcd2', 'etcd3', 'etcd4']) j.add('stop', h, t, 'ok', 'stopped pid 7')
-    j.add('restore', 'etcd2', t, 'ok', 'restored ID 1; old data → /var/lib/etcd.etcd-rescue-old-20261125T000000Z')
-    j.add('restore', 'etcd3', t, 'failed', 'could not open a channel: No response from server')
-    j.add('restore', 'etcd4', t, 'failed', 'remote script "set -e…" failed (exit code null)')
+    j.add('swap', 'etcd2', t, 'ok', 'restored data in /var/lib/etcd; old data → /var/lib/etcd.etcd-rescue-old-20261125T000000Z')
+    j.add('swap', 'etcd3', t, 'failed', 'could not open a channel: No response from server')
+    j.add('swap', 'etcd4', t, 'failed', 'remote script "set -e…" failed (exit code null)')
     const lines = hostStates(plan, j)
     expect(lines[0]).toBe('etcd1: snapshot copied; etcd not stopped by this run, data untouched in /var/lib/etcd')
     expect(lines[1]).toBe('etcd2: etcd stopped, restored into /var/lib/etcd, old data set aside at /var/lib/etcd.etcd-rescue-old-20261125T000000Z; not started')
     // The channel never opened: nothing ran, so nothing was set aside.
-    expect(lines[2]).toBe('etcd3: etcd stopped; old data NOT set aside, still in /var/lib/etcd; not restored; restore FAILED (could not open a channel: No response from server)')
+    expect(lines[2]).toBe('etcd3: etcd stopped; old data NOT set aside, still in /var/lib/etcd; restored data not moved in; swap FAILED (could not open a channel: No response from server)')
     // Lost mid-script: the host alone knows; the state file says.
-    expect(lines[3]).toMatch(/^etcd4: etcd stopped; restore did not finish, old data may be set aside \(see \/var\/lib\/\.etcd-rescue-etcd\/state\); restore FAILED/)
+    expect(lines[3]).toMatch(/^etcd4: etcd stopped; moving the restored data in did not finish, old data may be set aside \(see \/var\/lib\/\.etcd-rescue-etcd\/state\); swap FAILED/)
     expect(lines[4]).toBe('etcd5: etcd not stopped by this run, data untouched in /var/lib/etcd; copy FAILED (copy failed, 3 attempts: no SSH answer)')
+    expect(lines[5]).toBe('etcd6: snapshot copied and restored into /var/lib/.etcd-rescue-etcd/restore-t; etcd not stopped by this run, data untouched in /var/lib/etcd')
   })
 
   it('says when a member runs data an earlier run restored', () => {

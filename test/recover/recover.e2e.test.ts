@@ -124,7 +124,7 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
     const r = await recover({ inventory: lab.paths.inventory, snapshot, ui })
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
     expect(r.checks.every((c) => c.ok)).toBe(true)
-    expect(ui.text()).toMatch(new RegExp(`\\[etcd3\\] ok: stopped pid ${pids3}`))
+    expect(ui.text()).toMatch(new RegExp(`\\[etcd3\\] stop ok in [\\d.]+ s: stopped pid ${pids3}`))
     await expectAllKeys(members, load.manifest)
     expect(r.snapshot?.revision).toBe(revision)
     // One login shell per host for the whole run: the session runs lock, preflight and every
@@ -161,7 +161,7 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
     const { members } = await prepare(lab, 10, true)
     const load = await clusterLoad(lab, { keys: 50, seed: 'resume', prefix: '/resume/' })
     const b = await backup({ members, outDir: mkdtempSync(join(tmpdir(), 'rescue-backup-')), ui: captureUi() })
-    const first = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi(), stopAfter: 'restore' })
+    const first = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi(), stopAfter: 'swap' })
     expect(first.exitCode).toBe(1)
     expect(first.message).toMatch(/What this run changed:[\s\S]*etcd1: restore/)
     expect(first.message).toMatch(/run the same command again/)
@@ -205,8 +205,8 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
     const second = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: ui2 })
     expect(second.exitCode, `${second.message}\n${ui2.text()}`).toBe(0)
     expect(second.plan?.token).toBe(first.plan?.token)
-    expect(ui2.text()).toMatch(/\[etcd1\] ok: already running restored data: left alone/)
-    expect(ui2.text()).toMatch(/\[etcd3\] ok: already restored by an earlier run/)
+    expect(ui2.text()).toMatch(/\[etcd1\] stop ok in [\d.]+ s: already running restored data: left alone/)
+    expect(ui2.text()).toMatch(/\[etcd3\] restore ok in [\d.]+ s: already restored by an earlier run/)
   })
   it('completes with the same command after the first run was killed mid-restore', async () => {
     const { lab } = ctx
@@ -222,7 +222,7 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
     await new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (d) => {
         out += d
-        if (out.includes('== Restore each member')) resolve()
+        if (/^\[etcd\d\] restore ok/m.test(out)) resolve()
       })
       child.on('exit', () => reject(new Error(`finished before it could be killed:\n${out}`)))
     })
@@ -232,12 +232,12 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
     const report = join(mkdtempSync(join(tmpdir(), 'report-')), 'recover.json')
     const again = runCli(['--inventory', lab.paths.inventory, '--snapshot', snapshot, '--yes', '--plain', '--report', report])
     expect(again.status, again.stdout + again.stderr).toBe(0)
-    expect(again.stdout).toMatch(/^member +connect +preflight +copy +stop +restore +start +quorum$/m)
+    expect(again.stdout).toMatch(/^member +connect +preflight +copy +restore +stop +swap +start +quorum$/m)
     // The machine-readable report: the plan, every phase per host, the proof.
     const json = JSON.parse(readFileSync(report, 'utf8'))
     expect(json).toMatchObject({ result: 'recovered', exitCode: 0, snapshot: { path: snapshot } })
     expect(json.plan.members.map((m: { name: string }) => m.name)).toEqual(['etcd1', 'etcd2', 'etcd3'])
-    for (const phase of ['connect', 'preflight', 'copy', 'stop', 'restore', 'start', 'quorum']) {
+    for (const phase of ['connect', 'preflight', 'copy', 'restore', 'stop', 'swap', 'start', 'quorum']) {
       for (const host of ['etcd1', 'etcd2', 'etcd3']) {
         const rec = json.phases.find((p: { name: string; host: string }) => p.name === phase && p.host === host)
         expect(rec, `${phase} on ${host}`).toMatchObject({ outcome: expect.stringMatching(/^(ok|skipped)$/), startedAt: expect.any(String), endedAt: expect.any(String) })

@@ -21,6 +21,8 @@ export const BIG = '/etcd-rescue/big/'
 export interface UiHooks {
   /** A phase is about to start (called synchronously, before any host's step). */
   phase?: (title: string) => void
+  /** A host is about to start a step of the recovery's pipeline (synchronously, before its remote command). */
+  step?: (host: string, step: string) => void
   update?: (host: string, text: string) => void
   warn?: (text: string) => void
 }
@@ -39,6 +41,15 @@ export function hookedUi(hooks: UiHooks): Ui & { text(): string } {
       hooks.phase?.(title)
       const v = inner.phase(title, hosts)
       return { ...v, update: (h, t) => { v.update(h, t); hooks.update?.(h, t) } }
+    },
+    pipeline: (title, hosts, steps) => {
+      hooks.phase?.(title)
+      const v = inner.pipeline(title, hosts, steps)
+      return {
+        ...v,
+        begin: (h, s) => { hooks.step?.(h, s); v.begin(h, s) },
+        update: (h, t) => { v.update(h, t); hooks.update?.(h, t) },
+      }
     },
   }
 }

@@ -56,11 +56,11 @@ describe('relay (3 hosts)', () => {
       const ui = captureUi()
       const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: true, ui })
       expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
-      expect(ui.text()).toMatch(/\[etcd2\] ok: .*sha256 verified on host; relayed from etcd1/)
-      expect(ui.text()).toMatch(/\[etcd3\] ok: .*sha256 verified on host; relayed from etcd1/)
+      expect(ui.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*sha256 verified on host; relayed from etcd1/)
+      expect(ui.text()).toMatch(/\[etcd3\] copy ok in [\d.]+ s: .*sha256 verified on host; relayed from etcd1/)
       expect(ui.text()).not.toMatch(/not relayed/)
       // The slow leg went compressed (the lab hosts have zstd, as this machine does).
-      expect(ui.text()).toMatch(/\[etcd1\] ok: .*sha256 verified on host; zstd-compressed on the way/)
+      expect(ui.text()).toMatch(/\[etcd1\] copy ok in [\d.]+ s: .*sha256 verified on host; zstd-compressed on the way/)
       // The upload script on each host recorded the hash it checked, before the rename.
       for (const [i, m] of r.plan!.members.entries()) {
         const state = await onHost(lab, i + 1, sh`cat ${m.paths.state}`)
@@ -105,8 +105,8 @@ describe('relay (3 hosts)', () => {
       const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: true, ui })
       expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
       expect(ui.text()).toMatch(/etcd3: not relayed \(etcd1 cannot reach etcd3 over SSH[^\n]*\): copying it directly/)
-      expect(ui.text()).toMatch(/\[etcd3\] ok: .*sha256 verified on host; direct copy: not relayed/)
-      expect(ui.text()).toMatch(/\[etcd2\] ok: .*relayed from etcd1/)
+      expect(ui.text()).toMatch(/\[etcd3\] copy ok in [\d.]+ s: .*sha256 verified on host; direct copy: not relayed/)
+      expect(ui.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*relayed from etcd1/)
       await expectAllKeys(members, manifest)
     } finally {
       execFileSync('ip', ['netns', 'exec', netns, 'ip', 'route', 'del', 'unreachable', `${h3}/32`])
@@ -123,7 +123,7 @@ describe('relay (3 hosts)', () => {
       const r = await recover({ inventory: lab.paths.inventory, snapshot: (await freshBackup(members, 'auto-slow')).file, ui: slow })
       expect(r.exitCode, `${r.message}\n${slow.text()}`).toBe(0)
       expect(slow.text()).toMatch(/relay \(auto\): the copies ran at .* in all, below 25 MB\/s: the others get it from etcd1/)
-      expect(slow.text()).toMatch(/\[etcd3\] ok: .*relayed from etcd1/)
+      expect(slow.text()).toMatch(/\[etcd3\] copy ok in [\d.]+ s: .*relayed from etcd1/)
     } finally {
       await labLink(lab, 'none')
     }
@@ -155,8 +155,8 @@ describe('relay (3 hosts)', () => {
       expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0)
       const sent = operatorSent(lab) - before
       expect(r.stdout).toMatch(/snapshot etcd2:\/var\/backups\/etcd-snap\.db: .*integrity trailer verified/)
-      expect(r.stdout).toMatch(/\[etcd1\] ok: .*relayed from etcd2/)
-      expect(r.stdout).toMatch(/\[etcd3\] ok: .*relayed from etcd2/)
+      expect(r.stdout).toMatch(/\[etcd1\] copy ok in [\d.]+ s: .*relayed from etcd2/)
+      expect(r.stdout).toMatch(/\[etcd3\] copy ok in [\d.]+ s: .*relayed from etcd2/)
       // Only the run's own SSH traffic went from here to the hosts: far less than one copy of the file.
       expect(sent, `operator sent ${sent} bytes; snapshot ${size}`).toBeLessThan(size / 4)
     } finally {
