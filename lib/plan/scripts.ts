@@ -16,11 +16,6 @@ export const HASH_FILE: Script = sh`hash_file() {
   if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$1" | cut -c1-64; else sha256sum "$1" | cut -c1-64; fi
 }`
 
-/** SHA-256 of stdin, as HASH_FILE computes it. */
-export const HASH_STDIN: Script = sh`hash_stdin() {
-  if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r | cut -c1-64; else sha256sum | cut -c1-64; fi
-}`
-
 /**
  * A file's identity: size, inode and change time (ns). Any rewrite or swap
  * changes it, and ctime cannot be set back, so a file whose identity matches
@@ -57,39 +52,34 @@ echo "ready"`
 }
 
 /**
- * Reads the snapshot from stdin into a part file, hashing it on the way (tee into
- * the hash: no second read once the last byte is in), checks its size and
- * SHA-256 on the host, then renames it into place. Each upload writes its own
- * part file (PART.<pid>): a retry over a new connection may start while the
- * writer of a lost one still runs, and must not share (or have removed) its
- * file. A failed write (disk full) removes its part at once; parts whose writer
- * is gone (a killed run) are removed first. Only a file whose hash matched is
- * ever renamed to the name restore reads. It reads all of its stdin whatever
- * happens (a session sends exactly the file's bytes and reads its next message
- * after them), so nothing before the copy may end it. With `zstd`, stdin is
- * zstd-compressed (the hash is still the file's own).
+ * Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it
+ * into place. Each upload writes its own part file (PART.<pid>): a retry over a
+ * new connection may start while the writer of a lost one still runs, and must
+ * not share (or have removed) its file. A failed write (disk full) removes its
+ * part at once; parts whose writer is gone (a killed run) are removed first.
+ * Only a file whose hash matched is ever renamed to the name restore reads.
+ * It reads all of its stdin whatever happens (a session sends exactly the file's
+ * bytes and reads its next message after them), so nothing before the copy may end it.
+ * With `zstd`, stdin is zstd-compressed (the hash is still the file's own).
  */
-export function uploadReceiveScript(paths: MemberPaths, sha256: string, size: number, compressed?: 'zstd'): Script {
-  const decode = compressed ? sh`zstd -dcq` : sh`cat`
+export function uploadReceiveScript(paths: MemberPaths, sha256: string, compressed?: 'zstd'): Script {
+  const receive = compressed ? sh`zstd -dcq > "$P"` : sh`cat > "$P"`
   return sh`umask 077
-${HASH_STDIN}
+${HASH_FILE}
 ${FILE_ID}
-W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}; size=${size}
+W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}
 P="$P0.$$"
 for f in "$P0".*; do
   [ -e "$f" ] || continue
   kill -0 "\${f##*.}" 2>/dev/null || rm -f "$f"
 done
-# The bytes go to the file and to the hash at once. A write that fails (disk full) says so on
-# stderr and leaves the file short; tee passes the rest on, and what is left is read to the end.
-sum=$(${decode} | { tee "$P"; cat > /dev/null; } | hash_stdin)
-cat > /dev/null
-got=$(stat -c %s "$P" 2>/dev/null || echo 0)
-if [ "$got" != "$size" ]; then
+if ! ${receive}; then
   rm -f "$P"
-  echo "writing the copy failed ($got of $size bytes written); the partial file was removed" >&2
+  cat > /dev/null
+  echo "writing the copy failed; the partial file was removed" >&2
   exit 1
 fi
+sum=$(hash_file "$P")
 if [ "$sum" != "$want" ]; then
   rm -f "$P"
   echo "the copy on this host is corrupt: sha256 $sum, expected $want" >&2
@@ -118,7 +108,7 @@ ${uploadCheckScript(paths, sha256, size)}
 out=$(check) || exit 1
 printf '%s\n' "$out"
 case $out in in-place=*) exit 0 ;; esac
-${uploadReceiveScript(paths, sha256, size, compressed)}`
+${uploadReceiveScript(paths, sha256, compressed)}`
 }
 
 /**

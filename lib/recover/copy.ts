@@ -95,7 +95,7 @@ export function startUploads(file: string, sha256: string, size: number, targets
       }
       const outcomes = await fanOutUpload(file, go.map(({ t, via }) => ({
         host: t.host,
-        command: via ? uploadReceiveScript(t.paths, sha256, size) : uploadScript(t.paths, sha256, size),
+        command: via ? uploadReceiveScript(t.paths, sha256) : uploadScript(t.paths, sha256, size),
         via: via && { channel: via.channel, receive: (script, bytes, feed) => via.session.receive(script, bytes, feed), drop: () => via.drop() },
         onProgress: (bytes) => {
           onBytes?.(t.name, bytes)
