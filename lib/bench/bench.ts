@@ -208,6 +208,8 @@ export interface RescueReport {
   verification: Array<{ ok: boolean }>
   remoteCommands: Record<string, number>
   peakRssBytes: number
+  /** What the run warned about (a lock taken over, a copy retried): what explains an odd round. */
+  warnings?: string[]
 }
 
 /**
@@ -225,7 +227,7 @@ export function rescueRound(report: RescueReport, wallSeconds: number, spawnedAt
     method: 'etcd-rescue', seconds: wallSeconds, phases,
     remoteCommands: Object.values(report.remoteCommands).reduce((a, b) => a + b, 0),
     peakRssBytes: report.peakRssBytes,
-    note: `verified (${report.verification.length} checks)`,
+    note: `verified (${report.verification.length} checks)${report.warnings?.length ? `; warned: ${report.warnings.map((w) => w.split('\n')[0]).join(' | ')}` : ''}`,
   }
 }
 

@@ -95,6 +95,15 @@ describe('round parsing', () => {
     expect(r.phases).toEqual({ startup: 1, copy: 3, stop: 1, exit: 0.5 })
     expect(r).toMatchObject({ method: 'etcd-rescue', seconds: 9.5, remoteCommands: 15, peakRssBytes: 150 * MiB, note: 'verified (2 checks)' })
   })
+
+  it('names what the run warned about in the round\'s note: what explains an odd round', () => {
+    const r = rescueRound({
+      exitCode: 0, message: '', startedAt: '2026-11-25T18:00:01.000Z', totalSeconds: 8, phases: [],
+      verification: [{ ok: true }], remoteCommands: { a: 2 }, peakRssBytes: MiB,
+      warnings: ['a: taking over the lock of an earlier run from this machine that is gone\n  holder: x'],
+    }, 9.5, Date.parse('2026-11-25T18:00:00.000Z'))
+    expect(r.note).toBe('verified (1 checks); warned: a: taking over the lock of an earlier run from this machine that is gone')
+  })
 })
 
 function result(hosts: number, snapshotBytes: number, manual: number, rescue: number): BenchResult {
