@@ -2,7 +2,7 @@
 // running member answers `endpoint status` against itself alone (it does
 // without quorum, with the error "etcdserver: no leader"); a stopped member's
 // database is read offline by `snapshot status` on a COPY of member/snap/db in
-// the work dir (the file in place is never opened: bbolt may write on open),
+// a dir of its own beside the work dir (the file in place is never opened: bbolt may write on open),
 // and its cluster ID comes from the first WAL record. The script is appended to
 // the preflight probe, so it costs no extra remote command; it prints `held.*`
 // lines that parseHeld() holds to a grammar before anything uses them.
@@ -15,7 +15,7 @@ import { isSafeAbsolutePath } from './grammar.ts'
 export interface HeldReadInput {
   dataDir: string
   binDir?: string
-  /** etcd-rescue's work dir on that host: the db copy goes there, and is removed. */
+  /** etcd-rescue's work dir on that host: the db copy goes in a dir of its own beside it, and is removed. */
   work: string
   clientUrl: string
   tls?: TlsFiles
@@ -68,21 +68,23 @@ if [ -d "$SV_D/member" ]; then
       echo "held.db_error=no member/snap/db"
     else
       sv_need=$(wc -c < "$SV_DB" | tr -d ' ')
-      # A work dir made only for this read goes again: a refused run leaves the host as it was.
-      sv_made=; [ -d "$SV_W" ] || { ( umask 077; mkdir -p "$SV_W" ) 2>/dev/null && sv_made=1; }
-      sv_free=$(df -Pk "$SV_W" 2>/dev/null | awk 'NR == 2 { print $4 }')
-      SV_T="$SV_W/held-read-$$.db"
+      # The copy goes in a dir of this read's own beside the work dir, made and removed here: the
+      # snapshot's upload runs alongside this probe and makes (or finds) the work dir itself, so
+      # removing a work dir this read made could pull it from under that upload.
+      SV_H="$SV_W.held-$$"
+      sv_free=$(df -Pk "$(dirname "$SV_W")" 2>/dev/null | awk 'NR == 2 { print $4 }')
+      SV_T="$SV_H/held-read.db"
       if [ -z "$sv_free" ] || [ $((sv_free * 1024)) -lt $((sv_need + sv_need / 10)) ]; then
-        echo "held.db_error=no room to copy member/snap/db ($sv_need bytes) into $SV_W"
-      elif ( umask 077; cp "$SV_DB" "$SV_T" ) 2>/dev/null; then
+        echo "held.db_error=no room to copy member/snap/db ($sv_need bytes) next to $SV_W"
+      elif ( umask 077; mkdir "$SV_H" && cp "$SV_DB" "$SV_T" ) 2>/dev/null; then
         if [ -n "$SV_U" ]; then sv_st=$("$SV_U" snapshot status "$SV_T" -w json 2>&1)
         else sv_st=$(env ETCDCTL_API=3 "$SV_C" snapshot status "$SV_T" -w json 2>&1); fi
         echo "held.db_status=$(printf '%s\\n' "$sv_st" | tail -n 5 | tr '\\n' ' ')"
       else
-        echo "held.db_error=cannot copy member/snap/db into $SV_W"
+        echo "held.db_error=cannot copy member/snap/db next to $SV_W"
       fi
       rm -f "$SV_T"
-      [ -n "$sv_made" ] && rmdir "$SV_W" 2>/dev/null
+      rmdir "$SV_H" 2>/dev/null
     fi
     sv_wal=$(ls "$SV_D/member/wal" 2>/dev/null | grep '\\.wal$' | head -n 1)
     [ -n "$sv_wal" ] && echo "held.wal=$(od -An -tx1 -v -N 512 "$SV_D/member/wal/$sv_wal" | tr -d ' \\n')"

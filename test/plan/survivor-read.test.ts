@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { HeldReadMissing, heldReadScript, parseHeld, walIds } from '../../lib/plan/survivor-read.ts'
 
 // Real output of heldReadScript on etcd 3.4.23 (a one-member cluster on loopback), stopped then running.
@@ -79,4 +83,23 @@ describe('heldReadScript', () => {
     expect(s.indexOf('cp "$SV_DB" "$SV_T"')).toBeLessThan(s.indexOf('snapshot status "$SV_T"'))
     expect(s).not.toMatch(/snapshot status "\$SV_DB"/)
   })
+
+  it('reads a stopped member\'s db from a copy in a dir of its own, never making or removing the work dir (the upload beside it owns that)', () => {
+    const root = mkdtempSync(join(tmpdir(), 'held-'))
+    const dataDir = join(root, 'etcd')
+    const snap = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
+    execFileSync('/usr/bin/etcdctl', ['snapshot', 'restore', snap, '--name', 'e1', '--initial-cluster', 'e1=http://127.0.0.1:65032', '--initial-advertise-peer-urls', 'http://127.0.0.1:65032', '--data-dir', dataDir], { env: { ...process.env, ETCDCTL_API: '3' }, stdio: 'ignore' })
+    const work = join(root, '.etcd-rescue-etcd')
+    const read = () => spawnSync('/bin/sh', ['-c', heldReadScript({ dataDir, binDir: '/usr/bin', work, clientUrl: 'http://127.0.0.1:65031', ports: [65031, 65032] }).text], { encoding: 'utf8' })
+    const absent = read()
+    expect(parseHeld(absent.stdout, 'e1')).toMatchObject({ state: 'stopped', revision: 51 })
+    expect(readdirSync(root)).toEqual(['etcd'])
+    // An upload's work dir, there already: left as it is.
+    mkdirSync(work)
+    writeFileSync(join(work, 'snapshot.db.part.1'), 'arriving')
+    expect(parseHeld(read().stdout, 'e1')).toMatchObject({ revision: 51 })
+    expect(readdirSync(root).sort()).toEqual(['.etcd-rescue-etcd', 'etcd'])
+    expect(readdirSync(work)).toEqual(['snapshot.db.part.1'])
+  })
 })
+

@@ -143,7 +143,7 @@ for (const version of ['3.4.23', '3.5.30']) {
       expect(r.fromSurvivors?.choice.held.find((d) => d.member === 'etcd1')?.revision).toBeLessThan(freshest)
       expect(r.fromSurvivors?.snapshot?.raw).toBe(true)
       // Preflight left no copy of a database behind on any host.
-      for (const i of [1, 2, 3]) expect(await onHost(lab, i, 'ls /var/lib/.etcd-rescue-etcd/ 2>/dev/null | grep -c held-read || true')).toMatch(/^0/)
+      for (const i of [1, 2, 3]) expect(await onHost(lab, i, 'ls -a /var/lib/ /var/lib/.etcd-rescue-etcd/ 2>/dev/null | grep -c held || true')).toMatch(/^0/)
       await expectKeys(s.members, BEFORE, s.before)
       await expectKeys(s.members, AFTER, s.after)
       await expectKeys(s.members, '/s/more/', Object.fromEntries(more.digests))
