@@ -143,3 +143,15 @@ describe('runPipeline', () => {
     await expect(runPipeline(ui(), new Journal(), 'test', ['a'], steps([{ key: 'stop', gate: 'start' }, 'start'], []), { forks: 1 })).rejects.toThrow(/gate of stop: start is not an earlier step/)
   })
 })
+
+describe('runPipeline on the live task list (listr2)', () => {
+  it('ends when hosts fail or are held at a gate, as when all finish: the view never waits forever', async () => {
+    const { ListrUi } = await import('../../lib/task/ui.ts')
+    const sink = { write: () => true } as never
+    const ok = await runPipeline(new ListrUi(sink), new Journal(), 'test', ['a', 'b'], steps(['copy', { key: 'stop', gate: 'copy' }], []), { forks: 2 })
+    expect(ok.allThrough).toBe('stop')
+    const broken = await runPipeline(new ListrUi(sink), new Journal(), 'test', ['a', 'b', 'c'], steps(['copy', { key: 'stop', gate: 'copy' }, 'start'], [], { fail: 'b:copy' }), { forks: 2 })
+    expect(broken.failed.map((f) => f.host)).toEqual(['b'])
+    expect([...broken.hosts.values()].filter((h) => h.heldAt).length).toBe(2)
+  }, 10_000)
+})
