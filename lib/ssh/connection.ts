@@ -98,7 +98,7 @@ export function targetLabel(t: SshTarget): string {
 }
 
 export class SshHost {
-  /** Remote commands started on this host: each is an exec channel, so a login shell there. */
+  /** Remote commands started on this host: each is an exec channel, so a login shell there (a relay hop's logins are added by lib/transfer/relay.ts). */
   commandStarts = 0
   /** Random per connection: sudo's prompt, and the line the become shell prints once sudo let it in. */
   private readonly promptMarker = `etcd-rescue-sudo-prompt-${randomBytes(8).toString('hex')}:`
@@ -185,84 +185,99 @@ export class SshHost {
     // session's processes when the channel closes). Read with a builtin: no fork.
     const run = options.timeoutMs ? sh`read -r _ _ _ _ pg _ < /proc/$$/stat 2>/dev/null && echo "etcd-rescue-pgid=$pg" >&2
 ${command}` : command
+    channel.catch(() => {})
+    // On a connection that is gone ssh2 throws at once and never calls back: both promises must
+    // say so, or a caller waiting for the channel (a streaming upload) would wait forever.
+    if (this.closed) {
+      const e = new SshError(this.name, 'could not open a channel: the connection is gone')
+      rejectChannel(e)
+      const result = Promise.reject(e)
+      result.catch(() => {})
+      return { channel, result }
+    }
     this.commandStarts++
     const result = new Promise<ExecResult>((resolve, reject) => {
-      // ssh2 reads agentForward from the exec options at run time; its types leave it out.
-      this.client.exec(this.wrap(run, options.noBecome).text, (options.agentForward ? { agentForward: true } : {}) as Record<string, never>, (err, stream) => {
-        if (err) {
-          const e = new SshError(this.name, `could not open a channel: ${err.message}`)
-          rejectChannel(e)
-          return reject(e)
-        }
-        const viaPassword = this.passwordBecome && !options.noBecome
-        // The caller's stdin (and a streaming upload's channel) only once sudo let us in.
-        const ready = () => {
-          resolveChannel(stream)
-          if (options.stdin !== undefined) stream.end(options.stdin)
-        }
-        if (!viaPassword) ready()
-        const out: Buffer[] = []
-        const errOut: Buffer[] = []
-        let code: number | null = null
-        let signal: string | undefined
-        let timer: NodeJS.Timeout | undefined
-        if (options.timeoutMs) {
-          timer = setTimeout(() => {
-            signal = 'TIMEOUT'
-            stream.close()
-            const pg = Number(new RegExp(`^${PGID_MARKER}=(\\d+)$`, 'm').exec(Buffer.concat(errOut).toString())?.[1])
-            if (Number.isInteger(pg) && pg > 1) void this.killGroup(pg)
-          }, options.timeoutMs)
-        }
-        const stdoutData = (d: Buffer) => {
-          if (options.stdout) options.stdout.write(d)
-          else if (options.onData) options.onData(d, 'stdout')
-          else {
-            out.push(d)
-            options.onOutput?.(d.toString(), 'stdout')
+      const failed = (err: Error) => {
+        const e = new SshError(this.name, `could not open a channel: ${err.message}`)
+        rejectChannel(e)
+        reject(e)
+      }
+      try {
+        // ssh2 reads agentForward from the exec options at run time; its types leave it out.
+        this.client.exec(this.wrap(run, options.noBecome).text, (options.agentForward ? { agentForward: true } : {}) as Record<string, never>, (err, stream) => {
+          if (err) return failed(err)
+          const viaPassword = this.passwordBecome && !options.noBecome
+          // The caller's stdin (and a streaming upload's channel) only once sudo let us in.
+          const ready = () => {
+            resolveChannel(stream)
+            if (options.stdin !== undefined) stream.end(options.stdin)
           }
-        }
-        const stderrData = (d: Buffer) => {
-          errOut.push(d)
-          options.onData?.(d, 'stderr')
-          options.onOutput?.(d.toString(), 'stderr')
-        }
-        // Both streams must be consumed or 'close' never fires.
-        if (!viaPassword) {
-          if (options.stdout) stream.pipe(options.stdout, { end: false })
-          else stream.on('data', stdoutData)
-          stream.stderr.on('data', stderrData)
-        } else {
-          const become = new BecomeWatcher(this.promptMarker, this.successMarker, {
-            sendPassword: () => stream.write(`${this.becomePassword}\n`),
-            giveUp: () => stream.end(),
-            ready,
-            stdout: stdoutData,
-            stderr: stderrData,
-          })
-          stream.on('data', (d: Buffer) => become.stdout(d))
-          stream.stderr.on('data', (d: Buffer) => become.stderr(d))
-          stream.on('close', () => {
-            become.flush()
-            if (!become.accepted) {
-              rejectChannel(new SshError(this.name, become.promptCount > 1 ? 'sudo refused the become password (-K)' : 'sudo did not let the command run'))
+          if (!viaPassword) ready()
+          const out: Buffer[] = []
+          const errOut: Buffer[] = []
+          let code: number | null = null
+          let signal: string | undefined
+          let timer: NodeJS.Timeout | undefined
+          if (options.timeoutMs) {
+            timer = setTimeout(() => {
+              signal = 'TIMEOUT'
+              stream.close()
+              const pg = Number(new RegExp(`^${PGID_MARKER}=(\\d+)$`, 'm').exec(Buffer.concat(errOut).toString())?.[1])
+              if (Number.isInteger(pg) && pg > 1) void this.killGroup(pg)
+            }, options.timeoutMs)
+          }
+          const stdoutData = (d: Buffer) => {
+            if (options.stdout) options.stdout.write(d)
+            else if (options.onData) options.onData(d, 'stdout')
+            else {
+              out.push(d)
+              options.onOutput?.(d.toString(), 'stdout')
             }
+          }
+          const stderrData = (d: Buffer) => {
+            errOut.push(d)
+            options.onData?.(d, 'stderr')
+            options.onOutput?.(d.toString(), 'stderr')
+          }
+          // Both streams must be consumed or 'close' never fires.
+          if (!viaPassword) {
+            if (options.stdout) stream.pipe(options.stdout, { end: false })
+            else stream.on('data', stdoutData)
+            stream.stderr.on('data', stderrData)
+          } else {
+            const become = new BecomeWatcher(this.promptMarker, this.successMarker, {
+              sendPassword: () => stream.write(`${this.becomePassword}\n`),
+              giveUp: () => stream.end(),
+              ready,
+              stdout: stdoutData,
+              stderr: stderrData,
+            })
+            stream.on('data', (d: Buffer) => become.stdout(d))
+            stream.stderr.on('data', (d: Buffer) => become.stderr(d))
+            stream.on('close', () => {
+              become.flush()
+              if (!become.accepted) {
+                rejectChannel(new SshError(this.name, become.promptCount > 1 ? 'sudo refused the become password (-K)' : 'sudo did not let the command run'))
+              }
+            })
+          }
+          stream.on('exit', (c: number | null, sig?: string) => {
+            if (signal === 'TIMEOUT') return // what ended it on the host after the timeout is ours, not the cause
+            code = c
+            if (sig) signal = sig
           })
-        }
-        stream.on('exit', (c: number | null, sig?: string) => {
-          if (signal === 'TIMEOUT') return // what ended it on the host after the timeout is ours, not the cause
-          code = c
-          if (sig) signal = sig
+          stream.on('close', () => {
+            clearTimeout(timer)
+            const stderr = Buffer.concat(errOut).toString().replace(new RegExp(`^${PGID_MARKER}=\\d+\\n`, 'm'), '')
+            const r: ExecResult = { code, signal, stdout: Buffer.concat(out).toString(), stderr }
+            if (!options.allowFailure && (code !== 0 || signal)) {
+              reject(new RemoteCommandError(this.name, command.text, code, signal, r.stdout, r.stderr))
+            } else resolve(r)
+          })
         })
-        stream.on('close', () => {
-          clearTimeout(timer)
-          const stderr = Buffer.concat(errOut).toString().replace(new RegExp(`^${PGID_MARKER}=\\d+\\n`, 'm'), '')
-          const r: ExecResult = { code, signal, stdout: Buffer.concat(out).toString(), stderr }
-          if (!options.allowFailure && (code !== 0 || signal)) {
-            reject(new RemoteCommandError(this.name, command.text, code, signal, r.stdout, r.stderr))
-          } else resolve(r)
-        })
-      })
+      } catch (err) {
+        failed(err as Error)
+      }
     })
     result.catch(() => {})
     return { channel, result }
