@@ -20,7 +20,7 @@ import { fanOutUpload } from '../ssh/upload.ts'
 import type { HostPool } from '../task/hosts.ts'
 import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
-import { relayCopy, type RelayMode } from '../transfer/relay.ts'
+import { relayCopy, type DirectEach, type RelayMode } from '../transfer/relay.ts'
 import { localZstd, zstdStream } from '../transfer/compress.ts'
 import type { RecoverOptions } from './recover.ts'
 
@@ -51,6 +51,8 @@ export interface UploadPlace {
   host: SshHost
   paths: MemberPaths
   lock?: HeldLock
+  /** Stops this host's copy alone; the others go on from the same read. */
+  signal?: AbortSignal
 }
 
 /**
@@ -97,6 +99,7 @@ export function startUploads(file: string, sha256: string, size: number, targets
         host: t.host,
         command: via ? uploadReceiveScript(t.paths, sha256) : uploadScript(t.paths, sha256, size),
         via: via && { channel: via.channel, receive: (script, bytes, feed) => via.session.receive(script, bytes, feed), drop: () => via.drop() },
+        signal: t.signal,
         onProgress: (bytes) => {
           onBytes?.(t.name, bytes)
           views.get(t.name)?.(progress(bytes, size, t0))
@@ -129,6 +132,8 @@ export interface CopyOptions {
   forks: number
   connect: ConnectOptions
   warn: (text: string) => void
+  /** A member's copy was cut for a relay (its session, and so its lock, ended): take the lock again. */
+  onCut?: (name: string) => void
 }
 
 /**
@@ -155,8 +160,9 @@ export function startCopy(o: CopyOptions): Uploads {
     results.set(m.name, promise)
   }
   type Got = { ok: boolean; secs: number; error?: unknown; text?: string; stdout?: string }
-  // A direct copy: over the sessions; with `compress` (the relay's slow first leg) zstd over an exec, when both ends have it.
-  const direct = async (members: CopyMember[], onBytes?: (name: string, bytes: number) => void, compress = false, signal?: AbortSignal): Promise<Map<string, Got>> => {
+  // A direct copy: over the sessions, one read of the file for all (each member's copy may be cut
+  // alone: each.cut); with `compress` (the relay's slow first leg) zstd over an exec, when both ends have it.
+  const direct = async (members: CopyMember[], onBytes?: (name: string, bytes: number) => void, compress = false, each: DirectEach = {}): Promise<Map<string, Got>> => {
     const got = new Map<string, Got>()
     if (aborted) {
       for (const m of members) got.set(m.name, { ok: false, secs: 0, error: new Error('the copy was stopped') })
@@ -164,12 +170,13 @@ export function startCopy(o: CopyOptions): Uploads {
     }
     const zstd = compress && localZstd()
     if (!zstd) {
-      const u = startUploads(path, sha256, size, members.map((m) => ({ name: m.name, host: o.pool.get(m.name), paths: m.paths, lock: o.locks(m.name) })), o.forks, onBytes)
+      const u = startUploads(path, sha256, size, members.map((m) => ({ name: m.name, host: o.pool.get(m.name), paths: m.paths, lock: o.locks(m.name), signal: each.cut?.(m.name) })), o.forks, onBytes)
       running.push(u)
-      signal?.addEventListener('abort', () => u.abort(), { once: true })
       for (const [name, view] of views) u.views.set(name, view)
       await Promise.all(members.map(async (m) => {
-        got.set(m.name, await u.results.get(m.name)!.then((d) => ({ ok: true, secs: d.secs, stdout: d.stdout }), (error) => ({ ok: false, secs: 0, error })))
+        const r: Got = await u.results.get(m.name)!.then((d) => ({ ok: true, secs: d.secs, stdout: d.stdout }), (error) => ({ ok: false, secs: 0, error }))
+        got.set(m.name, r)
+        each.done?.(m.name, r)
       }))
       return got
     }
@@ -194,13 +201,15 @@ export function startCopy(o: CopyOptions): Uploads {
   }
   const remote = o.snapshot.host ? { host: o.snapshot.host, path } : undefined
   const settleAll = (got: Map<string, Got>) => { for (const [name, r] of got) settles.get(name)?.(r) }
-  if (o.mode === 'off' || (todo.length < 2 && !remote)) void direct(todo).then(settleAll)
+  // Each member is settled as soon as its own copy is verified: its next step need not wait for the others.
+  if (o.mode === 'off' || (todo.length < 2 && !remote)) void direct(todo, undefined, false, { done: (name, r) => settles.get(name)?.(r) }).then(settleAll)
   else {
     const asRelay = (m: CopyMember) => ({ ...m, upload: uploadScript(m.paths, sha256, size), snapshotPath: m.paths.snapshot })
     void relayCopy({
       mode: o.mode, todo: todo.map(asRelay), all: o.members.map(asRelay), size, hostOf: (name) => o.pool.get(name), forks: o.forks, remote,
       connect: o.connect,
-      direct: (members, onBytes, compress, signal) => direct(todo.filter((t) => members.some((m) => m.name === t.name)), onBytes, compress, signal),
+      direct: (members, onBytes, compress, each) => direct(todo.filter((t) => members.some((m) => m.name === t.name)), onBytes, compress, each),
+      onCut: o.onCut,
       local: async (m, file) => {
         const lock = o.locks(m.name)
         const script = sh`exec < ${file}

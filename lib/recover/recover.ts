@@ -126,12 +126,20 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     if (!lock) throw new Error(`no session on ${name}`)
     return lock
   }
-  // A copy retried over a new connection takes this run's own lock over from the dead one.
-  const relock = async (name: string, host: SshHost) => {
-    const m = res.members.find((x) => x.name === name)!
-    const lock = await acquireLock(host, m.dataDir, { waitSeconds: 0, takeover: lockOf.get(name)?.owner })
-    locks.push(lock)
-    lockOf.set(name, lock)
+  // A copy retried over a new connection, or cut for a relay, takes this run's own lock over
+  // from the session that ended. One at a time per member: two takeovers would end each other.
+  const relocking = new Map<string, Promise<void>>()
+  const relock = (name: string, host: SshHost): Promise<void> => {
+    const before = relocking.get(name) ?? Promise.resolve()
+    const next = before.catch(() => {}).then(async () => {
+      if (lockOf.get(name) && !lockOf.get(name)!.closed) return
+      const m = res.members.find((x) => x.name === name)!
+      const lock = await acquireLock(host, m.dataDir, { waitSeconds: 0, takeover: lockOf.get(name)?.owner })
+      locks.push(lock)
+      lockOf.set(name, lock)
+    })
+    relocking.set(name, next)
+    return next
   }
   // The copy, started while preflight runs; taken back if the run ends before any change.
   let early: { uploads: Uploads; members: Array<{ name: string; paths: ReturnType<typeof memberPaths> }>; sha256: string } | undefined
@@ -241,6 +249,12 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
           forks,
           connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword },
           warn,
+          // Cut for a relay: the lock is taken again as soon as that session has ended (after its
+          // preflight probe answered), not after the hop, so no member goes unlocked meanwhile.
+          onCut: (name) => {
+            const lock = lockOf.get(name)
+            if (lock) void lock.thenOutput.catch(() => undefined).then(() => relock(name, pool.get(name))).catch(() => undefined)
+          },
         }),
       }
     }

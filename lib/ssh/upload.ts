@@ -24,6 +24,8 @@ export interface UploadTarget {
   via?: UploadSession
   /** Bytes handed to this host's channel so far. */
   onProgress?: (bytes: number) => void
+  /** Stops this host's copy alone (its script removes its part file); the others go on from the same read. */
+  signal?: AbortSignal
 }
 
 export type UploadOutcome = { ok: true; result: ExecResult } | { ok: false; error: unknown }
@@ -86,6 +88,17 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   }
   if (signal?.aborted) stop()
   signal?.addEventListener('abort', stop, { once: true })
+  const cuts = sinks.map((s) => {
+    const cut = () => {
+      s.alive = false
+      if (s.drop) s.drop()
+      else s.stream?.close()
+      release(s)
+    }
+    if (s.target.signal?.aborted) cut()
+    s.target.signal?.addEventListener('abort', cut, { once: true })
+    return () => s.target.signal?.removeEventListener('abort', cut)
+  })
   await new Promise<void>((resolve, reject) => {
     input.on('data', (chunk: Buffer) => {
       for (const s of sinks) {
@@ -106,6 +119,7 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
     input.on('error', reject)
   })
   signal?.removeEventListener('abort', stop)
+  cuts.forEach((off) => off())
   for (const s of sinks) {
     // A session's channel stays open: the script has had its bytes, the session goes on.
     if (s.finish) {

@@ -185,17 +185,28 @@ export async function hop(o: HopOptions): Promise<HopResult> {
     if (r.code !== 0) {
       throw new RescueError(hopReason(r.code, r.stderr, o.source.name, o.target.name), { where: o.target.name })
     }
+    // The hop's OpenSSH login on the target is a login shell there too: counted with the run's own.
+    o.target.commandStarts++
     return { signatures: agent.signatures }
   } catch (err) {
     if (err instanceof RescueError) throw err
     throw new RescueError(`the relay connection to ${o.source.name} failed: ${(err as Error).message}`, { where: o.target.name, cause: err })
   } finally {
+    // The hop's own connection to the source starts a login shell there: counted on the source.
+    o.source.commandStarts += conn?.commandStarts ?? 0
     agent.close()
     conn?.close()
   }
 }
 
 export type RelayMode = 'relay' | 'auto' | 'off'
+
+type Got = { ok: boolean; secs: number; error?: unknown; text?: string }
+
+export interface DirectEach {
+  cut?: (name: string) => AbortSignal | undefined
+  done?: (name: string, got: Got) => void
+}
 
 export interface RelayCopyOptions<M extends { name: string; upload: Script; snapshotPath: string; inPlace: boolean }> {
   mode: RelayMode
@@ -209,8 +220,14 @@ export interface RelayCopyOptions<M extends { name: string; upload: Script; snap
   forks: number
   /** The snapshot on a member (--snapshot HOST:PATH); absent: a local file, sent to the source first. */
   remote?: { host: string; path: string }
-  /** The direct copy (fanOutUpload, retries): resolves per member whether it succeeded and in how many seconds; `signal` stops it. */
-  direct: (members: M[], onBytes?: (name: string, bytes: number) => void, compress?: boolean, signal?: AbortSignal) => Promise<Map<string, { ok: boolean; secs: number; error?: unknown; text?: string }>>
+  /**
+   * The direct copy (fanOutUpload, retries): resolves per member whether it succeeded and in how
+   * many seconds. One read of the file feeds every member; `each.cut` stops one member's copy
+   * while the others go on, and `each.done` hears of each member as it settles.
+   */
+  direct: (members: M[], onBytes?: (name: string, bytes: number) => void, compress?: boolean, each?: DirectEach) => Promise<Map<string, Got>>
+  /** A member's copy was cut (auto chose to relay): its session, and so its lock, ends; the caller takes the lock again. */
+  onCut?: (name: string) => void
   /** Runs a member's upload script with the source's file as stdin, on the source itself (--snapshot HOST:PATH). */
   local: (member: M, file: string) => Promise<void>
   settle: (name: string, r: { ok: boolean; secs: number; error?: unknown; text?: string }) => void
@@ -261,11 +278,30 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
         }
       }
       // Explicit --relay: the slow leg is compressed (zstd, when both ends have it). Auto
-      // decides from these copies' speed, so they go plain.
-      const firstCopy = o.direct([source], onBytes, o.mode === 'relay').then((got) => got.get(sourceName)!)
+      // decides from these copies' speed, so they go plain, all from one read of the file:
+      // the others' copies can be cut while the first one's goes on.
+      let firstCopy: Promise<Got>
+      let all: Promise<Map<string, Got>> | undefined
+      const cut = new AbortController()
+      // Each other member is settled as soon as its own copy is verified (its next step may start).
+      const settled = new Set<string>()
       if (o.mode === 'auto') {
-        const cut = new AbortController()
-        const others = rest.length ? o.direct(rest, onBytes, false, cut.signal) : Promise.resolve(new Map())
+        let firstDone!: (got: Got) => void
+        firstCopy = new Promise<Got>((resolve) => { firstDone = resolve })
+        all = o.direct([source, ...rest], onBytes, false, {
+          cut: (name) => (name === sourceName ? undefined : cut.signal),
+          done: (name, got) => {
+            if (name === sourceName) firstDone(got)
+            else if (got.ok) {
+              settled.add(name)
+              o.settle(name, got)
+            }
+          },
+        })
+        // A copy that ended without settling each member (it cannot, but never hang on it).
+        void all.then((got) => firstDone(got.get(sourceName) ?? { ok: false, secs: 0, error: new Error('not copied') }))
+      } else firstCopy = o.direct([source], onBytes, true).then((got) => got.get(sourceName)!)
+      if (all) {
         let timer: NodeJS.Timeout | undefined
         const early = await Promise.race([
           probing.then(() => new Promise<'probe'>((resolve) => { timer = setTimeout(() => resolve('probe'), AUTO_PROBE_MS) })),
@@ -277,11 +313,13 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
         const bytes = probe ? total() - probe.bytes : 0
         if (early === 'done' || !autoRelays(bytes, ms)) {
           o.settle(sourceName, await firstCopy)
-          return settleAll(o, rest, await others)
+          return settleAll(o, rest.filter((m) => !settled.has(m.name)), await all)
         }
         o.warn(`relay (auto): the copies ran at ${formatRate(bytes, ms / 1000)} in all, below ${AUTO_RELAY_BELOW / 1e6} MB/s: the others get it from ${sourceName}`)
         cut.abort()
-        await others
+        // A copy that already finished is kept; the others end, and take their locks again.
+        rest = rest.filter((m) => !settled.has(m.name))
+        for (const m of rest) o.onCut?.(m.name)
       }
       const first = await firstCopy
       o.settle(sourceName, first)
@@ -325,7 +363,7 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
   if (fallback.length) settleAll(o, fallback, await o.direct(fallback), 'direct copy: not relayed')
 }
 
-function settleAll<M extends { name: string }>(o: { settle: RelayCopyOptions<never>['settle'] }, members: M[], got: Map<string, { ok: boolean; secs: number; error?: unknown; text?: string }>, text?: string) {
+function settleAll<M extends { name: string }>(o: { settle: RelayCopyOptions<never>['settle'] }, members: M[], got: Map<string, Got>, text?: string) {
   for (const m of members) {
     const r = got.get(m.name) ?? { ok: false, secs: 0, error: new Error('not copied') }
     o.settle(m.name, { ...r, text: text ?? r.text })

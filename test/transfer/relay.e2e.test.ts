@@ -61,6 +61,10 @@ describe('relay (3 hosts)', () => {
       expect(ui.text()).not.toMatch(/not relayed/)
       // The slow leg went compressed (the lab hosts have zstd, as this machine does).
       expect(ui.text()).toMatch(/\[etcd1\] copy ok in [\d.]+ s: .*sha256 verified on host; zstd-compressed on the way/)
+      // Every login shell counted, the hops' too: etcd1's session, its compressed upload and the two
+      // hops' logins on it; etcd2's and etcd3's sessions and each hop's OpenSSH login (a lock takeover would add one).
+      const takeovers = (n: string) => r.warnings.filter((w) => w.startsWith(`${n}: taking over the lock`)).length
+      expect(r.remoteCommands).toEqual({ etcd1: 4 + takeovers('etcd1'), etcd2: 2 + takeovers('etcd2'), etcd3: 2 + takeovers('etcd3') })
       // The upload script on each host recorded the hash it checked, before the rename.
       for (const [i, m] of r.plan!.members.entries()) {
         const state = await onHost(lab, i + 1, sh`cat ${m.paths.state}`)
@@ -124,6 +128,10 @@ describe('relay (3 hosts)', () => {
       expect(r.exitCode, `${r.message}\n${slow.text()}`).toBe(0)
       expect(slow.text()).toMatch(/relay \(auto\): the copies ran at .* in all, below 25 MB\/s: the others get it from etcd1/)
       expect(slow.text()).toMatch(/\[etcd3\] copy ok in [\d.]+ s: .*relayed from etcd1/)
+      // etcd1: its session and the two hops' logins; etcd2 and etcd3: the session, the lock taken again
+      // after its copy was cut, and the hop's login.
+      const takeovers = (n: string) => r.warnings.filter((w) => w.startsWith(`${n}: taking over the lock`)).length
+      expect(r.remoteCommands).toEqual({ etcd1: 3 + takeovers('etcd1'), etcd2: 3 + takeovers('etcd2'), etcd3: 3 + takeovers('etcd3') })
     } finally {
       await labLink(lab, 'none')
     }

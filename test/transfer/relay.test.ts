@@ -9,7 +9,7 @@ import ssh2 from 'ssh2'
 import { sh } from '../../lib/shell/sh.ts'
 import { LendingAgent, lendableKeys, userauthRequest } from '../../lib/transfer/agent.ts'
 import {
-  AUTO_RELAY_BELOW, HOP_KEY_ALIAS, autoRelays, relayBlocker, ddBytes, hopComplaint, hopReason, hopScript, withAgentBecome,
+  AUTO_RELAY_BELOW, HOP_KEY_ALIAS, autoRelays, relayBlocker, relayCopy, ddBytes, hopComplaint, hopReason, hopScript, withAgentBecome, type DirectEach,
 } from '../../lib/transfer/relay.ts'
 import { RemotePages, judgeRemoteSnapshot, parseRemoteFacts, snapshotSource } from '../../lib/transfer/remote-snapshot.ts'
 import { readBoltFacts, readBoltFactsFrom } from '../../lib/etcd/bolt.ts'
@@ -218,3 +218,39 @@ describe('choosing to relay', () => {
     expect(() => relayFlag(true, true)).toThrow(/exclude/)
   })
 })
+
+describe('relayCopy, auto, on a fast link', () => {
+  it('copies to every member from one read of the file, each member settled as soon as its own copy is verified', async () => {
+    const calls: Array<{ names: string[]; cut: Array<string | undefined> }> = []
+    const settled: string[] = []
+    const member = (name: string) => ({ name, upload: sh`true`, snapshotPath: `/s/${name}`, inPlace: false })
+    const all = ['etcd1', 'etcd2', 'etcd3'].map(member)
+    let release!: () => void
+    const last = new Promise<void>((r) => { release = r })
+    await relayCopy({
+      mode: 'auto', todo: all, all, size: 64 << 20, forks: 3, connect: {},
+      hostOf: () => { throw new Error('no hop on a fast link') },
+      direct: async (members, onBytes, _compress, each: DirectEach = {}) => {
+        calls.push({ names: members.map((m) => m.name), cut: members.map((m) => (each.cut?.(m.name) ? m.name : undefined)) })
+        // etcd2 is done first: it is settled while the others still copy.
+        each.done?.('etcd2', { ok: true, secs: 0.1 })
+        await new Promise((r) => setTimeout(r, 5))
+        expect(settled).toEqual(['etcd2'])
+        onBytes?.('etcd1', 64 << 20)
+        each.done?.('etcd1', { ok: true, secs: 0.2 })
+        each.done?.('etcd3', { ok: true, secs: 0.2 })
+        release()
+        return new Map(members.map((m) => [m.name, { ok: true, secs: 0.2 }]))
+      },
+      local: async () => {},
+      settle: (name, r) => { if (r.ok && !settled.includes(name)) settled.push(name) },
+      progress: () => {},
+      warn: (w) => { throw new Error(`unexpected warning: ${w}`) },
+    })
+    await last
+    // One call, so one read of the file; only the others' copies can be cut, never the first member's.
+    expect(calls).toEqual([{ names: ['etcd1', 'etcd2', 'etcd3'], cut: [undefined, 'etcd2', 'etcd3'] }])
+    expect(settled.sort()).toEqual(['etcd1', 'etcd2', 'etcd3'])
+  })
+})
+
