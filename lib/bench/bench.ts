@@ -227,8 +227,19 @@ export function rescueRound(report: RescueReport, wallSeconds: number, spawnedAt
     method: 'etcd-rescue', seconds: wallSeconds, phases,
     remoteCommands: Object.values(report.remoteCommands).reduce((a, b) => a + b, 0),
     peakRssBytes: report.peakRssBytes,
-    note: `verified (${report.verification.length} checks)${report.warnings?.length ? `; warned: ${report.warnings.map((w) => w.split('\n')[0]).join(' | ')}` : ''}`,
+    note: `verified (${report.verification.length} checks)${report.warnings?.length ? `; warned: ${warningsInBrief(report.warnings)}` : ''}`,
   }
+}
+
+/** Warnings in one short line: the same warning on several hosts once, with the count (`3× …`). */
+export function warningsInBrief(warnings: string[]): string {
+  const counts = new Map<string, number>()
+  for (const w of warnings) {
+    const line = w.split('\n')[0].replace(/^[\w.-]+: /, '')
+    counts.set(line, (counts.get(line) ?? 0) + 1)
+  }
+  const cut = (t: string) => (t.length > 90 ? `${t.slice(0, 89)}…` : t)
+  return [...counts].map(([line, n]) => `${n > 1 ? `${n}× ` : ''}${cut(line)}`).join(' | ')
 }
 
 /** The entry point a user runs (the zx CLI, scripts/recover.mjs), as a process of its own. */

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../lib/errors.ts'
 import { parseBenchArgs, parseSize } from '../../lib/cli/bench.ts'
-import { BENCH_DISK_DIR, benchMarkdown, labDisk, manualMarks, rescueRound, scaleMarkdown, type BenchResult, type BenchRound } from '../../lib/bench/bench.ts'
+import { BENCH_DISK_DIR, benchMarkdown, labDisk, manualMarks, rescueRound, scaleMarkdown, warningsInBrief, type BenchResult, type BenchRound } from '../../lib/bench/bench.ts'
 import { FILL_OVERHEAD, FILL_VALUE_BYTES, fillKeys } from '../../lib/bench/fill.ts'
 
 const MiB = 2 ** 20
@@ -102,7 +102,13 @@ describe('round parsing', () => {
       verification: [{ ok: true }], remoteCommands: { a: 2 }, peakRssBytes: MiB,
       warnings: ['a: taking over the lock of an earlier run from this machine that is gone\n  holder: x'],
     }, 9.5, Date.parse('2026-11-25T18:00:00.000Z'))
-    expect(r.note).toBe('verified (1 checks); warned: a: taking over the lock of an earlier run from this machine that is gone')
+    expect(r.note).toBe('verified (1 checks); warned: taking over the lock of an earlier run from this machine that is gone')
+  })
+
+  it('says a warning repeated on every host once, with the count, and cuts long ones short', () => {
+    const same = ['etcd1', 'etcd2', 'etcd3'].map((h) => `${h}: what its data dir holds could not be read (snapshot status of a copy of member/snap/db: Error: invalid database); it is restored like the others`)
+    expect(warningsInBrief([...same, 'etcd2: copy retry 1 of 2 in 1 s'])).toBe(
+      '3× what its data dir holds could not be read (snapshot status of a copy of member/snap/db: E… | copy retry 1 of 2 in 1 s')
   })
 })
 
