@@ -291,7 +291,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     if (k8s) warn(k8s)
 
     // 3. The plan, as data.
-    const plan = buildPlan(members, facts, snapshot, { token: o.token, bumpRevision: o.bumpRevision, skipHashCheck: o.skipHashCheck, stamp: timeStamp() })
+    const plan = buildPlan(members, facts, snapshot, { token: o.token, bumpRevision: o.bumpRevision, stamp: timeStamp() })
     res.plan = plan
     if (plan.tokenSource === 'resumed') o.ui.info(`resuming an interrupted recovery of this snapshot (token ${plan.token})`)
     checkpoint(o.signal, 'preflight')

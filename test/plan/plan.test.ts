@@ -124,6 +124,12 @@ describe('buildPlan', () => {
       expect(m.scripts.restore.text).toContain(`--initial-advertise-peer-urls ${m.peerUrl}`)
       expect(m.restoreTool).toBe('etcdctl')
       expect(m.paths.aside).toBe('/var/lib/etcd.etcd-rescue-old-20260101T000000Z')
+      // The snapshot's hash is not checked twice on the host: the script's own check of the whole
+      // file's SHA-256 (or of the identity recorded when the upload checked it) comes before etcd's restore.
+      const script = m.scripts.restore.text
+      expect(script).toContain('--skip-hash-check')
+      expect(script.indexOf(`verified $sha $(file_id "$S")`)).toBeGreaterThan(-1)
+      expect(script.indexOf('[ "$(hash_file "$S")" != "$sha" ]')).toBeLessThan(script.indexOf('snapshot restore'))
     }
   })
 
