@@ -136,6 +136,31 @@ function deferred(): Deferred {
   return { resolve, reject, promise }
 }
 
+/** A promise and the function that settles it. */
+function settled<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void
+  const promise = new Promise<T>((r) => { resolve = r })
+  return { promise, resolve }
+}
+
+/**
+ * A row per host under `parent`, and a last task without a title that fails
+ * the parent once `verdict` names a failure. A host's row failing must not end
+ * the others (exitOnError false, per row), and listr2 ticks a parent whose
+ * subtasks failed that way: the verdict is what marks it failed.
+ */
+function hostRows(parent: ListrTaskWrapper<any, any, any>, hosts: string[], row: (host: string, t: ListrTaskWrapper<any, any, any>) => Promise<void>, verdict: Promise<string | undefined>) {
+  return parent.newListr([
+    ...hosts.map((host) => ({ title: host, exitOnError: false, task: (_c: unknown, t: ListrTaskWrapper<any, any, any>) => row(host, t) })),
+    {
+      task: async () => {
+        const failed = await verdict
+        if (failed) throw new Error(failed)
+      },
+    },
+  ], { concurrent: true })
+}
+
 /** A listr2 task list per phase: the phase as parent, a row per host. */
 export class ListrUi implements Ui {
   constructor(private readonly out: NodeJS.WritableStream) {}
@@ -148,6 +173,7 @@ export class ListrUi implements Ui {
     let parentTask: ListrTaskWrapper<any, any, any> | undefined
     let finished = 0
     let failures = 0
+    const verdict = settled<string | undefined>()
     const setTitle = (host: string, text: string) => {
       titles.set(host, `${host}  ${text}`)
       const t = tasks.get(host)
@@ -171,17 +197,11 @@ export class ListrUi implements Ui {
           // Subtasks must be returned, not run: a nested run() would take over the terminal twice.
           task: (_ctx, parent) => {
             parentTask = parent
-            return parent.newListr(
-              hosts.map((host) => ({
-                title: host,
-                task: async (_c: unknown, t: ListrTaskWrapper<any, any, any>) => {
-                  tasks.set(host, t)
-                  if (titles.has(host)) t.title = titles.get(host)!
-                  await waits.get(host)!.promise
-                },
-              })),
-              { concurrent: true, exitOnError: false },
-            )
+            return hostRows(parent, hosts, async (host, t) => {
+              tasks.set(host, t)
+              if (titles.has(host)) t.title = titles.get(host)!
+              await waits.get(host)!.promise
+            }, verdict.promise)
           },
         },
       ],
@@ -199,7 +219,8 @@ export class ListrUi implements Ui {
         settle(host, true, text)
       },
       fail: (host, text) => settle(host, false, text),
-      end: async () => {
+      end: async (failed) => {
+        verdict.resolve(failed)
         await running
       },
     }
@@ -222,6 +243,7 @@ export class ListrUi implements Ui {
     const skips = new Map<string, string>()
     let parentTask: ListrTaskWrapper<any, any, any> | undefined
     let gateLine = ''
+    const verdict = settled<string | undefined>()
     const show = (host: string, text: string) => {
       rows.set(host, `${host}  ${text}`)
       const t = tasks.get(host)
@@ -237,18 +259,12 @@ export class ListrUi implements Ui {
           task: (_ctx, parent) => {
             parentTask = parent
             showParent()
-            return parent.newListr(
-              hosts.map((host) => ({
-                title: host,
-                task: async (_c: unknown, t: ListrTaskWrapper<any, any, any>) => {
-                  tasks.set(host, t)
-                  if (rows.has(host)) t.title = rows.get(host)!
-                  await waits.get(host)!.promise
-                  if (skips.has(host)) t.skip(skips.get(host))
-                },
-              })),
-              { concurrent: true, exitOnError: false },
-            )
+            return hostRows(parent, hosts, async (host, t) => {
+              tasks.set(host, t)
+              if (rows.has(host)) t.title = rows.get(host)!
+              await waits.get(host)!.promise
+              if (skips.has(host)) t.skip(skips.get(host))
+            }, verdict.promise)
           },
         },
       ],
@@ -288,6 +304,7 @@ export class ListrUi implements Ui {
       end: async (failed) => {
         gateLine = failed ? `FAILED: ${failed}` : `done in ${((Date.now() - t0) / 1000).toFixed(1)} s`
         showParent()
+        verdict.resolve(failed)
         await running
       },
     }
