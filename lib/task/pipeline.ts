@@ -111,10 +111,14 @@ export async function runPipeline(ui: Ui, journal: Journal, title: string, hosts
         ended(i, 'the run was asked to stop')
         return
       }
-      const started = new Date()
-      view.begin(host, step.key)
+      // When the step really began: with fewer forks than hosts it may wait for a slot first.
+      let started = new Date()
       try {
-        const r = await limit(() => step.run(host, { update: (text) => view.update(host, text) }))
+        const r = await limit(() => {
+          started = new Date()
+          view.begin(host, step.key)
+          return step.run(host, { update: (text) => view.update(host, text) })
+        })
         journal.add(step.key, host, started, r.skipped ? 'skipped' : 'ok', r.text)
         view.done(host, step.key, r.text)
         run.done.push(step.key)
