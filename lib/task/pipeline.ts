@@ -105,20 +105,22 @@ export async function runPipeline(ui: Ui, journal: Journal, title: string, hosts
           return
         }
       }
-      if (o.signal?.aborted) {
-        run.interrupted = true
-        view.held(host, `not ${step.title}: the run was asked to stop`)
-        ended(i, 'the run was asked to stop')
-        return
-      }
-      // When the step really began: with fewer forks than hosts it may wait for a slot first.
+      // Asked to stop: checked once the step has its slot, right before it begins (with fewer
+      // forks than hosts it may wait for one), so nothing starts after the request.
       let started = new Date()
       try {
         const r = await limit(() => {
+          if (o.signal?.aborted) return undefined
           started = new Date()
           view.begin(host, step.key)
           return step.run(host, { update: (text) => view.update(host, text) })
         })
+        if (!r) {
+          run.interrupted = true
+          view.held(host, `not ${step.title}: the run was asked to stop`)
+          ended(i, 'the run was asked to stop')
+          return
+        }
         journal.add(step.key, host, started, r.skipped ? 'skipped' : 'ok', r.text)
         view.done(host, step.key, r.text)
         run.done.push(step.key)

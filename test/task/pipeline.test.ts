@@ -112,6 +112,22 @@ describe('runPipeline', () => {
     expect(r.hosts.get('a')!.interrupted).toBe(true)
   })
 
+  it('asked to stop as a step begins on one host: the hosts released at the same moment start nothing', async () => {
+    const log: string[] = []
+    const ctl = new AbortController()
+    const base = ui()
+    const hooked = Object.assign(Object.create(base), {
+      pipeline: (...args: Parameters<typeof base.pipeline>) => {
+        const v = base.pipeline(...args)
+        return { ...v, begin: (h: string, st: string) => { if (st === 'stop') ctl.abort(); v.begin(h, st) } }
+      },
+    })
+    const r = await runPipeline(hooked, new Journal(), 'test', ['a', 'b', 'c'], steps(['restore', { key: 'stop', gate: 'restore' }, 'swap'], log), { forks: 3, signal: ctl.signal })
+    expect(log.filter((l) => l.endsWith(':stop'))).toHaveLength(1)
+    expect(log.some((l) => l.endsWith(':swap'))).toBe(false)
+    expect(r.interrupted).toBe(true)
+  })
+
   it('with fewer forks than hosts, runs at most that many steps at once, and gates do not deadlock', async () => {
     let running = 0
     let most = 0
