@@ -134,6 +134,8 @@ export interface CopyOptions {
   warn: (text: string) => void
   /** A member's copy was cut for a relay (its session, and so its lock, ended): take the lock again. */
   onCut?: (name: string) => void
+  /** Auto relay measures the link only once this settled (preflight's probes, running alongside). */
+  quiet?: Promise<unknown>
 }
 
 /**
@@ -210,6 +212,7 @@ export function startCopy(o: CopyOptions): Uploads {
       connect: o.connect,
       direct: (members, onBytes, compress, each) => direct(todo.filter((t) => members.some((m) => m.name === t.name)), onBytes, compress, each),
       onCut: o.onCut,
+      quiet: o.quiet,
       local: async (m, file) => {
         const lock = o.locks(m.name)
         const script = sh`exec < ${file}

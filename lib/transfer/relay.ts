@@ -28,7 +28,8 @@ export const HOP_KEY_ALIAS = 'etcd-rescue-relay-target'
 /**
  * Auto mode: every member's copy starts at once, directly (a fast link loses no
  * time to the choice). What all of them together move is measured over
- * AUTO_PROBE_MS once the first host got 4 MiB: at AUTO_RELAY_BELOW (25 MB/s, about
+ * AUTO_PROBE_MS once the first host got 4 MiB and preflight's probes answered
+ * (they copy each stopped member's database, which could pass for a slow link): at AUTO_RELAY_BELOW (25 MB/s, about
  * 200 Mbit/s: slower than any datacenter network between hosts, with room for hosts
  * whose CPUs are busy while the copies start, as preflight runs alongside) or faster, or when
  * the copies are done by then, they go on; slower, all but the first are stopped
@@ -228,6 +229,11 @@ export interface RelayCopyOptions<M extends { name: string; upload: Script; snap
   direct: (members: M[], onBytes?: (name: string, bytes: number) => void, compress?: boolean, each?: DirectEach) => Promise<Map<string, Got>>
   /** A member's copy was cut (auto chose to relay): its session, and so its lock, ends; the caller takes the lock again. */
   onCut?: (name: string) => void
+  /**
+   * Auto: measure only once this settles (preflight's probes, which run alongside the copy
+   * and read, or copy, each member's database): the link is judged, not the hosts' own work.
+   */
+  quiet?: Promise<unknown>
   /** Runs a member's upload script with the source's file as stdin, on the source itself (--snapshot HOST:PATH). */
   local: (member: M, file: string) => Promise<void>
   settle: (name: string, r: { ok: boolean; secs: number; error?: unknown; text?: string }) => void
@@ -270,12 +276,18 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
       let probe: { t: number; bytes: number } | undefined
       let startProbe!: () => void
       const probing = new Promise<void>((resolve) => { startProbe = resolve })
+      let reached = false
+      let quiet = !o.quiet
+      const maybeProbe = () => {
+        if (probe || !reached || !quiet) return
+        probe = { t: Date.now(), bytes: total() }
+        startProbe()
+      }
+      void o.quiet?.then(() => { quiet = true; maybeProbe() }, () => { quiet = true; maybeProbe() })
       const onBytes = (name: string, bytes: number) => {
         moved.set(name, bytes)
-        if (!probe && name === sourceName && bytes >= AUTO_PROBE_FROM) {
-          probe = { t: Date.now(), bytes: total() }
-          startProbe()
-        }
+        if (name === sourceName && bytes >= AUTO_PROBE_FROM) reached = true
+        maybeProbe()
       }
       // Explicit --relay: the slow leg is compressed (zstd, when both ends have it). Auto
       // decides from these copies' speed, so they go plain, all from one read of the file:

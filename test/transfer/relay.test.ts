@@ -252,5 +252,38 @@ describe('relayCopy, auto, on a fast link', () => {
     expect(calls).toEqual([{ names: ['etcd1', 'etcd2', 'etcd3'], cut: [undefined, 'etcd2', 'etcd3'] }])
     expect(settled.sort()).toEqual(['etcd1', 'etcd2', 'etcd3'])
   })
+
+  it('judges the link only once preflight\'s probes answered: a slow start while they copy databases is not a slow link', async () => {
+    const member = (name: string) => ({ name, upload: sh`true`, snapshotPath: `/s/${name}`, inPlace: false })
+    const all = ['etcd1', 'etcd2'].map(member)
+    const settled: string[] = []
+    const warned: string[] = []
+    let quietNow!: () => void
+    const quiet = new Promise<void>((r) => { quietNow = r })
+    await relayCopy({
+      mode: 'auto', todo: all, all, size: 200 << 20, forks: 2, connect: {}, quiet,
+      hostOf: () => { throw new Error('relayed: the slow start was taken for a slow link') },
+      direct: async (members, onBytes, _compress, each: DirectEach = {}) => {
+        // 4 MiB in, then nothing for longer than the probe while the hosts are busy with preflight ...
+        onBytes?.('etcd1', 4 << 20)
+        await new Promise((r) => setTimeout(r, 900))
+        quietNow()
+        await new Promise((r) => setTimeout(r, 10))
+        // ... then the link's own speed: 200 MiB to each in 0.3 s.
+        for (let i = 1; i <= 10; i++) {
+          await new Promise((r) => setTimeout(r, 30))
+          for (const m of members) onBytes?.(m.name, (4 << 20) + i * (20 << 20))
+        }
+        for (const m of members) each.done?.(m.name, { ok: true, secs: 1.2 })
+        return new Map(members.map((m) => [m.name, { ok: true, secs: 1.2 }]))
+      },
+      local: async () => {},
+      settle: (name, r) => { if (r.ok) settled.push(name) },
+      progress: () => {},
+      warn: (w) => warned.push(w),
+    })
+    expect(warned).toEqual([])
+    expect(settled.sort()).toEqual(['etcd1', 'etcd2'])
+  })
 })
 
