@@ -24,6 +24,12 @@ export const HASH_FILE: Script = sh`hash_file() {
 export const FILE_ID: Script = sh`file_id() { stat -c '%s:%i:%.9Z' "$1" 2>/dev/null; }`
 
 /**
+ * The state file's last restore line (`restored SHA TOKEN` or `complete SHA TOKEN`):
+ * what the data dir holds, as the restore, the swap and the start all judge it.
+ */
+export const LAST_RESTORE: Script = sh`last_restore() { grep -E '^(restored|complete) ' "$1" 2>/dev/null | tail -n 1; }`
+
+/**
  * Before a copy: is the same file already here, verified by an earlier upload and
  * unchanged since (`in-place=`: nothing to send)? Else is there room for it (else
  * it refuses, exit 1, before writing a byte)? It makes the work dir, and says
@@ -202,8 +208,9 @@ D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; W=${p.work}; S=${p.snapshot}; s
 umask 077
 ${HASH_FILE}
 ${FILE_ID}
+${LAST_RESTORE}
 mkdir -p "$W"
-if [ -f "$J" ] && [ "$(grep -E '^(restored|complete) ' "$J" | tail -n 1)" = "$mark" ] && [ -d "$D/member" ]; then
+if [ "$(last_restore "$J")" = "$mark" ] && [ -d "$D/member" ]; then
   echo "restore=already-done"; exit 0
 fi
 # Invariant, checked right before the step it guards: a member is restored only from a file whose hash was checked on this host.
@@ -262,7 +269,8 @@ mv "$T" "$D"`
   return sh`set -e
 D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; A=${p.aside}; mark=${restoredMark(s.sha256, s.token)}
 umask 077
-if [ -f "$J" ] && [ "$(grep -E '^(restored|complete) ' "$J" | tail -n 1)" = "$mark" ] && [ -d "$D/member" ]; then
+${LAST_RESTORE}
+if [ "$(last_restore "$J")" = "$mark" ] && [ -d "$D/member" ]; then
   echo "swap=already-done"; exit 0
 fi
 # Invariants, checked right before the step they guard: old data is never moved while an etcd still uses it ...
@@ -288,8 +296,9 @@ export function completeScript(paths: MemberPaths, sha256: string, token: string
 /** Starts the member and returns at once; a running member is left alone. */
 export function startScript(s: StopSpec & { process: EtcdProcessSpec; restored: { state: string; mark: string } }): Script {
   // Invariant, checked right before the start: the data dir holds this run's restore, never old data.
-  const guard = sh`J=${s.restored.state}; mark=${s.restored.mark}
-if [ "$(grep -E '^(restored|complete) ' "$J" 2>/dev/null | tail -n 1)" != "$mark" ]; then
+  const guard = sh`${LAST_RESTORE}
+J=${s.restored.state}; mark=${s.restored.mark}
+if [ "$(last_restore "$J")" != "$mark" ]; then
   echo "the data dir does not hold this recovery's restore ($mark not last in $J): not starting it" >&2; exit 1
 fi`
   if (s.service === 'systemd') return sh`${guard}

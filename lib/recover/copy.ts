@@ -20,7 +20,7 @@ import { fanOutUpload } from '../ssh/upload.ts'
 import type { HostPool } from '../task/hosts.ts'
 import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
-import { relayCopy, type DirectEach, type RelayMode } from '../transfer/relay.ts'
+import { relayCopy, type CopyOutcome, type DirectEach, type RelayMode } from '../transfer/relay.ts'
 import { localZstd, zstdStream } from '../transfer/compress.ts'
 import type { RecoverOptions } from './recover.ts'
 
@@ -153,7 +153,7 @@ export function startCopy(o: CopyOptions): Uploads {
       return super.set(name, view)
     }
   })()
-  const settles = new Map<string, (r: { ok: boolean; secs: number; error?: unknown; text?: string; stdout?: string }) => void>()
+  const settles = new Map<string, (r: CopyOutcome) => void>()
   const results = new Map<string, Promise<UploadDone>>()
   const todo = o.members.filter((m) => !m.inPlace)
   for (const m of todo) {
@@ -161,11 +161,10 @@ export function startCopy(o: CopyOptions): Uploads {
     promise.catch(() => {})
     results.set(m.name, promise)
   }
-  type Got = { ok: boolean; secs: number; error?: unknown; text?: string; stdout?: string }
   // A direct copy: over the sessions, one read of the file for all (each member's copy may be cut
   // alone: each.cut); with `compress` (the relay's slow first leg) zstd over an exec, when both ends have it.
-  const direct = async (members: CopyMember[], onBytes?: (name: string, bytes: number) => void, compress = false, each: DirectEach = {}): Promise<Map<string, Got>> => {
-    const got = new Map<string, Got>()
+  const direct = async (members: CopyMember[], onBytes?: (name: string, bytes: number) => void, compress = false, each: DirectEach = {}): Promise<Map<string, CopyOutcome>> => {
+    const got = new Map<string, CopyOutcome>()
     if (aborted) {
       for (const m of members) got.set(m.name, { ok: false, secs: 0, error: new Error('the copy was stopped') })
       return got
@@ -176,7 +175,7 @@ export function startCopy(o: CopyOptions): Uploads {
       running.push(u)
       for (const [name, view] of views) u.views.set(name, view)
       await Promise.all(members.map(async (m) => {
-        const r: Got = await u.results.get(m.name)!.then((d) => ({ ok: true, secs: d.secs, stdout: d.stdout }), (error) => ({ ok: false, secs: 0, error }))
+        const r: CopyOutcome = await u.results.get(m.name)!.then((d) => ({ ok: true, secs: d.secs, stdout: d.stdout }), (error) => ({ ok: false, secs: 0, error }))
         got.set(m.name, r)
         each.done?.(m.name, r)
       }))
@@ -202,7 +201,7 @@ export function startCopy(o: CopyOptions): Uploads {
     return got
   }
   const remote = o.snapshot.host ? { host: o.snapshot.host, path } : undefined
-  const settleAll = (got: Map<string, Got>) => { for (const [name, r] of got) settles.get(name)?.(r) }
+  const settleAll = (got: Map<string, CopyOutcome>) => { for (const [name, r] of got) settles.get(name)?.(r) }
   // Each member is settled as soon as its own copy is verified: its next step need not wait for the others.
   if (o.mode === 'off' || (todo.length < 2 && !remote)) void direct(todo, undefined, false, { done: (name, r) => settles.get(name)?.(r) }).then(settleAll)
   else {

@@ -78,21 +78,21 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
     if (waiting.size === 0 && input.isPaused()) input.resume()
   }
 
+  // A host's copy ends: a session is dropped (it was told a byte count), a channel closed.
+  const end = (s: (typeof sinks)[number]) => {
+    s.alive = false
+    if (s.drop) s.drop()
+    else s.stream?.close()
+  }
   const stop = () => {
     input.destroy()
-    for (const s of sinks) {
-      s.alive = false
-      if (s.drop) s.drop()
-      else s.stream?.close()
-    }
+    sinks.forEach(end)
   }
   if (signal?.aborted) stop()
   signal?.addEventListener('abort', stop, { once: true })
   const cuts = sinks.map((s) => {
     const cut = () => {
-      s.alive = false
-      if (s.drop) s.drop()
-      else s.stream?.close()
+      end(s)
       release(s)
     }
     if (s.target.signal?.aborted) cut()

@@ -124,23 +124,17 @@ export class LineUi implements Ui {
   }
 }
 
-type Deferred = { resolve: () => void; reject: (e: Error) => void; promise: Promise<void> }
-function deferred(): Deferred {
-  let resolve!: () => void
+type Deferred<T = void> = { resolve: (v: T) => void; reject: (e: Error) => void; promise: Promise<T> }
+/** A promise and the functions that settle it (a rejection nobody awaits is not reported). */
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (v: T) => void
   let reject!: (e: Error) => void
-  const promise = new Promise<void>((res, rej) => {
+  const promise = new Promise<T>((res, rej) => {
     resolve = res
     reject = rej
   })
   promise.catch(() => {})
   return { resolve, reject, promise }
-}
-
-/** A promise and the function that settles it. */
-function settled<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
-  let resolve!: (v: T) => void
-  const promise = new Promise<T>((r) => { resolve = r })
-  return { promise, resolve }
 }
 
 /**
@@ -173,7 +167,7 @@ export class ListrUi implements Ui {
     let parentTask: ListrTaskWrapper<any, any, any> | undefined
     let finished = 0
     let failures = 0
-    const verdict = settled<string | undefined>()
+    const verdict = deferred<string | undefined>()
     const setTitle = (host: string, text: string) => {
       titles.set(host, `${host}  ${text}`)
       const t = tasks.get(host)
@@ -243,7 +237,7 @@ export class ListrUi implements Ui {
     const skips = new Map<string, string>()
     let parentTask: ListrTaskWrapper<any, any, any> | undefined
     let gateLine = ''
-    const verdict = settled<string | undefined>()
+    const verdict = deferred<string | undefined>()
     const show = (host: string, text: string) => {
       rows.set(host, `${host}  ${text}`)
       const t = tasks.get(host)

@@ -202,11 +202,12 @@ export async function hop(o: HopOptions): Promise<HopResult> {
 
 export type RelayMode = 'relay' | 'auto' | 'off'
 
-type Got = { ok: boolean; secs: number; error?: unknown; text?: string }
+/** How one member's copy ended: in how many seconds, how (`text`), the upload script's output (`stdout`). */
+export type CopyOutcome = { ok: boolean; secs: number; error?: unknown; text?: string; stdout?: string }
 
 export interface DirectEach {
   cut?: (name: string) => AbortSignal | undefined
-  done?: (name: string, got: Got) => void
+  done?: (name: string, got: CopyOutcome) => void
 }
 
 export interface RelayCopyOptions<M extends { name: string; upload: Script; snapshotPath: string; inPlace: boolean }> {
@@ -226,7 +227,7 @@ export interface RelayCopyOptions<M extends { name: string; upload: Script; snap
    * many seconds. One read of the file feeds every member; `each.cut` stops one member's copy
    * while the others go on, and `each.done` hears of each member as it settles.
    */
-  direct: (members: M[], onBytes?: (name: string, bytes: number) => void, compress?: boolean, each?: DirectEach) => Promise<Map<string, Got>>
+  direct: (members: M[], onBytes?: (name: string, bytes: number) => void, compress?: boolean, each?: DirectEach) => Promise<Map<string, CopyOutcome>>
   /** A member's copy was cut (auto chose to relay): its session, and so its lock, ends; the caller takes the lock again. */
   onCut?: (name: string) => void
   /**
@@ -236,7 +237,7 @@ export interface RelayCopyOptions<M extends { name: string; upload: Script; snap
   quiet?: Promise<unknown>
   /** Runs a member's upload script with the source's file as stdin, on the source itself (--snapshot HOST:PATH). */
   local: (member: M, file: string) => Promise<void>
-  settle: (name: string, r: { ok: boolean; secs: number; error?: unknown; text?: string }) => void
+  settle: (name: string, r: CopyOutcome) => void
   progress: (name: string, text: string) => void
   warn: (text: string) => void
 }
@@ -292,14 +293,14 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
       // Explicit --relay: the slow leg is compressed (zstd, when both ends have it). Auto
       // decides from these copies' speed, so they go plain, all from one read of the file:
       // the others' copies can be cut while the first one's goes on.
-      let firstCopy: Promise<Got>
-      let all: Promise<Map<string, Got>> | undefined
+      let firstCopy: Promise<CopyOutcome>
+      let all: Promise<Map<string, CopyOutcome>> | undefined
       const cut = new AbortController()
       // Each other member is settled as soon as its own copy is verified (its next step may start).
       const settled = new Set<string>()
       if (o.mode === 'auto') {
-        let firstDone!: (got: Got) => void
-        firstCopy = new Promise<Got>((resolve) => { firstDone = resolve })
+        let firstDone!: (got: CopyOutcome) => void
+        firstCopy = new Promise<CopyOutcome>((resolve) => { firstDone = resolve })
         all = o.direct([source, ...rest], onBytes, false, {
           cut: (name) => (name === sourceName ? undefined : cut.signal),
           done: (name, got) => {
@@ -375,7 +376,7 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
   if (fallback.length) settleAll(o, fallback, await o.direct(fallback), 'direct copy: not relayed')
 }
 
-function settleAll<M extends { name: string }>(o: { settle: RelayCopyOptions<never>['settle'] }, members: M[], got: Map<string, Got>, text?: string) {
+function settleAll<M extends { name: string }>(o: { settle: RelayCopyOptions<never>['settle'] }, members: M[], got: Map<string, CopyOutcome>, text?: string) {
   for (const m of members) {
     const r = got.get(m.name) ?? { ok: false, secs: 0, error: new Error('not copied') }
     o.settle(m.name, { ...r, text: text ?? r.text })

@@ -3,13 +3,10 @@ import { createServer, type Server } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { everyoneHealthy, nextProbeAfter, NOT_ASKED, observe, POLL, waitForQuorum } from '../../lib/recover/quorum.ts'
 import { verifyCluster, type RemoteHost } from '../../lib/recover/verify.ts'
-import { buildPlan } from '../../lib/plan/recovery.ts'
-import { parseVersion } from '../../lib/etcd/version.ts'
-import type { HostFacts } from '../../lib/plan/facts.ts'
-import type { Member } from '../../lib/inventory/members.ts'
 import { Journal } from '../../lib/task/journal.ts'
 import { silentUi } from '../../lib/task/ui.ts'
 import type { Script } from '../../lib/shell/sh.ts'
+import { threeMemberPlan } from '../support/plan.ts'
 
 describe('observe: when a member counts as healthy', () => {
   const healthy = observe(NOT_ASKED, { kind: 'healthy' }, 0)
@@ -51,16 +48,7 @@ describe('observe: when a member counts as healthy', () => {
 
 // The wait itself, against three fake members: each an HTTP server answering
 // /health and status as etcd does, reached through the fake host's forward().
-const members = [1, 2, 3].map((i) => ({
-  inventoryHost: `n${i}`, name: `etcd${i}`, address: `10.0.0.${i}`, peerUrl: `http://10.0.0.${i}:2380`, clientUrl: `http://10.0.0.${i}:2379`,
-  dataDir: '/var/lib/etcd', service: 'process', serviceName: 'etcd', ssh: { host: `10.0.0.${i}`, port: 22, become: false }, vars: {},
-})) as Member[]
-const facts: HostFacts = {
-  uid: 0, hostname: 'h', bins: { etcd: '/e', etcdctl: '/c' }, version: parseVersion('3.5.30'), toolVersions: {},
-  dataDir: { exists: true, entries: 1, hasMember: true, mountpoint: false }, parent: { exists: true, writable: true },
-  snapshot: {}, pids: [], has: { sha256sum: true, setsid: true, systemctl: false },
-}
-const plan = buildPlan(members, new Map(members.map((m) => [m.name, facts])), { path: 's', size: 1, sha256: 'x', hasTrailer: true, pageSize: 4096 }, { token: 'tok', stamp: 's' })
+const plan = threeMemberPlan('3.5.30')
 
 type Mode = 'healthy' | 'unhealthy' | 'hang' | 'down'
 interface FakeMember {
