@@ -141,11 +141,17 @@ export class StepSession {
     private readonly write: (line: string) => void,
     /** Ends a timed-out step's process group on the host (a separate exec: the loop is busy waiting for it). */
     private readonly killGroup: (pgid: number) => void,
-  ) {}
+  ) {
+    // Waited for from the start: `then` may answer in the same chunk as the hello,
+    // before anyone asks for it, and an answer nobody waits for is dropped.
+    this.thenAnswer = this.expect(0, undefined, { allowFailure: true })
+  }
+
+  private readonly thenAnswer: Promise<ExecResult>
 
   /** The answer to `then`, the script the loop started with (step 0). */
   then(): Promise<ExecResult> {
-    return this.expect(0, undefined, { allowFailure: true })
+    return this.thenAnswer
   }
 
   /** Runs a step; `quick` ones do not wait for `then` to finish first (read-only checks). */

@@ -124,3 +124,12 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
     await expect(p).rejects.toThrow(/did not finish \(the host had started it\): exited/)
   })
 })
+
+describe('StepSession', () => {
+  it('keeps the answer of `then` that comes in the same chunk as the hello, before anyone asked for it', async () => {
+    const session = new StepSession('local', () => {}, () => {})
+    session.data(Buffer.from('etcd-rescue-session recv=1\netcd-rescue-step 0 4 7 5\nprobed\nwarn\n'))
+    await session.ready
+    expect(await session.then()).toEqual({ code: 4, stdout: 'probed\n', stderr: 'warn\n' })
+  })
+})
