@@ -33,8 +33,8 @@ export class BoltFormatError extends Error {}
 /** One page as a buffer; `inline` pages live inside a bucket value. */
 type Page = { buf: Buffer; at: number }
 
-/** Where pages come from: a local file (a FileHandle is one), or a file on a host read over SSH. */
-export interface PageSource {
+/** Where pages come from: a local file (a FileHandle is one). */
+interface PageSource {
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>
 }
 
@@ -48,7 +48,7 @@ export async function readBoltFacts(path: string): Promise<BoltFacts> {
 }
 
 /** The same read from any page source: only the pages the walk needs are read. */
-export async function readBoltFactsFrom(source: PageSource): Promise<BoltFacts> {
+async function readBoltFactsFrom(source: PageSource): Promise<BoltFacts> {
   {
     const reader = new PageReader(source)
     await reader.init()
@@ -64,9 +64,22 @@ export async function readBoltFactsFrom(source: PageSource): Promise<BoltFacts> 
   }
 }
 
-function toNumber(n: bigint): number {
+export function toNumber(n: bigint): number {
   if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new BoltFormatError(`value ${n} is out of range`)
   return Number(n)
+}
+
+/**
+ * A meta page's 64-byte body (what follows its 16-byte page header), if its
+ * magic, version, checksum and page size are valid.
+ */
+export function parseMeta(m: Buffer): { pageSize: number; root: bigint; pgid: bigint; txid: bigint } | undefined {
+  if (m.length < 64) return undefined
+  if (m.readUInt32LE(0) !== MAGIC || m.readUInt32LE(4) !== 2) return undefined
+  if (fnv64a(m.subarray(0, 56)) !== m.readBigUInt64LE(56)) return undefined
+  const pageSize = m.readUInt32LE(8)
+  if (pageSize < 512 || pageSize > 1 << 16) return undefined
+  return { pageSize, root: m.readBigUInt64LE(16), pgid: m.readBigUInt64LE(40), txid: m.readBigUInt64LE(48) }
 }
 
 /** FNV-1a 64, bbolt's meta checksum. */
@@ -98,12 +111,7 @@ class PageReader {
 
   private meta(buf: Buffer, at: number, len: number) {
     if (len < at + 16 + 64) return undefined
-    const m = buf.subarray(at + 16, at + 16 + 64)
-    if (m.readUInt32LE(0) !== MAGIC || m.readUInt32LE(4) !== 2) return undefined
-    if (fnv64a(m.subarray(0, 56)) !== m.readBigUInt64LE(56)) return undefined
-    const pageSize = m.readUInt32LE(8)
-    if (pageSize < 512 || pageSize > 1 << 16) return undefined
-    return { pageSize, root: m.readBigUInt64LE(16), pgid: m.readBigUInt64LE(40), txid: m.readBigUInt64LE(48) }
+    return parseMeta(buf.subarray(at + 16, at + 16 + 64))
   }
 
   private async page(pgid: bigint): Promise<Page> {

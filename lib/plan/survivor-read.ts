@@ -1,9 +1,9 @@
 // What each member's data dir holds, read without changing it (issue 11): a
 // running member answers `endpoint status` against itself alone (it does
 // without quorum, with the error "etcdserver: no leader"); a stopped member's
-// database is read offline by `snapshot status` on a COPY of member/snap/db in
-// a dir of its own beside the work dir (the file in place is never opened: bbolt may write on open),
-// and its cluster ID comes from the first WAL record. The script is appended to
+// revision is read from member/snap/db in place by a walk of a few of its pages
+// (etcd/bolt-walk.ts: no copy, never opened by etcd's tools, since bbolt may
+// write on open), and its cluster ID comes from the first WAL record. The script is appended to
 // the preflight probe, so it costs no extra remote command; it prints `held.*`
 // lines that parseHeld() holds to a grammar before anything uses them.
 import { sh, type Script } from '../shell/sh.ts'
@@ -11,12 +11,11 @@ import { tlsArgs, parseJsonExact, type TlsFiles } from '../etcd/etcdctl.ts'
 import { findPidsScript } from '../etcd/process.ts'
 import { FIND_BIN } from './facts.ts'
 import { isSafeAbsolutePath } from './grammar.ts'
+import { BoltWalkUnavailable, boltWalkScript, factsFromWalk } from '../etcd/bolt-walk.ts'
 
 export interface HeldReadInput {
   dataDir: string
   binDir?: string
-  /** etcd-rescue's work dir on that host: the db copy goes in a dir of its own beside it, and is removed. */
-  work: string
   clientUrl: string
   tls?: TlsFiles
   ports: number[]
@@ -37,9 +36,9 @@ export interface MemberData {
   noLeader?: boolean
   error?: string
   /**
-   * The read was done and the data itself is bad (no member/snap/db, or etcd's
-   * own `snapshot status` refuses the copy): a casualty, not a survivor. Other
-   * errors (no answer, no room for the copy) leave what it holds unknown.
+   * The read was done and the data itself is bad (no member/snap/db, or the walk
+   * of its pages found no sound etcd database): a casualty, not a survivor. Other
+   * errors (no answer, the file unreadable, no awk) leave what it holds unknown.
    */
   damaged?: boolean
   tools: { etcdctl?: string; etcdutl?: string }
@@ -48,7 +47,7 @@ export interface MemberData {
 export function heldReadScript(p: HeldReadInput): Script {
   const status = ['--endpoints=' + p.clientUrl, '--dial-timeout=2s', '--command-timeout=3s', ...tlsArgs(p.tls), 'endpoint', 'status', '-w', 'json']
   return sh`
-SV_D=${p.dataDir}; SV_W=${p.work}; BINDIR=${p.binDir ?? ''}
+SV_D=${p.dataDir}; BINDIR=${p.binDir ?? ''}
 ${FIND_BIN}
 SV_C=$(find_bin etcdctl); SV_U=$(find_bin etcdutl)
 echo "held.etcdctl=$SV_C"; echo "held.etcdutl=$SV_U"
@@ -63,28 +62,14 @@ if [ -d "$SV_D/member" ]; then
     fi
   else
     echo "held.state=stopped"
-    SV_DB="$SV_D/member/snap/db"
-    if [ ! -f "$SV_DB" ]; then
+    BOLT_F="$SV_D/member/snap/db"
+    if [ ! -f "$BOLT_F" ]; then
       echo "held.db_error=no member/snap/db"
     else
-      sv_need=$(wc -c < "$SV_DB" | tr -d ' ')
-      # The copy goes in a dir of this read's own beside the work dir, made and removed here: the
-      # snapshot's upload runs alongside this probe and makes (or finds) the work dir itself, so
-      # removing a work dir this read made could pull it from under that upload.
-      SV_H="$SV_W.held-$$"
-      sv_free=$(df -Pk "$(dirname "$SV_W")" 2>/dev/null | awk 'NR == 2 { print $4 }')
-      SV_T="$SV_H/held-read.db"
-      if [ -z "$sv_free" ] || [ $((sv_free * 1024)) -lt $((sv_need + sv_need / 10)) ]; then
-        echo "held.db_error=no room to copy member/snap/db ($sv_need bytes) next to $SV_W"
-      elif ( umask 077; mkdir "$SV_H" && cp "$SV_DB" "$SV_T" ) 2>/dev/null; then
-        if [ -n "$SV_U" ]; then sv_st=$("$SV_U" snapshot status "$SV_T" -w json 2>&1)
-        else sv_st=$(env ETCDCTL_API=3 "$SV_C" snapshot status "$SV_T" -w json 2>&1); fi
-        echo "held.db_status=$(printf '%s\\n' "$sv_st" | tail -n 5 | tr '\\n' ' ')"
-      else
-        echo "held.db_error=cannot copy member/snap/db next to $SV_W"
-      fi
-      rm -f "$SV_T"
-      rmdir "$SV_H" 2>/dev/null
+      # Read in place by the walk of a few pages (etcd/bolt-walk.ts): never copied (a 1 GB
+      # db would compete with the upload for the disk, and need room a full disk lacks),
+      # never opened by etcd's tools (bbolt may write on open).
+      ${boltWalkScript('held.bolt.')}
     fi
     sv_wal=$(ls "$SV_D/member/wal" 2>/dev/null | grep '\\.wal$' | head -n 1)
     [ -n "$sv_wal" ] && echo "held.wal=$(od -An -tx1 -v -N 512 "$SV_D/member/wal/$sv_wal" | tr -d ' \\n')"
@@ -131,9 +116,12 @@ export function parseHeld(output: string, member: string): MemberData {
   if (ids) Object.assign(d, ids)
   const dbError = kv.get('db_error')
   if (dbError) return { ...d, error: dbError.slice(0, 200), damaged: dbError === 'no member/snap/db' || undefined }
-  if (!kv.has('db_status')) return { ...d, error: 'no snapshot status output' }
-  const dbStatus = parseDbStatus(kv.get('db_status') ?? '')
-  return typeof dbStatus === 'string' ? { ...d, error: `snapshot status of a copy of member/snap/db: ${dbStatus}`, damaged: true } : { ...d, revision: dbStatus }
+  try {
+    return { ...d, revision: factsFromWalk(output, 'held.bolt.').revision }
+  } catch (err) {
+    // Read and found unsound: a casualty. Not read at all: unknown.
+    return { ...d, error: `member/snap/db: ${(err as Error).message}`, damaged: err instanceof BoltWalkUnavailable ? undefined : true }
+  }
 }
 
 const DIGITS = /^\d{1,20}$/
@@ -170,13 +158,6 @@ function parseLiveStatus(text: string): Pick<MemberData, 'revision' | 'raftIndex
   } catch {
     return `does not parse: ${lastWords(text)}`
   }
-}
-
-/** `snapshot status -w json`: {"hash":..,"revision":..,...}, or the reason it gave none. */
-function parseDbStatus(text: string): number | string {
-  const m = /\{[^{}]*"revision":\s*(\d+)[^{}]*\}/.exec(text)
-  const rev = m ? safeInt(m[1]) : undefined
-  return rev ?? lastWords(text || '(no output)')
 }
 
 function lastWords(text: string): string {

@@ -129,7 +129,7 @@ export function chooseSurvivor(held: MemberData[]): SurvivorChoice {
   if (unreadable.length) {
     throw new SurvivorChoiceError(
       `cannot read what ${unreadable.length === 1 ? 'this member holds' : 'these members hold'}, so the freshest member is unknown:\n${unreadable.map((d) => `  ${d.member} (${d.state}): ${d.error ?? 'not read'}`).join('\n')}`,
-      'Make the member readable (a running member must answer endpoint status; a stopped one needs a readable member/snap/db and room for a copy beside it), or recover from a backup with --snapshot FILE.',
+      'Make the member readable (a running member must answer endpoint status; a stopped one needs a readable member/snap/db, and awk and od), or recover from a backup with --snapshot FILE.',
     )
   }
   const clusters = new Map<string, string[]>()

@@ -255,7 +255,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
             const lock = lockOf.get(name)
             if (lock) void lock.thenOutput.catch(() => undefined).then(() => relock(name, pool.get(name))).catch(() => undefined)
           },
-          // The probes copy each stopped member's database: auto judges the link after them.
+          // The probes' own work (disk, CPU) could pass for a slow link: auto judges it after them.
           quiet: Promise.all(locks.map((l) => l.thenOutput.catch(() => undefined))),
         }),
       }

@@ -2,8 +2,8 @@
 // member holds, choose the freshest (lib/plan/survivors.ts), take a snapshot of
 // it and bring that here as a backup file. Then the normal recovery restores
 // every member from that file. Nothing here changes a member: `snapshot save`
-// reads, and the offline copy of a stopped member's member/snap/db goes into
-// etcd-rescue's work dir and is removed.
+// reads, a stopped member's member/snap/db is read in place by a walk of a few
+// pages, and only the chosen member's db is copied (into etcd-rescue's work dir).
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Member } from '../inventory/members.ts'
@@ -54,7 +54,7 @@ export function workDir(m: Member): string {
 }
 
 export function heldScriptFor(m: Member): Script {
-  return heldReadScript({ dataDir: m.dataDir, binDir: m.binDir, work: workDir(m), clientUrl: m.clientUrl, tls: tlsFor(m), ports: memberPorts(m) })
+  return heldReadScript({ dataDir: m.dataDir, binDir: m.binDir, clientUrl: m.clientUrl, tls: tlsFor(m), ports: memberPorts(m) })
 }
 
 export async function snapshotFromSurvivors(o: FromSurvivorsOptions): Promise<FromSurvivorsResult> {

@@ -4,15 +4,16 @@
 // on a local file, done on the host with standard tools (stat, head, tail, od,
 // OpenSSL or sha256sum): bbolt magic and page size, the SHA-256 trailer `snapshot
 // save` appends, the hash of the whole file (which every copy is verified
-// against). The revision is read by the same bbolt walk as locally
-// (lib/etcd/bolt.ts), its pages fetched over SSH in 64 KiB blocks.
+// against). The revision is read in the same command by the walk of its pages
+// on the host (lib/etcd/bolt-walk.ts), checked here as a local file's would be.
 import { existsSync } from 'node:fs'
 import { ExitCode, InputError, RescueError } from '../errors.ts'
-import { readBoltFacts, readBoltFactsFrom, type BoltFacts, type PageSource } from '../etcd/bolt.ts'
+import { readBoltFacts, type BoltFacts } from '../etcd/bolt.ts'
+import { boltWalkScript, factsFromWalk } from '../etcd/bolt-walk.ts'
 import { inspectSnapshot, type SnapshotInfo } from '../etcd/snapshot.ts'
 import type { Member } from '../inventory/members.ts'
 import { HASH_FILE } from '../plan/scripts.ts'
-import { sh } from '../shell/sh.ts'
+import { sh, type Script } from '../shell/sh.ts'
 import { SshHost, type ConnectOptions } from '../ssh/connection.ts'
 
 export type SnapshotSource = { path: string; host?: undefined } | { path: string; host: string }
@@ -74,35 +75,26 @@ export function judgeRemoteSnapshot(where: string, f: ReturnType<typeof parseRem
   return { size: f.size, sha256: f.sha256, hasTrailer, pageSize: f.head.readUInt32LE(24) }
 }
 
-/** Pages of a file on a host, fetched in 64 KiB blocks (one remote command each), cached. */
-export class RemotePages implements PageSource {
-  private readonly blocks = new Map<number, Promise<Buffer>>()
-  static readonly BLOCK = 1 << 16
-  constructor(private readonly host: SshHost, private readonly path: string) {}
-
-  private block(n: number): Promise<Buffer> {
-    let b = this.blocks.get(n)
-    if (!b) {
-      b = this.host.exec(sh`dd if=${this.path} bs=${RemotePages.BLOCK} skip=${n} count=1 2>/dev/null | base64 -w0`)
-        .then((r) => Buffer.from(r.stdout.trim(), 'base64'))
-      this.blocks.set(n, b)
-    }
-    return b
-  }
-
-  async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
-    let done = 0
-    while (done < length) {
-      const at = position + done
-      const n = Math.floor(at / RemotePages.BLOCK)
-      const block = await this.block(n)
-      const from = at - n * RemotePages.BLOCK
-      if (from >= block.length) break
-      const got = block.copy(buffer, offset + done, from, Math.min(block.length, from + length - done))
-      done += got
-    }
-    return { bytesRead: done }
-  }
+/**
+ * What checkSnapshot asks the host holding the file, in one remote command: its
+ * size, header, trailer and hashes (parseRemoteFacts), and the walk of its pages
+ * to its revision (`bolt.*` lines, factsFromWalk).
+ */
+export function remoteFactsScript(path: string): Script {
+  return sh`${HASH_FILE}
+f=${path}
+[ -f "$f" ] && [ -r "$f" ] || { echo "no readable file $f on this host" >&2; exit 66; }
+size=$(stat -c %s "$f")
+echo "size=$size"
+echo "head=$(head -c 32 "$f" | od -An -v -tx1 | tr -d ' \\n')"
+if [ $((size % 512)) -eq 32 ] && [ "$size" -gt 32 ]; then
+  if command -v openssl >/dev/null 2>&1; then body=$(head -c $((size - 32)) "$f" | openssl dgst -sha256 -r | cut -c1-64); else body=$(head -c $((size - 32)) "$f" | sha256sum | cut -c1-64); fi
+  echo "body=$body"
+  echo "trailer=$(tail -c 32 "$f" | od -An -v -tx1 | tr -d ' \\n')"
+fi
+echo "sha256=$(hash_file "$f")"
+BOLT_F="$f"
+${boltWalkScript('bolt.')}`
 }
 
 /** Checks a snapshot wherever it is; for HOST:PATH over a connection of its own (closed after). */
@@ -116,18 +108,7 @@ export async function checkSnapshot(value: string, members: Member[], o: { skipH
   const where = `${src.host}:${src.path}`
   const host = await SshHost.connect(member.name, member.ssh, o.connect)
   try {
-    const r = await host.exec(sh`${HASH_FILE}
-f=${src.path}
-[ -f "$f" ] && [ -r "$f" ] || { echo "no readable file $f on this host" >&2; exit 66; }
-size=$(stat -c %s "$f")
-echo "size=$size"
-echo "head=$(head -c 32 "$f" | od -An -v -tx1 | tr -d ' \\n')"
-if [ $((size % 512)) -eq 32 ] && [ "$size" -gt 32 ]; then
-  if command -v openssl >/dev/null 2>&1; then body=$(head -c $((size - 32)) "$f" | openssl dgst -sha256 -r | cut -c1-64); else body=$(head -c $((size - 32)) "$f" | sha256sum | cut -c1-64); fi
-  echo "body=$body"
-  echo "trailer=$(tail -c 32 "$f" | od -An -v -tx1 | tr -d ' \\n')"
-fi
-echo "sha256=$(hash_file "$f")"`, { allowFailure: true })
+    const r = await host.exec(remoteFactsScript(src.path), { allowFailure: true })
     if (r.code !== 0) throw new InputError(`cannot read the snapshot: ${r.stderr.trim() || `exit ${r.code}`}`, { where })
     let facts
     try {
@@ -136,7 +117,7 @@ echo "sha256=$(hash_file "$f")"`, { allowFailure: true })
       throw new RescueError(`what the host reported about the snapshot does not parse: ${(err as Error).message}`, { where, exitCode: ExitCode.PREFLIGHT })
     }
     const info = judgeRemoteSnapshot(where, facts, o.skipHashCheck)
-    const point = await boltFacts(where, () => readBoltFactsFrom(new RemotePages(host, src.path)))
+    const point = await boltFacts(where, async () => factsFromWalk(r.stdout, 'bolt.'))
     return { snapshot: { ...info, path: src.path, host: src.host }, point }
   } finally {
     host.close()

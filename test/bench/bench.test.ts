@@ -106,9 +106,9 @@ describe('round parsing', () => {
   })
 
   it('says a warning repeated on every host once, with the count, and cuts long ones short', () => {
-    const same = ['etcd1', 'etcd2', 'etcd3'].map((h) => `${h}: what its data dir holds could not be read (snapshot status of a copy of member/snap/db: Error: invalid database); it is restored like the others`)
+    const same = ['etcd1', 'etcd2', 'etcd3'].map((h) => `${h}: what its data dir holds could not be read (member/snap/db: not a tree page (flags 0)); it is restored like the others`)
     expect(warningsInBrief([...same, 'etcd2: copy retry 1 of 2 in 1 s'])).toBe(
-      '3× what its data dir holds could not be read (snapshot status of a copy of member/snap/db: E… | copy retry 1 of 2 in 1 s')
+      '3× what its data dir holds could not be read (member/snap/db: not a tree page (flags 0)); it… | copy retry 1 of 2 in 1 s')
   })
 })
 

@@ -2,8 +2,10 @@
 // about a remote snapshot, the hop's script (quoting, host-key pinning), the
 // lending agent's limits, and the auto decision.
 import { describe, expect, it } from 'vitest'
-import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import ssh2 from 'ssh2'
 import { sh } from '../../lib/shell/sh.ts'
@@ -11,8 +13,9 @@ import { LendingAgent, lendableKeys, userauthRequest } from '../../lib/transfer/
 import {
   AUTO_RELAY_BELOW, HOP_KEY_ALIAS, autoRelays, relayBlocker, relayCopy, ddBytes, hopComplaint, hopReason, hopScript, withAgentBecome, type DirectEach,
 } from '../../lib/transfer/relay.ts'
-import { RemotePages, judgeRemoteSnapshot, parseRemoteFacts, snapshotSource } from '../../lib/transfer/remote-snapshot.ts'
-import { readBoltFacts, readBoltFactsFrom } from '../../lib/etcd/bolt.ts'
+import { remoteFactsScript, judgeRemoteSnapshot, parseRemoteFacts, snapshotSource } from '../../lib/transfer/remote-snapshot.ts'
+import { readBoltFacts } from '../../lib/etcd/bolt.ts'
+import { factsFromWalk } from '../../lib/etcd/bolt-walk.ts'
 import { relayFlag } from '../../lib/cli/recover.ts'
 import type { SshHost } from '../../lib/ssh/connection.ts'
 
@@ -86,19 +89,16 @@ describe('--snapshot HOST:PATH', () => {
     expect(() => parseRemoteFacts('size=12; rm -rf /\nhead=\nsha256=x')).toThrow(/size/)
   })
 
-  it('the revision is read from pages fetched over SSH, as from the local file', async () => {
-    const file = readFileSync(FIXTURE)
-    const scripts: string[] = []
-    const host = {
-      exec: async (script: { text: string }) => {
-        scripts.push(script.text)
-        const skip = Number(/skip=(\d+)/.exec(script.text)![1])
-        return { stdout: file.subarray(skip * RemotePages.BLOCK, (skip + 1) * RemotePages.BLOCK).toString('base64'), stderr: '', code: 0 }
-      },
-    } as unknown as SshHost
-    expect(await readBoltFactsFrom(new RemotePages(host, '/var/backups/a b.db'))).toEqual(await readBoltFacts(FIXTURE))
-    expect(scripts[0]).toContain("if='/var/backups/a b.db'")
-    expect(new Set(scripts).size).toBe(scripts.length) // each block fetched once
+  it('one command on the host reports the file and walks it to its revision, as the local file is read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'remote-facts-'))
+    const path = join(dir, "a b'$(touch PWNED).db")
+    copyFileSync(FIXTURE, path)
+    const r = spawnSync('/bin/sh', ['-c', remoteFactsScript(path).text], { encoding: 'utf8', cwd: dir })
+    expect(r.status, r.stderr).toBe(0)
+    expect(judgeRemoteSnapshot('h:/s', parseRemoteFacts(r.stdout)).hasTrailer).toBe(true)
+    expect(factsFromWalk(r.stdout, 'bolt.')).toEqual(await readBoltFacts(FIXTURE))
+    expect(existsSync(join(dir, 'PWNED'))).toBe(false)
+    rmSync(dir, { recursive: true, force: true })
   })
 })
 

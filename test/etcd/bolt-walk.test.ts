@@ -1,0 +1,152 @@
+// The awk walk of a bbolt file against bolt.ts and etcd's own `snapshot status`,
+// under every awk (and od) this machine has: mawk, gawk, busybox. No SSH: the
+// script runs in a local sh exactly as in a probe. The database with a deep tree
+// and overflow pages is written by a real etcd here.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { BoltWalkUnavailable, boltWalkScript, factsFromWalk } from '../../lib/etcd/bolt-walk.ts'
+import { BoltFormatError, readBoltFacts, type BoltFacts } from '../../lib/etcd/bolt.ts'
+import { sh } from '../../lib/shell/sh.ts'
+
+const REAL = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
+const dir = mkdtempSync(join(tmpdir(), 'bolt-walk-'))
+
+// Each toolset: a dir put first on PATH with `awk` (and for busybox every tool) linked in.
+const toolsets: Array<[string, Record<string, string>]> = []
+for (const awk of ['/usr/bin/mawk', '/usr/bin/gawk']) if (existsSync(awk)) toolsets.push([awk, { awk }])
+if (existsSync('/bin/busybox')) toolsets.push(['busybox', Object.fromEntries(['awk', 'od', 'wc', 'tr', 'sh'].map((t) => [t, '/bin/busybox']))])
+
+function pathFor(name: string, links: Record<string, string>): string {
+  const bin = join(dir, 'bin-' + name.replace(/\W/g, '_'))
+  if (!existsSync(bin)) {
+    mkdirSync(bin)
+    for (const [tool, target] of Object.entries(links)) symlinkSync(target, join(bin, tool))
+  }
+  return `${bin}:${process.env.PATH}`
+}
+
+function walk(file: string, PATH: string): string {
+  const script = sh`BOLT_F=${file}
+${boltWalkScript('x.bolt.')}`
+  const r = spawnSync(PATH.split(':')[0] + '/sh', ['-c', script.text], { encoding: 'utf8', env: { PATH } })
+  if (r.error) {
+    // No sh of the toolset's own: the system's.
+    return spawnSync('/bin/sh', ['-c', script.text], { encoding: 'utf8', env: { PATH } }).stdout
+  }
+  return r.stdout
+}
+
+const facts = (file: string, PATH: string): BoltFacts => factsFromWalk(walk(file, PATH), 'x.bolt.')
+
+// A member's db with many keys (a tree of several levels in bucket "key"), values
+// large enough for overflow pages, and a few deletes, written by etcd 3.4 here.
+let bigDb = ''
+let etcdSays = 0
+const ETCD = '/usr/bin/etcd'
+
+beforeAll(async () => {
+  if (!existsSync(ETCD)) return
+  const data = join(dir, 'member-data')
+  const port = 30000 + Math.floor(Math.random() * 20000)
+  const client = `http://127.0.0.1:${port}`
+  const etcd = spawn(ETCD, ['--name', 'w', '--data-dir', data, '--listen-client-urls', client, '--advertise-client-urls', client,
+    '--listen-peer-urls', `http://127.0.0.1:${port + 1}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${port + 1}`,
+    '--initial-cluster', `w=http://127.0.0.1:${port + 1}`, '--snapshot-count', '1000'], { stdio: 'ignore' })
+  try {
+    const call = async (path: string, body: object) => {
+      const r = await fetch(`${client}${path}`, { method: 'POST', body: JSON.stringify(body) })
+      if (!r.ok) throw new Error(`${path}: ${r.status}`)
+    }
+    for (let i = 0; i < 100; i++) {
+      try {
+        await call('/v3/kv/range', { key: Buffer.from('x').toString('base64') })
+        break
+      } catch {
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
+    const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64')
+    const puts: Array<() => Promise<void>> = []
+    for (let i = 0; i < 3000; i++) puts.push(() => call('/v3/kv/put', { key: b64(`/registry/k${String(i).padStart(5, '0')}`), value: b64(Buffer.alloc(i % 500 === 0 ? 40_000 : 300, i % 251)) }))
+    for (let i = 0; i < puts.length; i += 50) await Promise.all(puts.slice(i, i + 50).map((p) => p()))
+    await call('/v3/kv/deleterange', { key: b64('/registry/k00001') })
+    // The newest revision last in bucket "key": a value of many pages, so the walk's last
+    // leaf has overflow pages and its key sits in the first.
+    await call('/v3/kv/put', { key: b64('/registry/last'), value: b64(Buffer.alloc(100_000, 9)) })
+  } finally {
+    etcd.kill('SIGTERM')
+    await new Promise((r) => etcd.on('exit', r))
+  }
+  bigDb = join(data, 'member', 'snap', 'db')
+  const copy = join(dir, 'status-copy.db')
+  copyFileSync(bigDb, copy)
+  const st = JSON.parse(execFileSync('/usr/bin/etcdctl', ['snapshot', 'status', copy, '-w', 'json'], { env: { ...process.env, ETCDCTL_API: '3' }, encoding: 'utf8' }))
+  etcdSays = st.revision
+}, 60_000)
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe.each(toolsets)('the awk walk under %s', (name, links) => {
+  const PATH = pathFor(name, links)
+
+  it('reads what bolt.ts reads from a snapshot, and from a raw database', async () => {
+    expect(facts(REAL, PATH)).toEqual({ revision: 51, consistentIndex: 54 })
+    const raw = join(dir, 'raw.db')
+    const bytes = readFileSync(REAL)
+    writeFileSync(raw, bytes.subarray(0, bytes.length - 32))
+    expect(facts(raw, PATH)).toEqual(await readBoltFacts(raw))
+  })
+
+  it('reads a member db of several tree levels with overflow pages as etcd does', async () => {
+    if (!bigDb) return expect.fail('no etcd binary to write the database')
+    const got = facts(bigDb, PATH)
+    expect(got).toEqual(await readBoltFacts(bigDb))
+    expect(got.revision).toBe(etcdSays)
+    expect(got.revision).toBeGreaterThan(3000)
+  })
+
+  it('keeps the walk of the valid meta page when the other one is damaged', async () => {
+    const f = join(dir, `meta0-${name.replace(/\W/g, '_')}.db`)
+    const bytes = Buffer.from(readFileSync(REAL))
+    bytes[16 + 20] ^= 0xff // inside meta 0: its checksum no longer matches
+    writeFileSync(f, bytes)
+    expect(facts(f, PATH)).toEqual(await readBoltFacts(f))
+  })
+
+  it('refuses a file that is not a bbolt database, or is cut short, with the reason', () => {
+    const junk = join(dir, 'junk.db')
+    writeFileSync(junk, Buffer.alloc(8192, 7))
+    expect(() => facts(junk, PATH)).toThrow(BoltFormatError)
+    const cut = join(dir, 'cut.db')
+    writeFileSync(cut, readFileSync(REAL).subarray(0, 3 * 4096))
+    expect(() => facts(cut, PATH)).toThrow(/cut short|truncated/)
+  })
+
+  it('tells a file it cannot read from a bad one: what it holds is unknown, not damaged', () => {
+    expect(() => facts(join(dir, 'absent.db'), PATH)).toThrow(BoltWalkUnavailable)
+    expect(() => facts(join(dir, 'absent.db'), PATH)).toThrow(/cannot read the file/)
+  })
+
+  it('never lets the path become shell text', () => {
+    const evil = join(dir, 'a b; touch PWNED $(touch PWNED2) `touch PWNED3`.db')
+    copyFileSync(REAL, evil)
+    expect(facts(evil, PATH).revision).toBe(51)
+    for (const f of ['PWNED', 'PWNED2', 'PWNED3']) expect(existsSync(join(process.cwd(), f)) || existsSync(join(dir, f))).toBe(false)
+  })
+})
+
+describe('factsFromWalk', () => {
+  const good = walk(REAL, process.env.PATH!)
+  it('takes nothing that is not fixed-length hex', () => {
+    expect(() => factsFromWalk(good.replace(/(walk\.\d=ok )[0-9a-f]{16}/g, '$1$(reboot)'), 'x.bolt.')).toThrow(/does not parse/)
+    expect(() => factsFromWalk(good.replace(/x\.bolt\.done=1\n/, ''), 'x.bolt.')).toThrow(/did not run to its end/)
+    expect(() => factsFromWalk('x.bolt.error=awk or od not found\n', 'x.bolt.')).toThrow(BoltWalkUnavailable)
+  })
+  it('trusts no meta page whose checksum fails, whatever the walk says', () => {
+    const forged = good.replace(/(meta\.\d=)([0-9a-f]{2})/g, (_m, k) => `${k}00`)
+    expect(() => factsFromWalk(forged, 'x.bolt.')).toThrow(/no valid meta page/)
+  })
+})
