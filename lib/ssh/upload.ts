@@ -2,11 +2,15 @@
 // read from disk is written to every host's channel, and reading pauses while
 // any channel is full (ssh2 channels apply the SSH window as backpressure), so
 // memory stays bounded and the file is read a single time however many hosts.
+// A host that takes nothing for a while when the others wait for it (a hung disk,
+// a link gone silent before keepalive notices) is cut from that read, so it
+// cannot hold the others' copies; its own copy fails and is retried on its own.
 import { createReadStream, statSync } from 'node:fs'
 import type { ClientChannel } from 'ssh2'
 import type { Readable } from 'node:stream'
 import type { ExecResult, SshHost } from './connection.ts'
 import type { Script } from '../shell/sh.ts'
+import { SshError } from './errors.ts'
 
 /** A run's persistent session on the host (lib/ssh/session.ts): the file goes over it, no new exec. */
 export interface UploadSession {
@@ -32,12 +36,16 @@ export type UploadOutcome = { ok: true; result: ExecResult } | { ok: false; erro
 
 const CHUNK = 1 << 18
 
+/** A host that took no byte for this long while every other one waited for it is cut from the shared read. */
+export const STALL_MS = 10_000
+
 /**
  * `source`: a local file, or a function opening the stream to send (e.g. the file
  * compressed; not over a session, which must be told the byte count first).
  * `signal`: stop sending and close every channel (each host's script then removes its part file).
  */
-export async function fanOutUpload(source: string | (() => Readable), targets: UploadTarget[], signal?: AbortSignal): Promise<UploadOutcome[]> {
+export async function fanOutUpload(source: string | (() => Readable), targets: UploadTarget[], signal?: AbortSignal, o: { stallMs?: number } = {}): Promise<UploadOutcome[]> {
+  const stallMs = o.stallMs ?? STALL_MS
   const size = typeof source === 'string' ? statSync(source).size : undefined
   if (size === undefined && targets.some((t) => t.via)) throw new TypeError('a stream of unknown length cannot go over a session')
   const sinks = targets.map((t) => {
@@ -55,10 +63,10 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
         await allSent
       })
       result.catch((e) => fail(e))
-      return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: fed, drop: () => { fed(); via.drop() } }
+      return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: fed, drop: () => { fed(); via.drop() }, waitingSince: 0, stalled: false }
     }
     const { channel, result } = t.host.spawn(t.command)
-    return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: undefined as (() => void) | undefined, drop: undefined as (() => void) | undefined }
+    return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: undefined as (() => void) | undefined, drop: undefined as (() => void) | undefined, waitingSince: 0, stalled: false }
   })
   // A host whose channel cannot open is reported; the others go on.
   await Promise.all(sinks.map(async (s) => {
@@ -99,6 +107,17 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
     s.target.signal?.addEventListener('abort', cut, { once: true })
     return () => s.target.signal?.removeEventListener('abort', cut)
   })
+  // Only a host the others wait for is cut: when every channel is full, the link is slow, not one host.
+  const watch = setInterval(() => {
+    const now = Date.now()
+    for (const s of [...waiting]) {
+      if (now - s.waitingSince < stallMs || !sinks.some((x) => x !== s && x.alive && !waiting.has(x))) continue
+      s.stalled = true
+      end(s)
+      release(s)
+    }
+  }, Math.min(1000, Math.max(10, stallMs / 4)))
+  watch.unref()
   await new Promise<void>((resolve, reject) => {
     input.on('data', (chunk: Buffer) => {
       for (const s of sinks) {
@@ -107,6 +126,7 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
         s.sent += chunk.length
         s.target.onProgress?.(s.sent)
         if (!more) {
+          s.waitingSince = Date.now()
           waiting.add(s)
           s.stream.once('drain', () => release(s))
         }
@@ -117,7 +137,7 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
     input.on('end', resolve)
     input.on('close', resolve)
     input.on('error', reject)
-  })
+  }).finally(() => clearInterval(watch))
   signal?.removeEventListener('abort', stop)
   cuts.forEach((off) => off())
   for (const s of sinks) {
@@ -132,7 +152,8 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
     try {
       return { ok: true, result: await s.result }
     } catch (error) {
-      return { ok: false, error }
+      if (!s.stalled) return { ok: false, error }
+      return { ok: false, error: new SshError(s.target.host.name, `took no data for ${stallMs / 1000} s while the other hosts waited for it: cut from the shared read so they go on (${(error as Error)?.message ?? error})`) }
     }
   }))
 }

@@ -1,0 +1,81 @@
+// The one-read fan-out's flow control, with channels that stand in for SSH
+// channels (Writables with a small buffer): no network. What it must do: read
+// the file once for every host, and never let one host that takes nothing hold
+// the others' copies for longer than the stall limit.
+import { afterAll, describe, expect, it } from 'vitest'
+import { Writable } from 'node:stream'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import type { ClientChannel } from 'ssh2'
+import { fanOutUpload, type UploadTarget } from '../../lib/ssh/upload.ts'
+import { sh } from '../../lib/shell/sh.ts'
+import type { SshHost } from '../../lib/ssh/connection.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'upload-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const file = join(dir, 'snap.db')
+const bytes = Buffer.alloc(6 << 20)
+for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i)
+writeFileSync(file, bytes)
+
+/** A host whose channel takes bytes at once (after `delayMs`), or (stuck) never: its buffer fills and never drains. */
+function target(name: string, o: { stuck?: boolean; delayMs?: number } = {}): UploadTarget {
+  const chunks: Buffer[] = []
+  let received = 0
+  let done!: () => void
+  const all = new Promise<void>((r) => { done = r })
+  const channel = new Writable({
+    highWaterMark: 1 << 16,
+    write(chunk: Buffer, _enc, cb) {
+      if (o.stuck) return // never calls back: nothing more is taken
+      setTimeout(() => {
+        chunks.push(chunk)
+        received += chunk.length
+        if (received >= bytes.length) done()
+        cb()
+      }, o.delayMs ?? 0)
+    },
+  }) as unknown as ClientChannel
+  let fail!: (e: Error) => void
+  const dropped = new Promise<never>((_r, rej) => { fail = rej })
+  dropped.catch(() => {})
+  return {
+    host: { name } as SshHost,
+    command: sh`cat`,
+    via: {
+      channel: Promise.resolve(channel),
+      receive: async (_script, _n, feed) => {
+        await Promise.race([feed().then(() => all), dropped])
+        return { code: 0, stdout: createHash('sha256').update(Buffer.concat(chunks)).digest('hex'), stderr: '' }
+      },
+      drop: () => fail(new Error('the session ended')),
+    },
+  }
+}
+
+describe('fanOutUpload', () => {
+  const sha = createHash('sha256').update(bytes).digest('hex')
+
+  it('sends every byte to every host from one read', async () => {
+    const out = await fanOutUpload(file, [target('a'), target('b'), target('c')])
+    expect(out.map((o) => o.ok && o.result.stdout)).toEqual([sha, sha, sha])
+  })
+
+  it('cuts a host that takes nothing while the others wait for it; they finish, it fails saying why', async () => {
+    const t0 = Date.now()
+    const out = await fanOutUpload(file, [target('a'), target('stuck', { stuck: true }), target('c')], undefined, { stallMs: 300 })
+    expect(Date.now() - t0).toBeLessThan(5000) // not the 10 s default, nor forever
+    expect(out[0]).toMatchObject({ ok: true, result: { stdout: sha } })
+    expect(out[2]).toMatchObject({ ok: true, result: { stdout: sha } })
+    expect(out[1].ok).toBe(false)
+    expect(String((out[1] as { error: Error }).error.message)).toMatch(/took no data for 0.3 s while the other hosts waited for it/)
+  })
+
+  it('cuts no one when every host is slow alike (the link, not one host)', async () => {
+    // Each channel takes a chunk only after longer than the stall limit: all wait together, none is singled out.
+    const out = await fanOutUpload(file, [target('a', { delayMs: 60 }), target('b', { delayMs: 60 })], undefined, { stallMs: 20 })
+    expect(out.map((o) => o.ok)).toEqual([true, true])
+  })
+})
