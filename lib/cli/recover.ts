@@ -18,23 +18,28 @@ Restores a whole etcd cluster from one snapshot, over SSH, the way etcd's
 disaster-recovery guide says: every member from the same file, each with its
 own --name and peer URL, one --initial-cluster and one fresh token for all.
 
-What it does, in order (nothing is changed before step 3):
+What it does, in order (no member is changed before step 4):
   1. checks the snapshot here: SHA-256 trailer, bbolt header
   2. connects to every member (host keys checked against known_hosts) and
      probes it read-only: etcd version (the same everywhere), tools, free
      space, data dir; any problem on any host stops the run (exit 3).
      It also reads what each member's data dir holds (revision, raft index,
      cluster ID: a running member by endpoint status against it alone, a
-     stopped one offline from a copy of member/snap/db). If a member holds a
-     revision newer than the snapshot's, restoring would roll those writes
-     back: refused (exit 3) unless --accept-data-loss
-  3. copies the snapshot to every host at once, verified by SHA-256 there
-  4. stops every member's etcd (only that member's: matched by data dir/ports)
-  5. restores each member into a fresh dir, moves the old data dir aside as
-     DATA_DIR.etcd-rescue-old-<UTC time> (never deleted), moves the new one in
-  6. starts etcd, waits for a healthy quorum, then verifies: predicted
-     cluster and member IDs on every member, one leader, equal hashkv,
-     revision ≥ the snapshot's, full member list, no alarms
+     stopped one offline from its member/snap/db in place, a few pages read,
+     nothing written). If a member holds a revision newer than the
+     snapshot's, restoring would roll those writes back: refused (exit 3)
+     unless --accept-data-loss
+  3. copies the snapshot to every host at once (alongside step 2, removed
+     again if step 2 refuses), verified by SHA-256 there, and restores each
+     member into a work dir beside its data dir as soon as its copy is in
+  4. once every member holds its restored data: stops each member's etcd
+     (only that member's: matched by data dir/ports), moves the old data dir
+     aside as DATA_DIR.etcd-rescue-old-<UTC time> (never deleted) and the
+     restored one in
+  5. once every old member is stopped: starts etcd, waits for a healthy
+     quorum, then verifies: predicted cluster and member IDs on every
+     member, one leader, equal hashkv, revision ≥ the snapshot's, full
+     member list, no alarms
 
 Inputs:
   -s, --snapshot FILE    the file written by \`etcdctl snapshot save\`
