@@ -1,17 +1,16 @@
 // The systemd flavor of `lab up` (--init systemd): what each host boots with,
 // the kubespray-shaped inventory, and waiting until etcd.service has settled.
-import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InputError, RescueError } from '../errors.ts'
 import { sh } from '../shell/sh.ts'
 import { etcdBinaries, type EtcdRelease } from './etcd-release.ts'
-import { etcHosts } from './host-files.ts'
+import { hostInitBase } from './host-init.ts'
 import type { HostInitSpec } from './init-script.ts'
 import { etcdEnv, etcdUnit } from './kubespray-etcd.ts'
 import { renderKubesprayInventory } from './kubespray-inventory.ts'
 import { LAB_DATA_DIR } from './names.ts'
-import { hostDiskBacking, hostPaths, type LabPaths } from './paths.ts'
+import type { LabPaths } from './paths.ts'
 import { sshExec } from './ssh.ts'
 import type { HostState, LabState, SystemdLabState } from './state.ts'
 import { LAB_ETCD_USER, LAB_LOGIN_USER, sshdDropIn, systemdHostSetup } from './systemd-host.ts'
@@ -35,14 +34,7 @@ export function systemdOptions(o: LabUpOptions): SystemdLabState | undefined {
 
 export function systemdHostInit(state: LabState, host: HostState, paths: LabPaths, release: EtcdRelease, machineHostKeys: string[]): HostInitSpec {
   const sd = state.systemd!
-  const hp = hostPaths(paths, host.index)
-  for (const d of [hp.files, hp.disk, hp.root]) mkdirSync(d, { recursive: true })
-  const diskBacking = hostDiskBacking(state.diskDir, host.index)
-  if (diskBacking) mkdirSync(diskBacking)
-  const file = (name: string, text: string) => {
-    writeFileSync(join(hp.files, name), text)
-    return join(hp.files, name)
-  }
+  const { file, identity, spec } = hostInitBase(state, host, paths)
   const members = state.hosts.map((h) => ({ name: h.name, member: h.member, address: h.address }))
   const self = members.find((m) => m.name === host.name)!
   const setup = systemdHostSetup({
@@ -57,18 +49,8 @@ export function systemdHostInit(state: LabState, host: HostState, paths: LabPath
     dataDir: LAB_DATA_DIR,
   })
   return {
-    hostname: host.name,
-    diskDir: hp.disk,
-    rootDir: hp.root,
-    diskSize: state.disk,
-    diskBacking,
-    install: [
-      { from: file('hostname', `${host.name}\n`), to: '/etc/hostname', mode: '0644' },
-      { from: file('hosts', etcHosts(host, state.hosts)), to: '/etc/hosts', mode: '0644' },
-      { from: file('machine-id', `${randomBytes(16).toString('hex')}\n`), to: '/etc/machine-id', mode: '0444' },
-      { from: hp.hostKey, to: '/etc/ssh/ssh_host_ed25519_key', mode: '0600' },
-      { from: `${hp.hostKey}.pub`, to: '/etc/ssh/ssh_host_ed25519_key.pub', mode: '0644' },
-    ],
+    ...spec,
+    install: identity,
     remove: [...machineHostKeys],
     mkdirs: [],
     systemd: { setup, container: `etcd-rescue-lab` },

@@ -10,13 +10,14 @@ import { ensureEtcdBinaries } from './etcd-fetch.ts'
 import { DEFAULT_ETCD_VERSION, etcdBinaries, etcdRelease, type EtcdRelease } from './etcd-release.ts'
 import { run } from './exec.ts'
 import { bootHost, waitForSsh } from './host.ts'
-import { etcHosts, knownHosts, sshdConfig, SSHD_CONFIG_PATH } from './host-files.ts'
+import { knownHosts, sshdConfig, SSHD_CONFIG_PATH } from './host-files.ts'
+import { hostInitBase } from './host-init.ts'
 import type { HostInitSpec } from './init-script.ts'
 import { renderInventory } from './inventory.ts'
 import { withLock } from './lock.ts'
 import { DEFAULT_LAB_NAME, LAB_DATA_DIR, bridgeName, hostName, memberName, netnsName, validateDiskSize, validateHostCount, validateLabName, vethName } from './names.ts'
 import { addBridge, addNetns, addVeth, configureBridge, configureHostNetwork, machineAddresses } from './net.ts'
-import { hostDiskBacking, hostPaths, labBaseDir, labDiskDir, labPaths, type LabPaths } from './paths.ts'
+import { hostPaths, labBaseDir, labDiskDir, labPaths, type LabPaths } from './paths.ts'
 import { checkPrerequisites, findProgram } from './prereq.ts'
 import { isRunning } from './procs.ts'
 import { listLabStates, readState, writeState, STATE_TOOL, STATE_VERSION, type HostState, type LabState } from './state.ts'
@@ -221,24 +222,11 @@ async function build(state: LabState, paths: LabPaths, release: EtcdRelease, cou
 
 /** What host `host` boots with: its identity files, and for 3.5 the fetched binaries in place of 3.4's. */
 function hostInit(state: LabState, host: HostState, paths: LabPaths, release: EtcdRelease, machineHostKeys: string[]): HostInitSpec {
-  const hp = hostPaths(paths, host.index)
-  mkdirSync(hp.files, { recursive: true })
-  mkdirSync(hp.disk, { recursive: true })
-  mkdirSync(hp.root, { recursive: true })
-  const diskBacking = hostDiskBacking(state.diskDir, host.index)
-  if (diskBacking) mkdirSync(diskBacking)
-  const file = (name: string, text: string) => {
-    writeFileSync(join(hp.files, name), text)
-    return join(hp.files, name)
-  }
+  const { file, identity, spec } = hostInitBase(state, host, paths)
   const sftp = findProgram('sftp-server') ?? (existsSync('/usr/lib/openssh/sftp-server') ? '/usr/lib/openssh/sftp-server' : undefined)
   const install = [
-    { from: file('hostname', `${host.name}\n`), to: '/etc/hostname', mode: '0644' },
-    { from: file('hosts', etcHosts(host, state.hosts)), to: '/etc/hosts', mode: '0644' },
-    { from: file('machine-id', `${randomBytes(16).toString('hex')}\n`), to: '/etc/machine-id', mode: '0444' },
+    ...identity,
     { from: file('sshd_config_lab', sshdConfig(host, sftp)), to: SSHD_CONFIG_PATH, mode: '0644' },
-    { from: hp.hostKey, to: '/etc/ssh/ssh_host_ed25519_key', mode: '0600' },
-    { from: `${hp.hostKey}.pub`, to: '/etc/ssh/ssh_host_ed25519_key.pub', mode: '0644' },
     { from: paths.publicKey, to: '/root/.ssh/authorized_keys', mode: '0600' },
     // Root's shell startup files as a fresh Debian has them, not this machine's
     // (whose pyenv/cargo hooks would cost every SSH command most of a second).
@@ -254,16 +242,7 @@ function hostInit(state: LabState, host: HostState, paths: LabPaths, release: Et
       from: join(state.etcd.sourceDir, b), to: `${release.hostBinDir}/${b}`, mode: '0755',
     })))
   }
-  return {
-    hostname: host.name,
-    diskDir: hp.disk,
-    rootDir: hp.root,
-    diskSize: state.disk,
-    diskBacking,
-    install,
-    remove,
-    mkdirs: [{ path: '/root/.ssh', mode: '0700' }],
-  }
+  return { ...spec, install, remove, mkdirs: [{ path: '/root/.ssh', mode: '0700' }] }
 }
 
 /** Namespaces or links named like this lab's exist, but no state here records them. */
