@@ -61,6 +61,7 @@ function lkey(i,   e, f) {
   e = NB + 16 + 16 * i; f = bytes(e, 16)
   if (E != "") return ""
   KF = le(f, 0, 4); VO = e + le(f, 4, 4) + le(f, 8, 4); VS = le(f, 12, 4)
+  if (VO + VS > NE) { E = "element points outside its page"; return "" }
   return bytes(e + le(f, 4, 4), le(f, 8, 4))
 }
 function bkey(i,   e, f) {

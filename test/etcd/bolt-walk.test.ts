@@ -150,3 +150,54 @@ describe('factsFromWalk', () => {
     expect(() => factsFromWalk(forged, 'x.bolt.')).toThrow(/no valid meta page/)
   })
 })
+
+// The awk walk is a second parser of bytes a broken host holds: on damaged files it
+// must say what bolt.ts says (the same facts, or an error), never a number bolt.ts
+// would not give. Seeded, so a failure names a case that can be run again.
+describe('the awk walk against bolt.ts on damaged copies of a real snapshot', () => {
+  const PATH = process.env.PATH!
+  const base = readFileSync(REAL)
+  let seed = 20261125
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31
+    return seed % n
+  }
+  const cases: Array<[string, Buffer]> = []
+  for (let i = 0; i < 80; i++) {
+    const b = Buffer.from(base)
+    const flips = 1 + rand(3)
+    const where: number[] = []
+    for (let j = 0; j < flips; j++) {
+      // Most flips where the walk reads in this file: the headers (flags, count, overflow) and
+      // element tables of the root page (5, with the inline buckets) and of bucket "key" (2),
+      // and the meta pages' bodies; the rest anywhere.
+      const page = [2, 5][rand(2)]
+      const at = [page * 4096 + 8 + rand(8), page * 4096 + 16 + rand(900), rand(2) * 4096 + 16 + rand(64), rand(b.length)][rand(4)]
+      b[at] ^= 1 + rand(255)
+      where.push(at)
+    }
+    cases.push([`flip at ${where.join(',')}`, b])
+  }
+  for (const n of [4096, 8192 + 100, 5 * 4096, base.length - 33]) cases.push([`cut to ${n}`, base.subarray(0, n)])
+  {
+    // The last element of bucket "key" (page 2) says its value runs past the page: bolt.ts refuses it.
+    const b = Buffer.from(base)
+    const count = b.readUInt16LE(2 * 4096 + 10)
+    b.writeUInt32LE(0x7fffffff, 2 * 4096 + 16 + (count - 1) * 16 + 12)
+    cases.push(['the newest key\'s value past its page', b])
+  }
+
+  it.each(cases)('%s', async (_name, bytes) => {
+    const f = join(dir, 'fuzz.db')
+    writeFileSync(f, bytes)
+    const want = await readBoltFacts(f).then((x) => x, (e: Error) => e)
+    let got: BoltFacts | Error
+    try {
+      got = facts(f, PATH)
+    } catch (e) {
+      got = e as Error
+    }
+    if (want instanceof Error) expect(got, `bolt.ts: ${want.message}`).toBeInstanceOf(Error)
+    else expect(got).toEqual(want)
+  })
+})
