@@ -1,12 +1,29 @@
 // Where a lab keeps its state and outputs: <base>/<name>/, base being --dir,
 // else $ETCD_RESCUE_LAB_DIR, else <repo>/.lab (gitignored). The repo is found
 // from this file's own location, so the lab works from any working directory.
+import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { InputError } from '../errors.ts'
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+/**
+ * The checkout this code runs from, with a trailing slash: the nearest directory
+ * above this module holding etcd-rescue's package.json (this module may run from
+ * lib/lab/, or from a bundle of lib built into lib/.bundle/; see scripts/_ts.mjs).
+ */
+export const REPO_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)))
+
+function findRoot(from: string): string {
+  for (let d = from; ; d = dirname(d)) {
+    try {
+      if (JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')).name === 'etcd-rescue') return d.endsWith('/') ? d : `${d}/`
+    } catch {
+      // no package.json here, or not ours: one level up
+    }
+    if (dirname(d) === d) throw new Error(`etcd-rescue's package.json not found above ${from}`)
+  }
+}
 
 /**
  * The paths end up unquoted inside ansible_ssh_common_args and sshd/ssh options,
