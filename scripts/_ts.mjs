@@ -9,6 +9,10 @@
 // options, and is computed on every start: a bundle is never stale, it is simply
 // not found. Whatever goes wrong (no esbuild, a read-only checkout, a failed
 // build) falls back to tsx, as before; ETCD_RESCUE_NO_BUNDLE=1 forces that.
+// A bundle is code run as root on the operator's machine: it is loaded only from
+// directories owned by the user running it (or root) that no one else can write,
+// so another account on that machine cannot plant one (a checkout is as safe as
+// its lib/ and node_modules/, no less).
 //
 // Entry points call `const m = await loadLib('cli/recover.ts')` (a dynamic import:
 // static imports of .ts would be linked before tsx could register).
@@ -51,11 +55,20 @@ export function libHash(lib = LIB) {
   return h.digest('hex').slice(0, 20)
 }
 
+/** Owned by this user or root, writable by no one else. */
+export function trustedDir(p) {
+  const st = statSync(p)
+  const uid = process.getuid?.() ?? 0
+  return st.isDirectory() && (st.uid === uid || st.uid === 0) && (st.mode & 0o022) === 0
+}
+
 async function build(dir) {
   const { build: esbuild } = await import('esbuild')
   const tmp = `${dir}.part-${process.pid}`
   rmSync(tmp, { recursive: true, force: true })
   mkdirSync(BUNDLES, { recursive: true, mode: 0o755 })
+  if (!trustedDir(BUNDLES)) throw new Error(`${BUNDLES} may be written by another user`)
+  const umask = process.umask(0o022)
   try {
     await esbuild({ ...OPTIONS, entryPoints: ENTRIES.map((e) => join(LIB, e)), outdir: tmp, outbase: LIB })
     writeFileSync(join(tmp, 'complete'), '')
@@ -66,6 +79,7 @@ async function build(dir) {
       if (!existsSync(join(dir, 'complete'))) throw err
     }
   } finally {
+    process.umask(umask)
     rmSync(tmp, { recursive: true, force: true })
   }
   // Older bundles (of sources since changed) go after a day: a run started before the
@@ -89,6 +103,7 @@ export async function loadLib(path) {
   try {
     dir = join(BUNDLES, libHash())
     if (!existsSync(join(dir, 'complete'))) await build(dir)
+    if (!trustedDir(BUNDLES) || !trustedDir(dir)) return viaTsx(path)
   } catch {
     return viaTsx(path)
   }

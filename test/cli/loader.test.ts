@@ -2,11 +2,11 @@
 // source under lib/, so a bundle is never used for sources other than its own.
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 // @ts-expect-error: a plain .mjs module without types
-import { ENTRIES, libHash } from '../../scripts/_ts.mjs'
+import { ENTRIES, libHash, trustedDir } from '../../scripts/_ts.mjs'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 
@@ -35,6 +35,27 @@ describe('the bundle name', () => {
     const loaded = [...scripts.matchAll(/loadLib\('([^']*)'\)/g)].map((m) => m[1]).sort()
     expect(loaded.length).toBeGreaterThan(0)
     expect([...ENTRIES].sort()).toEqual(loaded)
+  })
+})
+
+describe('where a bundle may be loaded from', () => {
+  it('only a directory of this user (or root) that no one else can write', () => {
+    const d = mkdtempSync(join(tmpdir(), 'bundle-dir-'))
+    try {
+      chmodSync(d, 0o755)
+      expect(trustedDir(d)).toBe(true)
+      chmodSync(d, 0o775)
+      expect(trustedDir(d)).toBe(false)
+      chmodSync(d, 0o757)
+      expect(trustedDir(d)).toBe(false)
+      chmodSync(d, 0o755)
+      if (process.getuid?.() === 0) {
+        chownSync(d, 65534, 65534) // nobody's: another account could have planted it
+        expect(trustedDir(d)).toBe(false)
+      }
+    } finally {
+      rmSync(d, { recursive: true, force: true })
+    }
   })
 })
 
