@@ -27,7 +27,10 @@ export interface MemberData {
   hasData: boolean
   state: 'none' | 'running' | 'stopped'
   revision?: number
-  /** Running members only: an offline read of the db gives the revision, not the raft index. */
+  /**
+   * Running: the raft index its status reports. Stopped: the db's consistent_index, the last
+   * index applied to it (its WAL may hold more, which etcd would replay on start).
+   */
   raftIndex?: number
   /** Hex; from status (running) or the WAL's first record (stopped). */
   clusterId?: string
@@ -117,7 +120,9 @@ export function parseHeld(output: string, member: string): MemberData {
   const dbError = kv.get('db_error')
   if (dbError) return { ...d, error: dbError.slice(0, 200), damaged: dbError === 'no member/snap/db' || undefined }
   try {
-    return { ...d, revision: factsFromWalk(output, 'held.bolt.').revision }
+    const facts = factsFromWalk(output, 'held.bolt.')
+    // consistent_index: the last raft index applied to the db (its WAL may hold more, replayed on start).
+    return { ...d, revision: facts.revision, ...(facts.consistentIndex ? { raftIndex: facts.consistentIndex } : {}) }
   } catch (err) {
     // Read and found unsound: a casualty. Not read at all: unknown.
     return { ...d, error: `member/snap/db: ${(err as Error).message}`, damaged: err instanceof BoltWalkUnavailable ? undefined : true }

@@ -115,7 +115,7 @@ function fresher(a: MemberData, b: MemberData): number {
  * The member to recover from: the one with the highest revision, then raft
  * index, a running member over a stopped one (a stopped member's database may
  * trail the WAL etcd would replay), then inventory order. Members whose database
- * is damaged (etcd's own snapshot status refuses it) are passed over. Refuses
+ * is damaged (the walk of its pages finds no sound etcd database) are passed over. Refuses
  * when it cannot be sure: no member holds readable data, one could not be read
  * (it might be the freshest), or members hold data of different clusters.
  */

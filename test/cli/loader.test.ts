@@ -5,7 +5,6 @@ import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-// @ts-expect-error: a plain .mjs module without types
 import { ENTRIES, libHash, trustedDir } from '../../scripts/_ts.mjs'
 
 const ROOT = new URL('../../', import.meta.url).pathname

@@ -29,9 +29,9 @@ held.done=1
 `
 
 describe('parseHeld', () => {
-  it('reads a stopped member: revision from the walk of its db, IDs from the WAL', () => {
+  it('reads a stopped member: revision and raft index (consistent_index) from the walk of its db, IDs from the WAL', () => {
     expect(parseHeld(STOPPED, 'etcd1')).toEqual({
-      member: 'etcd1', hasData: true, state: 'stopped', revision: 51, clusterId: 'd1cfaf999eb97a2a', memberId: 'bdae9bbc11dd390d',
+      member: 'etcd1', hasData: true, state: 'stopped', revision: 51, raftIndex: 54, clusterId: 'd1cfaf999eb97a2a', memberId: 'bdae9bbc11dd390d',
       tools: { etcdctl: '/usr/bin/etcdctl', etcdutl: undefined },
     })
   })

@@ -15,9 +15,11 @@ describe('chooseSurvivor', () => {
     ['equal revisions: the higher raft index', [run('e1', 100, 105), run('e2', 100, 109)], 'e2', /higher raft index \(109 against 105\)/],
     ['equal revisions, raft index unknown on one: a running member over a stopped one', [stop('e1', 100), run('e2', 100, 101)], 'e2', /and running/],
     ['equal everything: inventory order', [stop('e1', 100), stop('e2', 100)], 'e1', /first in the inventory/],
+    ['equal revisions between stopped members: the higher consistent_index', [stop('e1', 100, { member: 'e1', raftIndex: 103 }), stop('e2', 100, { member: 'e2', raftIndex: 107 })], 'e2', /higher raft index \(107 against 103\)/],
+    ['equal revisions and raft indexes: a running member over a stopped one', [stop('e1', 100, { member: 'e1', raftIndex: 104 }), run('e2', 100, 104)], 'e2', /and running/],
     ['members without data are passed over', [none('e1'), stop('e2', 7), none('e3')], 'e2', /the only member with readable data \(revision 7\)/],
     ['a running member without quorum counts like any other', [run('e1', 50, 60, { member: 'e1', noLeader: true }), stop('e2', 49)], 'e1', /highest revision: 50/],
-    ['a member whose database is damaged is passed over', [{ ...bad('e1', 'stopped', 'snapshot status of a copy of member/snap/db: invalid database'), damaged: true }, run('e2', 90, 95)], 'e2', /the only member with readable data/],
+    ['a member whose database is damaged is passed over', [{ ...bad('e1', 'stopped', 'member/snap/db: no valid meta page (bad magic or checksum)'), damaged: true }, run('e2', 90, 95)], 'e2', /the only member with readable data/],
     ['a stopped member with unknown cluster ID does not conflict', [stop('e1', 80, { member: 'e1', clusterId: undefined }), run('e2', 90, 95)], 'e2', /highest revision: 90/],
   ]
   for (const [name, held, chosen, reason] of cases) {
@@ -32,7 +34,7 @@ describe('chooseSurvivor', () => {
   const refusals: Array<[string, MemberData[], RegExp]> = [
     ['no member holds data', [none('e1'), none('e2')], /no member holds data to recover from \(e1, e2/],
     ['a member cannot be read: it might be the freshest', [run('e1', 100, 101), bad('e2', 'stopped', 'no member/snap/db')], /cannot read what this member holds[\s\S]*e2 \(stopped\): no member\/snap\/db/],
-    ['every database damaged', [{ ...bad('e1', 'stopped', 'invalid database'), damaged: true }], /no member holds readable data: e1: invalid database/],
+    ['every database damaged', [{ ...bad('e1', 'stopped', 'member/snap/db: not a tree page (flags 0)'), damaged: true }], /no member holds readable data: e1: member\/snap\/db: not a tree page/],
     ['members of different clusters', [run('e1', 100, 101, { member: 'e1', clusterId: 'aa' }), stop('e2', 90, { member: 'e2', clusterId: 'bb' })], /different clusters: cluster aa on e1; cluster bb on e2/],
   ]
   for (const [name, held, message] of refusals) {
