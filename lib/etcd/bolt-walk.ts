@@ -24,6 +24,7 @@ function le(s, at, n,   i, v) { v = 0; for (i = n - 1; i >= 0; i--) v = v * 256 
 function num(x) { return sprintf("%.0f", x) }
 function rd(off, len,   cmd, line, s) {
   if (E != "" || len <= 0) return ""
+  if (++READS > 2000) { E = "gave up after 2000 reads of the file"; return "" }
   if (off + len > SIZE) { E = "the file is cut short: " num(len) " bytes at " num(off) " past its end"; return "" }
   cmd = "od -An -v -tx1 -j " num(off) " -N " num(len) " -- \"$BOLT_F\""
   s = ""
@@ -113,12 +114,19 @@ function walk(m,   k, rev, ci) {
   if (E != "") return "error " E
   return "ok " rev " " ci
 }
+function pow2(n) { while (n > 1 && n % 2 == 0) n = n / 2; return n == 1 }
 BEGIN {
   SIZE = size + 0; PS = 4096
   m0 = rd(0, 80)
   if (E != "") { print p "error=" E; exit }
+  # The page size meta page 0 states; when it is no page size (meta 0 damaged), the
+  # first of the usual ones at which meta page 1 sits, as bbolt falls back to the OS's.
   PS = le(m0, 24, 4)
-  if (PS < 512 || PS > 65536) { print p "error=page size " num(PS) ": not a bbolt database"; exit }
+  if (!(PS >= 512 && PS <= 65536 && pow2(PS))) {
+    PS = 0
+    for (j = 4096; j <= 65536 && !PS; j *= 4) { h = rd(j + 16, 4); E = ""; if (length(h) == 8 && le(h, 0, 4) == 3977042669) PS = j }
+    if (!PS) { print p "error=no meta page: not a bbolt database"; exit }
+  }
   m1 = rd(PS, 80); E = ""
   for (i = 0; i < 2; i++) {
     m = i ? m1 : m0
@@ -138,13 +146,15 @@ BEGIN {
  */
 export function boltWalkScript(prefix: string): Script {
   if (!/^[a-z.]+$/.test(prefix)) throw new TypeError(`not a plain prefix: ${prefix}`)
+  // The size from stat: busybox's wc counts in 32 bits (a 4.6 GiB db would look cut short).
   return sh`if ! command -v awk >/dev/null 2>&1 || ! command -v od >/dev/null 2>&1; then echo ${`${prefix}error=${TOOLS_MISSING}`}
-elif [ ! -r "$BOLT_F" ] || ! bolt_size=$(wc -c < "$BOLT_F" 2>/dev/null); then echo ${`${prefix}error=${CANNOT_READ} the file`}
+elif [ ! -r "$BOLT_F" ] || ! bolt_size=$(stat -L -c %s -- "$BOLT_F" 2>/dev/null || wc -c < "$BOLT_F" 2>/dev/null); then echo ${`${prefix}error=${CANNOT_READ} the file`}
 else BOLT_F="$BOLT_F" LC_ALL=C awk -v p=${prefix} -v size="$bolt_size" ${WALK_AWK} </dev/null; fi`
 }
 
 const TOOLS_MISSING = 'awk or od not found'
 const CANNOT_READ = 'cannot read'
+const GAVE_UP = 'gave up'
 
 /**
  * The walk could not look at the data (no awk or od, the file unreadable): what
@@ -163,7 +173,8 @@ export function factsFromWalk(output: string, prefix: string): BoltFacts {
   }
   const error = kv.get('error')
   if (error !== undefined) throw failure(error)
-  if (kv.get('done') !== '1') throw new BoltFormatError('the walk of the database did not run to its end')
+  // awk or od died (killed, out of memory, an awk that refuses the program): nothing was judged.
+  if (kv.get('done') !== '1') throw new BoltWalkUnavailable('the walk of the database did not run to its end')
   let best: { txid: bigint; walk?: string } | undefined
   for (const n of ['0', '1']) {
     const hex = kv.get(`meta.${n}`)
@@ -182,7 +193,7 @@ export function factsFromWalk(output: string, prefix: string): BoltFacts {
 
 function failure(error: string): Error {
   const text = plain(error)
-  return error.startsWith(TOOLS_MISSING) || error.startsWith(CANNOT_READ) ? new BoltWalkUnavailable(text) : new BoltFormatError(text)
+  return [TOOLS_MISSING, CANNOT_READ, GAVE_UP].some((w) => error.startsWith(w)) ? new BoltWalkUnavailable(text) : new BoltFormatError(text)
 }
 
 /** A host's words, for a message: printable, short. */

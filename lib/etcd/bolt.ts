@@ -82,6 +82,10 @@ export function parseMeta(m: Buffer): { pageSize: number; root: bigint; pgid: bi
   return { pageSize, root: m.readBigUInt64LE(16), pgid: m.readBigUInt64LE(40), txid: m.readBigUInt64LE(48) }
 }
 
+function isPageSize(n: number): boolean {
+  return n >= 512 && n <= 1 << 16 && (n & (n - 1)) === 0
+}
+
 /** FNV-1a 64, bbolt's meta checksum. */
 function fnv64a(b: Buffer): bigint {
   let h = 0xcbf29ce484222325n
@@ -100,13 +104,25 @@ class PageReader {
     const { bytesRead } = await this.fh.read(head, 0, head.length, 0)
     const first = this.meta(head, 0, bytesRead)
     if (!first && bytesRead < 64) throw new BoltFormatError('file too short for a bbolt header')
-    this.pageSize = first?.pageSize ?? head.readUInt32LE(16 + 8)
+    // The page size meta page 0 states; when it states none (meta 0 damaged), the first of
+    // the usual ones at which meta page 1 sits, as bbolt falls back to the OS's (the awk walk
+    // in bolt-walk.ts chooses the same way).
+    const stated = first?.pageSize ?? head.readUInt32LE(16 + 8)
+    this.pageSize = isPageSize(stated) ? stated : await this.metaOnePageSize()
     const secondBuf = Buffer.alloc(this.pageSize)
     const second = (await this.fh.read(secondBuf, 0, this.pageSize, this.pageSize)).bytesRead >= 80 ? this.meta(secondBuf, 0, this.pageSize) : undefined
     const best = [first, second].filter((m): m is NonNullable<typeof m> => Boolean(m)).sort((a, b) => (a.txid > b.txid ? -1 : 1))[0]
     if (!best) throw new BoltFormatError('no valid meta page (bad magic or checksum)')
     this.root = best.root
     this.pages = best.pgid
+  }
+
+  private async metaOnePageSize(): Promise<number> {
+    for (const size of [4096, 16384, 65536]) {
+      const magic = Buffer.alloc(4)
+      if ((await this.fh.read(magic, 0, 4, size + 16)).bytesRead === 4 && magic.readUInt32LE(0) === MAGIC) return size
+    }
+    throw new BoltFormatError('no meta page: not a bbolt database')
   }
 
   private meta(buf: Buffer, at: number, len: number) {

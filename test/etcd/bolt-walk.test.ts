@@ -4,7 +4,7 @@
 // and overflow pages is written by a real etcd here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BoltWalkUnavailable, boltWalkScript, factsFromWalk } from '../../lib/etcd/bolt-walk.ts'
@@ -17,7 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), 'bolt-walk-'))
 // Each toolset: a dir put first on PATH with `awk` (and for busybox every tool) linked in.
 const toolsets: Array<[string, Record<string, string>]> = []
 for (const awk of ['/usr/bin/mawk', '/usr/bin/gawk']) if (existsSync(awk)) toolsets.push([awk, { awk }])
-if (existsSync('/bin/busybox')) toolsets.push(['busybox', Object.fromEntries(['awk', 'od', 'wc', 'tr', 'sh'].map((t) => [t, '/bin/busybox']))])
+if (existsSync('/bin/busybox')) toolsets.push(['busybox', Object.fromEntries(['awk', 'od', 'wc', 'tr', 'sh', 'stat'].map((t) => [t, '/bin/busybox']))])
 
 function pathFor(name: string, links: Record<string, string>): string {
   const bin = join(dir, 'bin-' + name.replace(/\W/g, '_'))
@@ -40,6 +40,50 @@ ${boltWalkScript('x.bolt.')}`
 }
 
 const facts = (file: string, PATH: string): BoltFacts => factsFromWalk(walk(file, PATH), 'x.bolt.')
+
+/**
+ * The fixture with bucket "key"'s root page moved to page 1,200,000 (4.9 GB into a
+ * sparse file), the meta pages' page counts and checksums set to match.
+ */
+function bigSparseDb(): string {
+  const out = join(dir, 'big.db')
+  if (existsSync(out)) return out
+  const b = Buffer.from(readFileSync(REAL))
+  const PS = 4096
+  const fnv = (x: Buffer) => {
+    let h = 0xcbf29ce484222325n
+    for (const c of x) h = BigInt.asUintN(64, (h ^ BigInt(c)) * 0x100000001b3n)
+    return h
+  }
+  const best = [0, 1].sort((i, j) => Number(b.readBigUInt64LE(j * PS + 16 + 48) - b.readBigUInt64LE(i * PS + 16 + 48)))[0]
+  const root = Number(b.readBigUInt64LE(best * PS + 16 + 16))
+  const r = root * PS
+  let keyRoot = 0
+  let valueAt = 0
+  for (let i = 0; i < b.readUInt16LE(r + 10); i++) {
+    const e = r + 16 + i * 16
+    const pos = b.readUInt32LE(e + 4)
+    const ks = b.readUInt32LE(e + 8)
+    if (b.subarray(e + pos, e + pos + ks).toString() === 'key') {
+      valueAt = e + pos + ks
+      keyRoot = Number(b.readBigUInt64LE(valueAt))
+    }
+  }
+  const P = 1_200_000
+  b.writeBigUInt64LE(BigInt(P), valueAt)
+  for (const i of [0, 1]) {
+    const m = i * PS + 16
+    b.writeBigUInt64LE(BigInt(P + 1), m + 40)
+    b.writeBigUInt64LE(fnv(b.subarray(m, m + 56)), m + 56)
+  }
+  const fd = openSync(out, 'w')
+  writeSync(fd, b, 0, b.length, 0)
+  const page = Buffer.from(b.subarray(keyRoot * PS, (keyRoot + 1) * PS))
+  page.writeBigUInt64LE(BigInt(P), 0)
+  writeSync(fd, page, 0, PS, P * PS)
+  closeSync(fd)
+  return out
+}
 
 // A member's db with many keys (a tree of several levels in bucket "key"), values
 // large enough for overflow pages, and a few deletes, written by etcd 3.4 here.
@@ -130,11 +174,33 @@ describe.each(toolsets)('the awk walk under %s', (name, links) => {
     expect(() => facts(join(dir, 'absent.db'), PATH)).toThrow(/cannot read the file/)
   })
 
+  it('reads a database larger than 4 GiB (sizes and offsets past 32 bits)', async () => {
+    const f = bigSparseDb()
+    expect(facts(f, PATH)).toEqual(await readBoltFacts(f))
+  })
+
+  it('finds meta page 1 when meta page 0 is zeroed, as bbolt does', async () => {
+    const f = join(dir, `meta0-zero-${name.replace(/\W/g, '_')}.db`)
+    const bytes = Buffer.from(readFileSync(REAL))
+    bytes.fill(0, 0, 4096)
+    writeFileSync(f, bytes)
+    const want = await readBoltFacts(f)
+    expect(want.revision).toBeGreaterThan(0)
+    expect(facts(f, PATH)).toEqual(want)
+  })
+
   it('never lets the path become shell text', () => {
     const evil = join(dir, 'a b; touch PWNED $(touch PWNED2) `touch PWNED3`.db')
     copyFileSync(REAL, evil)
     expect(facts(evil, PATH).revision).toBe(51)
     for (const f of ['PWNED', 'PWNED2', 'PWNED3']) expect(existsSync(join(process.cwd(), f)) || existsSync(join(dir, f))).toBe(false)
+  })
+})
+
+describe('a walk that cannot judge the file', () => {
+  it('is unknown, not damage, when awk dies before its end', () => {
+    const PATH = pathFor('failing-awk', { awk: '/bin/false' })
+    expect(() => facts(REAL, PATH)).toThrow(BoltWalkUnavailable)
   })
 })
 
