@@ -36,7 +36,21 @@ export type UploadOutcome = { ok: true; result: ExecResult } | { ok: false; erro
 
 const CHUNK = 1 << 18
 
-/** A host that took no byte for this long while every other one waited for it is cut from the shared read. */
+/** Ending a session twice (a cut, then the final sweep) is once. */
+function once(f: () => void): () => void {
+  let done = false
+  return () => {
+    if (!done) {
+      done = true
+      f()
+    }
+  }
+}
+
+/**
+ * A host whose channel took nothing for this long (no chunk left its buffer) while
+ * every other one waited for it is cut from the shared read.
+ */
 export const STALL_MS = 10_000
 
 /**
@@ -63,10 +77,10 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
         await allSent
       })
       result.catch((e) => fail(e))
-      return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: fed, drop: () => { fed(); via.drop() }, waitingSince: 0, stalled: false }
+      return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: fed, drop: once(() => { fed(); via.drop() }), waitingSince: 0, buffered: 0, stalled: false }
     }
     const { channel, result } = t.host.spawn(t.command)
-    return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: undefined as (() => void) | undefined, drop: undefined as (() => void) | undefined, waitingSince: 0, stalled: false }
+    return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: undefined as (() => void) | undefined, drop: undefined as (() => void) | undefined, waitingSince: 0, buffered: 0, stalled: false }
   })
   // A host whose channel cannot open is reported; the others go on.
   await Promise.all(sinks.map(async (s) => {
@@ -111,6 +125,14 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   const watch = setInterval(() => {
     const now = Date.now()
     for (const s of [...waiting]) {
+      // Progress is a chunk leaving the channel's buffer, not the whole buffer draining
+      // (ssh2's holds 2 MiB: a steady 150 KB/s host would take 14 s to drain it).
+      const buffered = s.stream?.writableLength ?? 0
+      if (buffered !== s.buffered) {
+        s.buffered = buffered
+        s.waitingSince = now
+        continue
+      }
       if (now - s.waitingSince < stallMs || !sinks.some((x) => x !== s && x.alive && !waiting.has(x))) continue
       s.stalled = true
       end(s)
@@ -127,6 +149,7 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
         s.target.onProgress?.(s.sent)
         if (!more) {
           s.waitingSince = Date.now()
+          s.buffered = s.stream.writableLength
           waiting.add(s)
           s.stream.once('drain', () => release(s))
         }

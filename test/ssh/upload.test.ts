@@ -20,14 +20,18 @@ const bytes = Buffer.alloc(6 << 20)
 for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i)
 writeFileSync(file, bytes)
 
-/** A host whose channel takes bytes at once (after `delayMs`), or (stuck) never: its buffer fills and never drains. */
-function target(name: string, o: { stuck?: boolean; delayMs?: number } = {}): UploadTarget {
+/**
+ * A host whose channel takes each chunk at once (after `delayMs`), or (stuck) never:
+ * its buffer fills and never drains. `highWaterMark` as ssh2's channels have it (2 MiB)
+ * or smaller.
+ */
+function target(name: string, o: { stuck?: boolean; delayMs?: number; highWaterMark?: number } = {}): UploadTarget {
   const chunks: Buffer[] = []
   let received = 0
   let done!: () => void
   const all = new Promise<void>((r) => { done = r })
   const channel = new Writable({
-    highWaterMark: 1 << 16,
+    highWaterMark: o.highWaterMark ?? 1 << 16,
     write(chunk: Buffer, _enc, cb) {
       if (o.stuck) return // never calls back: nothing more is taken
       setTimeout(() => {
@@ -71,6 +75,13 @@ describe('fanOutUpload', () => {
     expect(out[2]).toMatchObject({ ok: true, result: { stdout: sha } })
     expect(out[1].ok).toBe(false)
     expect(String((out[1] as { error: Error }).error.message)).toMatch(/took no data for 0.3 s while the other hosts waited for it/)
+  })
+
+  it('does not cut a host that keeps taking chunks, however long its full buffer takes to drain', async () => {
+    // A 2 MiB buffer taken at a chunk (256 KiB) every 100 ms: it drains only after 800 ms,
+    // four times the stall limit, while the other host waits; every chunk is progress.
+    const out = await fanOutUpload(file, [target('fast'), target('steady', { delayMs: 100, highWaterMark: 2 << 20 })], undefined, { stallMs: 200 })
+    expect(out.map((o) => o.ok)).toEqual([true, true])
   })
 
   it('cuts no one when every host is slow alike (the link, not one host)', async () => {
