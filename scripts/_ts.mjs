@@ -17,7 +17,7 @@
 // Entry points call `const m = await loadLib('cli/recover.ts')` (a dynamic import:
 // static imports of .ts would be linked before tsx could register).
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
@@ -62,7 +62,21 @@ export function trustedDir(p) {
   return st.isDirectory() && (st.uid === uid || st.uid === 0) && (st.mode & 0o022) === 0
 }
 
-async function build(dir) {
+/** Every file under `dir` on disk before it is marked complete (a power loss must not leave a marked, empty bundle). */
+function syncAll(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) syncAll(p)
+    const fd = openSync(p, 'r')
+    try {
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+  }
+}
+
+async function build(dir, hash) {
   const { build: esbuild } = await import('esbuild')
   const tmp = `${dir}.part-${process.pid}`
   rmSync(tmp, { recursive: true, force: true })
@@ -71,7 +85,12 @@ async function build(dir) {
   const umask = process.umask(0o022)
   try {
     await esbuild({ ...OPTIONS, entryPoints: ENTRIES.map((e) => join(LIB, e)), outdir: tmp, outbase: LIB })
+    // Sources changed while esbuild read them (a git pull during this start): this
+    // bundle may hold code of neither version, so it is not kept under either name.
+    if (libHash() !== hash) throw new Error('lib/ changed during the build')
+    syncAll(tmp)
     writeFileSync(join(tmp, 'complete'), '')
+    syncAll(tmp)
     try {
       renameSync(tmp, dir)
     } catch (err) {
@@ -101,13 +120,22 @@ export async function loadLib(path) {
   if (process.env.ETCD_RESCUE_NO_BUNDLE || !ENTRIES.includes(path)) return viaTsx(path)
   let dir
   try {
-    dir = join(BUNDLES, libHash())
-    if (!existsSync(join(dir, 'complete'))) await build(dir)
+    const hash = libHash()
+    dir = join(BUNDLES, hash)
+    if (!existsSync(join(dir, 'complete'))) await build(dir, hash)
     if (!trustedDir(BUNDLES) || !trustedDir(dir)) return viaTsx(path)
   } catch {
     return viaTsx(path)
   }
-  return import(pathToFileURL(join(dir, path.replace(/\.ts$/, '.mjs'))).href)
+  try {
+    return await import(pathToFileURL(join(dir, path.replace(/\.ts$/, '.mjs'))).href)
+  } catch {
+    // A bundle that does not load (a chunk lost or cut short) must not stop a recovery:
+    // set it aside for the next start to rebuild, and load the sources through tsx.
+    // (A module that throws while it runs throws the same way there, and is reported.)
+    rmSync(dir, { recursive: true, force: true })
+    return viaTsx(path)
+  }
 }
 
 /** The arguments after the script's own path, whether run by zx or node. */

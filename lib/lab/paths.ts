@@ -10,7 +10,8 @@ import { InputError } from '../errors.ts'
 /**
  * The checkout this code runs from, with a trailing slash: the nearest directory
  * above this module holding etcd-rescue's package.json (this module may run from
- * lib/lab/, or from a bundle of lib built into lib/.bundle/; see scripts/_ts.mjs).
+ * lib/lab/, or from a bundle of lib built into lib/.bundle/; see scripts/_ts.mjs);
+ * without one, two levels above this file.
  */
 export const REPO_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)))
 
@@ -21,7 +22,7 @@ function findRoot(from: string): string {
     } catch {
       // no package.json here, or not ours: one level up
     }
-    if (dirname(d) === d) throw new Error(`etcd-rescue's package.json not found above ${from}`)
+    if (dirname(d) === d) return fileURLToPath(new URL('../../', import.meta.url))
   }
 }
 

@@ -2,7 +2,7 @@
 // source under lib/, so a bundle is never used for sources other than its own.
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ENTRIES, libHash, trustedDir } from '../../scripts/_ts.mjs'
@@ -79,6 +79,32 @@ describe('an entry point', () => {
       expect(direct.REPO_ROOT).toBe(ROOT)
     } finally {
       rmSync(out, { recursive: true, force: true })
+    }
+  })
+
+  it('falls back to tsx when its bundle does not load, and the next start builds it anew', () => {
+    // A checkout of its own (lib, scripts, package.json; node_modules linked), so the
+    // bundle broken here is no other test's.
+    const root = mkdtempSync(join(tmpdir(), 'checkout-'))
+    try {
+      for (const d of ['lib', 'scripts']) cpSync(join(ROOT, d), join(root, d), { recursive: true, filter: (src) => !src.includes('/.bundle') })
+      cpSync(join(ROOT, 'package.json'), join(root, 'package.json'))
+      symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'))
+      const run = (env: Record<string, string> = {}) => spawnSync(process.execPath, [join(root, 'scripts/recover.mjs'), '--inventory', '/nonexistent/hosts.ini', '--snapshot', '/nonexistent.db'], { cwd: tmpdir(), encoding: 'utf8', env: { ...process.env, ...env } })
+      const want = run({ ETCD_RESCUE_NO_BUNDLE: '1' })
+      expect(want.status).toBe(2)
+      expect(run().stderr).toBe(want.stderr)
+      const [hash] = readdirSync(join(root, 'lib', '.bundle'))
+      const dir = join(root, 'lib', '.bundle', hash)
+      for (const f of readdirSync(dir).filter((n) => n.startsWith('chunk-'))) writeFileSync(join(dir, f), '') // cut short, still marked complete
+      const broken = run()
+      expect(broken.status).toBe(2)
+      expect(broken.stderr).toBe(want.stderr)
+      expect(existsSync(dir)).toBe(false)
+      expect(run().stderr).toBe(want.stderr)
+      expect(existsSync(join(dir, 'complete'))).toBe(true)
+    } finally {
+      rmSync(root, { recursive: true, force: true })
     }
   })
 })
