@@ -47,10 +47,23 @@ function sources(lib, dir = lib, out = []) {
   return out
 }
 
+/** What else shapes the bundle: esbuild's version and the tsconfig it reads. */
+function toolchain() {
+  const read = (p) => {
+    try {
+      return readFileSync(fileURLToPath(new URL(p, import.meta.url)), 'utf8')
+    } catch {
+      return ''
+    }
+  }
+  return `${read('../node_modules/esbuild/package.json')}\0${read('../tsconfig.json')}`
+}
+
 /** Names the bundle of exactly these sources, built exactly this way. */
 export function libHash(lib = LIB) {
   const h = createHash('sha256')
   h.update(JSON.stringify({ OPTIONS, ENTRIES }))
+  h.update(toolchain())
   for (const f of sources(lib).sort()) h.update(`\0${f}\0`).update(readFileSync(join(lib, f)))
   return h.digest('hex').slice(0, 20)
 }
