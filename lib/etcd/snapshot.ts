@@ -50,18 +50,20 @@ export async function inspectSnapshot(path: string, options: { skipHashCheck?: b
   const pageSize = head.readUInt32LE(24)
   const hasTrailer = size % 512 === 32
 
+  // One pass, one hash: the body's, whose state is copied at the body's end to go on
+  // over the trailer into the whole file's (the hash every copy is checked against).
   const whole = createHash('sha256')
-  const body = createHash('sha256')
   const bodyEnd = hasTrailer ? size - 32 : size
   const trailer = Buffer.alloc(32)
   let pos = 0
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    whole.update(chunk)
     const inBody = Math.max(0, Math.min(chunk.length, bodyEnd - pos))
-    if (inBody > 0) body.update(chunk.subarray(0, inBody))
+    if (inBody > 0) whole.update(chunk.subarray(0, inBody))
     if (inBody < chunk.length) chunk.copy(trailer, pos + inBody - bodyEnd, inBody)
     pos += chunk.length
   }
+  const body = whole.copy()
+  if (hasTrailer) whole.update(trailer)
 
   if (hasTrailer) {
     const actual = body.digest('hex')
