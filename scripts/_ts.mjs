@@ -75,18 +75,23 @@ export function trustedDir(p) {
   return st.isDirectory() && (st.uid === uid || st.uid === 0) && (st.mode & 0o022) === 0
 }
 
+function fsyncPath(p) {
+  const fd = openSync(p, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
 /** Every file under `dir` on disk before it is marked complete (a power loss must not leave a marked, empty bundle). */
 function syncAll(dir) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name)
     if (e.isDirectory()) syncAll(p)
-    const fd = openSync(p, 'r')
-    try {
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
+    fsyncPath(p)
   }
+  fsyncPath(dir)
 }
 
 async function build(dir, hash) {
@@ -103,7 +108,7 @@ async function build(dir, hash) {
     if (libHash() !== hash) throw new Error('lib/ changed during the build')
     syncAll(tmp)
     writeFileSync(join(tmp, 'complete'), '')
-    syncAll(tmp)
+    fsyncPath(join(tmp, 'complete'))
     try {
       renameSync(tmp, dir)
     } catch (err) {

@@ -12,6 +12,7 @@
 // valid meta page with the higher transaction ID, exactly as bolt.ts (and bbolt)
 // choose. Everything the host prints is held to a grammar before use: hex of
 // fixed lengths, nothing else.
+import { prefixedFields } from '../shell/output.ts'
 import { sh, type Script } from '../shell/sh.ts'
 import { BoltFormatError, parseMeta, toNumber, type BoltFacts } from './bolt.ts'
 
@@ -33,24 +34,29 @@ function rd(off, len,   cmd, line, s) {
   if (length(s) != 2 * len) E = "cannot read " num(len) " bytes at " num(off)
   return s
 }
-function load(base, end,   fl) {
+# The tree page at [base, end) whose first bytes (up to a page) are NH: its header.
+function node(base, end,   fl) {
   NB = base; NE = end
-  NH = rd(base, end - base < PS ? end - base : PS)
-  if (E != "") return
   if (length(NH) < 32) { E = "a page header is cut short"; return }
   fl = le(NH, 8, 2); NC = le(NH, 10, 2); NL = int(fl / 2) % 2
   if (fl % 4 == 0) { E = "not a tree page (flags " fl ")"; return }
   if (16 + NC * 16 > end - base) E = "page elements past its end"
 }
-function page(id,   h, ov) {
+# An inline page (inside a bucket value).
+function load(base, end) {
+  NH = rd(base, end - base < PS ? end - base : PS)
+  if (E == "") node(base, end)
+}
+# Page id: its first page read once, header and element table included.
+function page(id,   ov) {
   if (E != "") return
   if (id < 2 || id >= PAGES) { E = "page id " num(id) " out of range"; return }
-  h = rd(id * PS, 16)
+  NH = rd(id * PS, PS)
   if (E != "") return
-  ov = le(h, 12, 4)
+  ov = le(NH, 12, 4)
   if (ov > 1048576) { E = "page " num(id) ": overflow " num(ov); return }
   if ((id + ov + 1) * PS > SIZE) { E = "page " num(id) " is cut short: the file is truncated"; return }
-  load(id * PS, (id + ov + 1) * PS)
+  node(id * PS, (id + ov + 1) * PS)
 }
 function bytes(off, len) {
   if (E != "") return ""
@@ -116,7 +122,7 @@ function walk(m,   k, rev, ci) {
 }
 function pow2(n) { while (n > 1 && n % 2 == 0) n = n / 2; return n == 1 }
 BEGIN {
-  SIZE = size + 0; PS = 4096
+  SIZE = size + 0
   m0 = rd(0, 80)
   if (E != "") { print p "error=" E; exit }
   # The page size meta page 0 states; when it is no page size (meta 0 damaged), the
@@ -165,12 +171,7 @@ export class BoltWalkUnavailable extends Error {}
 
 /** The facts the walk found, from its output: only the walk of the valid meta page with the highest txid counts. */
 export function factsFromWalk(output: string, prefix: string): BoltFacts {
-  const kv = new Map<string, string>()
-  for (const line of output.split('\n')) {
-    if (!line.startsWith(prefix)) continue
-    const i = line.indexOf('=')
-    if (i > 0) kv.set(line.slice(prefix.length, i), line.slice(i + 1).trim())
-  }
+  const kv = prefixedFields(output, prefix)
   const error = kv.get('error')
   if (error !== undefined) throw failure(error)
   // awk or od died (killed, out of memory, an awk that refuses the program): nothing was judged.

@@ -6,6 +6,7 @@
 // write on open), and its cluster ID comes from the first WAL record. The script is appended to
 // the preflight probe, so it costs no extra remote command; it prints `held.*`
 // lines that parseHeld() holds to a grammar before anything uses them.
+import { prefixedFields } from '../shell/output.ts'
 import { sh, type Script } from '../shell/sh.ts'
 import { tlsArgs, parseJsonExact, type TlsFiles } from '../etcd/etcdctl.ts'
 import { findPidsScript } from '../etcd/process.ts'
@@ -91,12 +92,7 @@ export class HeldReadMissing extends Error {}
  * member's `error` (it could not be read), never used.
  */
 export function parseHeld(output: string, member: string): MemberData {
-  const kv = new Map<string, string>()
-  for (const line of output.split('\n')) {
-    if (!line.startsWith('held.')) continue
-    const i = line.indexOf('=')
-    if (i > 0) kv.set(line.slice(5, i), line.slice(i + 1).trim())
-  }
+  const kv = prefixedFields(output, 'held.')
   if (kv.get('done') !== '1') throw new HeldReadMissing(`the read of ${member}'s data did not run to its end`)
   const tool = (k: string) => {
     const v = kv.get(k)

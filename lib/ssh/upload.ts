@@ -63,6 +63,9 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   const size = typeof source === 'string' ? statSync(source).size : undefined
   if (size === undefined && targets.some((t) => t.via)) throw new TypeError('a stream of unknown length cannot go over a session')
   const sinks = targets.map((t) => {
+    // Per host: bytes handed over, whether it still takes them, and since when (and with how
+    // much in its channel's buffer) the shared read waits for it.
+    const base = { target: t, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, waitingSince: 0, buffered: 0, stalled: false }
     if (t.via) {
       const via = t.via
       let fed!: () => void
@@ -77,10 +80,10 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
         await allSent
       })
       result.catch((e) => fail(e))
-      return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: fed, drop: once(() => { fed(); via.drop() }), waitingSince: 0, buffered: 0, stalled: false }
+      return { ...base, channel, result, finish: fed, drop: once(() => { fed(); via.drop() }) }
     }
     const { channel, result } = t.host.spawn(t.command)
-    return { target: t, channel, result, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, finish: undefined as (() => void) | undefined, drop: undefined as (() => void) | undefined, waitingSince: 0, buffered: 0, stalled: false }
+    return { ...base, channel, result, finish: undefined as (() => void) | undefined, drop: undefined as (() => void) | undefined }
   })
   // A host whose channel cannot open is reported; the others go on.
   await Promise.all(sinks.map(async (s) => {
@@ -106,6 +109,11 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
     if (s.drop) s.drop()
     else s.stream?.close()
   }
+  // One host's copy ends while the others go on from the same read.
+  const cut = (s: (typeof sinks)[number]) => {
+    end(s)
+    release(s)
+  }
   const stop = () => {
     input.destroy()
     sinks.forEach(end)
@@ -113,13 +121,10 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   if (signal?.aborted) stop()
   signal?.addEventListener('abort', stop, { once: true })
   const cuts = sinks.map((s) => {
-    const cut = () => {
-      end(s)
-      release(s)
-    }
-    if (s.target.signal?.aborted) cut()
-    s.target.signal?.addEventListener('abort', cut, { once: true })
-    return () => s.target.signal?.removeEventListener('abort', cut)
+    const onAbort = () => cut(s)
+    if (s.target.signal?.aborted) onAbort()
+    s.target.signal?.addEventListener('abort', onAbort, { once: true })
+    return () => s.target.signal?.removeEventListener('abort', onAbort)
   })
   // Only a host the others wait for is cut: when every channel is full, the link is slow, not one host.
   const watch = setInterval(() => {
@@ -135,8 +140,7 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
       }
       if (now - s.waitingSince < stallMs || !sinks.some((x) => x !== s && x.alive && !waiting.has(x))) continue
       s.stalled = true
-      end(s)
-      release(s)
+      cut(s)
     }
   }, Math.min(1000, Math.max(10, stallMs / 4)))
   watch.unref()

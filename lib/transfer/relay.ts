@@ -29,7 +29,7 @@ export const HOP_KEY_ALIAS = 'etcd-rescue-relay-target'
  * Auto mode: every member's copy starts at once, directly (a fast link loses no
  * time to the choice). What all of them together move is measured over
  * AUTO_PROBE_MS once the first host got 4 MiB and preflight's probes answered
- * (they copy each stopped member's database, which could pass for a slow link): at AUTO_RELAY_BELOW (25 MB/s, about
+ * (their own disk and CPU work could pass for a slow link): at AUTO_RELAY_BELOW (25 MB/s, about
  * 200 Mbit/s: slower than any datacenter network between hosts, with room for hosts
  * whose CPUs are busy while the copies start, as preflight runs alongside) or faster, or when
  * the copies are done by then, they go on; slower, all but the first are stopped
@@ -232,7 +232,7 @@ export interface RelayCopyOptions<M extends { name: string; upload: Script; snap
   onCut?: (name: string) => void
   /**
    * Auto: measure only once this settles (preflight's probes, which run alongside the copy
-   * and read, or copy, each member's database): the link is judged, not the hosts' own work.
+   * and read each member's data): the link is judged, not the hosts' own work.
    */
   quiet?: Promise<unknown>
   /** Runs a member's upload script with the source's file as stdin, on the source itself (--snapshot HOST:PATH). */
