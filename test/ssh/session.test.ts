@@ -4,7 +4,7 @@
 // here exactly as it does over an SSH channel.
 import { afterEach, describe, expect, it } from 'vitest'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sh } from '../../lib/shell/sh.ts'
@@ -12,6 +12,7 @@ import { sessionLoop, StepSession } from '../../lib/ssh/session.ts'
 import { RemoteCommandError } from '../../lib/ssh/errors.ts'
 
 const shells = ['/bin/dash', '/bin/bash'].filter(existsSync)
+const BUSYBOX = '/bin/busybox'
 
 describe.each(shells)('sessionLoop under %s', (shell) => {
   let child: ChildProcess | undefined
@@ -21,12 +22,16 @@ describe.each(shells)('sessionLoop under %s', (shell) => {
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  function open(onRelease = sh``, then?: ReturnType<typeof sh>) {
+  /** `shadow`: tools the host's PATH gives as busybox's instead of GNU's (a host without them). */
+  function open(onRelease = sh``, then?: ReturnType<typeof sh>, shadow: string[] = []) {
     dir = mkdtempSync(join(tmpdir(), 'session-test-'))
     const lock = join(dir, 'lock')
+    const bin = join(dir, 'bin')
+    mkdirSync(bin)
+    for (const tool of shadow) symlinkSync(BUSYBOX, join(bin, tool))
     // As the lock script does: fd 9 open on the lock file, then the loop.
     child = spawn(shell, ['-c', sh`exec 9>>${lock}
-${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: dir } })
+${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: dir, PATH: `${bin}:${process.env.PATH}` } })
     const kills: number[] = []
     const session = new StepSession('local', (line) => child!.stdin!.write(line), (pg) => {
       kills.push(pg)
@@ -61,10 +66,17 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
     expect(await session.then()).toEqual({ code: 4, stdout: 'probed\n', stderr: 'warn\n' })
   })
 
-  it('receives a file of exactly its size while `then` runs, and takes the next message right after it', async () => {
-    const { session } = open(sh``, sh`sleep 0.3; echo probe-done`)
+  // GNU dd reads in 128 KiB blocks; without it (busybox's has no count_bytes), GNU head. Each
+  // case hides the other reader behind busybox's, so the one it names is the one that ran.
+  it.each([
+    ['GNU dd (head is busybox)', ['head'], 70_000],
+    ['GNU dd, over two blocks', ['head'], 300_001],
+    ['GNU head (dd is busybox)', ['dd'], 70_000],
+  ])('receives a file of exactly its size while `then` runs, and takes the next message right after it: %s', async (_, shadow, size) => {
+    const { session } = open(sh``, sh`sleep 0.3; echo probe-done`, shadow as string[])
     await session.ready
-    const bytes = Buffer.concat([Buffer.from('step 99 bogus\n'), Buffer.alloc(70_000, 7), Buffer.from('\nrelease\n')])
+    expect(session.canReceive).toBe(true)
+    const bytes = Buffer.concat([Buffer.from('step 99 bogus\n'), Buffer.alloc(size as number, 7), Buffer.from('\nrelease\n')])
     const got = session.receive(sh`f=$(mktemp); cat > "$f"; wc -c < "$f"; sha256sum "$f" | cut -c1-64; rm -f "$f"`, bytes.length, async () => {
       // In two writes, as chunks come from disk.
       child!.stdin!.write(bytes.subarray(0, 1000))
@@ -77,6 +89,13 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
     expect(r.stdout).toBe(`${bytes.length}\n${createHash('sha256').update(bytes).digest('hex')}\n`)
     expect(n.stdout).toBe('next\n')
     expect(t.stdout).toBe('probe-done\n')
+  })
+
+  it('receives nothing on a host with neither GNU dd nor GNU head (busybox): the copy goes over its own exec', async () => {
+    const { session } = open(sh``, undefined, ['dd', 'head'])
+    await session.ready
+    expect(session.canReceive).toBe(false)
+    expect((await session.run(sh`echo steps-still-run`)).stdout).toBe('steps-still-run\n')
   })
 
   it('rejects a failing step unless allowed, with its output', async () => {
