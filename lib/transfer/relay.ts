@@ -274,14 +274,14 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
       // channel's window and the host's login shell and sudo starting are measured, not the link.
       const moved = new Map<string, number>()
       const total = () => [...moved.values()].reduce((a, b) => a + b, 0)
-      let probe: { t: number; bytes: number } | undefined
+      let probe: { t: number; bytes: number; first: number } | undefined
       let startProbe!: () => void
-      const probing = new Promise<void>((resolve) => { startProbe = resolve })
+      let probing = new Promise<void>((resolve) => { startProbe = resolve })
       let reached = false
       let quiet = !o.quiet
       const maybeProbe = () => {
         if (probe || !reached || !quiet) return
-        probe = { t: Date.now(), bytes: total() }
+        probe = { t: Date.now(), bytes: total(), first: moved.get(sourceName) ?? 0 }
         startProbe()
       }
       void o.quiet?.then(() => { quiet = true; maybeProbe() }, () => { quiet = true; maybeProbe() })
@@ -315,15 +315,26 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
         void all.then((got) => firstDone(got.get(sourceName) ?? { ok: false, secs: 0, error: new Error('not copied') }))
       } else firstCopy = o.direct([source], onBytes, true).then((got) => got.get(sourceName)!)
       if (all) {
-        let timer: NodeJS.Timeout | undefined
-        const early = await Promise.race([
-          probing.then(() => new Promise<'probe'>((resolve) => { timer = setTimeout(() => resolve('probe'), AUTO_PROBE_MS) })),
-          firstCopy.then(() => 'done' as const),
-        ])
-        clearTimeout(timer)
+        let early: 'probe' | 'done'
+        let ms = 0
+        let bytes = 0
+        for (;;) {
+          let timer: NodeJS.Timeout | undefined
+          early = await Promise.race([
+            probing.then(() => new Promise<'probe'>((resolve) => { timer = setTimeout(() => resolve('probe'), AUTO_PROBE_MS) })),
+            firstCopy.then(() => 'done' as const),
+          ])
+          clearTimeout(timer)
+          ms = probe ? Date.now() - probe.t : 0
+          bytes = probe ? total() - probe.bytes : 0
+          // Not one chunk more for the first host (each chunk of the one read reaches it first):
+          // another host holds the shared read (a hung disk; the stall cut ends that), which says
+          // nothing of the link. The next probe starts with the next bytes.
+          if (early === 'done' || (moved.get(sourceName) ?? 0) > probe!.first) break
+          probe = undefined
+          probing = new Promise<void>((resolve) => { startProbe = resolve })
+        }
         // Copies done before the probe ended are ones the link moves in under a second: direct.
-        const ms = probe ? Date.now() - probe.t : 0
-        const bytes = probe ? total() - probe.bytes : 0
         if (early === 'done' || !autoRelays(bytes, ms)) {
           o.settle(sourceName, await firstCopy)
           return settleAll(o, rest.filter((m) => !settled.has(m.name)), await all)

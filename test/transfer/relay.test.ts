@@ -285,5 +285,35 @@ describe('relayCopy, auto, on a fast link', () => {
     expect(warned).toEqual([])
     expect(settled.sort()).toEqual(['etcd1', 'etcd2'])
   })
+
+  it('a probe in which nothing moved (one host holds the shared read) decides nothing: the next one that moves bytes does', async () => {
+    const member = (name: string) => ({ name, upload: sh`true`, snapshotPath: `/s/${name}`, inPlace: false })
+    const all = ['etcd1', 'etcd2', 'etcd3'].map(member)
+    const settled: string[] = []
+    const warned: string[] = []
+    await relayCopy({
+      mode: 'auto', todo: all, all, size: 200 << 20, forks: 3, connect: {},
+      hostOf: () => { throw new Error('relayed: a stalled host was taken for a slow link') },
+      direct: async (members, onBytes, _compress, each: DirectEach = {}) => {
+        // 4 MiB in, then nothing for two probes' time (etcd2's disk hangs, the read waits for it) ...
+        for (const m of members) onBytes?.(m.name, 4 << 20)
+        await new Promise((r) => setTimeout(r, 1800))
+        // ... etcd2 is cut from the read; the others move at the link's speed.
+        each.done?.('etcd2', { ok: false, secs: 0, error: new Error('took no data') })
+        for (let i = 1; i <= 10; i++) {
+          await new Promise((r) => setTimeout(r, 30))
+          for (const m of members.filter((x) => x.name !== 'etcd2')) onBytes?.(m.name, (4 << 20) + i * (20 << 20))
+        }
+        for (const m of members.filter((x) => x.name !== 'etcd2')) each.done?.(m.name, { ok: true, secs: 2.2 })
+        return new Map(members.map((m) => [m.name, m.name === 'etcd2' ? { ok: false, secs: 0, error: new Error('took no data') } : { ok: true, secs: 2.2 }]))
+      },
+      local: async () => {},
+      settle: (name, r) => { if (r.ok) settled.push(name) },
+      progress: () => {},
+      warn: (w) => warned.push(w),
+    })
+    expect(warned).toEqual([])
+    expect(settled.sort()).toEqual(['etcd1', 'etcd3'])
+  })
 })
 
