@@ -60,12 +60,20 @@ exec 9>>"$L"
 if ! flock -n 9; then
   echo "held-by=$(head -n 1 "$L")"
   if [ -n "$take" ] && [ "$(head -n 1 "$L")" = "$take" ]; then
-    for f in /proc/[0-9]*/fd/*; do
+    # Each process holding the file, with its process group when it leads one (the holder's
+    # session loop and what its file transfer runs; its steps run in groups of their own):
+    # TERM and CONT (a stopped one gets its TERM), then KILL if the lock is still held.
+    # "kill -SIG -PGID": dash takes no "--" there, and reads "-s SIG -PGID" as options.
+    targets=$(exec 9>&-; for f in /proc/[0-9]*/fd/*; do
       [ "$(readlink "$f" 2>/dev/null)" = "$L" ] || continue
       p=\${f#/proc/}; p=\${p%%/*}
-      [ "$p" = "$$" ] || kill "$p" 2>/dev/null || true
-    done
-    flock -w 10 9 || exit ${HELD}
+      [ "$p" != "$$" ] || continue
+      st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+      st=\${st##*) }; set -- $st
+      if [ "$3" = "$p" ]; then echo "-$p"; else echo "$p"; fi
+    done)
+    for t in $targets; do kill -TERM "$t"; kill -CONT "$t"; done 2>/dev/null
+    flock -w 2 9 || { for t in $targets; do kill -KILL "$t"; done 2>/dev/null; flock -w 10 9; } || exit ${HELD}
   elif [ "$wait_s" -eq 0 ] || ! flock -w "$wait_s" 9; then exit ${HELD}; fi
 fi
 prev=$(head -n 1 "$L")
@@ -209,9 +217,15 @@ export function acquireLock(
               await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())])
             },
             // Not before \`then\` answered (preflight's probe runs in this session): a copy cut for a
-            // relay must not take the checks down with it. Bounded, as a probe could hang.
+            // relay must not take the checks down with it. Bounded, as a probe could hang. The
+            // session ends here, not when sshd closes the channel: sshd keeps it open for as long
+            // as the loop runs, and a loop whose file's writer hangs (a stuck disk) runs on until
+            // the next lock on this host ends it.
             drop: () => void (dropped = true, Promise.race([thenOutput.catch(() => {}), new Promise((r) => setTimeout(r, 30_000).unref())])
-              .then(() => channel.then((c) => c.close(), () => {}))),
+              .then(() => {
+                session.end('this run ended its session on the host (cut from the copy)')
+                return channel.then((c) => c.close(), () => {})
+              })),
           })
         }
       }

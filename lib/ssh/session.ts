@@ -91,10 +91,10 @@ while IFS= read -r line; do
     recv)
       id=$2; n=$3
       if decode "$id" "$4"; then
-        take "$n" | sh "$T/$id.s" >"$T/$id.o" 2>"$T/$id.e" 9>&-
+        take "$n" 9>&- | sh "$T/$id.s" >"$T/$id.o" 2>"$T/$id.e" 9>&-
         answer "$id" $?
       else
-        take "$n" >/dev/null; answer "$id" 70
+        take "$n" >/dev/null 9>&-; answer "$id" 70
       fi ;;
   esac
 done

@@ -180,7 +180,8 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
       return { ok: true, result: await s.result }
     } catch (error) {
       if (!s.stalled) return { ok: false, error }
-      return { ok: false, error: new SshError(s.target.host.name, `took no data for ${stallMs / 1000} s while the other hosts waited for it: cut from the shared read so they go on (${(error as Error)?.message ?? error})`) }
+      // What the cut did to its copy (the session ended under it) is the consequence, not the cause.
+      return { ok: false, error: new SshError(s.target.host.name, `took no data for ${stallMs / 1000} s while the other hosts waited for it: cut from the shared read so they go on`, undefined, error) }
     }
   }))
 }

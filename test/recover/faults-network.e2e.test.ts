@@ -136,6 +136,38 @@ dd if=/dev/zero of=/var/lib/filler bs=1024 count=$((avail - ${leaveMiB} * 1024))
     expect(ui2.text()).toMatch(/\[etcd3\] copy ok in [\d.]+ s: \d+ MiB in .* sha256 verified on host/)
     await expectBigValues(lab, manifest)
   })
+
+  it('a disk that hangs during the copy (its writer stops): cut from the shared read so the others go on, copied again on its own, its lock taken back, recovered', async () => {
+    const { lab } = ctx
+    const { snapshot, manifest } = await shared()
+    await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'rm -f /var/lib/.etcd-rescue-etcd/snapshot-*.db')))
+    // On etcd2 the first dd reading a file off the session stops before it reads a byte, as a
+    // writer on a hung disk does (and stays so: only the takeover of the run's own lock ends it).
+    await onHost(lab, 2, `cat > /usr/local/bin/dd <<'EOF'
+#!/bin/sh
+case " $* " in *count_bytes*) if rm /tmp/etcd-rescue-test-hang 2>/dev/null; then kill -STOP $$; fi ;; esac
+exec /bin/dd "$@"
+EOF
+chmod 755 /usr/local/bin/dd; touch /tmp/etcd-rescue-test-hang`)
+    try {
+      const ui = hookedUi({})
+      const r = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+      const text = ui.text()
+      expect(r.exitCode, `${r.message}\n${text}`).toBe(0)
+      expect(await onHost(lab, 2, 'ls /tmp/etcd-rescue-test-hang 2>/dev/null | wc -l')).toMatch(/^0$/m)
+      expect(text).toMatch(/warning: etcd2: copy retry 1 of 2 in 1 s after: .*took no data for 10 s while the other hosts waited for it/)
+      // The others' copies went on from the same read, neither cut nor retried.
+      expect(text).toMatch(/\[etcd1\] copy ok in [\d.]+ s: \d+ MiB in .* sha256 verified on host\n/)
+      expect(text).toMatch(/\[etcd3\] copy ok in [\d.]+ s: \d+ MiB in .* sha256 verified on host\n/)
+      expect(text).not.toMatch(/etcd[13]: copy retry/)
+      expect(text).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*direct copy, retried/)
+      // Taking the run's lock back ended the stopped writer, which held it.
+      expect(await onHost(lab, 2, "pgrep -f 'iflag=count_byte[s]' | wc -l")).toMatch(/^0$/m)
+      await expectBigValues(lab, manifest)
+    } finally {
+      await onHost(lab, 2, "rm -f /usr/local/bin/dd /tmp/etcd-rescue-test-hang; pkill -KILL -f 'iflag=count_byte[s]'; true")
+    }
+  })
 })
 
 /** Cuts host 2's (etcd2's) link the first time its copy shows progress. */
