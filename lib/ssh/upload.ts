@@ -52,6 +52,8 @@ function once(f: () => void): () => void {
  * every other one waited for it is cut from the shared read.
  */
 export const STALL_MS = 10_000
+/** A host that takes nothing for this many stall limits is cut even when no other host goes on (60 s). */
+const ALONE_FACTOR = 6
 
 /**
  * `source`: a local file, or a function opening the stream to send (e.g. the file
@@ -65,7 +67,7 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   const sinks = targets.map((t) => {
     // Per host: bytes handed over, whether it still takes them, and since when (and with how
     // much in its channel's buffer) the shared read waits for it.
-    const base = { target: t, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, waitingSince: 0, buffered: 0, stalled: false }
+    const base = { target: t, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, waitingSince: 0, buffered: 0, stalled: undefined as 'others' | 'alone' | undefined }
     if (t.via) {
       const via = t.via
       let fed!: () => void
@@ -138,8 +140,11 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
         s.waitingSince = now
         continue
       }
-      if (now - s.waitingSince < stallMs || !sinks.some((x) => x !== s && x.alive && !waiting.has(x))) continue
-      s.stalled = true
+      const still = now - s.waitingSince
+      // Alone (its retry, a relay's first leg) or with every other one waiting too: not judged
+      // against the others, but no copy waits forever on a host that moves nothing.
+      if (still < stallMs || (still < stallMs * ALONE_FACTOR && !sinks.some((x) => x !== s && x.alive && !waiting.has(x)))) continue
+      s.stalled = still >= stallMs * ALONE_FACTOR ? 'alone' : 'others'
       cut(s)
     }
   }, Math.min(1000, Math.max(10, stallMs / 4)))
@@ -176,12 +181,21 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   }
 
   return Promise.all(sinks.map(async (s): Promise<UploadOutcome> => {
+    // A cut host's copy is not waited for: sshd keeps its channel open for as long as the
+    // command runs, and a writer stuck on a hung disk may never end.
+    if (s.stalled) {
+      s.result.catch(() => {})
+      return {
+        ok: false,
+        error: new SshError(s.target.host.name, s.stalled === 'others'
+          ? `took no data for ${stallMs / 1000} s while the other hosts waited for it: cut from the shared read so they go on`
+          : `took no data for ${(stallMs * ALONE_FACTOR) / 1000} s (a hung disk or a link gone silent): its copy was ended`),
+      }
+    }
     try {
       return { ok: true, result: await s.result }
     } catch (error) {
-      if (!s.stalled) return { ok: false, error }
-      // What the cut did to its copy (the session ended under it) is the consequence, not the cause.
-      return { ok: false, error: new SshError(s.target.host.name, `took no data for ${stallMs / 1000} s while the other hosts waited for it: cut from the shared read so they go on`, undefined, error) }
+      return { ok: false, error }
     }
   }))
 }

@@ -84,6 +84,20 @@ describe('fanOutUpload', () => {
     expect(out.map((o) => o.ok)).toEqual([true, true])
   })
 
+  it('ends the copy of a host that takes nothing even with no other host to go on (its retry alone; all stuck): after 6 stall limits', async () => {
+    const alone = await fanOutUpload(file, [target('stuck', { stuck: true })], undefined, { stallMs: 100 })
+    expect(alone[0].ok).toBe(false)
+    expect(String((alone[0] as { error: Error }).error.message)).toMatch(/took no data for 0.6 s \(a hung disk or a link gone silent\): its copy was ended/)
+    const both = await fanOutUpload(file, [target('a', { stuck: true }), target('b', { stuck: true })], undefined, { stallMs: 100 })
+    expect(both.map((o) => o.ok)).toEqual([false, false])
+    // Over its own exec (a retry): sshd keeps a channel whose command still runs open, so the
+    // command's end is not waited for once its copy is cut.
+    const channel = Object.assign(new Writable({ highWaterMark: 1 << 16, write() {} }), { close() {} }) as unknown as ClientChannel
+    const exec = { name: 'exec', spawn: () => ({ channel: Promise.resolve(channel), result: new Promise<never>(() => {}) }) } as unknown as SshHost
+    const [own] = await fanOutUpload(file, [{ host: exec, command: sh`cat` }], undefined, { stallMs: 100 })
+    expect(String((own as { error: Error }).error.message)).toMatch(/took no data for 0.6 s/)
+  })
+
   it('cuts no one when every host is slow alike (the link, not one host)', async () => {
     // Each channel takes a chunk only after longer than the stall limit: all wait together, none is singled out.
     const out = await fanOutUpload(file, [target('a', { delayMs: 60 }), target('b', { delayMs: 60 })], undefined, { stallMs: 20 })
