@@ -60,20 +60,30 @@ exec 9>>"$L"
 if ! flock -n 9; then
   echo "held-by=$(head -n 1 "$L")"
   if [ -n "$take" ] && [ "$(head -n 1 "$L")" = "$take" ]; then
-    # Each process holding the file, with its process group when it leads one (the holder's
-    # session loop and what its file transfer runs; its steps run in groups of their own):
+    # Each process holding the file (the holder's session loop), and with it every process it
+    # started that stayed in its process group (its file transfer; under sudo the loop leads
+    # no group of its own). Its steps run in groups of their own and are never in the list.
     # TERM and CONT (a stopped one gets its TERM), then KILL if the lock is still held.
-    # "kill -SIG -PGID": dash takes no "--" there, and reads "-s SIG -PGID" as options.
-    targets=$(exec 9>&-; for f in /proc/[0-9]*/fd/*; do
-      [ "$(readlink "$f" 2>/dev/null)" = "$L" ] || continue
-      p=\${f#/proc/}; p=\${p%%/*}
-      [ "$p" != "$$" ] || continue
-      st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-      st=\${st##*) }; set -- $st
-      if [ "$3" = "$p" ]; then echo "-$p"; else echo "$p"; fi
-    done)
-    for t in $targets; do kill -TERM "$t"; kill -CONT "$t"; done 2>/dev/null
-    flock -w 2 9 || { for t in $targets; do kill -KILL "$t"; done 2>/dev/null; flock -w 10 9; } || exit ${HELD}
+    targets=$(exec 9>&-
+      if find /proc/self/fd -maxdepth 1 -lname x >/dev/null 2>&1; then
+        held=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$L" 2>/dev/null | cut -d/ -f3 | tr '\\n' ' ')
+      else
+        held=$(for f in /proc/[0-9]*/fd/*; do [ "$(readlink "$f" 2>/dev/null)" = "$L" ] && { f=\${f#/proc/}; echo "\${f%%/*}"; }; done | tr '\\n' ' ')
+      fi
+      for s in /proc/[0-9]*/stat; do
+        read -r st < "$s" 2>/dev/null || continue
+        q=\${s#/proc/}; echo "\${q%/stat} \${st##*) }"
+      done | awk -v held="$held" -v me="$$" '
+        BEGIN { n = split(held, hs, " "); for (i = 1; i <= n; i++) if (hs[i] != "" && hs[i] != me) out[hs[i]] = 1 }
+        { pp[$1] = $3; pg[$1] = $4 }
+        END {
+          for (more = 1; more; ) { more = 0; for (q in pp) if (!(q in out) && (pp[q] in out) && pg[q] == pg[pp[q]] && pg[q] > 1) { out[q] = 1; more = 1 } }
+          for (q in out) if (q in pp) print q
+        }')
+    signal() { for t in $targets; do kill "-$1" "$t"; done 2>/dev/null; }
+    # Still that holder's (another run may have taken it meanwhile): then end them.
+    if [ "$(head -n 1 "$L")" = "$take" ]; then signal TERM; signal CONT; fi
+    flock -w 2 9 || { [ "$(head -n 1 "$L")" = "$take" ] && signal KILL; flock -w 10 9; } || exit ${HELD}
   elif [ "$wait_s" -eq 0 ] || ! flock -w "$wait_s" 9; then exit ${HELD}; fi
 fi
 prev=$(head -n 1 "$L")
@@ -112,6 +122,9 @@ export interface HeldLock {
   /** Ends the session once \`then\` answered, without releasing (the next lock on this host takes it over). */
   drop(): void
 }
+
+/** From the lock taken to the session loop's hello: a few builtins and forks, even on a busy host. */
+export const HELLO_WITHIN_MS = 30_000
 
 /** Owner lines of the locks this process holds now (a run in progress). */
 const active = new Set<string>()
@@ -190,6 +203,7 @@ export function acquireLock(
         } else if (line.startsWith('stale=')) options.onStale?.(line.slice(6))
         else if (line === 'locked') {
           locked = true
+          session.helloWithin(HELLO_WITHIN_MS)
           active.add(owner)
           const thenOutput = session.then().then((r) => ({ stdout: r.stdout, code: r.code ?? -1 }), (err) => {
             throw new RescueError(`the lock holder ended before its step finished: ${(err as Error).message}`, { where: host.name, exitCode: ExitCode.PREFLIGHT })

@@ -109,6 +109,9 @@ export interface RecoverResult {
 
 class PhaseFailed extends RescueError {}
 
+/** Preflight's answer from each host is waited for `baseMs`, plus 1 s per 20 MB of snapshot. */
+export const PREFLIGHT = { baseMs: 60_000 }
+
 export async function recover(o: RecoverOptions): Promise<RecoverResult> {
   const journal = new Journal()
   const pool = new HostPool()
@@ -265,7 +268,20 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       host: m.name,
       run: async () => {
         const where = probeWhere(m)
-        const { stdout: out, code } = await probeOutput.get(m.name)!
+        // Bounded: a host whose checks hang (a hung disk) is named, not waited for forever. A
+        // snapshot already on the host with no record of its check is hashed there: time for that.
+        const limitMs = PREFLIGHT.baseMs + Math.ceil(snapshot.size / 20e6) * 1000
+        let timer: NodeJS.Timeout | undefined
+        const { stdout: out, code } = await Promise.race([
+          probeOutput.get(m.name)!,
+          new Promise<never>((_resolve, reject) => {
+            timer = setTimeout(() => {
+              const why = `its preflight checks gave no answer within ${Math.round(limitMs / 1000)} s: SSH answered and the lock was taken, but the checks hang on this host (a hung disk?)`
+              lockOf.get(m.name)?.session.end(why)
+              reject(new RescueError(why, { where: m.name, exitCode: ExitCode.PREFLIGHT }))
+            }, limitMs)
+          }),
+        ]).finally(() => clearTimeout(timer))
         if (code !== 0) throw new RescueError(`the preflight probe failed (exit code ${code})${out.trim() ? `: ${out.trim().split('\n').slice(-3).join(' | ')}` : ''}`, { where: m.name, exitCode: ExitCode.PREFLIGHT })
         if (o.verbose && out.trim()) o.ui.info(`[${m.name}] preflight > ${out.trim().split('\n').join(`\n[${m.name}] preflight > `)}`)
         const facts = parseFacts(out, m.name, where.state)

@@ -43,9 +43,10 @@ trap 'exit 129' HUP
 trap 'exit 143' TERM
 exec 3<&0
 # A file's bytes are read from the stream exactly, never one more: GNU dd in 128 KiB
-# blocks (a 132 MiB file in 1056 reads), else GNU head (8 KiB reads), else no recv.
+# blocks (a 132 MiB file in 1056 reads) when it takes these options (coreutils 8.4's
+# does not), else GNU head (8 KiB reads), else no recv.
 recv=0
-if dd --version 2>/dev/null | grep -q coreutils; then
+if dd --version 2>/dev/null | grep -q coreutils && [ "$(printf abc | dd bs=128K iflag=count_bytes,fullblock count=2 status=none 2>/dev/null)" = ab ]; then
   recv=1; take() { dd bs=128K iflag=count_bytes,fullblock count="$1" status=none <&3; }
 elif head --version 2>/dev/null | grep -q coreutils; then
   recv=1; take() { head -c "$1" <&3; }
@@ -155,6 +156,19 @@ export class StepSession {
   }
 
   private readonly thenAnswer: Promise<ExecResult>
+  private helloTimer?: NodeJS.Timeout
+
+  /**
+   * Ends the session if the loop has not said hello within `ms` (from now): a loop
+   * whose setup hangs (a /tmp on a hung disk) would leave every step waiting forever.
+   */
+  helloWithin(ms: number): void {
+    if (this.canReceive !== undefined || this.ended) return
+    this.helloTimer = setTimeout(() => {
+      if (this.canReceive === undefined) this.end(`the session loop on the host did not start within ${ms / 1000} s (its setup hangs: mktemp in $TMPDIR or /tmp, or a tool it checks)`)
+    }, ms)
+    this.helloTimer.unref()
+  }
 
   /** The answer to `then`, the script the loop started with (step 0). */
   then(): Promise<ExecResult> {
@@ -226,6 +240,7 @@ export class StepSession {
       const hello = new RegExp(`^${HELLO} recv=([01])$`).exec(line)
       if (hello) {
         this.canReceive = hello[1] === '1'
+        clearTimeout(this.helloTimer)
         this.hello()
         continue
       }
@@ -243,6 +258,7 @@ export class StepSession {
   /** The loop is gone (connection lost, loop ended): every step still waiting fails. */
   end(why: string): void {
     this.ended = why
+    clearTimeout(this.helloTimer)
     this.hello()
     for (const p of this.pending.splice(0)) {
       const began = p.began ? 'the host had started it' : 'the host never said it started, so it may not have run'

@@ -318,21 +318,22 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
         let early: 'probe' | 'done'
         let ms = 0
         let bytes = 0
-        for (;;) {
+        for (let window = AUTO_PROBE_MS; ; window = AUTO_PROBE_MS * 4) {
           let timer: NodeJS.Timeout | undefined
           early = await Promise.race([
-            probing.then(() => new Promise<'probe'>((resolve) => { timer = setTimeout(() => resolve('probe'), AUTO_PROBE_MS) })),
+            probing.then(() => new Promise<'probe'>((resolve) => { timer = setTimeout(() => resolve('probe'), window) })),
             firstCopy.then(() => 'done' as const),
           ])
           clearTimeout(timer)
           ms = probe ? Date.now() - probe.t : 0
           bytes = probe ? total() - probe.bytes : 0
           // Not one chunk more for the first host (each chunk of the one read reaches it first):
-          // another host holds the shared read (a hung disk; the stall cut ends that), which says
-          // nothing of the link. The next probe starts with the next bytes.
+          // another host holds the shared read (a hung disk, which the stall cut ends), or a slow
+          // link's full channels are draining. Measured again at once over a longer window, which
+          // spans a slow link's pauses; a host stalled all through it decides nothing.
           if (early === 'done' || (moved.get(sourceName) ?? 0) > probe!.first) break
-          probe = undefined
-          probing = new Promise<void>((resolve) => { startProbe = resolve })
+          probe = { t: Date.now(), bytes: total(), first: moved.get(sourceName) ?? 0 }
+          probing = Promise.resolve()
         }
         // Copies done before the probe ended are ones the link moves in under a second: direct.
         if (early === 'done' || !autoRelays(bytes, ms)) {

@@ -3,7 +3,7 @@
 // a link cut as a stopped member moves its restored data in (the others start;
 // state per host, then the same command finishes), and a disk too small or filling up during the copy.
 import { afterEach, describe, expect, it } from 'vitest'
-import { recover } from '../../lib/recover/recover.ts'
+import { PREFLIGHT, recover } from '../../lib/recover/recover.ts'
 import { clusterKill } from '../../lib/lab/index.ts'
 import { onHost, useLab } from '../support/lab.ts'
 import type { Lab } from '../../lib/lab/index.ts'
@@ -143,9 +143,10 @@ dd if=/dev/zero of=/var/lib/filler bs=1024 count=$((avail - ${leaveMiB} * 1024))
     await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'rm -f /var/lib/.etcd-rescue-etcd/snapshot-*.db')))
     // On etcd2 the first dd reading a file off the session stops before it reads a byte, as a
     // writer on a hung disk does (and stays so: only the takeover of the run's own lock ends it).
+    // The session's check that dd takes its options (3 bytes, count=2) runs as usual.
     await onHost(lab, 2, `cat > /usr/local/bin/dd <<'EOF'
 #!/bin/sh
-case " $* " in *count_bytes*) if rm /tmp/etcd-rescue-test-hang 2>/dev/null; then kill -STOP $$; fi ;; esac
+case " $* " in *" count=2 "*) ;; *count_bytes*) if rm /tmp/etcd-rescue-test-hang 2>/dev/null; then kill -STOP $$; fi ;; esac
 exec /bin/dd "$@"
 EOF
 chmod 755 /usr/local/bin/dd; touch /tmp/etcd-rescue-test-hang`)
@@ -161,11 +162,43 @@ chmod 755 /usr/local/bin/dd; touch /tmp/etcd-rescue-test-hang`)
       expect(text).toMatch(/\[etcd3\] copy ok in [\d.]+ s: \d+ MiB in .* sha256 verified on host\n/)
       expect(text).not.toMatch(/etcd[13]: copy retry/)
       expect(text).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*direct copy, retried/)
-      // Taking the run's lock back ended the stopped writer, which held it.
+      // Taking the run's lock back ended the cut session's loop, and with it the stopped writer it had started.
       expect(await onHost(lab, 2, "pgrep -f 'iflag=count_byte[s]' | wc -l")).toMatch(/^0$/m)
       await expectBigValues(lab, manifest)
     } finally {
       await onHost(lab, 2, "rm -f /usr/local/bin/dd /tmp/etcd-rescue-test-hang; pkill -KILL -f 'iflag=count_byte[s]'; true")
+    }
+  })
+
+  it('a host whose preflight checks hang (a command in them stops): named after the limit, exit 3, nothing changed, nothing left running', async () => {
+    const { lab } = ctx
+    const { snapshot } = await shared()
+    await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'rm -f /var/lib/.etcd-rescue-etcd/snapshot-*.db')))
+    const DATA = `ls -A /var/lib/etcd /var/lib/etcd/member; ${ASIDE_COUNT}`
+    const dataBefore = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))
+    // On etcd2 the probe's first command, hostname, stops itself once (as a read of a hung disk would hang).
+    await onHost(lab, 2, `cat > /usr/local/bin/hostname <<'EOF'
+#!/bin/sh
+if rm /tmp/etcd-rescue-test-hang 2>/dev/null; then echo $$ > /tmp/etcd-rescue-test-hung; kill -STOP $$; fi
+exec /bin/hostname "$@"
+EOF
+chmod 755 /usr/local/bin/hostname; touch /tmp/etcd-rescue-test-hang`)
+    const base = PREFLIGHT.baseMs
+    PREFLIGHT.baseMs = 3000
+    try {
+      const ui = hookedUi({})
+      const r = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+      expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(3)
+      expect(r.message).toMatch(/etcd2: its preflight checks gave no answer within \d+ s: SSH answered and the lock was taken, but the checks hang on this host/)
+      expect(r.message).toMatch(/Nothing was changed/)
+      // The stopped command went with the session that started it (the copy's take-back took the lock over).
+      const hung = (await onHost(lab, 2, 'cat /tmp/etcd-rescue-test-hung')).trim()
+      expect(await onHost(lab, 2, `[ -d /proc/${hung} ] && [ "$(cut -d' ' -f3 /proc/${hung}/stat)" != Z ] && echo alive || echo gone`)).toBe('gone\n')
+      expect(await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))).toEqual(dataBefore)
+      expect(await onHost(lab, 2, 'ls /var/lib/.etcd-rescue-etcd/snapshot-*.db 2>/dev/null | wc -l')).toMatch(/^0$/m)
+    } finally {
+      PREFLIGHT.baseMs = base
+      await onHost(lab, 2, 'rm -f /usr/local/bin/hostname /tmp/etcd-rescue-test-hang; [ -f /tmp/etcd-rescue-test-hung ] && kill -KILL "$(cat /tmp/etcd-rescue-test-hung)"; rm -f /tmp/etcd-rescue-test-hung; true')
     }
   })
 })

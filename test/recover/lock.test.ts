@@ -1,9 +1,12 @@
 // Which lock holders a run may take over without asking: only runs from this
 // machine that are certainly over. Another machine's holder is never stale.
 import { describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
-import { hostname } from 'node:os'
-import { ownerLine, staleHolder } from '../../lib/recover/lock.ts'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { lockFile, lockScript, ownerLine, staleHolder } from '../../lib/recover/lock.ts'
+import { sh } from '../../lib/shell/sh.ts'
 
 describe('staleHolder', () => {
   const since = 'since=2026-11-25T00:00:00.000Z cmd=x'
@@ -21,5 +24,37 @@ describe('staleHolder', () => {
     expect(staleHolder(`host=laptop-of-someone-else pid=1 ${since}`)).toBe(false)
     expect(staleHolder('')).toBe(false)
     expect(staleHolder('garbage')).toBe(false)
+  })
+})
+
+describe('taking over a lock this machine knows is stale', () => {
+  it('ends its holder and what the holder started in its group, though the holder leads no group (under sudo), and a stopped one too', async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'lock-test-')), 'etcd')
+    const file = ['/run/lock', '/tmp'].map((d) => join(d, lockFile(dataDir))).find((f) => existsSync(dirname(f)))!
+    const stopped = join(dirname(dataDir), 'stopped.pid')
+    // The holder's session runs, as its preflight, a process that stops itself (a writer on a hung disk).
+    const holder = lockScript(dataDir, 'owner-A', 0, '', sh`sh -c 'echo $$ > "$1"; kill -STOP $$' sh ${stopped}`)
+    // As sudo runs it: a parent that stays, the lock's shell its child in the parent's group.
+    const sudo = spawn('/bin/sh', ['-c', 'sh -c "$1"; echo parent-went-on', 'sh', holder.text], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    sudo.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+    try {
+      for (let i = 0; i < 100 && !(out.includes('locked') && existsSync(stopped) && readFileSync(stopped, 'utf8').trim()); i++) await new Promise((r) => setTimeout(r, 50))
+      const pid = Number(readFileSync(stopped, 'utf8'))
+      expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) T /)
+      const taker = spawnSync('/bin/sh', ['-c', lockScript(dataDir, 'owner-B', 0, 'owner-A').text], { input: 'release\n', timeout: 20_000 })
+      expect(taker.stdout.toString()).toMatch(/held-by=owner-A\n(.*\n)*stale=owner-A\nlocked\n/)
+      // Ended (a zombie until whoever adopted it reaps it).
+      const state = () => (existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) (\S).*$/s, '$1') : 'gone')
+      for (let i = 0; i < 40 && !['gone', 'Z'].includes(state()); i++) await new Promise((r) => setTimeout(r, 50))
+      expect(state(), taker.stdout.toString() + taker.stderr.toString()).toMatch(/^(gone|Z)$/)
+      // sudo itself is not the holder's to end: its child ended, it goes on.
+      for (let i = 0; i < 100 && !out.includes('parent-went-on'); i++) await new Promise((r) => setTimeout(r, 50))
+      expect(out).toMatch(/parent-went-on/)
+    } finally {
+      try { process.kill(-sudo.pid!, 'SIGKILL') } catch { /* gone */ }
+      rmSync(file, { force: true })
+      rmSync(dirname(dataDir), { recursive: true, force: true })
+    }
   })
 })

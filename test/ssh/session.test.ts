@@ -13,6 +13,11 @@ import { RemoteCommandError } from '../../lib/ssh/errors.ts'
 
 const shells = ['/bin/dash', '/bin/bash'].filter(existsSync)
 const BUSYBOX = '/bin/busybox'
+/** GNU dd as coreutils 8.4 (RHEL 6) has it: no count_bytes, no status=none. */
+const OLD_DD = `#!/bin/sh
+case "$*" in --version) echo 'dd (GNU coreutils) 8.4'; exit 0 ;; *count_bytes*|*status=none*) echo "dd: invalid input flag" >&2; exit 1 ;; esac
+exec /bin/dd "$@"
+`
 
 describe.each(shells)('sessionLoop under %s', (shell) => {
   let child: ChildProcess | undefined
@@ -28,7 +33,10 @@ describe.each(shells)('sessionLoop under %s', (shell) => {
     const lock = join(dir, 'lock')
     const bin = join(dir, 'bin')
     mkdirSync(bin)
-    for (const tool of shadow) symlinkSync(BUSYBOX, join(bin, tool))
+    for (const tool of shadow) {
+      if (tool === 'old-dd') writeFileSync(join(bin, 'dd'), OLD_DD, { mode: 0o755 })
+      else symlinkSync(BUSYBOX, join(bin, tool))
+    }
     // As the lock script does: fd 9 open on the lock file, then the loop.
     child = spawn(shell, ['-c', sh`exec 9>>${lock}
 ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: dir, PATH: `${bin}:${process.env.PATH}` } })
@@ -72,6 +80,7 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
     ['GNU dd (head is busybox)', ['head'], 70_000],
     ['GNU dd, over two blocks', ['head'], 300_001],
     ['GNU head (dd is busybox)', ['dd'], 70_000],
+    ['GNU head (dd is GNU 8.4, without count_bytes)', ['old-dd'], 70_000],
   ])('receives a file of exactly its size while `then` runs, and takes the next message right after it: %s', async (_, shadow, size) => {
     const { session } = open(sh``, sh`sleep 0.3; echo probe-done`, shadow as string[])
     await session.ready
@@ -150,5 +159,21 @@ describe('StepSession', () => {
     session.data(Buffer.from('etcd-rescue-session recv=1\netcd-rescue-step 0 4 7 5\nprobed\nwarn\n'))
     await session.ready
     expect(await session.then()).toEqual({ code: 4, stdout: 'probed\n', stderr: 'warn\n' })
+  })
+
+  it('ends itself when the loop never says hello (its setup hangs on the host): `then` and every step fail, naming why', async () => {
+    const session = new StepSession('etcd2', () => {}, () => {})
+    session.helloWithin(100)
+    const step = session.run(sh`true`)
+    await expect(session.then()).rejects.toThrow(/the session loop on the host did not start within 0.1 s/)
+    await expect(step).rejects.toThrow(/did not start within 0.1 s/)
+    await session.ready
+    expect(session.canReceive).toBeUndefined()
+    // A loop that does say hello in time is left alone.
+    const fine = new StepSession('etcd1', () => {}, () => {})
+    fine.helloWithin(100)
+    fine.data(Buffer.from('etcd-rescue-session recv=1\n'))
+    await new Promise((r) => setTimeout(r, 200))
+    expect(fine.closed).toBe(false)
   })
 })
