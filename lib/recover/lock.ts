@@ -66,12 +66,17 @@ if ! flock -n 9; then
     # TERM and CONT (a stopped one gets its TERM), then KILL if the lock is still held.
     targets=$(exec 9>&-
       if find /proc/self/fd -maxdepth 1 -lname x >/dev/null 2>&1; then
-        held=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$L" 2>/dev/null | cut -d/ -f3 | tr '\\n' ' ')
+        fds=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$L" 2>/dev/null)
       else
-        held=$(for f in /proc/[0-9]*/fd/*; do [ "$(readlink "$f" 2>/dev/null)" = "$L" ] && { f=\${f#/proc/}; echo "\${f%%/*}"; }; done | tr '\\n' ' ')
+        fds=$(for f in /proc/[0-9]*/fd/*; do [ "$(readlink "$f" 2>/dev/null)" = "$L" ] && echo "$f"; done)
       fi
+      # Those whose open file holds the lock (fdinfo's "lock:" line), not another run waiting
+      # for it; a kernel that shows no such line: every process that has the file open.
+      held=$(for f in $fds; do grep -q '^lock:' "\${f%/fd/*}/fdinfo/\${f##*/}" 2>/dev/null && echo "$f"; done)
+      [ -n "$held" ] || held=$fds
+      held=$(for f in $held; do f=\${f#/proc/}; echo "\${f%%/*}"; done | tr '\\n' ' ')
       for s in /proc/[0-9]*/stat; do
-        read -r st < "$s" 2>/dev/null || continue
+        read -r st 2>/dev/null < "$s" || continue
         q=\${s#/proc/}; echo "\${q%/stat} \${st##*) }"
       done | awk -v held="$held" -v me="$$" '
         BEGIN { n = split(held, hs, " "); for (i = 1; i <= n; i++) if (hs[i] != "" && hs[i] != me) out[hs[i]] = 1 }

@@ -155,6 +155,9 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       })
       if (left.length) warn(`the copy made alongside preflight could not all be taken back:\n${left.map((l) => `  ${l}`).join('\n')}`)
     }
+    // A lock being taken again (a session ended under a stuck command) is released with the
+    // others once it is held; bounded, as taking it waits on the host.
+    await Promise.race([Promise.all([...relocking.values()].map((p) => p.catch(() => undefined))), new Promise((r) => setTimeout(r, 20_000).unref())])
     await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
     res.remoteCommands = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts]))
     res.roundTrips = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts + locks.filter((l) => l.name === name).reduce((n, l) => n + l.steps, 0)]))
@@ -281,7 +284,13 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
               reject(new RescueError(why, { where: m.name, exitCode: ExitCode.PREFLIGHT }))
             }, limitMs)
           }),
-        ]).finally(() => clearTimeout(timer))
+        ]).finally(() => clearTimeout(timer)).catch((err) => {
+          // Its session ended on this side only (this limit, or its loop never started): the loop
+          // on the host may still hold the lock with a stuck command. Taking the lock over ends
+          // them; finish() waits for that and releases it.
+          if (lockOf.get(m.name)?.closed) void relock(m.name, pool.get(m.name)).catch(() => undefined)
+          throw err
+        })
         if (code !== 0) throw new RescueError(`the preflight probe failed (exit code ${code})${out.trim() ? `: ${out.trim().split('\n').slice(-3).join(' | ')}` : ''}`, { where: m.name, exitCode: ExitCode.PREFLIGHT })
         if (o.verbose && out.trim()) o.ui.info(`[${m.name}] preflight > ${out.trim().split('\n').join(`\n[${m.name}] preflight > `)}`)
         const facts = parseFacts(out, m.name, where.state)

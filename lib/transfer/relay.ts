@@ -329,11 +329,11 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
           bytes = probe ? total() - probe.bytes : 0
           // Not one chunk more for the first host (each chunk of the one read reaches it first):
           // another host holds the shared read (a hung disk, which the stall cut ends), or a slow
-          // link's full channels are draining. Measured again at once over a longer window, which
-          // spans a slow link's pauses; a host stalled all through it decides nothing.
+          // link's full channels are draining. Measured again from the next chunk over a longer
+          // window, which spans a slow link's pauses and leaves out a stall's.
           if (early === 'done' || (moved.get(sourceName) ?? 0) > probe!.first) break
-          probe = { t: Date.now(), bytes: total(), first: moved.get(sourceName) ?? 0 }
-          probing = Promise.resolve()
+          probe = undefined
+          probing = new Promise<void>((resolve) => { startProbe = resolve })
         }
         // Copies done before the probe ended are ones the link moves in under a second: direct.
         if (early === 'done' || !autoRelays(bytes, ms)) {

@@ -58,3 +58,29 @@ describe('taking over a lock this machine knows is stale', () => {
     }
   })
 })
+
+describe('taking over a lock, with another run waiting for it', () => {
+  it('ends only the holder: a run that has the file open but waits (--wait-lock) is left alone', async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'lock-test-')), 'etcd')
+    const file = ['/run/lock', '/tmp'].map((d) => join(d, lockFile(dataDir))).find((f) => existsSync(dirname(f)))!
+    const holder = spawn('/bin/sh', ['-c', lockScript(dataDir, 'owner-A', 0, '').text], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+    let held = ''
+    holder.stdout!.on('data', (d: Buffer) => { held += d.toString() })
+    const waiter = spawn('/bin/sh', ['-c', lockScript(dataDir, 'owner-W', 60, '').text], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+    let waited = ''
+    waiter.stdout!.on('data', (d: Buffer) => { waited += d.toString() })
+    try {
+      for (let i = 0; i < 100 && !(held.includes('locked') && waited.includes('held-by=owner-A')); i++) await new Promise((r) => setTimeout(r, 50))
+      expect(waited).toMatch(/held-by=owner-A/)
+      const taker = spawnSync('/bin/sh', ['-c', lockScript(dataDir, 'owner-B', 0, 'owner-A').text], { input: 'release\n', timeout: 20_000 })
+      // Whichever of the two then got the lock, the waiting run was not ended by the takeover.
+      expect(taker.stdout.toString()).toMatch(/held-by=owner-A/)
+      const state = existsSync(`/proc/${waiter.pid}/stat`) ? readFileSync(`/proc/${waiter.pid}/stat`, 'utf8').replace(/^.*\) (\S).*$/s, '$1') : 'gone'
+      expect(state, `${waited}\n${taker.stdout}`).toMatch(/^[SR]$/)
+    } finally {
+      for (const p of [holder, waiter]) try { process.kill(-p.pid!, 'SIGKILL') } catch { /* gone */ }
+      rmSync(file, { force: true })
+      rmSync(dirname(dataDir), { recursive: true, force: true })
+    }
+  }, 30_000)
+})

@@ -288,24 +288,25 @@ describe('relayCopy, auto, on a fast link', () => {
 
   it('on a slow link whose full channels drain in pauses longer than the probe, a probe that saw no chunk is followed by a longer one: it relays', async () => {
     const member = (name: string) => ({ name, upload: sh`true`, snapshotPath: `/s/${name}`, inPlace: false })
-    const all = ['etcd1', 'etcd2', 'etcd3'].map(member)
+    const all = ['etcd1', 'etcd2', 'etcd3', 'etcd4', 'etcd5', 'etcd6', 'etcd7'].map(member)
     const warned: string[] = []
     let calls = 0
     await relayCopy({
-      mode: 'auto', todo: all, all, size: 64 << 20, forks: 3, connect: {},
+      mode: 'auto', todo: all, all, size: 64 << 20, forks: 7, connect: {},
       hostOf: () => { throw new Error('no hop here') },
       direct: async (members, onBytes, _compress, each: DirectEach = {}) => {
         if (++calls > 1) return new Map(members.map((m) => [m.name, { ok: true, secs: 1 }]))
-        // 4 MiB in, then a burst of 2 MiB to each host every second (about 6 MB/s in all).
+        // 4 MiB in, then a burst of 4 MiB to each of 7 hosts every 2 s: 14.7 MB/s in all. A
+        // 750 ms probe from a burst's first chunk would see the burst alone (33 MB/s: direct).
         let sent = 4 << 20
         for (const m of members) onBytes?.(m.name, sent)
-        for (let burst = 0; burst < 4; burst++) {
-          await new Promise((r) => setTimeout(r, 1000))
-          sent += 2 << 20
+        for (let burst = 0; burst < 3; burst++) {
+          await new Promise((r) => setTimeout(r, 2000))
+          sent += 4 << 20
           for (const m of members) if (!each.cut?.(m.name)?.aborted) onBytes?.(m.name, sent)
         }
-        each.done?.('etcd1', { ok: true, secs: 5 })
-        return new Map(members.map((m) => [m.name, m.name === 'etcd1' ? { ok: true, secs: 5 } : { ok: false, secs: 0, error: new Error('cut') }]))
+        each.done?.('etcd1', { ok: true, secs: 6 })
+        return new Map(members.map((m) => [m.name, m.name === 'etcd1' ? { ok: true, secs: 6 } : { ok: false, secs: 0, error: new Error('cut') }]))
       },
       local: async () => {},
       settle: () => {},
