@@ -128,8 +128,12 @@ export interface HeldLock {
   drop(): void
 }
 
-/** From the lock taken to the session loop's hello: a few builtins and forks, even on a busy host. */
-export const HELLO_WITHIN_MS = 30_000
+export const LOCK_LIMITS = {
+  /** From the lock command's exec to its first line: the login shell's start (2 s on a busy host here). */
+  startWithinMs: 60_000,
+  /** From the lock taken to the session loop's hello: a few builtins and forks, even on a busy host. */
+  helloWithinMs: 30_000,
+}
 
 /** Owner lines of the locks this process holds now (a run in progress). */
 const active = new Set<string>()
@@ -179,7 +183,7 @@ export async function acquireLockOrTakeOver(
 export function acquireLock(
   host: SshHost,
   dataDir: string,
-  options: { waitSeconds: number; owner?: string; takeover?: string; onWait?: (holder: string) => void; onStale?: (holder: string) => void; then?: Script },
+  options: { waitSeconds: number; owner?: string; takeover?: string; onWait?: (holder: string) => void; onStale?: (holder: string) => void; then?: Script; startWithinMs?: number },
 ): Promise<HeldLock> {
   // Output through onData, not the channel's own 'data' events: with a become
   // password (-K) the first bytes are sudo's, and spawn hands on only what follows.
@@ -195,6 +199,16 @@ export function acquireLock(
     let holder = ''
     let locked = false
     let dropped = false
+    // The lock script's first line (held-by=, stale=, locked) is due once the login shell has
+    // run it; a login shell that hangs (a profile script, a home on a network mount) would
+    // otherwise hold the run forever. After that line the script's own flock -w bounds the wait.
+    const startWithinMs = options.startWithinMs ?? LOCK_LIMITS.startWithinMs
+    const starting = setTimeout(() => {
+      const why = `SSH let this run in, but its command did not start within ${startWithinMs / 1000} s: the login shell hangs before running it (a profile script, ~/.bashrc, a home directory on a network mount?)`
+      session.end(why)
+      void channel.then((c) => c.close(), () => {})
+      reject(new RescueError(why, { where: host.name, exitCode: ExitCode.PREFLIGHT, hint: 'See where it waits: ssh to the host by hand and run true; sshd runs every command through the user\'s login shell.' }))
+    }, startWithinMs)
     onStdout = (chunk) => {
       if (locked) return session.data(chunk)
       buf = Buffer.concat([buf, chunk])
@@ -202,13 +216,15 @@ export function acquireLock(
       while (!locked && (nl = buf.indexOf(10)) >= 0) {
         const line = buf.subarray(0, nl).toString()
         buf = buf.subarray(nl + 1)
+        // The script's own lines, not a profile script's chatter, show it started.
+        if (/^(held-by|stale)=|^locked$/.test(line)) clearTimeout(starting)
         if (line.startsWith('held-by=')) {
           holder = line.slice(8)
           options.onWait?.(holder)
         } else if (line.startsWith('stale=')) options.onStale?.(line.slice(6))
         else if (line === 'locked') {
           locked = true
-          session.helloWithin(HELLO_WITHIN_MS)
+          session.helloWithin(LOCK_LIMITS.helloWithinMs)
           active.add(owner)
           const thenOutput = session.then().then((r) => ({ stdout: r.stdout, code: r.code ?? -1 }), (err) => {
             throw new RescueError(`the lock holder ended before its step finished: ${(err as Error).message}`, { where: host.name, exitCode: ExitCode.PREFLIGHT })
@@ -254,13 +270,18 @@ export function acquireLock(
         session.data(rest)
       }
     }
-    channel.catch(reject)
+    channel.catch((err) => {
+      clearTimeout(starting)
+      reject(err)
+    })
     result.then((r) => {
+      clearTimeout(starting)
       session.end(`the session ended (exit code ${r.code}${r.signal ? `, ${r.signal}` : ''})${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`)
       if (locked) return
       if (r.code === HELD) reject(new LockHeldError(host.name, holder, options.waitSeconds))
       else reject(new RescueError(`cannot take this member's lock: ${(r.stderr || r.stdout).trim() || `exit code ${r.code}`}`, { where: host.name, exitCode: ExitCode.PREFLIGHT, hint: adviceFor(r.stderr) }))
     }, (err) => {
+      clearTimeout(starting)
       session.end(`the connection failed: ${(err as Error).message}`)
       reject(err)
     })

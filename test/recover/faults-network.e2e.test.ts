@@ -4,6 +4,7 @@
 // state per host, then the same command finishes), and a disk too small or filling up during the copy.
 import { afterEach, describe, expect, it } from 'vitest'
 import { PREFLIGHT, recover } from '../../lib/recover/recover.ts'
+import { LOCK_LIMITS } from '../../lib/recover/lock.ts'
 import { clusterKill } from '../../lib/lab/index.ts'
 import { onHost, useLab } from '../support/lab.ts'
 import type { Lab } from '../../lib/lab/index.ts'
@@ -200,6 +201,28 @@ chmod 755 /usr/local/bin/hostname; touch /tmp/etcd-rescue-test-hang`)
       PREFLIGHT.baseMs = base
       await onHost(lab, 2, 'rm -f /usr/local/bin/hostname /tmp/etcd-rescue-test-hang; [ -f /tmp/etcd-rescue-test-hung ] && kill -KILL "$(cat /tmp/etcd-rescue-test-hung)"; rm -f /tmp/etcd-rescue-test-hung; true')
     }
+  })
+
+  it('a host whose login shell hangs (~/.bashrc waits forever): named after the limit, exit 3, nothing changed', async () => {
+    const { lab } = ctx
+    const { snapshot } = await shared()
+    const DATA = `ls -A /var/lib/etcd /var/lib/etcd/member; ${ASIDE_COUNT}`
+    const dataBefore = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))
+    // The next login on etcd2 waits in root's ~/.bashrc (as on a home directory whose NFS server is gone).
+    await onHost(lab, 2, `cp -a /root/.bashrc /root/.bashrc.etcd-rescue-test 2>/dev/null || : > /root/.bashrc.etcd-rescue-test
+echo 'if rm /tmp/etcd-rescue-test-hang 2>/dev/null; then sleep 600; fi' >> /root/.bashrc; touch /tmp/etcd-rescue-test-hang`)
+    const start = LOCK_LIMITS.startWithinMs
+    LOCK_LIMITS.startWithinMs = 3000
+    try {
+      const r = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
+      expect(r.exitCode, r.message).toBe(3)
+      expect(r.message).toMatch(/etcd2: SSH let this run in, but its command did not start within 3 s: the login shell hangs before running it/)
+      expect(r.message).toMatch(/Nothing was changed/)
+    } finally {
+      LOCK_LIMITS.startWithinMs = start
+      await onHost(lab, 2, 'rm -f /tmp/etcd-rescue-test-hang; mv /root/.bashrc.etcd-rescue-test /root/.bashrc; pkill -f "^sleep 600$"; true')
+    }
+    expect(await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))).toEqual(dataBefore)
   })
 })
 

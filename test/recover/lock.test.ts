@@ -39,24 +39,24 @@ describe('taking over a lock this machine knows is stale', () => {
     let out = ''
     sudo.stdout!.on('data', (d: Buffer) => { out += d.toString() })
     try {
-      for (let i = 0; i < 100 && !(out.includes('locked') && existsSync(stopped) && readFileSync(stopped, 'utf8').trim()); i++) await new Promise((r) => setTimeout(r, 50))
+      for (let i = 0; i < 300 && !(out.includes('locked') && existsSync(stopped) && readFileSync(stopped, 'utf8').trim()); i++) await new Promise((r) => setTimeout(r, 50))
       const pid = Number(readFileSync(stopped, 'utf8'))
       expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) T /)
       const taker = spawnSync('/bin/sh', ['-c', lockScript(dataDir, 'owner-B', 0, 'owner-A').text], { input: 'release\n', timeout: 20_000 })
       expect(taker.stdout.toString()).toMatch(/held-by=owner-A\n(.*\n)*stale=owner-A\nlocked\n/)
       // Ended (a zombie until whoever adopted it reaps it).
       const state = () => (existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) (\S).*$/s, '$1') : 'gone')
-      for (let i = 0; i < 40 && !['gone', 'Z'].includes(state()); i++) await new Promise((r) => setTimeout(r, 50))
+      for (let i = 0; i < 200 && !['gone', 'Z'].includes(state()); i++) await new Promise((r) => setTimeout(r, 50))
       expect(state(), taker.stdout.toString() + taker.stderr.toString()).toMatch(/^(gone|Z)$/)
       // sudo itself is not the holder's to end: its child ended, it goes on.
-      for (let i = 0; i < 100 && !out.includes('parent-went-on'); i++) await new Promise((r) => setTimeout(r, 50))
+      for (let i = 0; i < 300 && !out.includes('parent-went-on'); i++) await new Promise((r) => setTimeout(r, 50))
       expect(out).toMatch(/parent-went-on/)
     } finally {
       try { process.kill(-sudo.pid!, 'SIGKILL') } catch { /* gone */ }
       rmSync(file, { force: true })
       rmSync(dirname(dataDir), { recursive: true, force: true })
     }
-  })
+  }, 60_000)
 })
 
 describe('taking over a lock, with another run waiting for it', () => {
@@ -70,7 +70,7 @@ describe('taking over a lock, with another run waiting for it', () => {
     let waited = ''
     waiter.stdout!.on('data', (d: Buffer) => { waited += d.toString() })
     try {
-      for (let i = 0; i < 100 && !(held.includes('locked') && waited.includes('held-by=owner-A')); i++) await new Promise((r) => setTimeout(r, 50))
+      for (let i = 0; i < 300 && !(held.includes('locked') && waited.includes('held-by=owner-A')); i++) await new Promise((r) => setTimeout(r, 50))
       expect(waited).toMatch(/held-by=owner-A/)
       const taker = spawnSync('/bin/sh', ['-c', lockScript(dataDir, 'owner-B', 0, 'owner-A').text], { input: 'release\n', timeout: 20_000 })
       // Whichever of the two then got the lock, the waiting run was not ended by the takeover.
@@ -82,5 +82,5 @@ describe('taking over a lock, with another run waiting for it', () => {
       rmSync(file, { force: true })
       rmSync(dirname(dataDir), { recursive: true, force: true })
     }
-  }, 30_000)
+  }, 60_000)
 })
