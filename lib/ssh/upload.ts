@@ -67,7 +67,9 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   const sinks = targets.map((t) => {
     // Per host: bytes handed over, whether it still takes them, and since when (and with how
     // much in its channel's buffer) the shared read waits for it.
-    const base = { target: t, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, waitingSince: 0, buffered: 0, stalled: undefined as 'others' | 'alone' | undefined }
+    let stallNow!: () => void
+    const stalledP = new Promise<'stalled'>((r) => { stallNow = () => r('stalled') })
+    const base = { target: t, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, waitingSince: 0, buffered: 0, stalled: undefined as 'others' | 'alone' | undefined, stalledP, stallNow }
     if (t.via) {
       const via = t.via
       let fed!: () => void
@@ -129,23 +131,30 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
     return () => s.target.signal?.removeEventListener('abort', onAbort)
   })
   // Only a host the others wait for is cut: when every channel is full, the link is slow, not one host.
+  let readDone = false
   const watch = setInterval(() => {
     const now = Date.now()
     for (const s of [...waiting]) {
       // Progress is a chunk leaving the channel's buffer, not the whole buffer draining
       // (ssh2's holds 2 MiB: a steady 150 KB/s host would take 14 s to drain it).
       const buffered = s.stream?.writableLength ?? 0
+      if (readDone && (buffered === 0 || !s.alive)) {
+        waiting.delete(s)
+        continue
+      }
       if (buffered !== s.buffered) {
         s.buffered = buffered
         s.waitingSince = now
         continue
       }
       const still = now - s.waitingSince
-      // Alone (its retry, a relay's first leg) or with every other one waiting too: not judged
-      // against the others, but no copy waits forever on a host that moves nothing.
-      if (still < stallMs || (still < stallMs * ALONE_FACTOR && !sinks.some((x) => x !== s && x.alive && !waiting.has(x)))) continue
+      // Alone (its retry, a relay's first leg), with every other one waiting too, or once the
+      // read is done (no one waits for it): not judged against the others, but no copy waits
+      // forever on a host that moves nothing.
+      if (still < stallMs || (still < stallMs * ALONE_FACTOR && (readDone || !sinks.some((x) => x !== s && x.alive && !waiting.has(x))))) continue
       s.stalled = still >= stallMs * ALONE_FACTOR ? 'alone' : 'others'
       cut(s)
+      s.stallNow()
     }
   }, Math.min(1000, Math.max(10, stallMs / 4)))
   watch.unref()
@@ -169,7 +178,20 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
     input.on('end', resolve)
     input.on('close', resolve)
     input.on('error', reject)
-  }).finally(() => clearInterval(watch))
+  }).catch((err) => {
+    clearInterval(watch)
+    throw err
+  })
+  // The whole file is handed over; a host whose channel still holds some of it and takes
+  // none of it for long (a small file that fit in its window and buffer, then a hung disk)
+  // is watched on until its copy answers.
+  readDone = true
+  for (const s of sinks) {
+    if (!s.alive || !(s.stream?.writableLength ?? 0)) continue
+    if (!waiting.has(s)) s.waitingSince = Date.now()
+    s.buffered = s.stream!.writableLength
+    waiting.add(s)
+  }
   signal?.removeEventListener('abort', stop)
   cuts.forEach((off) => off())
   for (const s of sinks) {
@@ -180,22 +202,22 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
     } else if (s.alive) s.stream?.end()
   }
 
-  return Promise.all(sinks.map(async (s): Promise<UploadOutcome> => {
-    // A cut host's copy is not waited for: sshd keeps its channel open for as long as the
-    // command runs, and a writer stuck on a hung disk may never end.
-    if (s.stalled) {
+  const stallError = (s: (typeof sinks)[number]) => new SshError(s.target.host.name, s.stalled === 'others'
+    ? `took no data for ${stallMs / 1000} s while the other hosts waited for it: cut from the shared read so they go on`
+    : `took no data for ${(stallMs * ALONE_FACTOR) / 1000} s (a hung disk or a link gone silent): its copy was ended`)
+  try {
+    return await Promise.all(sinks.map(async (s): Promise<UploadOutcome> => {
+      // A cut host's copy is not waited for: sshd keeps its channel open for as long as the
+      // command runs, and a writer stuck on a hung disk may never end.
       s.result.catch(() => {})
-      return {
-        ok: false,
-        error: new SshError(s.target.host.name, s.stalled === 'others'
-          ? `took no data for ${stallMs / 1000} s while the other hosts waited for it: cut from the shared read so they go on`
-          : `took no data for ${(stallMs * ALONE_FACTOR) / 1000} s (a hung disk or a link gone silent): its copy was ended`),
+      try {
+        const r = await Promise.race([s.result, s.stalledP])
+        return r === 'stalled' ? { ok: false, error: stallError(s) } : { ok: true, result: r }
+      } catch (error) {
+        return { ok: false, error: s.stalled ? stallError(s) : error }
       }
-    }
-    try {
-      return { ok: true, result: await s.result }
-    } catch (error) {
-      return { ok: false, error }
-    }
-  }))
+    }))
+  } finally {
+    clearInterval(watch)
+  }
 }

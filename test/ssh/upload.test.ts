@@ -98,6 +98,15 @@ describe('fanOutUpload', () => {
     expect(String((own as { error: Error }).error.message)).toMatch(/took no data for 0.6 s/)
   })
 
+  it('ends the copy of a host that took the whole file into its buffer and then nothing (a small file, then a hung disk)', async () => {
+    // The file fits in the channel's buffer: the read is done at once, the bytes never leave it.
+    const t0 = Date.now()
+    const out = await fanOutUpload(file, [target('a'), target('stuck', { stuck: true, highWaterMark: 8 << 20 })], undefined, { stallMs: 100 })
+    expect(out[0]).toMatchObject({ ok: true, result: { stdout: sha } })
+    expect(String((out[1] as { error: Error }).error.message)).toMatch(/took no data for 0.6 s \(a hung disk or a link gone silent\): its copy was ended/)
+    expect(Date.now() - t0).toBeLessThan(5000)
+  })
+
   it('cuts no one when every host is slow alike (the link, not one host)', async () => {
     // Each channel takes a chunk only after longer than the stall limit: all wait together, none is singled out.
     const out = await fanOutUpload(file, [target('a', { delayMs: 60 }), target('b', { delayMs: 60 })], undefined, { stallMs: 20 })
