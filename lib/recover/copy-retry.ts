@@ -18,6 +18,8 @@ export interface CopyRetryOptions {
   connect: ConnectOptions
   /** Takes the member's lock on a new connection (the old one's lock went with it). */
   relock?: (host: SshHost) => Promise<void>
+  /** Before each attempt: takes the lock again if the copy that failed ended its session (a cut). */
+  locked?: () => Promise<void>
   signal?: AbortSignal
   /** Status lines for the host's row ("retry 1 of 2 in 1 s: …"). */
   say: (text: string) => void
@@ -38,6 +40,8 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
     checkpoint(o.signal, 'copy')
     try {
       const host = await usable(pool, m.name, o.connect, o.relock)
+      // Part of the attempt: on a link that just died it fails like the copy would, and is retried.
+      await o.locked?.()
       const t0 = Date.now()
       const [out] = await fanOutUpload(file, [{ host, command: m.scripts.upload, onProgress: (b) => o.onProgress(b, t0) }])
       if (out.ok) return (Date.now() - t0) / 1000

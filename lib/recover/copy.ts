@@ -297,10 +297,10 @@ export function copyStep(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
     const done = await result.catch(async (first) => {
       // A snapshot that lies on a member only is never sent through this machine.
       if (remote) throw first
-      await locked(m.name)
       return copyAgain(first, m, plan.snapshot.path, pool, {
         retries: o.retries ?? 2,
         relock: (host) => relock(m.name, host),
+        locked: () => locked(m.name),
         connect,
         signal: o.signal,
         say: (text) => {
