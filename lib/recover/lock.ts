@@ -18,6 +18,7 @@ import { adviceFor } from '../ssh/errors.ts'
 import { sh, type Script } from '../shell/sh.ts'
 import { sessionLoop, StepSession, type StepOptions } from '../ssh/session.ts'
 import type { ExecResult } from '../ssh/connection.ts'
+import { settledWithin } from '../task/wait.ts'
 import type { ClientChannel } from 'ssh2'
 
 /** Exit code of the lock script when another run holds the lock. */
@@ -249,14 +250,14 @@ export function acquireLock(
               active.delete(owner)
               const ch = await channel
               ch.end('release\n')
-              await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())])
+              await settledWithin(result, 5000)
             },
             // Not before \`then\` answered (preflight's probe runs in this session): a copy cut for a
             // relay must not take the checks down with it. Bounded, as a probe could hang. The
             // session ends here, not when sshd closes the channel: sshd keeps it open for as long
             // as the loop runs, and a loop whose file's writer hangs (a stuck disk) runs on until
             // the next lock on this host ends it.
-            drop: () => void (dropped = true, Promise.race([thenOutput.catch(() => {}), new Promise((r) => setTimeout(r, 30_000).unref())])
+            drop: () => void (dropped = true, settledWithin(thenOutput, 30_000)
               .then(() => {
                 session.end('this run ended its session on the host (cut from the copy)')
                 return channel.then((c) => c.close(), () => {})

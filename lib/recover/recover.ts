@@ -30,6 +30,7 @@ import { Interrupted, checkpoint } from '../task/interrupt.ts'
 import { hostStates } from './host-state.ts'
 import { copyStep, relayMode, startCopy, takeBackUploads, type Uploads } from './copy.ts'
 import { checkSnapshot } from '../transfer/remote-snapshot.ts'
+import { settledWithin } from '../task/wait.ts'
 import { waitForQuorum } from './quorum.ts'
 
 export interface RecoverOptions {
@@ -157,7 +158,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     }
     // A lock being taken again (a session ended under a stuck command) is released with the
     // others once it is held; bounded, as taking it waits on the host.
-    await Promise.race([Promise.all([...relocking.values()].map((p) => p.catch(() => undefined))), new Promise((r) => setTimeout(r, 20_000).unref())])
+    await settledWithin(Promise.allSettled(relocking.values()), 20_000)
     await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
     res.remoteCommands = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts]))
     res.roundTrips = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts + locks.filter((l) => l.name === name).reduce((n, l) => n + l.steps, 0)]))

@@ -276,7 +276,8 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
       const total = () => [...moved.values()].reduce((a, b) => a + b, 0)
       let probe: { t: number; bytes: number; first: number } | undefined
       let startProbe!: () => void
-      let probing = new Promise<void>((resolve) => { startProbe = resolve })
+      const nextProbe = () => new Promise<void>((resolve) => { startProbe = resolve })
+      let probing = nextProbe()
       let reached = false
       let quiet = !o.quiet
       const maybeProbe = () => {
@@ -333,7 +334,7 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
           // window, which spans a slow link's pauses and leaves out a stall's.
           if (early === 'done' || (moved.get(sourceName) ?? 0) > probe!.first) break
           probe = undefined
-          probing = new Promise<void>((resolve) => { startProbe = resolve })
+          probing = nextProbe()
         }
         // Copies done before the probe ended are ones the link moves in under a second: direct.
         if (early === 'done' || !autoRelays(bytes, ms)) {
