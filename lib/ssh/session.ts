@@ -9,6 +9,10 @@
 //   quick ID BASE64-OF-SCRIPT    the same, without waiting for `then` (read-only checks)
 //   recv ID BYTES BASE64         the next BYTES on stdin are the script's stdin: a
 //                                file received while `then` still runs
+//   recvs ID BASE64              the same for a stream of unknown length (a file
+//                                compressed on the way): frames follow, each a
+//                                line with its length, then that many bytes; a
+//                                frame of length 0 ends it
 //   release                      the end (EOF, a lost connection, ends it too)
 // A step runs with `sh` in a process group of its own (setsid), stdin /dev/null,
 // the lock's fd 9 closed, and is answered on stdout:
@@ -70,6 +74,16 @@ wait_then() {
   [ -z "$then_pid" ] || wait "$then_pid"
   then_pid=
 }
+# A stream's frames, to stdout: each a length line (read byte by byte, never past
+# it), then exactly that many bytes; length 0 ends the stream. It runs in a
+# pipeline's subshell: a header that is not a length is told by a file.
+frames() {
+  while IFS= read -r n <&3; do
+    case $n in ''|*[!0-9]*) : > "$T/bad-frame"; return 1 ;; 0) return 0 ;; esac
+    take "$n" 9>&- || { : > "$T/bad-frame"; return 1; }
+  done
+  : > "$T/bad-frame"; return 1
+}
 decode() {
   printf '%s' "$2" | base64 -d > "$T/$1.s" 2>/dev/null && return 0
   : > "$T/$1.o"; echo "the step's script did not decode" > "$T/$1.e"; return 1
@@ -89,14 +103,26 @@ while IFS= read -r line; do
         say "etcd-rescue-started $id $!"
         wait $!; answer "$id" $?
       else answer "$id" 70; fi ;;
+    recvs)
+      id=$2
+      if decode "$id" "$3"; then
+        frames | sh "$T/$id.s" >"$T/$id.o" 2>"$T/$id.e" 9>&-
+        answer "$id" $?
+      else
+        frames >/dev/null; answer "$id" 70
+      fi
+      [ ! -e "$T/bad-frame" ] || exit 71 ;;
     recv)
       id=$2; n=$3
       if decode "$id" "$4"; then
-        take "$n" 9>&- | sh "$T/$id.s" >"$T/$id.o" 2>"$T/$id.e" 9>&-
+        { take "$n" 9>&- || : > "$T/bad-frame"; } | sh "$T/$id.s" >"$T/$id.o" 2>"$T/$id.e" 9>&-
         answer "$id" $?
       else
-        take "$n" >/dev/null 9>&-; answer "$id" 70
-      fi ;;
+        take "$n" >/dev/null 9>&- || : > "$T/bad-frame"; answer "$id" 70
+      fi
+      # A file not read to its end (its script quit early, a read failed): what
+      # follows on stdin is the rest of its bytes, never to be read as messages.
+      [ ! -e "$T/bad-frame" ] || exit 71 ;;
   esac
 done
 exit 0`
@@ -188,15 +214,17 @@ export class StepSession {
   /**
    * Runs `script` with `bytes` bytes that `feed` writes (through `write`, honouring
    * its backpressure) as its stdin. No other message goes in between: the loop
-   * reads exactly that many bytes. `then` runs on meanwhile.
+   * reads exactly that many bytes. `then` runs on meanwhile. With 'frames', the
+   * length is not known first: `feed` writes frames (frame()), then frame(end).
+   * A script must read all of its stdin: one that quits early ends the session.
    */
-  receive(script: Script, bytes: number, feed: () => Promise<void>): Promise<ExecResult> {
+  receive(script: Script, bytes: number | 'frames', feed: () => Promise<void>): Promise<ExecResult> {
     if (this.ended) return Promise.reject(new SshError(this.hostName, `cannot receive: ${this.ended}`))
     const id = this.nextId++
     this.steps++
     const answer = this.expect(id, script, {})
     this.enqueue(async () => {
-      this.write(`recv ${id} ${bytes} ${b64(script)}\n`)
+      this.write(bytes === 'frames' ? `recvs ${id} ${b64(script)}\n` : `recv ${id} ${bytes} ${b64(script)}\n`)
       await feed()
     })
     return answer
@@ -291,6 +319,11 @@ export class StepSession {
     p.settled = true
     how()
   }
+}
+
+/** One frame of a received stream (receive(…, 'frames', …)): its length line, then its bytes. An empty one ends the stream. */
+export function frame(bytes: Buffer = Buffer.alloc(0)): Buffer {
+  return Buffer.concat([Buffer.from(`${bytes.length}\n`), bytes])
 }
 
 const b64 = (script: Script) => Buffer.from(script.text).toString('base64')

@@ -9,13 +9,16 @@ import { createReadStream, statSync } from 'node:fs'
 import type { ClientChannel } from 'ssh2'
 import type { Readable } from 'node:stream'
 import type { ExecResult, SshHost } from './connection.ts'
+import { Readable as ReadableStream } from 'node:stream'
 import type { Script } from '../shell/sh.ts'
 import { SshError } from './errors.ts'
+import { frame } from './session.ts'
 
 /** A run's persistent session on the host (lib/ssh/session.ts): the file goes over it, no new exec. */
 export interface UploadSession {
   channel: Promise<ClientChannel>
-  receive(script: Script, bytes: number, feed: () => Promise<void>): Promise<ExecResult>
+  /** `bytes`: the file's length, or 'frames' for a stream of unknown length (session.ts's recvs). */
+  receive(script: Script, bytes: number | 'frames', feed: () => Promise<void>): Promise<ExecResult>
   /** Ends the session (a receive cut short leaves it expecting bytes). */
   drop(): void
 }
@@ -35,6 +38,30 @@ export interface UploadTarget {
 export type UploadOutcome = { ok: true; result: ExecResult } | { ok: false; error: unknown }
 
 const CHUNK = 1 << 18
+/**
+ * A stream of unknown length goes over a session in frames of at least this much
+ * (its last may be less): each frame costs the host one read of its length line
+ * and one start of its reader (dd), so not one per pipe-sized chunk.
+ */
+export const FRAME_BYTES = 1 << 20
+
+/** The stream's chunks joined into pieces of at least `min` bytes (the last may be less). */
+export function coalesce(source: Readable, min = FRAME_BYTES): Readable {
+  return ReadableStream.from((async function* () {
+    let parts: Buffer[] = []
+    let n = 0
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      parts.push(chunk)
+      n += chunk.length
+      if (n >= min) {
+        yield Buffer.concat(parts, n)
+        parts = []
+        n = 0
+      }
+    }
+    if (n) yield Buffer.concat(parts, n)
+  })(), { objectMode: false })
+}
 
 /** Ending a session twice (a cut, then the final sweep) is once. */
 function once(f: () => void): () => void {
@@ -57,13 +84,12 @@ const ALONE_FACTOR = 6
 
 /**
  * `source`: a local file, or a function opening the stream to send (e.g. the file
- * compressed; not over a session, which must be told the byte count first).
+ * compressed: over a session it goes in frames, its length not being known first).
  * `signal`: stop sending and close every channel (each host's script then removes its part file).
  */
 export async function fanOutUpload(source: string | (() => Readable), targets: UploadTarget[], signal?: AbortSignal, o: { stallMs?: number } = {}): Promise<UploadOutcome[]> {
   const stallMs = o.stallMs ?? STALL_MS
   const size = typeof source === 'string' ? statSync(source).size : undefined
-  if (size === undefined && targets.some((t) => t.via)) throw new TypeError('a stream of unknown length cannot go over a session')
   const sinks = targets.map((t) => {
     // Per host: bytes handed over, whether it still takes them, and since when (and with how
     // much in its channel's buffer) the shared read waits for it.
@@ -79,7 +105,7 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
       const channel = new Promise<ClientChannel>((res, rej) => { open = res; fail = rej })
       channel.catch(() => {})
       // The session calls feed when the file's turn comes; the bytes written then are the script's stdin.
-      const result = via.receive(t.command, size!, async () => {
+      const result = via.receive(t.command, size ?? 'frames', async () => {
         open(await via.channel)
         await allSent
       })
@@ -101,7 +127,10 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   }))
 
   const waiting = new Set<(typeof sinks)[number]>()
-  const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: CHUNK }) : source()
+  const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: CHUNK }) : coalesce(source())
+  // A stream of unknown length goes over a session in frames; an exec takes it as it is.
+  const framed = size === undefined
+  let inputEnded = false
   function release(s: (typeof sinks)[number]) {
     waiting.delete(s)
     if (waiting.size === 0 && input.isPaused()) input.resume()
@@ -160,9 +189,10 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   watch.unref()
   await new Promise<void>((resolve, reject) => {
     input.on('data', (chunk: Buffer) => {
+      const asFrame = framed && sinks.some((s) => s.finish) ? frame(chunk) : undefined
       for (const s of sinks) {
         if (!s.alive || !s.stream) continue
-        const more = s.stream.write(chunk)
+        const more = s.stream.write(s.finish && asFrame ? asFrame : chunk)
         s.sent += chunk.length
         s.target.onProgress?.(s.sent)
         if (!more) {
@@ -175,11 +205,13 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
       if (waiting.size > 0) input.pause()
       if (!sinks.some((s) => s.alive)) input.destroy()
     })
-    input.on('end', resolve)
+    input.on('end', () => { inputEnded = true; resolve() })
     input.on('close', resolve)
     input.on('error', reject)
   }).catch((err) => {
     clearInterval(watch)
+    // A session told to expect bytes that will not come would wait for them forever.
+    sinks.forEach(end)
     throw err
   })
   // The whole file is handed over; a host whose channel still holds some of it and takes
@@ -197,8 +229,10 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   for (const s of sinks) {
     // A session's channel stays open: the script has had its bytes, the session goes on.
     if (s.finish) {
-      if (s.alive && s.sent === size) s.finish()
-      else s.drop?.()
+      if (s.alive && (framed ? inputEnded : s.sent === size)) {
+        if (framed) s.stream!.write(frame())
+        s.finish()
+      } else s.drop?.()
     } else if (s.alive) s.stream?.end()
   }
 

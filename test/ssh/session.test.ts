@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sh } from '../../lib/shell/sh.ts'
-import { sessionLoop, StepSession } from '../../lib/ssh/session.ts'
+import { frame, sessionLoop, StepSession } from '../../lib/ssh/session.ts'
 import { RemoteCommandError } from '../../lib/ssh/errors.ts'
 
 const shells = ['/bin/dash', '/bin/bash'].filter(existsSync)
@@ -98,6 +98,46 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
     expect(r.stdout).toBe(`${bytes.length}\n${createHash('sha256').update(bytes).digest('hex')}\n`)
     expect(n.stdout).toBe('next\n')
     expect(t.stdout).toBe('probe-done\n')
+  })
+
+  // A stream of unknown length (a file compressed on the way) comes in frames; the loop
+  // reads each frame's length line and exactly its bytes, whichever reader it has.
+  it.each([
+    ['GNU dd (head is busybox)', ['head']],
+    ['GNU head (dd is busybox)', ['dd']],
+  ])('receives a stream in frames, then takes the next message right after its end: %s', async (_, shadow) => {
+    const { session } = open(sh``, sh`sleep 0.2; echo probe-done`, shadow as string[])
+    await session.ready
+    // Frames whose bytes look like messages and length lines, of sizes on both sides of a 128 KiB block.
+    const parts = [Buffer.from('step 99 bogus\n12\n'), Buffer.alloc(300_001, 10), Buffer.from('0\nrelease\n'), Buffer.alloc(1, 0)]
+    const got = session.receive(sh`f=$(mktemp); cat > "$f"; wc -c < "$f"; sha256sum "$f" | cut -c1-64; rm -f "$f"`, 'frames', async () => {
+      for (const p of parts) {
+        child!.stdin!.write(frame(p))
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      child!.stdin!.write(frame())
+    })
+    const after = session.run(sh`echo next`)
+    const [r, n, t] = await Promise.all([got, after, session.then()])
+    const { createHash } = await import('node:crypto')
+    const all = Buffer.concat(parts)
+    expect(r.stdout).toBe(`${all.length}\n${createHash('sha256').update(all).digest('hex')}\n`)
+    expect(n.stdout).toBe('next\n')
+    expect(t.stdout).toBe('probe-done\n')
+  })
+
+  // The rest of a file must never be read as messages: a snapshot may hold any bytes.
+  it.each([
+    ['a file whose script quits before reading it all', (id: string) => `recv ${id} 200000 ${Buffer.from('head -c 10 >/dev/null').toString('base64')}\n`, Buffer.concat([Buffer.alloc(150_000, 65), Buffer.from(`\nstep 50 ${Buffer.from('touch "$TMPDIR/ran"').toString('base64')}\n`), Buffer.alloc(50_000 - 47, 66)])],
+    ['a frame header that is not a length', (id: string) => `recvs ${id} ${Buffer.from('cat >/dev/null').toString('base64')}\n`, Buffer.from(`5\nabcdeXYZ\nstep 50 ${Buffer.from('touch "$TMPDIR/ran"').toString('base64')}\n`)],
+  ])('ends the loop (exit 71) instead of reading what is left as messages: %s', async (_, header, body) => {
+    const { session, exited } = open()
+    await session.ready
+    child!.stdin!.write(header('7'))
+    child!.stdin!.write(body)
+    child!.stdin!.write(`step 51 ${Buffer.from('touch "$TMPDIR/ran"').toString('base64')}\n`)
+    expect(await exited).toBe(71)
+    expect(existsSync(join(dir, 'ran'))).toBe(false)
   })
 
   it('receives nothing on a host with neither GNU dd nor GNU head (busybox): the copy goes over its own exec', async () => {

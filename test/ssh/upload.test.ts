@@ -3,7 +3,7 @@
 // the file once for every host, and never let one host that takes nothing hold
 // the others' copies for longer than the stall limit.
 import { afterAll, describe, expect, it } from 'vitest'
-import { Writable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -111,5 +111,71 @@ describe('fanOutUpload', () => {
     // Each channel takes a chunk only after longer than the stall limit: all wait together, none is singled out.
     const out = await fanOutUpload(file, [target('a', { delayMs: 60 }), target('b', { delayMs: 60 })], undefined, { stallMs: 20 })
     expect(out.map((o) => o.ok)).toEqual([true, true])
+  })
+})
+
+describe('fanOutUpload of a stream of unknown length (a file compressed on the way)', () => {
+  /** A session that records the raw bytes it was fed and the length it was told. */
+  function framedTarget(name: string) {
+    const raw: Buffer[] = []
+    let told: number | 'frames' | undefined
+    let dropped = false
+    const channel = new Writable({ write(chunk: Buffer, _enc, cb) { raw.push(chunk); cb() } }) as unknown as ClientChannel
+    const t: UploadTarget = {
+      host: { name } as SshHost,
+      command: sh`cat`,
+      via: {
+        channel: Promise.resolve(channel),
+        receive: async (_script, n, feed) => {
+          told = n
+          await feed()
+          return { code: 0, stdout: '', stderr: '' }
+        },
+        drop: () => { dropped = true },
+      },
+    }
+    return { t, raw: () => Buffer.concat(raw), told: () => told, dropped: () => dropped }
+  }
+  /** Splits length-line frames; what is left after the empty frame is returned too. */
+  function unframe(b: Buffer): { frames: Buffer[]; ended: boolean; rest: number } {
+    const frames: Buffer[] = []
+    let at = 0
+    while (at < b.length) {
+      const nl = b.indexOf(10, at)
+      const n = Number(b.subarray(at, nl).toString())
+      at = nl + 1
+      if (n === 0) return { frames, ended: true, rest: b.length - at }
+      frames.push(b.subarray(at, at + n))
+      at += n
+    }
+    return { frames, ended: false, rest: 0 }
+  }
+
+  it('sends it in frames of at least 1 MiB (the last may be less), then the empty frame that ends it', async () => {
+    const a = framedTarget('a')
+    const b = framedTarget('b')
+    // Small pieces, as a compressor's pipe gives them.
+    const out = await fanOutUpload(() => Readable.from((function* () { for (let i = 0; i < bytes.length; i += 65536) yield bytes.subarray(i, i + 65536) })()), [a.t, b.t])
+    expect(out.every((o) => o.ok)).toBe(true)
+    for (const x of [a, b]) {
+      expect(x.told()).toBe('frames')
+      const { frames, ended, rest } = unframe(x.raw())
+      expect(ended).toBe(true)
+      expect(rest).toBe(0)
+      expect(Buffer.concat(frames).equals(bytes)).toBe(true)
+      expect(frames.slice(0, -1).every((f) => f.length >= 1 << 20)).toBe(true)
+      expect(frames.length).toBeLessThanOrEqual(6)
+    }
+  })
+
+  it('does not end the stream when its source fails half way: each session is dropped, never left waiting for bytes', async () => {
+    const a = framedTarget('a')
+    const source = () => Readable.from((async function* () {
+      yield bytes.subarray(0, 3 << 20)
+      throw new Error('the compressor died')
+    })())
+    await expect(fanOutUpload(source, [a.t])).rejects.toThrow(/the compressor died/)
+    expect(a.dropped()).toBe(true)
+    expect(unframe(a.raw()).ended).toBe(false)
   })
 })
