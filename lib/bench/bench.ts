@@ -24,7 +24,7 @@ import { clientUrl } from '../lab/etcd-http.ts'
 import { REPO_ROOT } from '../lab/paths.ts'
 import { killScript, wreckScript } from '../drill/disaster.ts'
 import { labLink, labLogin, type Login } from '../lab/shape.ts'
-import { fillCluster } from './fill.ts'
+import { fillCluster, fillKube } from './fill.ts'
 import { manualScript } from './manual.ts'
 
 /** Where the bench puts lab hosts' disks when RAM will not hold them (lab up --disk-dir). */
@@ -47,6 +47,14 @@ export interface BenchOptions {
   etcd: string
   /** The snapshot's size: the cluster is filled with this many bytes of large values (fill.ts). */
   sizeBytes?: number
+  /**
+   * What the cluster holds: 'random' (default) large incompressible values with
+   * sizeBytes, else the lab's varied load of `keys`; 'kube': Kubernetes-like objects
+   * (kube.ts) up to sizeBytes (default 120 MiB), which compress about 6x.
+   */
+  data?: 'random' | 'kube'
+  /** etcd-rescue with --no-compress. */
+  noCompress?: boolean
   /** Without sizeBytes: keys of the lab's varied load (`cluster load`). */
   keys: number
   rounds: number
@@ -76,8 +84,14 @@ export interface BenchRound {
   note: string
 }
 
+/** --data kube without --size: about the snapshot the issue's targets name. */
+export const KUBE_DEFAULT_BYTES = 120 * 2 ** 20
+
 export interface BenchResult {
   hosts: number
+  /** What the cluster held ('random' values or 'kube'-like objects), and whether etcd-rescue ran with --no-compress. */
+  data: 'random' | 'kube'
+  noCompress: boolean
   login: Login
   link: string
   /** etcd-rescue's relay setting in this bench. */
@@ -122,7 +136,11 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     o.log(`lab ${lab.name}: ${o.hosts} hosts, etcd ${lab.state.etcd.version}, disks ${lab.state.diskDir ? `in ${lab.state.diskDir}` : `in RAM (tmpfs ${lab.state.disk})`}`)
     await clusterStart(lab)
     const t0 = Date.now()
-    const load = o.sizeBytes !== undefined
+    const load = o.data === 'kube'
+      ? await fillKube(lab.state.hosts.map((h) => directGateway(clientUrl(h.address))), o.sizeBytes ?? KUBE_DEFAULT_BYTES, {
+        onProgress: (done) => o.log(`  wrote ${done} objects`),
+      })
+      : o.sizeBytes !== undefined
       ? await fillCluster(lab.state.hosts.map((h) => directGateway(clientUrl(h.address))), o.sizeBytes, {
         onProgress: (done, of) => { if (done % 500 === 0) o.log(`  filled ${done}/${of} values`) },
       })
@@ -158,7 +176,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           const seconds = Number(process.hrtime.bigint() - t1) / 1e9
           round = { round: r, method, seconds, ...manualMarks(out), note: 'healthy (health only)' }
         } else {
-          const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay)
+          const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay, o.noCompress)
           round = { round: r, ...rescueRound(run.report, run.seconds, run.spawnedAtMs) }
           // The copy starts once every member is locked and runs alongside preflight: its time is both phases.
           if (round.phases.copy) copyRates.push(snap.snapshot.size / 1e6 / (round.phases.copy + (round.phases.preflight ?? 0)))
@@ -171,7 +189,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     const manualMedian = median(times('manual'))
     const rescueMedian = median(times('etcd-rescue'))
     return {
-      hosts: o.hosts, login, link: o.link ?? 'unlimited', relay: relayLabel(o.relay), machine: { cpus: cpus().length, date: new Date().toISOString() },
+      hosts: o.hosts, data: o.data ?? 'random', noCompress: !!o.noCompress, login, link: o.link ?? 'unlimited', relay: relayLabel(o.relay), machine: { cpus: cpus().length, date: new Date().toISOString() },
       disk: lab.state.diskDir ? 'disk' : 'ram',
       peakRssBytes: Math.max(...rounds.map((x) => x.peakRssBytes ?? 0)),
       copy: { rescueMBps: median(copyRates), sshCatMBps },
@@ -246,14 +264,14 @@ export function warningsInBrief(warnings: string[]): string {
 const ZX_CLI = join(REPO_ROOT, 'node_modules', 'zx', 'build', 'cli.js')
 
 /** etcd-rescue as the user runs it: its own process, --yes --plain, a JSON report. Its output goes to a log file. */
-async function runRescue(inventory: string, snapshot: string, control: string, r: number, relay?: boolean | 'auto'): Promise<{ seconds: number; spawnedAtMs: number; report: RescueReport }> {
+async function runRescue(inventory: string, snapshot: string, control: string, r: number, relay?: boolean | 'auto', noCompress?: boolean): Promise<{ seconds: number; spawnedAtMs: number; report: RescueReport }> {
   const reportFile = join(control, `rescue-${r}.json`)
   const logFile = join(control, `rescue-${r}.log`)
   const out = openSync(logFile, 'w')
   const spawnedAtMs = Date.now()
   const t0 = process.hrtime.bigint()
   const code = await new Promise<number | null>((resolve, reject) => {
-    const p = spawn(process.execPath, [ZX_CLI, join(REPO_ROOT, 'scripts', 'recover.mjs'), '-i', inventory, '--snapshot', snapshot, ...(relay === true ? ['--relay'] : relay === false ? ['--no-relay'] : []), '--yes', '--plain', '--report', reportFile], {
+    const p = spawn(process.execPath, [ZX_CLI, join(REPO_ROOT, 'scripts', 'recover.mjs'), '-i', inventory, '--snapshot', snapshot, ...(relay === true ? ['--relay'] : relay === false ? ['--no-relay'] : []), ...(noCompress ? ['--no-compress'] : []), '--yes', '--plain', '--report', reportFile], {
       stdio: ['ignore', out, out], cwd: control,
     })
     p.on('error', reject)
@@ -309,7 +327,7 @@ export function benchMarkdown(r: BenchResult): string {
   const cmds = (m: BenchRound['method']) => medianOf(r, m, (x) => x.remoteCommands)
   const n = r.rounds.filter((x) => x.method === 'manual').length
   return [
-    `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${sizeText(r.snapshotBytes)}, login ${r.login}, link ${r.link}, etcd-rescue ${r.relay}, hosts' disks in ${r.disk === 'disk' ? 'the machine\'s disk' : 'RAM'}; ${n} round(s) each; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
+    `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${sizeText(r.snapshotBytes)} of ${r.data === 'kube' ? 'Kubernetes-like objects' : 'random values'}${r.noCompress ? ' (etcd-rescue --no-compress)' : ''}, login ${r.login}, link ${r.link}, etcd-rescue ${r.relay}, hosts' disks in ${r.disk === 'disk' ? 'the machine\'s disk' : 'RAM'}; ${n} round(s) each; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
     '',
     '| | median (s) | min–max (s) | remote commands | per phase, median (s) |',
     '|---|---|---|---|---|',

@@ -7,6 +7,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto'
 import pLimit from 'p-limit'
 import type { Gateway } from '../etcd/gateway.ts'
+import { kubeObject } from './kube.ts'
 
 export const FILL_VALUE_BYTES = 768 * 1024
 export const FILL_PREFIX = '/etcd-rescue/bench/'
@@ -45,4 +46,42 @@ export async function fillCluster(gateways: Gateway[], bytes: number, o: { concu
     throw last
   })))
   return { keys, bytes: keys * FILL_VALUE_BYTES }
+}
+
+/**
+ * A snapshot of Kubernetes-like objects (kube.ts) is about this much larger than
+ * their values (keys, mvcc metadata, bbolt's pages).
+ */
+export const KUBE_OVERHEAD = 1.3
+
+/** Writes Kubernetes-like objects (kube.ts) for a snapshot of about `bytes`, several in flight, over the gateways. */
+export async function fillKube(gateways: Gateway[], bytes: number, o: { concurrency?: number; seed?: string; onProgress?: (done: number) => void } = {}): Promise<{ keys: number; bytes: number }> {
+  const limit = pLimit(o.concurrency ?? 16)
+  const want = bytes / KUBE_OVERHEAD
+  let queued = 0
+  let keys = 0
+  const puts: Array<Promise<void>> = []
+  for (let k = 0; queued < want; k++) {
+    const seed = o.seed ?? 'etcd-rescue-bench'
+    queued += kubeObject(seed, k).value.length
+    keys++
+    // Made again when its turn comes: a 1 GB data set is not held in memory at once.
+    puts.push(limit(async () => {
+      const obj = kubeObject(seed, k)
+      let last: unknown
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          await gateways[(k + attempt) % gateways.length].put(obj.key, obj.value)
+          if ((k + 1) % 2000 === 0) o.onProgress?.(k + 1)
+          return
+        } catch (err) {
+          last = err
+          await new Promise((r) => setTimeout(r, 200 * (attempt + 1)))
+        }
+      }
+      throw last
+    }))
+  }
+  await Promise.all(puts)
+  return { keys, bytes: queued }
 }

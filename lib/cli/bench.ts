@@ -28,6 +28,13 @@ Options:
                    to replace its part); prints one table of how time grows
   --keys N         instead of --size: keys of the lab's varied load
                    (default: 10000, ≈120 MiB)
+  --data KIND      random (default): values as above, which no compressor
+                   shrinks; kube: Kubernetes-like objects as the API server
+                   stores them (protobuf envelope, labels, last-applied JSON,
+                   managedFields; one in ten an encrypted Secret) up to --size
+                   (default 120MB), which zstd shrinks about 6x
+  --no-compress    etcd-rescue with --no-compress (its copies never zstd-
+                   compressed), to see what compression does
   --etcd VERSION   3.4.23, 3.5.16 or 3.5.30 (default: 3.5.30)
   --rounds N       rounds per method (default: 3)
   --login KIND     hosts' login shell cost for every remote command: fast,
@@ -71,6 +78,8 @@ export interface BenchArgs {
   keepLab: boolean
   /** --relay / --no-relay; default auto. */
   relay: boolean | 'auto'
+  data: 'random' | 'kube'
+  noCompress: boolean
 }
 
 export const SCALE_HOSTS = [3, 5, 7]
@@ -82,8 +91,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     hosts: { type: 'string' }, etcd: { type: 'string' }, keys: { type: 'string' }, rounds: { type: 'string' },
     json: { type: 'string' }, markdown: { type: 'string' }, size: { type: 'string' }, login: { type: 'string' }, link: { type: 'string' },
     scale: { type: 'boolean' }, 'disk-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'keep-lab': { type: 'boolean' },
-    relay: { type: 'boolean' }, 'no-relay': { type: 'boolean' },
+    relay: { type: 'boolean' }, 'no-relay': { type: 'boolean' }, data: { type: 'string' }, 'no-compress': { type: 'boolean' },
   }, 'bench.mjs')
+  if (values.data !== undefined && values.data !== 'random' && values.data !== 'kube') throw new InputError(`--data is random or kube, not "${values.data}"`)
+  if (values.data === 'kube' && values.keys !== undefined) throw new InputError('--data kube and --keys exclude each other', { hint: '--data kube fills the cluster up to --size (default 120MB)' })
   if (values.login !== undefined && !(LOGINS as readonly string[]).includes(values.login)) throw new InputError(`--login is fast, slow or busy, not "${values.login}"`)
   if (values.link !== undefined) parseRate(values.link)
   if (values.size !== undefined && values.keys !== undefined) throw new InputError('--size and --keys exclude each other', { hint: '--size fills the cluster with large values; --keys loads the lab\'s varied keys' })
@@ -108,6 +119,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     markdown: values.markdown,
     keepLab: !!values['keep-lab'],
     relay: relayFlag(values.relay, values['no-relay']),
+    data: (values.data as 'random' | 'kube' | undefined) ?? 'random',
+    noCompress: !!values['no-compress'],
   }
 }
 
@@ -131,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
       if (a.scale) log(`\n== ${cell.hosts} hosts, ${cell.sizeBytes !== undefined ? `${(cell.sizeBytes / 2 ** 20).toFixed(0)} MiB` : `${a.keys} keys`} ==`)
       const r = await bench({
         hosts: cell.hosts, sizeBytes: cell.sizeBytes, keys: a.keys, etcd: a.etcd, login: a.login, link: a.link,
-        rounds: a.rounds, diskDir: a.diskDir, keepLab: a.keepLab, relay: a.relay,
+        rounds: a.rounds, diskDir: a.diskDir, keepLab: a.keepLab, relay: a.relay, data: a.data, noCompress: a.noCompress,
         ui: createUi({ tty: false, throttleMs: 60_000, out: { write: () => true } as never }),
         log,
       })

@@ -120,6 +120,13 @@ Options:
                          200 Mbit/s, slower than any network between servers):
                          all but the first are stopped and relayed from it;
                          faster, or already done: they go on
+  --no-compress          never zstd-compress a direct copy. By default a copy is
+                         sent zstd-compressed (one core here, level 1) when a
+                         sample of the snapshot shrinks 1.3x or more (a
+                         Kubernetes snapshot: ~6x; random values: not at all)
+                         and both this machine and the member have zstd; the
+                         member decompresses it and checks the SHA-256 of the
+                         file itself, as for any copy
   --known-hosts FILE     known_hosts for hosts whose inventory and ssh config
                          name none (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per
@@ -176,6 +183,7 @@ export async function main(argv: string[]): Promise<number> {
       retries: { type: 'string' },
       relay: { type: 'boolean' },
       'no-relay': { type: 'boolean' },
+      'no-compress': { type: 'boolean' },
       'known-hosts': { type: 'string' },
       'ask-become-pass': { type: 'boolean', short: 'K' },
       report: { type: 'string' },
@@ -204,6 +212,7 @@ export async function main(argv: string[]): Promise<number> {
       signal: interrupt.signal,
       retries: intFlag('retries', values.retries, 0, 10),
       relay: relayFlag(values.relay, values['no-relay']),
+      compress: values['no-compress'] ? false : undefined,
       inventory: setup.inventory,
       memberContext: setup.members,
       snapshot: values.snapshot,

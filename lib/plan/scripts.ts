@@ -54,6 +54,8 @@ if [ ! -d "$W" ]; then
   (umask 077; mkdir -p "$W") || exit 1
   echo "created-work=$W"
 fi
+# Whether it can take the file zstd-compressed.
+! command -v zstd >/dev/null 2>&1 || echo "zstd=1"
 echo "ready"`
 }
 

@@ -21,7 +21,7 @@ import type { HostPool } from '../task/hosts.ts'
 import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
 import { relayCopy, type CopyOutcome, type DirectEach, type RelayMode } from '../transfer/relay.ts'
-import { localZstd, zstdStream } from '../transfer/compress.ts'
+import { COMPRESS_MIN_RATIO, localZstd, sampleRatio, zstdStream } from '../transfer/compress.ts'
 import type { RecoverOptions } from './recover.ts'
 
 export interface UploadDone {
@@ -43,6 +43,8 @@ export interface Uploads {
 
 const progress = (bytes: number, size: number, t0: number) =>
   `${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, (Date.now() - t0) / 1000)}`
+const compressedProgress = (bytes: number, size: number, t0: number) =>
+  `${formatBytes(bytes)} sent zstd-compressed (${formatBytes(size)} in all), ${formatRate(bytes, (Date.now() - t0) / 1000)}`
 
 
 /** Where one host's copy goes: over its run's session when it has one that can receive files, else its own exec. */
@@ -59,8 +61,10 @@ export interface UploadPlace {
  * Starts copying `file` to every target; one read of the file feeds each batch of
  * `forks` hosts. Over a session the host first checks (in place? room?) in a quick
  * step, then receives the bytes on the session's own channel: no login shell.
+ * `compress`: whether the file is worth compressing (asked once a batch's checks
+ * said every host of it has zstd); the batch then gets it zstd-compressed, in frames.
  */
-export function startUploads(file: string, sha256: string, size: number, targets: UploadPlace[], forks: number, onBytes?: (name: string, bytes: number) => void): Uploads {
+export function startUploads(file: string, sha256: string, size: number, targets: UploadPlace[], forks: number, onBytes?: (name: string, bytes: number) => void, compress?: () => Promise<boolean>): Uploads {
   const ctl = new AbortController()
   const views = new Map<string, (text: string) => void>()
   const settles = new Map<string, (r: { ok: true; done: UploadDone } | { ok: false; error: unknown }) => void>()
@@ -91,24 +95,30 @@ export function startUploads(file: string, sha256: string, size: number, targets
         }
       }))
       const go = checked.filter((c) => c.send)
+      // Compressed only over sessions (frames), and only when every host of the batch can take it: one read feeds them all.
+      const zstd = go.length > 0 && go.every((c) => c.via && /^zstd=1$/m.test(c.check)) && compress !== undefined && (await compress().catch(() => false))
+      const sent = new Map<string, number>()
       if (ctl.signal.aborted) {
         go.forEach((c) => settles.get(c.t.name)!({ ok: false, error: Object.assign(new Error('copy stopped before it began'), { checkOutput: c.check }) }))
         continue
       }
-      const outcomes = await fanOutUpload(file, go.map(({ t, via }) => ({
+      const outcomes = await fanOutUpload(zstd ? () => zstdStream(file) : file, go.map(({ t, via }) => ({
         host: t.host,
-        command: via ? uploadReceiveScript(t.paths, sha256) : uploadScript(t.paths, sha256, size),
+        command: via ? uploadReceiveScript(t.paths, sha256, zstd ? 'zstd' : undefined) : uploadScript(t.paths, sha256, size),
         via: via && { channel: via.channel, receive: (script, bytes, feed) => via.session.receive(script, bytes, feed), drop: () => via.drop() },
         signal: t.signal,
         onProgress: (bytes) => {
           onBytes?.(t.name, bytes)
-          views.get(t.name)?.(progress(bytes, size, t0))
+          sent.set(t.name, bytes)
+          views.get(t.name)?.(zstd ? compressedProgress(bytes, size, t0) : progress(bytes, size, t0))
         },
       })), ctl.signal).catch((error) => go.map(() => ({ ok: false as const, error })))
       const secs = (Date.now() - t0) / 1000
       go.forEach(({ t, check }, j) => {
         const out = outcomes[j]
-        settles.get(t.name)!(out.ok ? { ok: true, done: { secs, stdout: `${check}${out.result.stdout}` } } : { ok: false, error: Object.assign(out.error as object, { checkOutput: check }) })
+        const wire = sent.get(t.name) ?? 0
+        const text = zstd ? `zstd-compressed on the way: ${formatBytes(wire)} sent (${(size / Math.max(1, wire)).toFixed(1)}× smaller)` : undefined
+        settles.get(t.name)!(out.ok ? { ok: true, done: { secs, stdout: `${check}${out.result.stdout}`, text } } : { ok: false, error: Object.assign(out.error as object, { checkOutput: check }) })
       })
     }
   })()
@@ -136,6 +146,8 @@ export interface CopyOptions {
   onCut?: (name: string) => void
   /** Auto relay measures the link only once this settled (preflight's probes, running alongside). */
   quiet?: Promise<unknown>
+  /** false: never compress a direct copy (--no-compress). Default: when the file compresses (COMPRESS_MIN_RATIO) and both ends have zstd. */
+  compress?: boolean
 }
 
 /**
@@ -156,6 +168,11 @@ export function startCopy(o: CopyOptions): Uploads {
   const settles = new Map<string, (r: CopyOutcome) => void>()
   const results = new Map<string, Promise<UploadDone>>()
   const todo = o.members.filter((m) => !m.inPlace)
+  // Whether direct copies go zstd-compressed: asked of a sample of the file once, from the start (it
+  // runs while the hosts check for room), and only when this machine has zstd and the file is here.
+  const worth = o.compress === false || o.snapshot.host || todo.length === 0 || !localZstd()
+    ? Promise.resolve(false)
+    : sampleRatio(path, size).then((r) => r >= COMPRESS_MIN_RATIO, () => false)
   for (const m of todo) {
     const promise = new Promise<UploadDone>((resolve, reject) => settles.set(m.name, (r) => (r.ok ? resolve({ secs: r.secs, stdout: r.stdout ?? '', text: r.text }) : reject(r.error))))
     promise.catch(() => {})
@@ -171,11 +188,11 @@ export function startCopy(o: CopyOptions): Uploads {
     }
     const zstd = compress && localZstd()
     if (!zstd) {
-      const u = startUploads(path, sha256, size, members.map((m) => ({ name: m.name, host: o.pool.get(m.name), paths: m.paths, lock: o.locks(m.name), signal: each.cut?.(m.name) })), o.forks, onBytes)
+      const u = startUploads(path, sha256, size, members.map((m) => ({ name: m.name, host: o.pool.get(m.name), paths: m.paths, lock: o.locks(m.name), signal: each.cut?.(m.name) })), o.forks, onBytes, () => worth)
       running.push(u)
       for (const [name, view] of views) u.views.set(name, view)
       await Promise.all(members.map(async (m) => {
-        const r: CopyOutcome = await u.results.get(m.name)!.then((d) => ({ ok: true, secs: d.secs, stdout: d.stdout }), (error) => ({ ok: false, secs: 0, error }))
+        const r: CopyOutcome = await u.results.get(m.name)!.then((d) => ({ ok: true, secs: d.secs, stdout: d.stdout, text: d.text }), (error) => ({ ok: false, secs: 0, error }))
         got.set(m.name, r)
         each.done?.(m.name, r)
       }))
@@ -287,6 +304,7 @@ export function copyStep(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
     forks,
     connect,
     warn: (w) => o.ui.warn(w),
+    compress: o.compress,
   })
   const inPlace = { text: 'same snapshot already on this host (sha256 matched)', skipped: true }
   return async (name: string, view: { update(text: string): void }): Promise<{ text: string; skipped?: boolean }> => {

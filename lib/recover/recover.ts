@@ -77,6 +77,8 @@ export interface RecoverOptions {
    * move less than 25 MB/s in all.
    */
   relay?: boolean | 'auto'
+  /** false: direct copies are never zstd-compressed (--no-compress). Default: when the snapshot compresses and both ends have zstd. */
+  compress?: boolean
   /** Further attempts of a host's copy that failed (new connection if the old one died). Default 2. */
   retries?: number
   /** Aborted: start no new step, let running ones finish, stop with exit 130 (Ctrl-C). */
@@ -251,6 +253,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
           // Whether a host has the file already is its upload's own first check here (preflight has not answered).
           members: targets.map((t) => ({ ...t, inPlace: false })),
           mode: relayMode(o.relay, snapshot.host),
+          compress: o.compress,
           pool,
           locks: (name) => lockOf.get(name),
           forks,

@@ -22,6 +22,13 @@ describe('parseBenchArgs', () => {
     expect(a).toMatchObject({ scale: false, link: '100mbit', login: 'busy', rounds: 1, json: 'r.json', markdown: 'r.md' })
   })
 
+  it('--data kube fills with Kubernetes-like objects; --no-compress passes on to etcd-rescue; both checked', () => {
+    expect(parseBenchArgs([])).toMatchObject({ data: 'random', noCompress: false })
+    expect(parseBenchArgs(['--data', 'kube', '--no-compress', '--size', '200MB'])).toMatchObject({ data: 'kube', noCompress: true, cells: [{ hosts: 5, sizeBytes: 200 * MiB }] })
+    expect(() => parseBenchArgs(['--data', 'json'])).toThrow(/--data is random or kube, not "json"/)
+    expect(() => parseBenchArgs(['--data', 'kube', '--keys', '100'])).toThrow(InputError)
+  })
+
   it('--scale is the matrix 3,5,7 hosts × 100MB,1GB, sizes outer', () => {
     const a = parseBenchArgs(['--scale'])
     expect(a.scale).toBe(true)
@@ -118,7 +125,7 @@ function result(hosts: number, snapshotBytes: number, manual: number, rescue: nu
     { round: 1, method: 'etcd-rescue', seconds: rescue, phases: { startup: 0.8, copy: 1.2 }, remoteCommands: 7 * hosts, peakRssBytes: 120 * MiB, note: '' },
   ]
   return {
-    hosts, login: 'fast', link: 'unlimited', relay: 'auto', machine: { cpus: 2, date: '2026-11-25T18:00:00Z' }, disk: 'ram', peakRssBytes: 120 * MiB,
+    hosts, data: 'random', noCompress: false, login: 'fast', link: 'unlimited', relay: 'auto', machine: { cpus: 2, date: '2026-11-25T18:00:00Z' }, disk: 'ram', peakRssBytes: 120 * MiB,
     copy: { rescueMBps: 40, sshCatMBps: 38 }, manualRange: [manual, manual], rescueRange: [rescue, rescue], etcdVersion: '3.5.30',
     snapshotBytes, keys: 10, rounds, manualMedian: manual, rescueMedian: rescue, ratio: rescue / manual,
   }
@@ -127,7 +134,7 @@ function result(hosts: number, snapshotBytes: number, manual: number, rescue: nu
 describe('benchMarkdown', () => {
   it('shows both methods with median, range, commands and phases, then ratio, copy and etcd-rescue\'s own RSS', () => {
     const md = benchMarkdown(result(5, 120 * MiB, 5, 4))
-    expect(md).toContain('5 members, etcd 3.5.30, snapshot 120 MiB, login fast, link unlimited, etcd-rescue auto, hosts\' disks in RAM; 1 round(s) each')
+    expect(md).toContain('5 members, etcd 3.5.30, snapshot 120 MiB of random values, login fast, link unlimited, etcd-rescue auto, hosts\' disks in RAM; 1 round(s) each')
     expect(md).toContain('| expert by hand (OpenSSH) | 5.00 | 5.00–5.00 | 21 | copy 1.0, quorum 0.5 |')
     expect(md).toContain('| etcd-rescue | 4.00 | 4.00–4.00 | 35 | startup 0.8, copy 1.2 |')
     expect(md).toContain('Ratio etcd-rescue / expert: **0.80**')

@@ -18,6 +18,7 @@ import { hop } from '../../lib/transfer/relay.ts'
 import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
 import { runRecover } from '../support/cli.ts'
+import { kubeObject } from '../../lib/bench/kube.ts'
 
 const PREFIX = '/etcd-rescue/load/'
 
@@ -171,5 +172,39 @@ describe('relay (3 hosts)', () => {
       await labLink(lab, 'none')
     }
     await expectAllKeys(members, manifest)
+  })
+
+  it('a direct copy of a snapshot that compresses goes zstd-compressed over each session (no login shell more), checked by the file\'s own hash; --no-compress sends it plain', async () => {
+    const { lab } = ctx
+    // Kubernetes-like objects beside the random values of the earlier tests: the snapshot shrinks by half or so.
+    const kube = Array.from({ length: 3000 }, (_, i) => kubeObject(lab.name, i))
+    const g = gateway(members[0].clientUrl)
+    for (let i = 0; i < kube.length; i += 50) await Promise.all(kube.slice(i, i + 50).map((o) => g.put(o.key, o.value)))
+    const b = await freshBackup(members, 'compressed')
+    const ui = captureUi()
+    const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: false, ui })
+    expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
+    for (const m of members) {
+      const line = new RegExp(`\\[${m.name}\\] copy ok in [\\d.]+ s: .*sha256 verified on host; zstd-compressed on the way: [\\d.]+ [KM]iB sent \\(([\\d.]+)× smaller\\)`).exec(ui.text())
+      expect(line, ui.text()).not.toBeNull()
+      expect(Number(line![1])).toBeGreaterThan(1.3)
+    }
+    // One login shell per host: the session took the stream in frames.
+    const takeovers = (n: string) => r.warnings.filter((w) => w.startsWith(`${n}: taking over the lock`)).length
+    expect(r.remoteCommands).toEqual(Object.fromEntries(members.map((m) => [m.name, 1 + takeovers(m.name)])))
+    for (const [i, m] of r.plan!.members.entries()) {
+      expect((await onHost(lab, i + 1, sh`sha256sum ${m.paths.snapshot} | cut -c1-64`)).trim(), m.name).toBe(r.plan!.snapshot.sha256)
+    }
+    await expectAllKeys(members, manifest)
+    for (const m of members) {
+      const got = await gateway(m.clientUrl).rangePrefix('/registry/', { serializable: true })
+      expect(got.length, m.name).toBe(kube.length)
+      expect(got.every((kv) => kv.value.equals(kube.find((o) => o.key === kv.key.toString())!.value)), m.name).toBe(true)
+    }
+
+    const plain = runRecover(['--inventory', lab.paths.inventory, '--snapshot', (await freshBackup(members, 'not-compressed')).file, '--no-relay', '--no-compress', '--yes'])
+    expect(plain.status, `${plain.stdout}\n${plain.stderr}`).toBe(0)
+    expect(plain.stdout).toMatch(/\[etcd1\] copy ok in [\d.]+ s: [\d.]+ MiB in/)
+    expect(plain.stdout).not.toMatch(/zstd-compressed/)
   })
 })

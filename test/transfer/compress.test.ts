@@ -1,0 +1,58 @@
+// Whether a direct copy is compressed: zstd -1 on a sample of the file. Real zstd,
+// on files made here: random values (the bench's default load) must not be
+// compressed, Kubernetes-like objects (lib/bench/kube.ts) must.
+import { afterAll, describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { COMPRESS_MIN_RATIO, sampleRatio } from '../../lib/transfer/compress.ts'
+import { kubeObject } from '../../lib/bench/kube.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'compress-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const hasZstd = spawnSync('zstd', ['--version']).status === 0
+
+function kubeFile(objects: number): Buffer {
+  const parts: Buffer[] = []
+  for (let i = 0; i < objects; i++) {
+    const o = kubeObject('compress-test', i)
+    parts.push(Buffer.from(o.key), o.value)
+  }
+  return Buffer.concat(parts)
+}
+
+describe.runIf(hasZstd)('sampleRatio', () => {
+  it('finds random values incompressible and Kubernetes-like objects well above the threshold, from samples of a large file and from all of a small one', async () => {
+    const random = join(dir, 'random.db')
+    writeFileSync(random, randomBytes(12 << 20))
+    const kube = join(dir, 'kube.db')
+    const k = kubeFile(4000)
+    writeFileSync(kube, k)
+    const small = join(dir, 'small.db')
+    writeFileSync(small, k.subarray(0, 100_000))
+    const r = await sampleRatio(random, 12 << 20)
+    expect(r).toBeLessThan(1.05)
+    expect(r).toBeLessThan(COMPRESS_MIN_RATIO)
+    expect(await sampleRatio(kube, k.length)).toBeGreaterThan(3)
+    expect(await sampleRatio(small, 100_000)).toBeGreaterThan(COMPRESS_MIN_RATIO)
+    // Samples spread over the whole file: random at the end counts.
+    const mixed = join(dir, 'mixed.db')
+    writeFileSync(mixed, Buffer.concat([k.subarray(0, 6 << 20), randomBytes(24 << 20)]))
+    expect(await sampleRatio(mixed, (6 << 20) + (24 << 20))).toBeLessThan(COMPRESS_MIN_RATIO)
+  })
+})
+
+describe('kubeObject', () => {
+  it('is the same for the same seed and index, different otherwise, keyed under /registry/ with the protobuf envelope; Secrets encrypted', () => {
+    expect(kubeObject('s', 3)).toEqual(kubeObject('s', 3))
+    expect(kubeObject('s', 3).value.equals(kubeObject('t', 3).value)).toBe(false)
+    const objects = Array.from({ length: 20 }, (_, i) => kubeObject('s', i))
+    for (const o of objects) {
+      expect(o.key).toMatch(/^\/registry\/[a-z/]+\/[a-z-]+\/[a-z0-9.-]+$/)
+      expect(o.value.subarray(0, 4).toString()).toMatch(/^(k8s\0|k8s:)/)
+    }
+    expect(objects.filter((o) => o.key.startsWith('/registry/secrets/')).every((o) => o.value.toString('latin1').startsWith('k8s:enc:aescbc:v1:key1:'))).toBe(true)
+  })
+})
