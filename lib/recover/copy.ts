@@ -179,7 +179,8 @@ export function startCopy(o: CopyOptions): Uploads {
     results.set(m.name, promise)
   }
   // A direct copy: over the sessions, one read of the file for all (each member's copy may be cut
-  // alone: each.cut); with `compress` (the relay's slow first leg) zstd over an exec, when both ends have it.
+  // alone: each.cut), compressed when the file is worth it; with `compress` (the relay's slow first
+  // leg) compressed whatever the file, when both ends have zstd: over the sessions, else over an exec.
   const direct = async (members: CopyMember[], onBytes?: (name: string, bytes: number) => void, compress = false, each: DirectEach = {}): Promise<Map<string, CopyOutcome>> => {
     const got = new Map<string, CopyOutcome>()
     if (aborted) {
@@ -187,8 +188,13 @@ export function startCopy(o: CopyOptions): Uploads {
       return got
     }
     const zstd = compress && localZstd()
-    if (!zstd) {
-      const u = startUploads(path, sha256, size, members.map((m) => ({ name: m.name, host: o.pool.get(m.name), paths: m.paths, lock: o.locks(m.name), signal: each.cut?.(m.name) })), o.forks, onBytes, () => worth)
+    // Whether every member's session can take files (it says so in its hello, which may be on its way).
+    const sessions = zstd && (await Promise.all(members.map(async (m) => {
+      const l = o.locks(m.name)
+      return !!l && !l.closed && (await l.session.ready, l.session.canReceive === true)
+    }))).every(Boolean)
+    if (!zstd || sessions) {
+      const u = startUploads(path, sha256, size, members.map((m) => ({ name: m.name, host: o.pool.get(m.name), paths: m.paths, lock: o.locks(m.name), signal: each.cut?.(m.name) })), o.forks, onBytes, zstd ? () => Promise.resolve(true) : () => worth)
       running.push(u)
       for (const [name, view] of views) u.views.set(name, view)
       await Promise.all(members.map(async (m) => {

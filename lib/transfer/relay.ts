@@ -92,7 +92,9 @@ export function hopScript(h: HopSpec): Script {
 kh=$(mktemp) || exit 70
 trap 'rm -f "$kh"' EXIT
 printf '%s\\n' ${line} > "$kh"
-dd if=${h.file} bs=1M status=progress | ssh ${hopSshOptions(h.connectTimeoutSeconds)} -o "UserKnownHostsFile=$kh" -p ${h.target.port} -l ${user} -- ${h.target.host} ${h.remote.text}`
+# GNU dd shows progress (coreutils 8.24+); any other reader (busybox, an older dd) sends the file without it.
+if dd if=/dev/null of=/dev/null status=progress 2>/dev/null; then read_file() { dd if="$1" bs=1M status=progress; }; else read_file() { cat -- "$1"; }; fi
+read_file ${h.file} | ssh ${hopSshOptions(h.connectTimeoutSeconds)} -o "UserKnownHostsFile=$kh" -p ${h.target.port} -l ${user} -- ${h.target.host} ${h.remote.text}`
 }
 
 /**

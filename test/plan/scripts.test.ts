@@ -26,7 +26,7 @@ describe('uploadScript', () => {
     const root = mkdtempSync(join(tmpdir(), 'up-'))
     const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
     const first = sh(uploadScript(p, SHA, SIZE), readFileSync(SNAP))
-    expect(first.stdout).toMatch(/^created-work=.*\nready\ncopied=/m)
+    expect(first.stdout).toMatch(/^created-work=.*\n(zstd=1\n)?ready\ncopied=/m)
     const again = sh(uploadScript(p, SHA, SIZE), Buffer.alloc(0))
     expect(again.status).toBe(0)
     expect(again.stdout).toBe(`in-place=${p.snapshot}\n`)

@@ -127,7 +127,7 @@ describe('the hop', () => {
     // sudo resets the environment: the forwarded agent's socket is passed by argument
     expect(text).toMatch(/^exec sudo -n -H -u root -- env "SSH_AUTH_SOCK=\$SSH_AUTH_SOCK" sh -c '/)
     // the inner script, as the host's sh sees it, holds the path as one quoted word
-    expect(hopScript(spec).text).toContain("dd if='/var/lib/etcd-rescue/x/snap $(touch /tmp/pwned).db' bs=1M")
+    expect(hopScript(spec).text).toContain("read_file '/var/lib/etcd-rescue/x/snap $(touch /tmp/pwned).db' |")
     expect(withAgentBecome({ become: false }, sh`true`).text).toBe('sh -c true')
   })
 
