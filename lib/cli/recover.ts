@@ -112,7 +112,7 @@ Options:
                          asking a password with -K, no key file to lend) gets a
                          direct copy, and the output says why. The leg from
                          here to the first member is zstd-compressed when both
-                         ends have zstd (a Kubernetes snapshot shrinks ~6x)
+                         ends have zstd (a Kubernetes snapshot shrinks 6-8x)
   --no-relay             copy from here to every member directly
                          Default (neither): every copy starts at once, and what
                          they move together is taken over 0.75 s once the first
@@ -120,13 +120,13 @@ Options:
                          200 Mbit/s, slower than any network between servers):
                          all but the first are stopped and relayed from it;
                          faster, or already done: they go on
-  --no-compress          never zstd-compress a direct copy. By default a copy is
-                         sent zstd-compressed (one core here, level 1) when a
-                         sample of the snapshot shrinks 1.3x or more (a
-                         Kubernetes snapshot: ~6x; random values: not at all)
-                         and both this machine and the member have zstd; the
-                         member decompresses it and checks the SHA-256 of the
-                         file itself, as for any copy
+  --no-compress          never zstd-compress a copy (nor --relay's first leg). By
+                         default a copy is sent zstd-compressed (one core here,
+                         level 1) when a sample of the snapshot shrinks 1.3x or
+                         more (a Kubernetes snapshot: about 6-8x; random values:
+                         not at all) and both this machine and the member have
+                         zstd; the member decompresses it and checks the SHA-256
+                         of the file itself, as for any copy
   --known-hosts FILE     known_hosts for hosts whose inventory and ssh config
                          name none (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per

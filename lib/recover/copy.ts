@@ -44,7 +44,7 @@ export interface Uploads {
 const progress = (bytes: number, size: number, t0: number) =>
   `${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, (Date.now() - t0) / 1000)}`
 const compressedProgress = (bytes: number, size: number, t0: number) =>
-  `${formatBytes(bytes)} sent zstd-compressed (${formatBytes(size)} in all), ${formatRate(bytes, (Date.now() - t0) / 1000)}`
+  `${formatBytes(bytes)} sent zstd-compressed, of a ${formatBytes(size)} snapshot, ${formatRate(bytes, (Date.now() - t0) / 1000)}`
 
 
 /** Where one host's copy goes: over its run's session when it has one that can receive files, else its own exec. */
@@ -96,7 +96,7 @@ export function startUploads(file: string, sha256: string, size: number, targets
       }))
       const go = checked.filter((c) => c.send)
       // Compressed only over sessions (frames), and only when every host of the batch can take it: one read feeds them all.
-      const zstd = go.length > 0 && go.every((c) => c.via && /^zstd=1$/m.test(c.check)) && compress !== undefined && (await compress().catch(() => false))
+      const zstd = batchTakesZstd(go) && compress !== undefined && (await compress().catch(() => false))
       const sent = new Map<string, number>()
       if (ctl.signal.aborted) {
         go.forEach((c) => settles.get(c.t.name)!({ ok: false, error: Object.assign(new Error('copy stopped before it began'), { checkOutput: c.check }) }))
@@ -125,6 +125,15 @@ export function startUploads(file: string, sha256: string, size: number, targets
   return { results, views, abort: () => ctl.abort() }
 }
 
+/**
+ * Whether a batch can be sent compressed: every host of it over a session (frames)
+ * whose check said it has zstd. One read feeds them all, so one host without it
+ * makes the whole batch plain.
+ */
+export function batchTakesZstd(batch: Array<{ via?: unknown; check: string }>): boolean {
+  return batch.length > 0 && batch.every((c) => c.via !== undefined && /^zstd=1$/m.test(c.check))
+}
+
 export interface CopyMember {
   name: string
   paths: MemberPaths
@@ -146,7 +155,7 @@ export interface CopyOptions {
   onCut?: (name: string) => void
   /** Auto relay measures the link only once this settled (preflight's probes, running alongside). */
   quiet?: Promise<unknown>
-  /** false: never compress a direct copy (--no-compress). Default: when the file compresses (COMPRESS_MIN_RATIO) and both ends have zstd. */
+  /** false: never compress a copy (--no-compress), the relay's first leg neither. Default: a direct copy when the file compresses (COMPRESS_MIN_RATIO) and both ends have zstd. */
   compress?: boolean
 }
 
@@ -187,7 +196,7 @@ export function startCopy(o: CopyOptions): Uploads {
       for (const m of members) got.set(m.name, { ok: false, secs: 0, error: new Error('the copy was stopped') })
       return got
     }
-    const zstd = compress && localZstd()
+    const zstd = compress && o.compress !== false && localZstd()
     // Whether every member's session can take files (it says so in its hello, which may be on its way).
     const sessions = zstd && (await Promise.all(members.map(async (m) => {
       const l = o.locks(m.name)
@@ -210,7 +219,7 @@ export function startCopy(o: CopyOptions): Uploads {
       command: uploadScript(m.paths, sha256, size, 'zstd'),
       onProgress: (bytes) => {
         onBytes?.(m.name, bytes)
-        views.get(m.name)?.(`${formatBytes(bytes)} sent zstd-compressed (${formatBytes(size)} in all), ${formatRate(bytes, (Date.now() - t0) / 1000)}`)
+        views.get(m.name)?.(compressedProgress(bytes, size, t0))
       },
     }))).catch((error) => members.map(() => ({ ok: false as const, error })))
     const secs = (Date.now() - t0) / 1000

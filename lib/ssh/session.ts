@@ -111,7 +111,7 @@ while IFS= read -r line; do
       else
         frames >/dev/null; answer "$id" 70
       fi
-      [ ! -e "$T/bad-frame" ] || exit 71 ;;
+      [ ! -e "$T/bad-frame" ] || { wait_then; exit 71; } ;;
     recv)
       id=$2; n=$3
       if decode "$id" "$4"; then
@@ -122,7 +122,8 @@ while IFS= read -r line; do
       fi
       # A file not read to its end (its script quit early, a read failed): what
       # follows on stdin is the rest of its bytes, never to be read as messages.
-      [ ! -e "$T/bad-frame" ] || exit 71 ;;
+      # \`then\` still answers first.
+      [ ! -e "$T/bad-frame" ] || { wait_then; exit 71; } ;;
   esac
 done
 exit 0`
@@ -321,9 +322,14 @@ export class StepSession {
   }
 }
 
+/** The line that starts a frame of `length` bytes. */
+export function frameHeader(length: number): Buffer {
+  return Buffer.from(`${length}\n`)
+}
+
 /** One frame of a received stream (receive(…, 'frames', …)): its length line, then its bytes. An empty one ends the stream. */
 export function frame(bytes: Buffer = Buffer.alloc(0)): Buffer {
-  return Buffer.concat([Buffer.from(`${bytes.length}\n`), bytes])
+  return Buffer.concat([frameHeader(bytes.length), bytes])
 }
 
 const b64 = (script: Script) => Buffer.from(script.text).toString('base64')

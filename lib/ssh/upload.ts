@@ -9,10 +9,10 @@ import { createReadStream, statSync } from 'node:fs'
 import type { ClientChannel } from 'ssh2'
 import type { Readable } from 'node:stream'
 import type { ExecResult, SshHost } from './connection.ts'
-import { Readable as ReadableStream } from 'node:stream'
+import { Transform, pipeline } from 'node:stream'
 import type { Script } from '../shell/sh.ts'
 import { SshError } from './errors.ts'
-import { frame } from './session.ts'
+import { frame, frameHeader } from './session.ts'
 
 /** A run's persistent session on the host (lib/ssh/session.ts): the file goes over it, no new exec. */
 export interface UploadSession {
@@ -45,22 +45,38 @@ const CHUNK = 1 << 18
  */
 export const FRAME_BYTES = 1 << 20
 
-/** The stream's chunks joined into pieces of at least `min` bytes (the last may be less). */
+/**
+ * The stream's chunks joined into pieces of at least `min` bytes (the last may be
+ * less). Destroying the result destroys the source at once (a compressor stuck on
+ * a hung disk must not hold the copy).
+ */
 export function coalesce(source: Readable, min = FRAME_BYTES): Readable {
-  return ReadableStream.from((async function* () {
-    let parts: Buffer[] = []
-    let n = 0
-    for await (const chunk of source as AsyncIterable<Buffer>) {
+  let parts: Buffer[] = []
+  let n = 0
+  const joined = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
       parts.push(chunk)
       n += chunk.length
-      if (n >= min) {
-        yield Buffer.concat(parts, n)
-        parts = []
-        n = 0
-      }
-    }
-    if (n) yield Buffer.concat(parts, n)
-  })(), { objectMode: false })
+      if (n < min) return cb()
+      const piece = Buffer.concat(parts, n)
+      parts = []
+      n = 0
+      cb(null, piece)
+    },
+    flush(cb) {
+      cb(null, n ? Buffer.concat(parts, n) : undefined)
+    },
+  })
+  pipeline(source, joined, () => {})
+  return joined
+}
+
+/** `b` in pieces of at most `max` bytes: a channel's buffer then moves by at most that much per callback. */
+function slices(b: Buffer, max = CHUNK): Buffer[] {
+  if (b.length <= max) return [b]
+  const out: Buffer[] = []
+  for (let i = 0; i < b.length; i += max) out.push(b.subarray(i, i + max))
+  return out
 }
 
 /** Ending a session twice (a cut, then the final sweep) is once. */
@@ -189,10 +205,14 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   watch.unref()
   await new Promise<void>((resolve, reject) => {
     input.on('data', (chunk: Buffer) => {
-      const asFrame = framed && sinks.some((s) => s.finish) ? frame(chunk) : undefined
+      // A frame's header, then its bytes, each write at most CHUNK: the stall watch sees the
+      // channel's buffer move chunk by chunk, as for a file, not only once per 1 MiB frame.
+      const pieces = slices(chunk)
+      const framedPieces = framed ? [frameHeader(chunk.length), ...pieces] : pieces
       for (const s of sinks) {
         if (!s.alive || !s.stream) continue
-        const more = s.stream.write(s.finish && asFrame ? asFrame : chunk)
+        let more = true
+        for (const piece of s.finish ? framedPieces : pieces) more = s.stream.write(piece)
         s.sent += chunk.length
         s.target.onProgress?.(s.sent)
         if (!more) {

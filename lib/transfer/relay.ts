@@ -294,8 +294,10 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
         maybeProbe()
       }
       // Explicit --relay: the slow leg is compressed (zstd, when both ends have it). Auto
-      // decides from these copies' speed, so they go plain, all from one read of the file:
-      // the others' copies can be cut while the first one's goes on.
+      // decides from these copies' speed, so they go as any direct copy goes (compressed when
+      // the file is worth it: the probe then counts bytes on the wire, which is what the link
+      // carries), all from one read of the file: the others' copies can be cut while the
+      // first one's goes on.
       let firstCopy: Promise<CopyOutcome>
       let all: Promise<Map<string, CopyOutcome>> | undefined
       const cut = new AbortController()

@@ -129,6 +129,7 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
   // The rest of a file must never be read as messages: a snapshot may hold any bytes.
   it.each([
     ['a file whose script quits before reading it all', (id: string) => `recv ${id} 200000 ${Buffer.from('head -c 10 >/dev/null').toString('base64')}\n`, Buffer.concat([Buffer.alloc(150_000, 65), Buffer.from(`\nstep 50 ${Buffer.from('touch "$TMPDIR/ran"').toString('base64')}\n`), Buffer.alloc(50_000 - 47, 66)])],
+    ['a stream whose script quits before reading it all', (id: string) => `recvs ${id} ${Buffer.from('head -c 10 >/dev/null').toString('base64')}\n`, Buffer.concat([frame(Buffer.alloc(200_000, 65)), Buffer.from(`step 50 ${Buffer.from('touch "$TMPDIR/ran"').toString('base64')}\n`), frame()])],
     ['a frame header that is not a length', (id: string) => `recvs ${id} ${Buffer.from('cat >/dev/null').toString('base64')}\n`, Buffer.from(`5\nabcdeXYZ\nstep 50 ${Buffer.from('touch "$TMPDIR/ran"').toString('base64')}\n`)],
   ])('ends the loop (exit 71) instead of reading what is left as messages: %s', async (_, header, body) => {
     const { session, exited } = open()

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { ClientChannel } from 'ssh2'
-import { fanOutUpload, type UploadTarget } from '../../lib/ssh/upload.ts'
+import { coalesce, fanOutUpload, type UploadTarget } from '../../lib/ssh/upload.ts'
 import { sh } from '../../lib/shell/sh.ts'
 import type { SshHost } from '../../lib/ssh/connection.ts'
 
@@ -166,6 +166,50 @@ describe('fanOutUpload of a stream of unknown length (a file compressed on the w
       expect(frames.slice(0, -1).every((f) => f.length >= 1 << 20)).toBe(true)
       expect(frames.length).toBeLessThanOrEqual(6)
     }
+  })
+
+  it('a host cut mid-stream gets no end frame (its session is dropped); the others get the whole stream and its end', async () => {
+    const a = framedTarget('a')
+    const b = framedTarget('b')
+    const cut = new AbortController()
+    a.t.signal = cut.signal
+    let sent = 0
+    const source = () => Readable.from((async function* () {
+      for (let i = 0; i < bytes.length; i += 65536) {
+        if ((sent += 65536) === 2 << 20) cut.abort()
+        yield bytes.subarray(i, i + 65536)
+        await new Promise((r) => setImmediate(r))
+      }
+    })())
+    const out = await fanOutUpload(source, [a.t, b.t])
+    expect(out[1].ok).toBe(true)
+    expect(a.dropped()).toBe(true)
+    expect(unframe(a.raw()).ended).toBe(false)
+    const whole = unframe(b.raw())
+    expect(whole.ended).toBe(true)
+    expect(Buffer.concat(whole.frames).equals(bytes)).toBe(true)
+  })
+
+  it('is written to each channel in pieces of at most 256 KiB, frames of 1 MiB or not (the stall watch sees it move)', async () => {
+    const writes: number[] = []
+    const a = framedTarget('a')
+    const channel = await a.t.via!.channel
+    const write = channel.write.bind(channel)
+    channel.write = ((chunk: Buffer, ...rest: never[]) => { writes.push(chunk.length); return write(chunk, ...rest) }) as typeof channel.write
+    await fanOutUpload(() => Readable.from([bytes]), [a.t])
+    expect(Math.max(...writes)).toBeLessThanOrEqual(256 * 1024)
+    expect(Buffer.concat(unframe(a.raw()).frames).equals(bytes)).toBe(true)
+  })
+
+  it('destroying the joined stream destroys its source at once (a compressor stuck on a hung disk does not hold the copy)', async () => {
+    const source = new Readable({ read() {} })
+    source.push(Buffer.alloc(1000))
+    const joined = coalesce(source)
+    joined.resume()
+    await new Promise((r) => setImmediate(r))
+    joined.destroy()
+    await new Promise((r) => setImmediate(r))
+    expect(source.destroyed).toBe(true)
   })
 
   it('does not end the stream when its source fails half way: each session is dropped, never left waiting for bytes', async () => {

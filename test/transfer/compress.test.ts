@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { COMPRESS_MIN_RATIO, sampleRatio } from '../../lib/transfer/compress.ts'
 import { kubeObject } from '../../lib/bench/kube.ts'
+import { batchTakesZstd } from '../../lib/recover/copy.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'compress-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -54,5 +55,18 @@ describe('kubeObject', () => {
       expect(o.value.subarray(0, 4).toString()).toMatch(/^(k8s\0|k8s:)/)
     }
     expect(objects.filter((o) => o.key.startsWith('/registry/secrets/')).every((o) => o.value.toString('latin1').startsWith('k8s:enc:aescbc:v1:key1:'))).toBe(true)
+  })
+})
+
+describe('batchTakesZstd', () => {
+  const yes = { via: {}, check: 'created-work=/w\nzstd=1\nready\n' }
+  it('sends a batch compressed only when every host of it takes files over its session and has zstd', () => {
+    expect(batchTakesZstd([yes, yes])).toBe(true)
+    // One host without zstd, or without a session (its copy over an exec): the one read goes plain to all.
+    expect(batchTakesZstd([yes, { via: {}, check: 'ready\n' }])).toBe(false)
+    expect(batchTakesZstd([yes, { check: 'zstd=1\nready\n' }])).toBe(false)
+    // The line itself, not a mention of it.
+    expect(batchTakesZstd([{ via: {}, check: 'no zstd=1 here\n' }])).toBe(false)
+    expect(batchTakesZstd([])).toBe(false)
   })
 })
