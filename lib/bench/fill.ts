@@ -4,7 +4,7 @@
 // 768 KiB of incompressible bytes (AES-CTR keyed by a random key, so a snapshot
 // cannot be made smaller by compression either), well under etcd's 1.5 MiB
 // request limit: ~1,400 puts per GB, a few in flight.
-import { createCipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createHash, randomBytes } from 'node:crypto'
 import pLimit from 'p-limit'
 import type { Gateway } from '../etcd/gateway.ts'
 import { kubeObject } from './kube.ts'
@@ -29,9 +29,9 @@ export async function fillCluster(gateways: Gateway[], bytes: number, o: { concu
   const key = randomBytes(32)
   let done = 0
   await Promise.all(Array.from({ length: keys }, (_, k) => limit(async () => {
-    const iv = Buffer.alloc(16)
-    iv.writeUInt32BE(k, 12)
-    const value = createCipheriv('aes-256-ctr', key, iv).update(Buffer.alloc(FILL_VALUE_BYTES))
+    // A key of its own per value: one keystream at shifted counters would make every
+    // value a shifted copy of the one before, which a compressor with a long window finds.
+    const value = createCipheriv('aes-256-ctr', createHash('sha256').update(key).update(String(k)).digest(), Buffer.alloc(16)).update(Buffer.alloc(FILL_VALUE_BYTES))
     let last: unknown
     for (let attempt = 0; attempt < 5; attempt++) {
       try {

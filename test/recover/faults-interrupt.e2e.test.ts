@@ -32,7 +32,7 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
   const ctx = useLab({ hosts: 3 })
   let data: ReturnType<typeof bigCluster> | undefined
   const shared = () => (data ??= bigCluster(ctx.lab, 16))
-  const args = (snapshot: string, ...more: string[]) => ['--inventory', ctx.lab.paths.inventory, '--snapshot', snapshot, '--yes', '--plain', ...more]
+  const args = (snapshot: string, ...more: string[]) => ['--inventory', ctx.lab.paths.inventory, '--snapshot', snapshot, '--yes', '--plain', '--no-compress', ...more]
 
   it('Ctrl-C during the copy: running steps finish, no new step starts, each host\'s state printed, exit 130; the same command finishes', async () => {
     const { lab } = ctx
@@ -70,7 +70,7 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     const { snapshot, manifest } = await shared()
     const stop = new AbortController()
     const ui = hookedUi({ step: (_host, step) => { if (step === 'stop') stop.abort() } })
-    const first = await recover({ inventory: lab.paths.inventory, snapshot, ui, signal: stop.signal })
+    const first = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui, signal: stop.signal })
     expect(first.exitCode, `${first.message}\n${ui.text()}`).toBe(130)
     expect(first.result).toBe('interrupted')
     const stopped = first.journal.records.filter((r) => r.phase === 'stop').map((r) => r.host)
@@ -83,7 +83,7 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     }
     for (const i of [1, 2, 3]) expect(await onHost(lab, i, 'pgrep -x etcd || echo none')).toMatch(`etcd${i}` === stopped[0] ? /^none$/m : /^\d+$/m)
 
-    const again = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
+    const again = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
     expect(again.exitCode, again.message).toBe(0)
     await expectBigValues(lab, manifest)
   })
@@ -159,7 +159,7 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
         }
       },
     })
-    const first = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+    const first = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui })
     expect(swapped).toBe(true)
     expect(first.exitCode, `${first.message}\n${ui.text()}`).toBe(1)
     expect(first.message).toMatch(/restore failed on etcd2/)
@@ -167,7 +167,7 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     // The restore comes before any stop: no member was stopped.
     expect(first.message).toMatch(/No member was stopped and no data was moved/)
     const ui2 = hookedUi({})
-    const again = await recover({ inventory: lab.paths.inventory, snapshot, ui: ui2 })
+    const again = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui: ui2 })
     expect(again.exitCode, `${again.message}\n${ui2.text()}`).toBe(0)
     expect(ui2.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: \d+ MiB in .* sha256 verified on host/)
     await expectBigValues(lab, manifest)
@@ -176,7 +176,7 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
   it('one member\'s data restored from a different file behind the tool\'s back, then the same command: exit 4, hashkv named', async () => {
     const { lab } = ctx
     const { snapshot } = await shared()
-    const first = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}), stopAfter: 'swap' })
+    const first = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui: hookedUi({}), stopAfter: 'swap' })
     expect(first.exitCode, first.message).toBe(1)
     // etcd2's restored data replaced by a restore of another cluster's snapshot, with this run's very identity.
     const plan = first.plan!
@@ -186,12 +186,12 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
 ETCDCTL_API=3 ${m.etcdctl} snapshot restore /root/other.db --name ${m.name} --initial-cluster ${plan.initialCluster} --initial-cluster-token ${plan.token} --initial-advertise-peer-urls ${m.peerUrl} --data-dir /root/other-restore >/dev/null 2>&1
 rm -rf /var/lib/etcd/member && mv /root/other-restore/member /var/lib/etcd/member`)
     // The survivor guard sees it first: etcd2 holds a higher revision than the snapshot.
-    const guarded = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
+    const guarded = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
     expect(guarded.exitCode, guarded.message).toBe(3)
     expect(guarded.message).toMatch(/etcd2 \(stopped\) holds revision \d+, the snapshot \d+/)
     // Told to go on anyway, verification is the last line: the data differs.
     const ui = hookedUi({})
-    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, timeoutMs: 60_000, acceptDataLoss: true })
+    const r = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui, timeoutMs: 60_000, acceptDataLoss: true })
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(4)
     expect(ui.text()).toMatch(/\[etcd2\] restore ok in [\d.]+ s: already restored by an earlier run/)
     expect(r.message).toMatch(/the cluster is up but verification failed/)

@@ -33,7 +33,7 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
     const dataBefore = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))
     const cutter = cutMidCopy(lab)
     const ui = hookedUi({ update: cutter.update })
-    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui, retries: 1, connectTimeoutMs: 3000 })
+    const r = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui, retries: 1, connectTimeoutMs: 3000 })
     link(lab, 2, 'up')
     expect(cutter.cut, ui.text()).toBe(true)
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(1)
@@ -63,7 +63,7 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
         if (/etcd2: copy retry 1 of/.test(text)) link(lab, 2, 'up')
       },
     })
-    const r = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+    const r = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui })
     expect(cutter.cut, ui.text()).toBe(true)
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
     expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 2 in 1 s/)
@@ -77,7 +77,7 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
     const asideBefore = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, ASIDE_COUNT)))
     // etcd2 is stopped, its restored data ready beside it: its link goes as it starts the swap.
     const ui = hookedUi({ step: (host, step) => { if (host === 'etcd2' && step === 'swap') link(lab, 2, 'down') } })
-    const first = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+    const first = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui })
     link(lab, 2, 'up')
     expect(first.exitCode, `${first.message}\n${ui.text()}`).toBe(1)
     expect(first.message).toMatch(/swap failed on etcd2/)
@@ -91,7 +91,7 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
     expect(await onHost(lab, 2, 'pgrep -x etcd || echo none')).toMatch(/^none$/m)
 
     const ui2 = hookedUi({})
-    const second = await recover({ inventory: lab.paths.inventory, snapshot, ui: ui2 })
+    const second = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui: ui2 })
     expect(second.exitCode, `${second.message}\n${ui2.text()}`).toBe(0)
     expect(ui2.text()).toMatch(/\[etcd1\] stop ok in [\d.]+ s: already running restored data: left alone/)
     // Moved in now, or (had the message reached etcd2 once its link was back) by the first run.
@@ -112,7 +112,7 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
 dd if=/dev/zero of=/var/lib/filler bs=1024 count=$((avail - ${leaveMiB} * 1024)) 2>/dev/null; df -Pk /var/lib | awk 'NR == 2 { print $4 }'`)
 
     fill(60)
-    const refused = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
+    const refused = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
     expect(refused.exitCode, refused.message).toBe(3)
     expect(refused.message).toMatch(/etcd3: not enough free space next to the data dir: \d+ MiB free, \d+ MiB needed/)
     expect(refused.message).toMatch(/Nothing was changed on any host/)
@@ -120,7 +120,7 @@ dd if=/dev/zero of=/var/lib/filler bs=1024 count=$((avail - ${leaveMiB} * 1024))
     // Room enough at preflight; then, as the copy starts, the disk fills up to half a snapshot.
     onHostNow(lab, 3, 'rm -f /var/lib/filler')
     const ui = hookedUi({ phase: (title) => { if (/^Recover each member/.test(title)) fill(12) } })
-    const full = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+    const full = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui })
     expect(full.exitCode, `${full.message}\n${ui.text()}`).toBe(1)
     expect(full.message).toMatch(/copy failed on etcd3 \(etcd3: copy failed, not retried: no space left on device for the snapshot in \/var\/lib\/\.etcd-rescue-etcd \(the partial file was removed\)/)
     // Nothing but copies: the run says so (the others may have held the snapshot already, then it changed nothing).
@@ -131,7 +131,7 @@ dd if=/dev/zero of=/var/lib/filler bs=1024 count=$((avail - ${leaveMiB} * 1024))
     // Space back: the same command copies to etcd3 afresh (nothing was kept to reuse) and recovers.
     await onHost(lab, 3, 'rm -f /var/lib/filler')
     const ui2 = hookedUi({})
-    const again = await recover({ inventory: lab.paths.inventory, snapshot, ui: ui2 })
+    const again = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui: ui2 })
     expect(again.exitCode, `${again.message}\n${ui2.text()}`).toBe(0)
     expect(ui2.text()).toMatch(/\[etcd1\] copy ok in [\d.]+ s: same snapshot already on this host/)
     expect(ui2.text()).toMatch(/\[etcd3\] copy ok in [\d.]+ s: \d+ MiB in .* sha256 verified on host/)
@@ -153,7 +153,7 @@ EOF
 chmod 755 /usr/local/bin/dd; touch /tmp/etcd-rescue-test-hang`)
     try {
       const ui = hookedUi({})
-      const r = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+      const r = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui })
       const text = ui.text()
       expect(r.exitCode, `${r.message}\n${text}`).toBe(0)
       expect(await onHost(lab, 2, 'ls /tmp/etcd-rescue-test-hang 2>/dev/null | wc -l')).toMatch(/^0$/m)
@@ -188,7 +188,7 @@ chmod 755 /usr/local/bin/hostname; touch /tmp/etcd-rescue-test-hang`)
     PREFLIGHT.baseMs = 3000
     try {
       const ui = hookedUi({})
-      const r = await recover({ inventory: lab.paths.inventory, snapshot, ui })
+      const r = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui })
       expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(3)
       expect(r.message).toMatch(/etcd2: its preflight checks gave no answer within \d+ s: SSH answered and the lock was taken, but the checks hang on this host/)
       expect(r.message).toMatch(/Nothing was changed/)
@@ -214,7 +214,7 @@ echo 'if rm /tmp/etcd-rescue-test-hang 2>/dev/null; then sleep 600; fi' >> /root
     const start = LOCK_LIMITS.startWithinMs
     LOCK_LIMITS.startWithinMs = 3000
     try {
-      const r = await recover({ inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
+      const r = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
       expect(r.exitCode, r.message).toBe(3)
       expect(r.message).toMatch(/etcd2: SSH let this run in, but its command did not start within 3 s: the login shell hangs before running it/)
       expect(r.message).toMatch(/Nothing was changed/)
