@@ -9,6 +9,12 @@ import { clusterKill } from '../../lib/lab/index.ts'
 import { onHost, useLab } from '../support/lab.ts'
 import type { Lab } from '../../lib/lab/index.ts'
 import { bigCluster, expectBigValues, hookedUi, link, onHostNow } from '../support/faults.ts'
+import { captureUi, gateway } from '../support/lab.ts'
+import { backup } from '../../lib/backup/backup.ts'
+import { kubeObject } from '../../lib/bench/kube.ts'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const pidsOf = (text: string) => text.trim()
 const ETCD_PIDS = 'for p in $(pgrep -x etcd); do echo $p; done | sort'
@@ -223,6 +229,41 @@ echo 'if rm /tmp/etcd-rescue-test-hang 2>/dev/null; then sleep 600; fi' >> /root
       await onHost(lab, 2, 'rm -f /tmp/etcd-rescue-test-hang; mv /root/.bashrc.etcd-rescue-test /root/.bashrc; pkill -f "^sleep 600$"; true')
     }
     expect(await Promise.all([1, 2, 3].map((i) => onHost(lab, i, DATA)))).toEqual(dataBefore)
+  })
+
+  it('a host cut off during a compressed copy: the others finish from the same stream, its copy is retried once it is back, recovered', async () => {
+    const { lab } = ctx
+    const { members } = await shared()
+    // Room on the lab's small disks: what the earlier tests set aside and copied goes.
+    for (const i of [1, 2, 3]) await onHost(lab, i, 'rm -rf /var/lib/etcd.etcd-rescue-old-* /var/lib/.etcd-rescue-etcd/snapshot-* /var/lib/.etcd-rescue-etcd/restore-*')
+    // Kubernetes-like objects: the snapshot goes compressed, several MiB of it, so the cut comes half way.
+    const kube = Array.from({ length: 12_000 }, (_, i) => kubeObject(`${lab.name}-cut`, i))
+    const g = gateway(members[0].clientUrl)
+    for (let i = 0; i < kube.length; i += 100) await Promise.all(kube.slice(i, i + 100).map((o) => g.put(o.key, o.value)))
+    const b = await backup({ members, outDir: mkdtempSync(join(tmpdir(), 'faults-kube-')), ui: captureUi() })
+    let cut = false
+    const ui = hookedUi({
+      update: (host, text) => {
+        if (!cut && host === 'etcd2' && /sent zstd-compressed/.test(text)) {
+          cut = true
+          link(lab, 2, 'down')
+        }
+      },
+      warn: (text) => {
+        if (/etcd2: copy retry 1 of/.test(text)) link(lab, 2, 'up')
+      },
+    })
+    const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: false, ui })
+    expect(cut, ui.text()).toBe(true)
+    expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
+    for (const m of ['etcd1', 'etcd3']) expect(ui.text()).toMatch(new RegExp(`\\[${m}\\] copy ok in [\\d.]+ s: .*sha256 verified on host; zstd-compressed on the way`))
+    expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 2 in 1 s/)
+    expect(ui.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*sha256 verified on host; direct copy, retried/)
+    // Every member holds every object, from its own data alone.
+    for (const h of lab.state.hosts) {
+      const got = await gateway(`http://${h.address}:2379`).rangePrefix('/registry/', { serializable: true })
+      expect(got.length, h.name).toBe(kube.length)
+    }
   })
 })
 
