@@ -35,6 +35,22 @@ function field(tag: number, value: string | Buffer): Buffer {
   return Buffer.concat([Buffer.from([(tag << 3) | 2, ...len]), body])
 }
 
+/**
+ * A value as protobuf holds it: a message's fields by number, not name; a list as
+ * repeated fields; a string's bytes; a map (ConfigMap data) as key and value entries.
+ */
+function proto(v: unknown, asMap = false): Buffer {
+  if (typeof v === 'string') return Buffer.from(v)
+  if (typeof v === 'number' || typeof v === 'boolean') return Buffer.from(String(Number(v)))
+  if (Array.isArray(v)) return Buffer.concat(v.map((x) => field(1, proto(x))))
+  if (v && typeof v === 'object') {
+    return Buffer.concat(Object.entries(v).map(([k, x], i) => asMap || k === 'data'
+      ? field(i + 1, k === 'data' ? proto(x, true) : Buffer.concat([field(1, k), field(2, proto(x))]))
+      : field(i + 1, proto(x))))
+  }
+  return Buffer.alloc(0)
+}
+
 export interface KubeObject {
   key: string
   value: Buffer
@@ -56,8 +72,9 @@ export function kubeObject(seed: string, n: number): KubeObject {
   const resource = { Pod: 'pods', ReplicaSet: 'replicasets', Event: 'events', ConfigMap: 'configmaps', Service: 'services', Endpoints: 'services/endpoints', Secret: 'secrets' }[kind]
   const key = `/registry/${resource}/${ns}/${name}`
   if (kind === 'Secret') {
-    // Encrypted at rest: the envelope's prefix, then ciphertext.
-    const size = 200 + Math.floor(r() * 3000)
+    // Encrypted at rest: the envelope's prefix, then ciphertext. One in three a Helm
+    // release (sh.helm.release.v1.*: the chart and values, tens of KiB), the rest small.
+    const size = n % 30 === 9 ? 10_000 + Math.floor(r() * 30_000) : 200 + Math.floor(r() * 3000)
     const cipher = createCipheriv('aes-256-ctr', createHash('sha256').update(`${seed}/${n}/key`).digest(), Buffer.alloc(16, n & 0xff))
     return { key, value: Buffer.concat([Buffer.from('k8s:enc:aescbc:v1:key1:'), cipher.update(Buffer.alloc(size))]) }
   }
@@ -69,15 +86,20 @@ export function kubeObject(seed: string, n: number): KubeObject {
     : kind === 'ConfigMap'
       ? { data: Object.fromEntries(Array.from({ length: 2 + Math.floor(r() * 8) }, (_, i) => [`config-${i}.yaml`, Array.from({ length: 5 + Math.floor(r() * 60) }, (_, j) => `  ${app}.setting${j}: ${j % 4 ? hex(4 + (j % 12)) : `"${pick(APPS)}.${ns}.svc"`}`).join('\n')])) }
       : { containers: [{ name: app, image, env, ports: [{ containerPort: 8080, protocol: 'TCP' }], resources: { limits: { cpu: '500m', memory: '512Mi' }, requests: { cpu: '100m', memory: '128Mi' } }, volumeMounts: [{ name: 'kube-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] }], nodeName: `node-${Math.floor(r() * 40)}.cluster.internal`, serviceAccountName: app, restartPolicy: 'Always', schedulerName: 'default-scheduler' }
+  // kubectl's last-applied JSON only on what a person applies (controllers make pods,
+  // replica sets, events and endpoints); managedFields (JSON in the API too) on all.
+  const applied = kind === 'ConfigMap' || kind === 'Service'
   const lastApplied = JSON.stringify({ apiVersion: 'v1', kind, metadata: { name, namespace: ns, labels }, spec })
+  const manager = applied ? 'kubectl-client-side-apply' : kind === 'Event' ? 'kubelet' : 'kube-controller-manager'
   const managed = JSON.stringify({ 'f:metadata': { 'f:labels': Object.fromEntries(Object.keys(labels).map((k) => [`f:${k}`, {}])) }, 'f:spec': Object.fromEntries(Object.keys(spec).map((k) => [`f:${k}`, {}])) })
   const meta = Buffer.concat([
     field(1, name), field(3, ns), field(5, uid), field(6, String(10_000 + n)), field(8, time),
     ...Object.entries(labels).map(([k, v]) => field(11, Buffer.concat([field(1, k), field(2, v)]))),
-    field(12, Buffer.concat([field(1, 'kubectl.kubernetes.io/last-applied-configuration'), field(2, lastApplied)])),
-    field(17, Buffer.concat([field(1, 'kube-controller-manager'), field(2, 'Update'), field(3, 'apps/v1'), field(4, time), field(6, managed)])),
+    ...(applied ? [field(12, Buffer.concat([field(1, 'kubectl.kubernetes.io/last-applied-configuration'), field(2, lastApplied)]))] : []),
+    field(17, Buffer.concat([field(1, manager), field(2, 'Update'), field(3, 'v1'), field(4, time), field(6, managed)])),
   ])
-  const body = Buffer.concat([field(1, meta), field(2, JSON.stringify(spec)), field(3, JSON.stringify({ phase: 'Running', podIP: `10.${Math.floor(r() * 255)}.${Math.floor(r() * 255)}.${Math.floor(r() * 255)}`, startTime: time }))])
+  // The spec and status as protobuf: field numbers and values, no names (maps keep their keys).
+  const body = Buffer.concat([field(1, meta), field(2, proto(spec)), field(3, proto({ phase: 'Running', podIP: `10.${Math.floor(r() * 255)}.${Math.floor(r() * 255)}.${Math.floor(r() * 255)}`, startTime: time }))])
   const api = kind === 'ReplicaSet' ? 'apps/v1' : kind === 'Event' ? 'events.k8s.io/v1' : 'v1'
   return { key, value: Buffer.concat([Buffer.from('k8s\0'), field(1, Buffer.concat([field(1, api), field(2, kind)])), field(2, body), field(3, ''), field(4, '')]) }
 }
