@@ -222,7 +222,7 @@ export interface RescueReport {
   /** When its journal's clock started (ISO time). */
   startedAt: string
   totalSeconds: number
-  phases: Array<{ name: string; host: string; seconds: number; outcome: string }>
+  phases: Array<{ name: string; host: string; seconds: number; outcome: string; detail?: string }>
   verification: Array<{ ok: boolean }>
   remoteCommands: Record<string, number>
   peakRssBytes: number
@@ -245,8 +245,15 @@ export function rescueRound(report: RescueReport, wallSeconds: number, spawnedAt
     method: 'etcd-rescue', seconds: wallSeconds, phases,
     remoteCommands: Object.values(report.remoteCommands).reduce((a, b) => a + b, 0),
     peakRssBytes: report.peakRssBytes,
-    note: `verified (${report.verification.length} checks)${report.warnings?.length ? `; warned: ${warningsInBrief(report.warnings)}` : ''}`,
+    note: `verified (${report.verification.length} checks)${compressedNote(report)}${report.warnings?.length ? `; warned: ${warningsInBrief(report.warnings)}` : ''}`,
   }
+}
+
+/** How much a compressed copy sent, from the first copy that says so (`; copy zstd: 48 MiB sent (2.4× smaller)`). */
+export function compressedNote(report: Pick<RescueReport, 'phases'>): string {
+  const d = report.phases.find((p) => p.name === 'copy' && /zstd-compressed on the way: /.test(p.detail ?? ''))?.detail
+  const m = d && /zstd-compressed on the way: (.*)$/.exec(d)
+  return m ? `; copy zstd: ${m[1]}` : ''
 }
 
 /** Warnings in one short line: the same warning on several hosts once, with the count (`3× …`). */

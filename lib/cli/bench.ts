@@ -141,7 +141,7 @@ export async function main(argv: string[]): Promise<number> {
     const log = (l: string) => process.stdout.write(`${l}\n`)
     const results: BenchResult[] = []
     for (const cell of a.cells) {
-      if (a.scale) log(`\n== ${cell.hosts} hosts, ${cell.sizeBytes !== undefined ? `${(cell.sizeBytes / 2 ** 20).toFixed(0)} MiB` : `${a.keys} keys`} ==`)
+      if (a.scale) log(`\n== ${cell.hosts} hosts, ${cell.sizeBytes !== undefined ? `${(cell.sizeBytes / 2 ** 20).toFixed(0)} MiB` : a.data === 'kube' ? 'Kubernetes-like, 120 MiB' : `${a.keys} keys`} ==`)
       const r = await bench({
         hosts: cell.hosts, sizeBytes: cell.sizeBytes, keys: a.keys, etcd: a.etcd, login: a.login, link: a.link,
         rounds: a.rounds, diskDir: a.diskDir, keepLab: a.keepLab, relay: a.relay, data: a.data, noCompress: a.noCompress,

@@ -112,7 +112,7 @@ Options:
                          asking a password with -K, no key file to lend) gets a
                          direct copy, and the output says why. The leg from
                          here to the first member is zstd-compressed when both
-                         ends have zstd (a Kubernetes snapshot shrinks 6-8x)
+                         ends have zstd (whatever the sample says)
   --no-relay             copy from here to every member directly
                          Default (neither): every copy starts at once, and what
                          they move together is taken over 0.75 s once the first
@@ -123,10 +123,13 @@ Options:
   --no-compress          never zstd-compress a copy (nor --relay's first leg). By
                          default a copy is sent zstd-compressed (one core here,
                          level 1) when a sample of the snapshot shrinks 1.3x or
-                         more (a Kubernetes snapshot: about 6-8x; random values:
-                         not at all) and both this machine and the member have
-                         zstd; the member decompresses it and checks the SHA-256
-                         of the file itself, as for any copy
+                         more (the bench's Kubernetes-like data: about 2.5x;
+                         random values: not at all) and this machine and every
+                         member of the batch have zstd and a session that takes
+                         files (one read feeds them all: one without makes the
+                         batch plain); the member decompresses it and checks the
+                         SHA-256 of the file itself, as for any copy. A retried
+                         copy and a host-to-host hop go plain
   --known-hosts FILE     known_hosts for hosts whose inventory and ssh config
                          name none (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per

@@ -202,6 +202,11 @@ export function startCopy(o: CopyOptions): Uploads {
       const l = o.locks(m.name)
       return !!l && !l.closed && (await l.session.ready, l.session.canReceive === true)
     }))).every(Boolean)
+    // Stopped while the sessions were asked (a preflight that failed takes the copy back).
+    if (aborted) {
+      for (const m of members) got.set(m.name, { ok: false, secs: 0, error: new Error('the copy was stopped') })
+      return got
+    }
     if (!zstd || sessions) {
       const u = startUploads(path, sha256, size, members.map((m) => ({ name: m.name, host: o.pool.get(m.name), paths: m.paths, lock: o.locks(m.name), signal: each.cut?.(m.name) })), o.forks, onBytes, zstd ? () => Promise.resolve(true) : () => worth)
       running.push(u)

@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { closeSync, openSync, readSync } from 'node:fs'
 import { deflateRaw } from 'node:zlib'
-import type { Readable } from 'node:stream'
+import { PassThrough, type Readable } from 'node:stream'
 
 let here: boolean | undefined
 
@@ -17,11 +17,31 @@ export function localZstd(): boolean {
   return here
 }
 
-/** The file, zstd -1 compressed on one thread, as a stream (a failed zstd ends it early: the host's hash check fails). */
+/**
+ * The file, zstd -1 compressed on one thread, as a stream. A zstd that fails (or
+ * cannot start) ends the stream with an error, never a clean end: the copy then
+ * fails here, named as this machine's zstd, instead of each host finding a
+ * truncated stream. Destroying the stream ends zstd.
+ */
 export function zstdStream(file: string): Readable {
-  const child = spawn('zstd', ['-1', '-T1', '-q', '-c', '--', file], { stdio: ['ignore', 'pipe', 'ignore'] })
-  child.stdout.on('close', () => child.kill())
-  return child.stdout
+  const child = spawn('zstd', ['-1', '-T1', '-q', '-c', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const out = new PassThrough()
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { if (stderr.length < 2000) stderr += d.toString() })
+  child.on('error', (err) => out.destroy(new Error(`zstd on this machine did not start: ${err.message}`)))
+  child.stdout.pipe(out, { end: false })
+  // Both the output's end and the exit status are needed before the stream may end cleanly.
+  let code: number | null | undefined
+  let drained = false
+  const settle = () => {
+    if (code === undefined || !drained || out.destroyed) return
+    if (code === 0) out.end()
+    else out.destroy(new Error(`zstd on this machine failed (exit ${code})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''}`))
+  }
+  child.stdout.on('end', () => { drained = true; settle() })
+  child.on('close', (c) => { code = c; settle() })
+  out.on('close', () => { if (child.exitCode === null) child.kill() })
+  return out
 }
 
 /**

@@ -103,6 +103,15 @@ describe('round parsing', () => {
     expect(r).toMatchObject({ method: 'etcd-rescue', seconds: 9.5, remoteCommands: 15, peakRssBytes: 150 * MiB, note: 'verified (2 checks)' })
   })
 
+  it('says in the round\'s note how much a compressed copy sent', () => {
+    const r = rescueRound({
+      exitCode: 0, message: '', startedAt: '2026-11-25T18:00:01.000Z', totalSeconds: 8,
+      phases: [{ name: 'copy', host: 'a', seconds: 2, outcome: 'ok', detail: '115 MiB in 1.4 s (82 MiB/s), sha256 verified on host; zstd-compressed on the way: 48 MiB sent (2.4× smaller)' }],
+      verification: [{ ok: true }], remoteCommands: { a: 1 }, peakRssBytes: MiB,
+    }, 9.5, Date.parse('2026-11-25T18:00:00.000Z'))
+    expect(r.note).toBe('verified (1 checks); copy zstd: 48 MiB sent (2.4× smaller)')
+  })
+
   it('names what the run warned about in the round\'s note: what explains an odd round', () => {
     const r = rescueRound({
       exitCode: 0, message: '', startedAt: '2026-11-25T18:00:01.000Z', totalSeconds: 8, phases: [],

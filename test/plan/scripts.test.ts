@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memberPaths } from '../../lib/plan/paths.ts'
 import type { Script } from '../../lib/shell/sh.ts'
-import { HASH_FILE, NO_ZSTD, completeScript, restoreScript, swapScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
+import { HASH_FILE, NO_ZSTD, completeScript, restoreScript, swapScript, uploadReceiveScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
 
 const SNAP = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
 const SHA = createHash('sha256').update(readFileSync(SNAP)).digest('hex')
@@ -93,6 +93,23 @@ describe('uploadScript', () => {
     const none = spawnSync('/bin/sh', ['-c', String(uploadScript(other, SHA, SIZE, 'zstd'))], { input: packed, encoding: 'utf8', env: { PATH: bare } })
     expect(none.status).toBe(NO_ZSTD)
     expect(existsSync(other.work)).toBe(false)
+  })
+
+  it('a zstd stream cut short, corrupt, or with junk after it: nothing renamed into place, its part removed, all of stdin read', () => {
+    const packed = execFileSync('zstd', ['-1', '-q', '-c', SNAP])
+    const corrupt = Buffer.from(packed)
+    corrupt[Math.floor(corrupt.length / 2)] ^= 0xff
+    for (const [what, input] of [['cut short', packed.subarray(0, packed.length - 100)], ['corrupt', corrupt], ['junk after it', Buffer.concat([packed, Buffer.from('not zstd at all')])]] as const) {
+      const root = mkdtempSync(join(tmpdir(), 'up-'))
+      const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
+      mkdirSync(p.work, { recursive: true })
+      // What the script leaves of its stdin is counted after it: nothing, whatever failed (a session reads its next message there).
+      const counted = spawnSync('/bin/sh', ['-c', `(\n${String(uploadReceiveScript(p, SHA, 'zstd'))}\n); echo "rc=$? rest=$(wc -c)"`], { input: Buffer.concat([input, Buffer.alloc(8 << 20, 1)]), encoding: 'utf8' })
+      expect(counted.stdout, `${what}: ${counted.stderr}`).toMatch(/^rc=[1-9]\d* rest=0$/m)
+      expect(existsSync(p.snapshot), what).toBe(false)
+      expect(readdirSync(p.work).filter((f) => f.includes('part')), what).toEqual([])
+      expect(existsSync(p.state) ? readFileSync(p.state, 'utf8') : '', what).not.toMatch(/^verified /m)
+    }
   })
 
   it('writes a part file of its own, and removes only the parts whose writer is gone', () => {

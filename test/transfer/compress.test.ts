@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { COMPRESS_MIN_RATIO, sampleRatio } from '../../lib/transfer/compress.ts'
+import { COMPRESS_MIN_RATIO, sampleRatio, zstdStream } from '../../lib/transfer/compress.ts'
 import { kubeObject } from '../../lib/bench/kube.ts'
 import { batchTakesZstd } from '../../lib/recover/copy.ts'
 
@@ -35,8 +35,7 @@ describe.runIf(hasZstd)('sampleRatio', () => {
     writeFileSync(small, k.subarray(0, 100_000))
     const r = await sampleRatio(random, 12 << 20)
     expect(r).toBeLessThan(1.05)
-    expect(r).toBeLessThan(COMPRESS_MIN_RATIO)
-    expect(await sampleRatio(kube, k.length)).toBeGreaterThan(3)
+    expect(await sampleRatio(kube, k.length)).toBeGreaterThan(1.8)
     expect(await sampleRatio(small, 100_000)).toBeGreaterThan(COMPRESS_MIN_RATIO)
     // Samples spread over the whole file: random at the end counts.
     const mixed = join(dir, 'mixed.db')
@@ -46,7 +45,9 @@ describe.runIf(hasZstd)('sampleRatio', () => {
 
   it('is not fooled by pieces far apart that repeat one another, beyond the reach of zstd -1 on the stream', async () => {
     // 1 MiB repeated every 1.4 MiB, random in between: zstd -1 over the file finds nothing;
-    // pieces sampled at other phases of it and joined would hold one another.
+    // pieces sampled at other phases of it and joined would hold one another (zstd -1 on the
+    // joined sample, the first version, said 3.8x). Deflate's window is too short to see
+    // them even joined: this guards the estimate against a long-window compressor.
     const b = randomBytes(1 << 20)
     const all = Buffer.concat(Array.from({ length: 30 }, () => [b, randomBytes(400 * 1024)]).flat())
     const file = join(dir, 'far.db')
@@ -67,6 +68,24 @@ describe('kubeObject', () => {
       expect(o.value.subarray(0, 4).toString()).toMatch(/^(k8s\0|k8s:)/)
     }
     expect(objects.filter((o) => o.key.startsWith('/registry/secrets/')).every((o) => o.value.toString('latin1').startsWith('k8s:enc:aescbc:v1:key1:'))).toBe(true)
+  })
+})
+
+describe.runIf(hasZstd)('zstdStream', () => {
+  const collect = (r: NodeJS.ReadableStream) => new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = []
+    r.on('data', (d: Buffer) => parts.push(d))
+    r.on('end', () => resolve(Buffer.concat(parts)))
+    r.on('error', reject)
+  })
+  it('gives the file zstd-compressed, and ends with an error naming this machine\'s zstd when it fails, never a clean end', async () => {
+    const file = join(dir, 'plain.db')
+    const data = Buffer.concat(Array.from({ length: 2000 }, (_, i) => kubeObject('stream', i).value))
+    writeFileSync(file, data)
+    const packed = await collect(zstdStream(file))
+    expect(packed.length).toBeLessThan(data.length)
+    expect(spawnSync('zstd', ['-d', '-c'], { input: packed, maxBuffer: 1 << 30 }).stdout.equals(data)).toBe(true)
+    await expect(collect(zstdStream(join(dir, 'no-such.db')))).rejects.toThrow(/zstd on this machine failed \(exit 1\)/)
   })
 })
 
