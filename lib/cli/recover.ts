@@ -123,7 +123,7 @@ Options:
   --no-compress          never zstd-compress a copy (nor --relay's first leg). By
                          default a copy is sent zstd-compressed (one core here,
                          level 1) when a sample of the snapshot shrinks 1.3x or
-                         more (the bench's Kubernetes-like data: about 2.5x;
+                         more (the bench's Kubernetes-like data: 2.8x;
                          random values: not at all) and this machine and every
                          member of the batch have zstd and a session that takes
                          files (one read feeds them all: one without makes the
