@@ -32,20 +32,25 @@ export async function fillCluster(gateways: Gateway[], bytes: number, o: { concu
     // A key of its own per value: one keystream at shifted counters would make every
     // value a shifted copy of the one before, which a compressor with a long window finds.
     const value = createCipheriv('aes-256-ctr', createHash('sha256').update(key).update(String(k)).digest(), Buffer.alloc(16)).update(Buffer.alloc(FILL_VALUE_BYTES))
-    let last: unknown
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        await gateways[(k + attempt) % gateways.length].put(`${FILL_PREFIX}${String(k).padStart(7, '0')}`, value)
-        if (++done % 100 === 0) o.onProgress?.(done, keys)
-        return
-      } catch (err) {
-        last = err
-        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)))
-      }
-    }
-    throw last
+    await putRoundRobin(gateways, k, `${FILL_PREFIX}${String(k).padStart(7, '0')}`, value)
+    if (++done % 100 === 0) o.onProgress?.(done, keys)
   })))
   return { keys, bytes: keys * FILL_VALUE_BYTES }
+}
+
+/** The k-th put of a fill: on gateway k (round robin), a failed one retried on the next, up to 5 times. */
+async function putRoundRobin(gateways: Gateway[], k: number, key: string, value: Buffer): Promise<void> {
+  let last: unknown
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await gateways[(k + attempt) % gateways.length].put(key, value)
+      return
+    } catch (err) {
+      last = err
+      await new Promise((r) => setTimeout(r, 200 * (attempt + 1)))
+    }
+  }
+  throw last
 }
 
 /**
@@ -60,26 +65,16 @@ export async function fillKube(gateways: Gateway[], bytes: number, o: { concurre
   const want = bytes / KUBE_OVERHEAD
   let queued = 0
   let keys = 0
+  const seed = o.seed ?? 'etcd-rescue-bench'
   const puts: Array<Promise<void>> = []
   for (let k = 0; queued < want; k++) {
-    const seed = o.seed ?? 'etcd-rescue-bench'
     queued += kubeObject(seed, k).value.length
     keys++
     // Made again when its turn comes: a 1 GB data set is not held in memory at once.
     puts.push(limit(async () => {
       const obj = kubeObject(seed, k)
-      let last: unknown
-      for (let attempt = 0; attempt < 5; attempt++) {
-        try {
-          await gateways[(k + attempt) % gateways.length].put(obj.key, obj.value)
-          if ((k + 1) % 2000 === 0) o.onProgress?.(k + 1)
-          return
-        } catch (err) {
-          last = err
-          await new Promise((r) => setTimeout(r, 200 * (attempt + 1)))
-        }
-      }
-      throw last
+      await putRoundRobin(gateways, k, obj.key, obj.value)
+      if ((k + 1) % 2000 === 0) o.onProgress?.(k + 1)
     }))
   }
   await Promise.all(puts)

@@ -30,8 +30,9 @@ Options:
                    (default: 10000, ≈120 MiB)
   --data KIND      random (default): values as above, which no compressor
                    shrinks; kube: Kubernetes-like objects as the API server
-                   stores them (protobuf envelope, labels, last-applied JSON,
-                   managedFields; one in ten an encrypted Secret) up to --size
+                   stores them (protobuf envelope, labels, last-applied JSON
+                   on applied kinds, managedFields; one in ten an encrypted
+                   Secret, one Secret in three a Helm release) up to --size
                    (default 120 MiB), whose snapshot zstd -1 shrinks 2.8x
   --no-compress    etcd-rescue with --no-compress (its copies never zstd-
                    compressed), to see what compression does
@@ -94,7 +95,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     relay: { type: 'boolean' }, 'no-relay': { type: 'boolean' }, data: { type: 'string' }, 'no-compress': { type: 'boolean' },
   }, 'bench.mjs')
   if (values.data !== undefined && values.data !== 'random' && values.data !== 'kube') throw new InputError(`--data is random or kube, not "${values.data}"`)
-  if (values.data === 'kube' && values.keys !== undefined) throw new InputError('--data kube and --keys exclude each other', { hint: '--data kube fills the cluster up to --size (default 120MB)' })
+  if (values.data === 'kube' && values.keys !== undefined) throw new InputError('--data kube and --keys exclude each other', { hint: '--data kube fills the cluster up to --size (default 120 MiB)' })
   if (values.login !== undefined && !(LOGINS as readonly string[]).includes(values.login)) throw new InputError(`--login is fast, slow or busy, not "${values.login}"`)
   if (values.link !== undefined) parseRate(values.link)
   if (values.size !== undefined && values.keys !== undefined) throw new InputError('--size and --keys exclude each other', { hint: '--size fills the cluster with large values; --keys loads the lab\'s varied keys' })

@@ -192,10 +192,8 @@ export function startCopy(o: CopyOptions): Uploads {
   // leg) compressed whatever the file, when both ends have zstd: over the sessions, else over an exec.
   const direct = async (members: CopyMember[], onBytes?: (name: string, bytes: number) => void, compress = false, each: DirectEach = {}): Promise<Map<string, CopyOutcome>> => {
     const got = new Map<string, CopyOutcome>()
-    if (aborted) {
-      for (const m of members) got.set(m.name, { ok: false, secs: 0, error: new Error('the copy was stopped') })
-      return got
-    }
+    const stopped = () => new Map(members.map((m): [string, CopyOutcome] => [m.name, { ok: false, secs: 0, error: new Error('the copy was stopped') }]))
+    if (aborted) return stopped()
     const zstd = compress && o.compress !== false && localZstd()
     // Whether every member's session can take files (it says so in its hello, which may be on its way).
     const sessions = zstd && (await Promise.all(members.map(async (m) => {
@@ -203,10 +201,7 @@ export function startCopy(o: CopyOptions): Uploads {
       return !!l && !l.closed && (await l.session.ready, l.session.canReceive === true)
     }))).every(Boolean)
     // Stopped while the sessions were asked (a preflight that failed takes the copy back).
-    if (aborted) {
-      for (const m of members) got.set(m.name, { ok: false, secs: 0, error: new Error('the copy was stopped') })
-      return got
-    }
+    if (aborted) return stopped()
     if (!zstd || sessions) {
       const u = startUploads(path, sha256, size, members.map((m) => ({ name: m.name, host: o.pool.get(m.name), paths: m.paths, lock: o.locks(m.name), signal: each.cut?.(m.name) })), o.forks, onBytes, zstd ? () => Promise.resolve(true) : () => worth)
       running.push(u)

@@ -7,9 +7,8 @@
 // cannot hold the others' copies; its own copy fails and is retried on its own.
 import { createReadStream, statSync } from 'node:fs'
 import type { ClientChannel } from 'ssh2'
-import type { Readable } from 'node:stream'
+import { Transform, pipeline, type Readable } from 'node:stream'
 import type { ExecResult, SshHost } from './connection.ts'
-import { Transform, pipeline } from 'node:stream'
 import type { Script } from '../shell/sh.ts'
 import { SshError } from './errors.ts'
 import { frame, frameHeader } from './session.ts'

@@ -1,9 +1,10 @@
-// zstd on the operator's leg of a relay. Measured here (README, "How fast"): on a
-// Kubernetes-like snapshot zstd -1 shrinks 6x at ~500 MB/s on one core, so on a
-// 100 Mbit/s or 1 Gbit/s link the copy to the relay source takes a fraction of the
-// time; gzip is 5x slower to compress and pays only on slow links, so it is not
-// used. Only when both ends have zstd: a host without it sends its upload script's
-// NO_ZSTD before reading anything, and gets the file plain.
+// zstd on the copies. zstd -1 compresses at ~500 MB/s on one core here (README,
+// "Compression, measured"); gzip is 5x slower and is not used. A direct copy is
+// compressed when a sample of the file says it is worth it (sampleRatio against
+// COMPRESS_MIN_RATIO), the relay's slow first leg whatever the sample says; both
+// only when both ends have zstd (a host says so in its upload check; a host reached
+// over an exec without it exits NO_ZSTD before reading anything). Either way the
+// host checks the SHA-256 of the file itself, not of what crossed the wire.
 import { spawn, spawnSync } from 'node:child_process'
 import { closeSync, openSync, readSync } from 'node:fs'
 import { deflateRaw } from 'node:zlib'
@@ -52,10 +53,10 @@ export function zstdStream(file: string): Readable {
  * per byte per host (zstd -1 at ~540 MB/s here, its decompression ~1.5 GB/s): on 5
  * hosts it pays from a ratio of about 1.2 (README, "Compression, measured"). On a
  * real network, where the link limits, it pays sooner. Random data (1.0) never does.
+ * sampleRatio measures with deflate, which shrinks a little less than zstd -1: a
+ * margin on the safe side.
  */
 export const COMPRESS_MIN_RATIO = 1.3
-// (sampleRatio measures with deflate, which shrinks a little less than zstd -1:
-// the threshold is met by a file zstd shrinks somewhat more, a margin on the safe side.)
 
 /**
  * How much a sample of the file shrinks: `samples` pieces of `piece` bytes spread
