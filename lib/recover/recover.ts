@@ -13,7 +13,7 @@ import { parseFacts, probeScript, type HostFacts } from '../plan/facts.ts'
 import { clusterProblems, hostProblems } from '../plan/checks.ts'
 import { memberPaths } from '../plan/paths.ts'
 import { buildPlan, memberPorts, timeStamp, type RecoveryPlan } from '../plan/recovery.ts'
-import { HostPool, connectAll } from '../task/hosts.ts'
+import { HostPool, connectAll, startConnecting } from '../task/hosts.ts'
 import { Journal } from '../task/journal.ts'
 import { acquireLock, acquireLockOrTakeOver, type HeldLock } from './lock.ts'
 import { runPhase, type PhaseResult } from '../task/phase.ts'
@@ -29,7 +29,7 @@ import { joinScripts } from '../shell/sh.ts'
 import { Interrupted, checkpoint } from '../task/interrupt.ts'
 import { hostStates } from './host-state.ts'
 import { copyStep, relayMode, startCopy, takeBackUploads, type Uploads } from './copy.ts'
-import { checkSnapshot } from '../transfer/remote-snapshot.ts'
+import { checkSnapshot, snapshotSource } from '../transfer/remote-snapshot.ts'
 import { settledWithin } from '../task/wait.ts'
 import { waitForQuorum } from './quorum.ts'
 
@@ -192,13 +192,17 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     if (!snapshotFile) throw new RescueError('no snapshot: pass --snapshot FILE or --from-survivors', { exitCode: ExitCode.BAD_INPUT })
     // Its revision, read from the file itself (here, or on the member holding it with
     // --snapshot HOST:PATH): the survivors are compared with it before anything changes.
-    const { snapshot, point } = await checkSnapshot(snapshotFile, members, { skipHashCheck, connect: { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword } })
+    const forks = o.forks ?? members.length
+    const connectOptions = { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword }
+    // A snapshot on this machine is checked (hashed) while the SSH handshakes go on: connecting
+    // runs nothing on a host. One on a member is checked over a connection of its own first.
+    const started = isLocal(snapshotFile, members) ? startConnecting(members, pool, connectOptions, forks) : undefined
+    const { snapshot, point } = await checkSnapshot(snapshotFile, members, { skipHashCheck, connect: connectOptions })
     res.snapshot = snapshot
     o.ui.info(`snapshot ${snapshot.host ? `${snapshot.host}:` : ''}${snapshot.path}: ${formatBytes(snapshot.size)}, sha256 ${snapshot.sha256.slice(0, 16)}…${snapshot.hasTrailer ? ', integrity trailer verified' : ', no trailer (--skip-hash-check)'}`)
-    const forks = o.forks ?? members.length
 
     // 2. Preflight, read-only, on every host at once.
-    const conn = await connectAll(members, pool, o.ui, journal, { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword }, forks)
+    const conn = await connectAll(members, pool, o.ui, journal, connectOptions, forks, started)
     if (conn.failed.length) return finish(refused(conn, 'cannot connect'))
     // The probe runs under the lock, in the same remote command: one login shell for both,
     // and what it reads is what this run will act on (no other run between the two).
@@ -477,4 +481,13 @@ function describeFacts(f: HostFacts): string {
   const data = f.dataDir.exists ? `data dir ${f.dataDir.hasMember ? 'holds a member' : f.dataDir.entries ? `has ${f.dataDir.entries} entries` : 'empty'}${f.dataDir.mountpoint ? ' (mount point)' : ''}` : 'no data dir'
   const running = f.pids.length ? `, etcd running (pid ${f.pids.join(' ')})` : ''
   return `etcd ${f.version?.text}, ${data}${running}, ${formatBytes(f.parent.freeBytes ?? 0)} free`
+}
+
+/** Whether the snapshot is a file on this machine (not HOST:PATH); a value that names neither is left to checkSnapshot to refuse. */
+function isLocal(value: string, members: Member[]): boolean {
+  try {
+    return !snapshotSource(value, members).host
+  } catch {
+    return false
+  }
 }

@@ -61,6 +61,8 @@ export interface ConnectOptions {
    * used only for forwarding, never to log in here. Forwarded on the one exec with agentForward.
    */
   forwardAgent?: BaseAgent
+  /** Gives up on a connection still being made (the run ended first); one already up is not touched. */
+  signal?: AbortSignal
 }
 
 export interface ExecResult {
@@ -352,7 +354,17 @@ function open(label: string, target: SshTarget, options: ConnectOptions, sock?: 
 
   return new Promise((resolve, reject) => {
     const client = new Client()
-    client.on('ready', () => resolve({ client, hostKey }))
+    const signal = options.signal
+    const abandon = () => {
+      client.destroy()
+      reject(new ConnectError(label, `connecting to ${target.host}:${target.port} was given up: the run ended first`))
+    }
+    if (signal?.aborted) return abandon()
+    signal?.addEventListener('abort', abandon, { once: true })
+    client.on('ready', () => {
+      signal?.removeEventListener('abort', abandon)
+      resolve({ client, hostKey })
+    })
     client.on('error', (err: Error & { level?: string }) => {
       client.end()
       if (keyProblem) return reject(keyProblem)
