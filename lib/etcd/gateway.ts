@@ -129,6 +129,16 @@ export class Gateway {
     }
   }
 
+  /**
+   * A linearizable read of one key, for its timing only: etcd answers it once the
+   * cluster has a leader, and etcd 3.5 ends a read that waits for one, with an
+   * error, the moment a leader is elected. Resolves on any answer; rejects when
+   * the member cannot be reached or at the timeout.
+   */
+  async waitForLeader(timeoutMs: number): Promise<void> {
+    await this.send('POST', '/v3/kv/range', JSON.stringify({ key: b64('health'), limit: 1, keys_only: true }), timeoutMs)
+  }
+
   /** `endpoint status` of this member alone (works without quorum). */
   async status(timeoutMs = 3000): Promise<EndpointStatus> {
     type Raw = { header: Record<string, string>; leader?: string; version: string; dbSize?: string; errors?: string[]; raftIndex?: string }
