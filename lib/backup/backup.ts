@@ -71,7 +71,7 @@ for t in etcdctl etcdutl; do echo "$t=$(find_bin $t)"; done`)
         const bin = (t: string) => tools.stdout.split('\n').find((l) => l.startsWith(`${t}=`))?.slice(t.length + 1) || undefined
         const etcdctl = bin('etcdctl')
         if (!etcdctl) throw new RescueError('etcdctl not found on this host', { where: m.name })
-        const probe = await probeMember(host, { etcdctl, clientUrl: m.clientUrl, tls: tlsFor(m) })
+        const probe = await probeMember(host, { clientUrl: m.clientUrl, tls: tlsFor(m) })
         if (!probe.healthy || !probe.status) throw new RescueError(`not healthy: ${probe.error ?? 'no status'}`, { where: m.name })
         return { value: { member: m, etcdctl, etcdutl: bin('etcdutl'), status: probe.status }, text: `healthy, ${probe.status.leader === probe.status.memberId ? 'leader' : 'follower'}, rev ${probe.status.revision}` }
       },

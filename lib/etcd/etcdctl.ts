@@ -95,16 +95,6 @@ export function parseEndpointStatus(text: string): EndpointStatus {
   }
 }
 
-export function parseHashKv(text: string): { hash: string; revision: number; compactRevision: number } {
-  type Raw = Array<{ HashKV: { header: Record<string, string>; hash: string; compact_revision: string } }>
-  const [first] = parseJsonExact<Raw>(text)
-  return {
-    hash: String(first.HashKV.hash),
-    revision: Number(first.HashKV.header.revision),
-    compactRevision: Number(first.HashKV.compact_revision),
-  }
-}
-
 export interface ListedMember {
   id: string
   name: string

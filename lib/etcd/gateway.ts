@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
 import type { EndpointStatus, ListedMember, TlsFiles } from './etcdctl.ts'
 import { readTlsFiles, type CommandRunner } from './tls.ts'
+import { grpcUnary, hashKvRequest, parseHashKvResponse, type HashKv } from './grpc.ts'
 
 export type Connect = () => Promise<Duplex>
 
@@ -60,7 +61,7 @@ export class Gateway {
     if (protocol !== 'http:' && protocol !== 'https:') throw new TypeError(`the JSON gateway client speaks http and https, not ${protocol}`)
   }
 
-  private async open(): Promise<Duplex> {
+  private async open(alpn?: string[]): Promise<Duplex> {
     const url = new URL(this.clientUrl)
     if (url.protocol === 'http:') return this.connect()
     // Read once and kept. A failed read (a busy host's timeout) is asked again, but not before
@@ -74,7 +75,7 @@ export class Gateway {
     const raw = await this.connect()
     const host = url.hostname.replace(/^\[|\]$/g, '')
     // The member's certificate must name the URL's host (an IP SAN for an address), whatever the connection goes through.
-    return tlsConnect({ socket: raw, host, servername: isIP(host) ? undefined : host, ca: files.ca, cert: files.cert, key: files.key })
+    return tlsConnect({ socket: raw, host, servername: isIP(host) ? undefined : host, ca: files.ca, cert: files.cert, key: files.key, ALPNProtocols: alpn })
   }
 
   /** One request, whatever its answer's status: the body as text. */
@@ -137,6 +138,20 @@ export class Gateway {
    */
   async waitForLeader(timeoutMs: number): Promise<void> {
     await this.send('POST', '/v3/kv/range', JSON.stringify({ key: b64('health'), limit: 1, keys_only: true }), timeoutMs)
+  }
+
+  /**
+   * `endpoint hashkv --rev=N` of this member: over gRPC (lib/etcd/grpc.ts) on a
+   * connection of the same kind, as the gateway has no route for it.
+   */
+  async hashKv(revision: number, timeoutMs = 15_000): Promise<HashKv> {
+    const url = new URL(this.clientUrl)
+    const socket = await this.open(url.protocol === 'https:' ? ['h2'] : undefined)
+    try {
+      return parseHashKvResponse(await grpcUnary(`${url.protocol}//${url.host}`, socket, '/etcdserverpb.Maintenance/HashKV', hashKvRequest(revision), timeoutMs))
+    } finally {
+      socket.destroy()
+    }
   }
 
   /** `endpoint status` of this member alone (works without quorum). */

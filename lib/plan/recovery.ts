@@ -33,7 +33,6 @@ export interface MemberPlan {
   memberIdHex: string
   paths: MemberPaths
   restoreTool: 'etcdctl' | 'etcdutl'
-  etcdctl: string
   /** Where each inventory setting came from (variable and file, or which default). */
   origins: Member['origins']
   /** What preflight read from the unit, when the member runs under systemd. */
@@ -126,7 +125,6 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
       memberIdHex: hexId(ids[i]),
       paths,
       restoreTool: tool,
-      etcdctl: f.bins.etcdctl!,
       tls: tlsFor(m),
       unit: m.service === 'systemd' ? m.serviceName : undefined,
       origins: m.origins,

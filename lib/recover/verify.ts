@@ -1,7 +1,6 @@
 // Reading what verdict.ts judges: each member's health and status through its
-// gateway, hashkv at one common revision on each host, the member list and alarms.
-import { sh } from '../shell/sh.ts'
-import { etcdctlArgv, parseHashKv, type EndpointStatus } from '../etcd/etcdctl.ts'
+// gateway, hashkv at one common revision (over gRPC), the member list and alarms.
+import type { EndpointStatus } from '../etcd/etcdctl.ts'
 import type { SshHost } from '../ssh/connection.ts'
 import type { MemberPlan, RecoveryPlan } from '../plan/recovery.ts'
 import { judge, type Check, type Evidence } from './verdict.ts'
@@ -67,12 +66,8 @@ export async function readMember(gw: Gateway): Promise<MemberProbe> {
 }
 
 /** The member's own status and health, read through its gateway from its host (etcdctl is not needed). */
-export function probeMember(host: RemoteHost, m: Pick<MemberPlan, 'clientUrl' | 'tls'> & { etcdctl?: string }): Promise<MemberProbe> {
+export function probeMember(host: RemoteHost, m: Pick<MemberPlan, 'clientUrl' | 'tls'>): Promise<MemberProbe> {
   return readMember(remoteGateway(host, m.clientUrl, m.tls))
-}
-
-function lastLine(s: string): string {
-  return s.trim().split('\n').filter(Boolean).pop()?.replace(/^\{"level".*"msg":"([^"]*)".*$/, '$1') ?? ''
 }
 
 /**
@@ -96,16 +91,10 @@ export async function verifyCluster(
   const members = Object.fromEntries(plan.members.map((m, i) => [m.name, { healthy: probes[i].healthy, status: probes[i].status }]))
   // hashkv at one revision every member has: equal hashes mean equal key-value history.
   // It has no gateway route of its own (etcd maps HashKV onto /v3/maintenance/hash, which
-  // answers Hash): it is read with etcdctl on each host.
+  // answers Hash): it is asked over gRPC through the same forwarded connection, no process
+  // started on the host.
   const hashRevision = Math.min(...probes.map((p) => p.status?.revision ?? 0))
-  const hashes = await Promise.all(plan.members.map(async (m) => {
-    const r = await hostOf(hosts, m.name).exec(sh`${etcdctlArgv(m.etcdctl, m.clientUrl, m.tls, ['endpoint', 'hashkv', `--rev=${hashRevision}`, '-w', 'json'])}`, { allowFailure: true, timeoutMs: 15_000 })
-    try {
-      return parseHashKv(r.stdout).hash
-    } catch {
-      return `error: ${lastLine(r.stderr)}`
-    }
-  }))
+  const hashes = await Promise.all(plan.members.map((m) => seen(m).gateway.hashKv(hashRevision).then((h) => h.hash, (e) => `error: ${reason(e)}`)))
   const evidence: Evidence = {
     members,
     hashRevision,

@@ -183,7 +183,7 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     const m = plan.members[1]
     onHostNow(lab, 2, 'cat > /root/other.db', readFileSync(OTHER))
     await onHost(lab, 2, sh`rm -rf /root/other-restore
-ETCDCTL_API=3 ${m.etcdctl} snapshot restore /root/other.db --name ${m.name} --initial-cluster ${plan.initialCluster} --initial-cluster-token ${plan.token} --initial-advertise-peer-urls ${m.peerUrl} --data-dir /root/other-restore >/dev/null 2>&1
+ETCDCTL_API=3 etcdctl snapshot restore /root/other.db --name ${m.name} --initial-cluster ${plan.initialCluster} --initial-cluster-token ${plan.token} --initial-advertise-peer-urls ${m.peerUrl} --data-dir /root/other-restore >/dev/null 2>&1
 rm -rf /var/lib/etcd/member && mv /root/other-restore/member /var/lib/etcd/member`)
     // The survivor guard sees it first: etcd2 holds a higher revision than the snapshot.
     const guarded = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:http'
-import { connect, type AddressInfo } from 'node:net'
+import { createServer as createH2Server, type Http2Server } from 'node:http2'
+import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net'
+import { grpcFrame, readFields, varint } from '../../lib/etcd/grpc.ts'
 import { everyoneHealthy, nextProbeAfter, NOT_ASKED, observe, POLL, waitForQuorum } from '../../lib/recover/quorum.ts'
 import { verifyCluster, type RemoteHost } from '../../lib/recover/verify.ts'
 import { Journal } from '../../lib/task/journal.ts'
@@ -56,6 +58,8 @@ interface FakeMember {
   mode: Mode
   requests: string[]
   commands: string[]
+  /** The revision of each HashKV asked over gRPC. */
+  hashKvRevisions: number[]
 }
 
 const servers: Server[] = []
@@ -67,7 +71,7 @@ const saved = { ...POLL }
 
 async function fakeMember(index: number, mode: Mode): Promise<FakeMember> {
   const m = plan.members[index]
-  const f: FakeMember = { mode, requests: [], commands: [], host: undefined as never }
+  const f: FakeMember = { mode, requests: [], commands: [], hashKvRevisions: [], host: undefined as never }
   const server = createServer((req, res) => {
     f.requests.push(req.url ?? '')
     if (f.mode === 'hang') return
@@ -94,9 +98,39 @@ async function fakeMember(index: number, mode: Mode): Promise<FakeMember> {
     })))
   })
   server.keepAliveTimeout = 1
-  servers.push(server)
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
-  const port = (server.address() as AddressInfo).port
+  // gRPC (HTTP/2 without TLS) on the same port, as etcd's client port serves both: HashKV only.
+  const h2: Http2Server = createH2Server()
+  h2.on('stream', (stream, headers) => {
+    f.requests.push(String(headers[':path']))
+    const body: Buffer[] = []
+    stream.on('data', (c: Buffer) => body.push(c))
+    stream.on('end', () => {
+      const rev = readFields(Buffer.concat(body).subarray(5)).get(1) as bigint
+      f.hashKvRevisions.push(Number(rev))
+      const header = Buffer.concat([Buffer.from([0x18]), varint(120n)])
+      const answer = Buffer.concat([Buffer.from([0x0a, header.length]), header, Buffer.from([0x10]), varint(42n), Buffer.from([0x18]), varint(-1n)])
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
+      stream.end(grpcFrame(answer))
+    })
+  })
+  // What cmux does for etcd: a connection that opens with HTTP/2's preface goes to gRPC
+  // (passed on to the server that speaks it, through a pipe: http2 reads its socket natively).
+  servers.push(server, h2 as never)
+  const listen = (x: Server | Http2Server) => new Promise<number>((r) => x.listen(0, '127.0.0.1', () => r((x.address() as AddressInfo).port)))
+  const [h1Port, h2Port] = [await listen(server), await listen(h2)]
+  const front = createTcpServer((sock) => {
+    sock.on('error', () => {})
+    sock.once('data', (first: Buffer) => {
+      const back = connect(first.subarray(0, 3).toString() === 'PRI' ? h2Port : h1Port, '127.0.0.1')
+      back.on('error', () => sock.destroy())
+      back.write(first)
+      sock.pipe(back).pipe(sock)
+    })
+  })
+  servers.push(front as never)
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', () => r()))
+  const port = (front.address() as AddressInfo).port
   f.host = {
     name: m.name,
     async forward() {
@@ -107,8 +141,7 @@ async function fakeMember(index: number, mode: Mode): Promise<FakeMember> {
     },
     async exec(script: Script) {
       f.commands.push(script.text)
-      const hashkv = /endpoint hashkv/.test(script.text)
-      return { code: 0, stdout: hashkv ? `[{"Endpoint":"x","HashKV":{"header":{"revision":120},"hash":42,"compact_revision":-1}}]` : 'log line\n', stderr: '' }
+      return { code: 0, stdout: 'log line\n', stderr: '' }
     },
   }
   return f
@@ -169,7 +202,7 @@ describe('waitForQuorum', () => {
 })
 
 describe('verifyCluster after the wait', () => {
-  it("reuses each member's health and status; only hashkv starts a command, once per member", async () => {
+  it("reuses each member's health and status; asks hashkv over gRPC, once per member; starts no command", async () => {
     const fs = await Promise.all([0, 1, 2].map((i) => fakeMember(i, 'healthy')))
     const hosts = hostsOf(fs)
     const q = await waitForQuorum(plan, hosts, { ui: silentUi(), timeoutMs: 20_000 }, new Journal())
@@ -178,7 +211,8 @@ describe('verifyCluster after the wait', () => {
     expect(checks.filter((c) => !c.ok && c.name !== 'member-list')).toEqual([])
     expect(evidence.hashes).toEqual({ etcd1: '42', etcd2: '42', etcd3: '42' })
     for (const [i, f] of fs.entries()) {
-      expect(f.commands.map((c) => /endpoint hashkv --rev=120/.test(c))).toEqual([true])
+      expect(f.commands).toEqual([])
+      expect(f.hashKvRevisions).toEqual([120])
       // No health or status read again: only the member list and alarms, from one member.
       expect(f.requests.slice(before[i]).filter((r) => r === '/health' || r === '/v3/maintenance/status')).toEqual([])
     }
