@@ -59,7 +59,11 @@ L="$L/$F"
 command -v flock >/dev/null 2>&1 || { echo "flock not found (util-linux): cannot lock this member against a second run" >&2; exit 69; }
 exec 9>>"$L"
 if ! flock -n 9; then
-  echo "held-by=$(head -n 1 "$L")"
+  # A holder that has just taken the lock writes its name a moment later (and one releasing
+  # it clears the name a moment before it lets go): an empty name is read again, up to 2 s.
+  h=$(head -n 1 "$L"); n=0
+  while [ -z "$h" ] && [ "$n" -lt 20 ]; do sleep 0.1 2>/dev/null || sleep 1; n=$((n + 1)); h=$(head -n 1 "$L"); done
+  echo "held-by=$h"
   if [ -n "$take" ] && [ "$(head -n 1 "$L")" = "$take" ]; then
     # Each process holding the file (the holder's session loop), and with it every process it
     # started that stayed in its process group (its file transfer; under sudo the loop leads

@@ -84,3 +84,22 @@ describe('taking over a lock, with another run waiting for it', () => {
     }
   }, 60_000)
 })
+
+describe('a run that finds the lock held', () => {
+  it("names the holder even when it looks in the moment between the holder's flock and its name", () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'lock-test-')), 'etcd')
+    const file = ['/run/lock', '/tmp'].map((d) => join(d, lockFile(dataDir))).find((f) => existsSync(dirname(f)))!
+    // A holder that takes the lock and writes its name half a second later.
+    const holder = spawn('/bin/sh', ['-c', sh`exec 9>>${file}; flock 9; echo ready; sleep 0.5; echo owner-X > ${file}; sleep 30`.text], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] })
+    try {
+      const ready = spawnSync('/bin/sh', ['-c', sh`until flock -n ${file} true; [ $? -eq 1 ]; do sleep 0.05; done`.text], { timeout: 10_000 })
+      expect(ready.status).toBe(0)
+      const waiter = spawnSync('/bin/sh', ['-c', lockScript(dataDir, 'owner-W', 0, '').text], { timeout: 20_000 })
+      expect(waiter.stdout.toString()).toMatch(/^held-by=owner-X$/m)
+    } finally {
+      try { process.kill(-holder.pid!, 'SIGKILL') } catch { /* gone */ }
+      rmSync(file, { force: true })
+      rmSync(dirname(dataDir), { recursive: true, force: true })
+    }
+  }, 30_000)
+})
