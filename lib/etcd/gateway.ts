@@ -131,24 +131,32 @@ export class Gateway {
   }
 
   /**
-   * A linearizable read of one key, for its timing only: etcd answers it once the
-   * cluster has a leader, and etcd 3.5 ends a read that waits for one, with an
-   * error, the moment a leader is elected. Resolves on any answer; rejects when
-   * the member cannot be reached or at the timeout.
-   */
-  async waitForLeader(timeoutMs: number): Promise<void> {
-    await this.send('POST', '/v3/kv/range', JSON.stringify({ key: b64('health'), limit: 1, keys_only: true }), timeoutMs)
-  }
-
-  /**
    * `endpoint hashkv --rev=N` of this member: over gRPC (lib/etcd/grpc.ts) on a
-   * connection of the same kind, as the gateway has no route for it.
+   * connection of the same kind, as the gateway has no route for it. The timeout
+   * covers the whole call, opening the connection (an SSH forward, TLS) included.
    */
   async hashKv(revision: number, timeoutMs = 15_000): Promise<HashKv> {
     const url = new URL(this.clientUrl)
-    const socket = await this.open(url.protocol === 'https:' ? ['h2'] : undefined)
+    const deadline = Date.now() + timeoutMs
+    let late = false
+    const opening = this.open(url.protocol === 'https:' ? ['h2'] : undefined)
+    let timer: NodeJS.Timeout | undefined
+    const socket = await Promise.race([
+      opening,
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          late = true
+          reject(new Error(`HashKV timed out after ${timeoutMs} ms (connecting)`))
+        }, timeoutMs)
+      }),
+    ]).finally(() => clearTimeout(timer))
+      .catch((err: unknown) => {
+        // A connection that comes up after the timeout is not left open.
+        if (late) void opening.then((s) => s.destroy(), () => {})
+        throw err
+      })
     try {
-      return parseHashKvResponse(await grpcUnary(`${url.protocol}//${url.host}`, socket, '/etcdserverpb.Maintenance/HashKV', hashKvRequest(revision), timeoutMs))
+      return parseHashKvResponse(await grpcUnary(`${url.protocol}//${url.host}`, socket, '/etcdserverpb.Maintenance/HashKV', hashKvRequest(revision), Math.max(1, deadline - Date.now())))
     } finally {
       socket.destroy()
     }

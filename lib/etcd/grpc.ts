@@ -128,7 +128,10 @@ export function grpcUnary(authority: string, socket: Duplex, path: string, messa
     let why = ''
     const take = (h: Record<string, unknown>) => {
       if (h['grpc-status'] !== undefined) status = String(h['grpc-status'])
-      if (h['grpc-message'] !== undefined) why = decodeURIComponent(String(h['grpc-message']))
+      if (h['grpc-message'] !== undefined) {
+        // Percent-encoded by gRPC; a sender that did not is shown as it sent it.
+        try { why = decodeURIComponent(String(h['grpc-message'])) } catch { why = String(h['grpc-message']) }
+      }
     }
     req.on('response', (h) => {
       const code = Number(h[constants.HTTP2_HEADER_STATUS])
@@ -138,6 +141,12 @@ export function grpcUnary(authority: string, socket: Duplex, path: string, messa
     req.on('trailers', take)
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('error', (e) => done(e))
+    // Reset or refused (RST_STREAM, GOAWAY) before an answer: said at once, not at the timeout.
+    req.on('close', () => done(new Error(`${path}: the stream closed before an answer${req.rstCode ? ` (HTTP/2 error code ${req.rstCode})` : ''}`)))
+    session.on('goaway', (code: number, lastStreamId: number) => {
+      // A graceful GOAWAY that includes this stream lets it finish; one that does not, ends it.
+      if (code !== constants.NGHTTP2_NO_ERROR || req.id === undefined || lastStreamId < req.id) done(new Error(`${path}: the server closed the connection (GOAWAY, code ${code}) before answering`))
+    })
     req.on('end', () => {
       if (status === undefined) return done(new Error(`${path}: the answer ended without a gRPC status`))
       if (status !== '0') return done(new Error(`${path} failed: gRPC status ${status}${why ? `: ${why}` : ''}`))

@@ -31,12 +31,10 @@ export function hostProblems(c: CheckInput): string[] {
   if (!f.bins.etcd) problems.push(`etcd binary not found ${where}`)
   else if (!f.version) problems.push(`cannot tell the version of ${f.bins.etcd}`)
   else if (!isSupported(f.version)) problems.push(`etcd ${f.version.text} is not supported (3.4 or newer)`)
+  // The survivor guard reads a running member's revision with it before anything changes
+  // (and 3.4 restores with it); the quorum wait and verification do not use it.
+  if (!f.bins.etcdctl) problems.push(`etcdctl not found ${where} (needed to read a running member's revision before anything changes, and to restore 3.4)`)
   if (f.version && isSupported(f.version)) {
-    // Health, status and hashkv are read over the member's own client port (no etcdctl there):
-    // etcdctl is needed only where it restores (3.4, or a 3.5 install without etcdutl).
-    if (!f.bins.etcdctl && (restoreTool(f.version) === 'etcdctl' || (!f.bins.etcdutl && f.version.minor < 6))) {
-      problems.push(`etcdctl not found ${where}: etcd ${f.version.text} restores with it${restoreTool(f.version) === 'etcdutl' ? ' when there is no etcdutl' : ''}`)
-    }
     if (restoreTool(f.version) === 'etcdutl' && !f.bins.etcdutl && f.version.minor >= 6) {
       problems.push(`etcdutl not found ${where}: etcd ${f.version.text} restores only with etcdutl`)
     }

@@ -38,10 +38,6 @@ export const POLL = {
   forgetSilentMs: 5000,
   /** One /health request. */
   timeoutMs: 3000,
-  /** A read that waits for a leader (see waitForQuorum), at most this long. */
-  leaderWaitMs: 1500,
-  /** ...and wakes the poller only if it was held at least this long (an answer at once is not news of a leader). */
-  leaderHeldMs: 50,
 }
 
 export const NOT_ASKED: MemberWatch = { healthy: false, last: 'not answered yet' }
@@ -97,26 +93,6 @@ export async function waitForQuorum(
   const stop = o.signal ? AbortSignal.any([over.signal, o.signal]) : over.signal
   const stopped = new Promise<void>((resolve) => (stop.aborted ? resolve() : stop.addEventListener('abort', () => resolve(), { once: true })))
 
-  // A member that is up but has no leader yet also gets a read that waits for one
-  // (Gateway.waitForLeader), one at a time: when it ends, /health is asked at once
-  // instead of at the next poll, so the quorum is seen as it forms. The polling goes
-  // on regardless (an etcd that holds the read longer, as 3.4 does, is seen no later
-  // than without it), and a read answered at once wakes nothing (no faster polling).
-  const wakes = new Map<string, () => void>()
-  // Woken while it was asking (not asleep): it asks again without sleeping.
-  const woken = new Set<string>()
-  const leaderWaits = new Set<string>()
-  const waitForLeader = async (name: string, gw: Gateway) => {
-    if (leaderWaits.has(name)) return
-    leaderWaits.add(name)
-    const started = Date.now()
-    const answered = await gw.waitForLeader(POLL.leaderWaitMs).then(() => true, () => false)
-    leaderWaits.delete(name)
-    if (stop.aborted || !answered || Date.now() - started < POLL.leaderHeldMs) return
-    const wake = wakes.get(name)
-    if (wake) wake()
-    else woken.add(name)
-  }
   const watch = async (name: string) => {
     const gw = view.get(name)!.gateway
     while (!stop.aborted) {
@@ -127,12 +103,7 @@ export async function waitForQuorum(
       watches.set(name, w)
       shows.get(name)?.(w.healthy ? 'healthy' : `waiting: ${w.last}`)
       if (everyoneHealthy(watches.values())) return over.abort()
-      if (answer.kind === 'unhealthy' && /no leader/i.test(answer.reason)) void waitForLeader(name, gw)
-      if (woken.delete(name)) continue
-      const nap = new AbortController()
-      wakes.set(name, () => nap.abort())
-      await sleep(Math.max(0, started + nextProbeAfter(w) - Date.now()), undefined, { signal: AbortSignal.any([stop, nap.signal]) }).catch(() => {})
-      wakes.delete(name)
+      await sleep(Math.max(0, started + nextProbeAfter(w) - Date.now()), undefined, { signal: stop }).catch(() => {})
     }
   }
   const poller = (async () => {

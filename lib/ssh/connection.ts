@@ -127,6 +127,8 @@ export class SshHost {
 
   /** Connects (through the jump host if any) and verifies the host key. */
   static async connect(name: string, target: SshTarget, options: ConnectOptions = {}): Promise<SshHost> {
+    // Given up before it began (queued behind others when the run ended): nothing is read or said.
+    if (options.signal?.aborted) throw new ConnectError(name, `connecting to ${target.host}:${target.port} was given up: the run ended first`)
     let bastion: SshHost | undefined
     let sock: Readable | undefined
     if (target.jump) {
@@ -365,6 +367,7 @@ function open(label: string, target: SshTarget, options: ConnectOptions, sock?: 
       signal?.removeEventListener('abort', abandon)
       resolve({ client, hostKey })
     })
+    client.on('close', () => signal?.removeEventListener('abort', abandon))
     client.on('error', (err: Error & { level?: string }) => {
       client.end()
       if (keyProblem) return reject(keyProblem)

@@ -64,7 +64,9 @@ export async function connectAll(
   return runPhase(ui, journal, 'connect', 'Connect over SSH', members.map((m) => ({
     host: m.name,
     run: async () => {
-      const host = await (started?.get(m.name) ?? SshHost.connect(m.name, m.ssh, options))
+      let host = await (started?.get(m.name) ?? SshHost.connect(m.name, m.ssh, options))
+      // Made early and lost meanwhile (the snapshot check took long): made again.
+      if (host.closed) host = await SshHost.connect(m.name, m.ssh, options)
       pool.hosts.set(m.name, host)
       return { value: host, text: `${targetLabel(m.ssh)}${m.ssh.become ? ' (sudo)' : ''}` }
     },

@@ -3,7 +3,7 @@
 // answers as etcd does (a message and grpc-status 0), refuses (a non-zero status
 // with its message), or never answers.
 import { connect, type Socket } from 'node:net'
-import { createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2'
+import { constants, createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { grpcFrame, grpcMessage, grpcUnary, hashKvRequest, parseHashKvResponse, readFields, varint } from '../../lib/etcd/grpc.ts'
@@ -68,6 +68,7 @@ describe('grpcUnary', () => {
     const server = createServer()
     servers.push(server)
     server.on('stream', (stream) => {
+      stream.on('error', () => {})
       const body: Buffer[] = []
       stream.on('data', (c: Buffer) => body.push(c))
       stream.on('end', () => answer(stream, Buffer.concat(body)))
@@ -99,6 +100,20 @@ describe('grpcUnary', () => {
     })
     await expect(grpcUnary('http://127.0.0.1', s, '/etcdserverpb.Maintenance/HashKV', hashKvRequest(9), 5000))
       .rejects.toThrow('gRPC status 11: etcdserver: mvcc: required revision is a future revision')
+  })
+
+  it('rejects at once a stream the server resets, or a connection it ends with an error (GOAWAY), not at the timeout', async () => {
+    const reset = await serve((stream) => stream.close(constants.NGHTTP2_REFUSED_STREAM))
+    await expect(grpcUnary('http://127.0.0.1', reset, '/x', Buffer.alloc(0), 60_000)).rejects.toThrow(/REFUSED_STREAM|error code 7/)
+    const away = await serve((stream) => stream.session!.goaway(constants.NGHTTP2_INTERNAL_ERROR))
+    await expect(grpcUnary('http://127.0.0.1', away, '/x', Buffer.alloc(0), 60_000)).rejects.toThrow(/GOAWAY, code 2|closed/)
+  }, 20_000)
+
+  it('shows a grpc-message that is not percent-encoded as it came', async () => {
+    const s = await serve((stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': '100% bad' }, { endStream: true })
+    })
+    await expect(grpcUnary('http://127.0.0.1', s, '/x', Buffer.alloc(0), 5000)).rejects.toThrow('gRPC status 13: 100% bad')
   })
 
   it('rejects an answer with no gRPC status, and one that never comes', async () => {

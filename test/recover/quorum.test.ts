@@ -75,17 +75,6 @@ async function fakeMember(index: number, mode: Mode): Promise<FakeMember> {
   const server = createServer((req, res) => {
     f.requests.push(req.url ?? '')
     if (f.mode === 'hang') return
-    // A read that waits for a leader: held while this member has none, answered once it is healthy.
-    if (req.url === '/v3/kv/range' && f.mode === 'unhealthy') {
-      req.resume()
-      const held = setInterval(() => {
-        if (f.mode !== 'healthy') return
-        clearInterval(held)
-        res.writeHead(200).end(JSON.stringify({ header: { revision: '120' } }))
-      }, 10)
-      res.on('close', () => clearInterval(held))
-      return
-    }
     if (req.url === '/health') {
       const ok = f.mode === 'healthy'
       res.writeHead(ok ? 200 : 503).end(JSON.stringify(ok ? { health: 'true', reason: '' } : { health: 'false', reason: 'RAFT NO LEADER' }))
@@ -162,19 +151,6 @@ describe('waitForQuorum', () => {
     // The healthy members were not asked at the waiting member's pace.
     expect(fs[0].requests.filter((r) => r === '/health').length).toBeLessThan(fs[2].requests.filter((r) => r === '/health').length)
     expect([...q.view.values()].map((v) => [v.healthy, v.status?.revision])).toEqual([[true, 120], [true, 120], [true, 120]])
-  }, 30_000)
-
-  it('asks /health again the moment a read waiting for a leader ends, not at the next poll', async () => {
-    // Polling alone would not ask the waiting member again within the wait's timeout.
-    POLL.waitingMs = 60_000
-    const fs = await Promise.all([0, 1, 2].map((i) => fakeMember(i, i === 2 ? 'unhealthy' : 'healthy')))
-    setTimeout(() => { fs[2].mode = 'healthy' }, 300)
-    const q = await waitForQuorum(plan, hostsOf(fs), { ui: silentUi(), timeoutMs: 10_000 }, new Journal())
-    expect(q.failed).toEqual([])
-    expect(fs[2].requests.filter((r) => r === '/health')).toHaveLength(2)
-    expect(fs[2].requests.filter((r) => r === '/v3/kv/range')).toHaveLength(1)
-    // The members that were healthy from the start were never sent one.
-    expect(fs[0].requests.filter((r) => r === '/v3/kv/range')).toEqual([])
   }, 30_000)
 
   it('does not forget a member that answered healthy and then timed out', async () => {

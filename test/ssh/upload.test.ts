@@ -25,7 +25,7 @@ writeFileSync(file, bytes)
  * its buffer fills and never drains. `highWaterMark` as ssh2's channels have it (2 MiB)
  * or smaller.
  */
-function target(name: string, o: { stuck?: boolean; delayMs?: number; highWaterMark?: number } = {}): UploadTarget {
+function target(name: string, o: { stuck?: boolean; delayMs?: number; highWaterMark?: number; tick?: () => Promise<void> } = {}): UploadTarget {
   const chunks: Buffer[] = []
   let received = 0
   let done!: () => void
@@ -34,12 +34,14 @@ function target(name: string, o: { stuck?: boolean; delayMs?: number; highWaterM
     highWaterMark: o.highWaterMark ?? 1 << 16,
     write(chunk: Buffer, _enc, cb) {
       if (o.stuck) return // never calls back: nothing more is taken
-      setTimeout(() => {
+      const take = () => {
         chunks.push(chunk)
         received += chunk.length
         if (received >= bytes.length) done()
         cb()
-      }, o.delayMs ?? 0)
+      }
+      if (o.tick) void o.tick().then(take)
+      else setTimeout(take, o.delayMs ?? 0)
     },
   }) as unknown as ClientChannel
   let fail!: (e: Error) => void
@@ -108,9 +110,19 @@ describe('fanOutUpload', () => {
   })
 
   it('cuts no one when every host is slow alike (the link, not one host)', async () => {
-    // Each channel takes a chunk only after longer than the stall limit: all wait together, none is singled out.
-    const out = await fanOutUpload(file, [target('a', { delayMs: 60 }), target('b', { delayMs: 60 })], undefined, { stallMs: 20 })
-    expect(out.map((o) => o.ok)).toEqual([true, true])
+    // Each channel takes a chunk only after longer than the stall limit, all on one shared
+    // clock (one link): all wait together, none is singled out. (Separate timers would let
+    // one host drain a moment before the other on a loaded machine, and that moment is what
+    // a host that holds the others back looks like.)
+    let next: Promise<void> = new Promise((r) => setTimeout(r, 60))
+    const clock = setInterval(() => { next = new Promise((r) => setTimeout(r, 60)) }, 60)
+    try {
+      const tick = () => next
+      const out = await fanOutUpload(file, [target('a', { tick }), target('b', { tick })], undefined, { stallMs: 20 })
+      expect(out.map((o) => o.ok)).toEqual([true, true])
+    } finally {
+      clearInterval(clock)
+    }
   })
 })
 
