@@ -9,6 +9,7 @@
 // Deterministic from a seed, so two benches write the same data. Not a real
 // API server's bytes: close enough in shape that zstd finds what it finds there.
 import { createCipheriv, createHash } from 'node:crypto'
+import { varint } from '../etcd/protobuf.ts'
 
 /** A small fast PRNG (mulberry32) from a string seed: the same objects every time. */
 function rng(seed: string): () => number {
@@ -28,13 +29,7 @@ const REGISTRIES = ['registry.k8s.io', 'docker.io/library', 'quay.io/prometheus'
 /** Protobuf-like field: tag byte, varint length, bytes. */
 function field(tag: number, value: string | Buffer): Buffer {
   const body = typeof value === 'string' ? Buffer.from(value) : value
-  const len: number[] = []
-  let n = body.length
-  do {
-    len.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0))
-    n >>>= 7
-  } while (n)
-  return Buffer.concat([Buffer.from([(tag << 3) | 2, ...len]), body])
+  return Buffer.concat([Buffer.from([(tag << 3) | 2]), varint(BigInt(body.length)), body])
 }
 
 /**

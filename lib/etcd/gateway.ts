@@ -137,29 +137,8 @@ export class Gateway {
    */
   async hashKv(revision: number, timeoutMs = 15_000): Promise<HashKv> {
     const url = new URL(this.clientUrl)
-    const deadline = Date.now() + timeoutMs
-    let late = false
-    const opening = this.open(url.protocol === 'https:' ? ['h2'] : undefined)
-    let timer: NodeJS.Timeout | undefined
-    const socket = await Promise.race([
-      opening,
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => {
-          late = true
-          reject(new Error(`HashKV timed out after ${timeoutMs} ms (connecting)`))
-        }, timeoutMs)
-      }),
-    ]).finally(() => clearTimeout(timer))
-      .catch((err: unknown) => {
-        // A connection that comes up after the timeout is not left open.
-        if (late) void opening.then((s) => s.destroy(), () => {})
-        throw err
-      })
-    try {
-      return parseHashKvResponse(await grpcUnary(`${url.protocol}//${url.host}`, socket, '/etcdserverpb.Maintenance/HashKV', hashKvRequest(revision), Math.max(1, deadline - Date.now())))
-    } finally {
-      socket.destroy()
-    }
+    const connection = this.open(url.protocol === 'https:' ? ['h2'] : undefined)
+    return parseHashKvResponse(await grpcUnary(`${url.protocol}//${url.host}`, connection, '/etcdserverpb.Maintenance/HashKV', hashKvRequest(revision), timeoutMs))
   }
 
   /** `endpoint status` of this member alone (works without quorum). */

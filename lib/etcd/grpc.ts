@@ -2,57 +2,10 @@
 // maps it onto /v3/maintenance/hash, which answers Hash instead). It is asked over
 // gRPC itself, HTTP/2 on a connection the member's host forwards (as the gateway's
 // are), so verification starts no etcdctl process on any host. The request and the
-// answer are a few protobuf fields, encoded and read here by hand.
+// answer are a few protobuf fields, written and read with protobuf.ts.
 import { connect as http2Connect, constants } from 'node:http2'
 import type { Duplex } from 'node:stream'
-
-/** A base-128 varint, as protobuf writes an int64 (a negative one in ten bytes). */
-export function varint(n: bigint): Buffer {
-  let v = BigInt.asUintN(64, n)
-  const out: number[] = []
-  do {
-    let b = Number(v & 0x7fn)
-    v >>= 7n
-    if (v) b |= 0x80
-    out.push(b)
-  } while (v)
-  return Buffer.from(out)
-}
-
-/** Protobuf fields of one message: field number to its last value (varints as bigint, length-delimited as bytes). */
-export function readFields(buf: Buffer): Map<number, bigint | Buffer> {
-  const fields = new Map<number, bigint | Buffer>()
-  let i = 0
-  const readVarint = (): bigint => {
-    let v = 0n
-    for (let shift = 0n; ; shift += 7n) {
-      if (i >= buf.length) throw new Error('protobuf: a varint runs past the end')
-      if (shift > 63n) throw new Error('protobuf: a varint longer than 10 bytes')
-      const b = buf[i++]
-      v |= BigInt(b & 0x7f) << shift
-      if (!(b & 0x80)) return BigInt.asUintN(64, v)
-    }
-  }
-  while (i < buf.length) {
-    const key = readVarint()
-    const field = Number(key >> 3n)
-    switch (Number(key & 7n)) {
-      case 0: fields.set(field, readVarint()); break
-      case 1: i += 8; break
-      case 2: {
-        const len = Number(readVarint())
-        if (i + len > buf.length) throw new Error('protobuf: a field runs past the end')
-        fields.set(field, buf.subarray(i, i + len))
-        i += len
-        break
-      }
-      case 5: i += 4; break
-      default: throw new Error(`protobuf: wire type ${Number(key & 7n)} is not one etcd sends here`)
-    }
-    if (i > buf.length) throw new Error('protobuf: a field runs past the end')
-  }
-  return fields
-}
+import { readFields, varint } from './protobuf.ts'
 
 /** A gRPC message frame: not compressed, its length, the message. */
 export function grpcFrame(message: Buffer): Buffer {
@@ -98,11 +51,23 @@ export function parseHashKvResponse(message: Buffer): HashKv {
 }
 
 /**
- * One unary gRPC call over `socket` (already TLS, with ALPN h2, for an https
- * member). Resolves with the answer's message; rejects with grpc-status and
- * grpc-message when etcd refused it, or at the timeout.
+ * One unary gRPC call over `connection` (already TLS, with ALPN h2, for an https
+ * member), which it owns and ends. Resolves with the answer's message; rejects with
+ * grpc-status and grpc-message when etcd refused it, or at the timeout, which
+ * counts from the call (opening the connection included).
  */
-export function grpcUnary(authority: string, socket: Duplex, path: string, message: Buffer, timeoutMs: number): Promise<Buffer> {
+export async function grpcUnary(authority: string, connection: Duplex | Promise<Duplex>, path: string, message: Buffer, timeoutMs: number): Promise<Buffer> {
+  const t0 = Date.now()
+  const opening = Promise.resolve(connection)
+  let connecting: NodeJS.Timeout | undefined
+  const socket = await Promise.race([opening, new Promise<never>((_resolve, reject) => {
+    connecting = setTimeout(() => {
+      // One that comes up later is not left open.
+      void opening.then((s) => s.destroy(), () => {})
+      reject(new Error(`${path} timed out after ${timeoutMs} ms (connecting)`))
+    }, timeoutMs)
+  })]).finally(() => clearTimeout(connecting))
+  const left = Math.max(1, timeoutMs - (Date.now() - t0))
   return new Promise((resolve, reject) => {
     const session = http2Connect(authority, { createConnection: () => socket as never })
     let settled = false
@@ -112,10 +77,11 @@ export function grpcUnary(authority: string, socket: Duplex, path: string, messa
       clearTimeout(timer)
       session.close()
       session.destroy()
+      socket.destroy()
       if (err) reject(err)
       else resolve(value!)
     }
-    const timer = setTimeout(() => done(new Error(`${path} timed out after ${timeoutMs} ms`)), timeoutMs)
+    const timer = setTimeout(() => done(new Error(`${path} timed out after ${timeoutMs} ms`)), left)
     session.on('error', (e) => done(e))
     const req = session.request({
       [constants.HTTP2_HEADER_METHOD]: 'POST',

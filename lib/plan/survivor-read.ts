@@ -13,6 +13,7 @@ import { findPidsScript } from '../etcd/process.ts'
 import { FIND_BIN } from './facts.ts'
 import { isSafeAbsolutePath } from './grammar.ts'
 import { BoltWalkUnavailable, boltWalkScript, factsFromWalk } from '../etcd/bolt-walk.ts'
+import { tryReadFields } from '../etcd/protobuf.ts'
 
 export interface HeldReadInput {
   dataDir: string
@@ -183,10 +184,10 @@ export function walIds(hex: string): { memberId: string; clusterId: string } | u
     const pad = lenField >> 63n ? Number((lenField >> 56n) & 0x7n) : 0
     const rec = b.subarray(pos + 8, pos + 8 + len)
     if (rec.length < len || len === 0) return undefined
-    const fields = protoFields(rec)
+    const fields = tryReadFields(rec)
     if (!fields) return undefined
     if (fields.get(1) === 1n && fields.has(3)) {
-      const meta = protoFields(fields.get(3) as Buffer)
+      const meta = tryReadFields(fields.get(3) as Buffer)
       const node = meta?.get(1)
       const cluster = meta?.get(2)
       if (typeof node !== 'bigint' || typeof cluster !== 'bigint' || cluster === 0n) return undefined
@@ -195,37 +196,4 @@ export function walIds(hex: string): { memberId: string; clusterId: string } | u
     pos += 8 + len + pad
   }
   return undefined
-}
-
-/** Varint and length-delimited fields of one protobuf message; undefined if malformed. */
-function protoFields(b: Buffer): Map<number, bigint | Buffer> | undefined {
-  const out = new Map<number, bigint | Buffer>()
-  let i = 0
-  const varint = (): bigint | undefined => {
-    let v = 0n
-    for (let shift = 0n; shift < 70n; shift += 7n) {
-      if (i >= b.length) return undefined
-      const byte = b[i++]
-      v |= BigInt(byte & 0x7f) << shift
-      if (!(byte & 0x80)) return v
-    }
-    return undefined
-  }
-  while (i < b.length) {
-    const key = varint()
-    if (key === undefined) return undefined
-    const field = Number(key >> 3n)
-    const type = Number(key & 7n)
-    if (type === 0) {
-      const v = varint()
-      if (v === undefined) return undefined
-      out.set(field, v)
-    } else if (type === 2) {
-      const n = varint()
-      if (n === undefined || i + Number(n) > b.length) return undefined
-      out.set(field, b.subarray(i, i + Number(n)))
-      i += Number(n)
-    } else return undefined
-  }
-  return out
 }

@@ -128,7 +128,7 @@ export class SshHost {
   /** Connects (through the jump host if any) and verifies the host key. */
   static async connect(name: string, target: SshTarget, options: ConnectOptions = {}): Promise<SshHost> {
     // Given up before it began (queued behind others when the run ended): nothing is read or said.
-    if (options.signal?.aborted) throw new ConnectError(name, `connecting to ${target.host}:${target.port} was given up: the run ended first`)
+    if (options.signal?.aborted) throw givenUp(name, target)
     let bastion: SshHost | undefined
     let sock: Readable | undefined
     if (target.jump) {
@@ -335,6 +335,9 @@ export function identities(target: SshTarget, label: string): Buffer[] {
   return DEFAULT_IDENTITIES.map((f) => join(homedir(), '.ssh', f)).filter(existsSync).map((f) => readFileSync(f))
 }
 
+/** A connection the run gave up before it was made (ConnectOptions.signal). */
+const givenUp = (label: string, target: SshTarget) => new ConnectError(label, `connecting to ${target.host}:${target.port} was given up: the run ended first`)
+
 function open(label: string, target: SshTarget, options: ConnectOptions, sock?: Readable): Promise<{ client: Client; hostKey?: Buffer }> {
   const knownHostsFiles = target.knownHostsFiles ?? [options.knownHostsFile ?? join(homedir(), '.ssh', 'known_hosts')]
   const knownHostsFile = knownHostsFiles.join(' ')
@@ -359,7 +362,7 @@ function open(label: string, target: SshTarget, options: ConnectOptions, sock?: 
     const signal = options.signal
     const abandon = () => {
       client.destroy()
-      reject(new ConnectError(label, `connecting to ${target.host}:${target.port} was given up: the run ended first`))
+      reject(givenUp(label, target))
     }
     if (signal?.aborted) return abandon()
     signal?.addEventListener('abort', abandon, { once: true })

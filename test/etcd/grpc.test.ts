@@ -5,8 +5,10 @@
 import { connect, type Socket } from 'node:net'
 import { constants, createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2'
 import type { AddressInfo } from 'node:net'
+import { PassThrough } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
-import { grpcFrame, grpcMessage, grpcUnary, hashKvRequest, parseHashKvResponse, readFields, varint } from '../../lib/etcd/grpc.ts'
+import { grpcFrame, grpcMessage, grpcUnary, hashKvRequest, parseHashKvResponse } from '../../lib/etcd/grpc.ts'
+import { readFields, varint } from '../../lib/etcd/protobuf.ts'
 
 describe('protobuf by hand', () => {
   it('writes varints as protobuf does, a negative int64 in ten bytes', () => {
@@ -114,6 +116,15 @@ describe('grpcUnary', () => {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': '100% bad' }, { endStream: true })
     })
     await expect(grpcUnary('http://127.0.0.1', s, '/x', Buffer.alloc(0), 5000)).rejects.toThrow('gRPC status 13: 100% bad')
+  })
+
+  it('counts opening the connection in its timeout, and ends a connection that comes up too late', async () => {
+    const late = new PassThrough()
+    let arrive!: (s: PassThrough) => void
+    const opening = new Promise<PassThrough>((r) => { arrive = r })
+    await expect(grpcUnary('http://127.0.0.1', opening, '/x', Buffer.alloc(0), 100)).rejects.toThrow(/timed out after 100 ms \(connecting\)/)
+    arrive(late)
+    await expect.poll(() => late.destroyed).toBe(true)
   })
 
   it('rejects an answer with no gRPC status, and one that never comes', async () => {
