@@ -194,10 +194,10 @@ export function acquireLock(
   // password (-K) the first bytes are sudo's, and spawn hands on only what follows.
   let onStdout: (chunk: Buffer) => void = () => {}
   const owner = options.owner ?? ownerLine()
-  const { channel, result } = host.spawn(lockScript(dataDir, owner, options.waitSeconds, options.takeover, options.then), {
-    allowFailure: true,
-    onData: (chunk, stream) => { if (stream === 'stdout') onStdout(chunk) },
-  })
+  const script = lockScript(dataDir, owner, options.waitSeconds, options.takeover, options.then)
+  const onData = (chunk: Buffer, stream: 'stdout' | 'stderr') => { if (stream === 'stdout') onStdout(chunk) }
+  // The login shell startConnecting began for this, if any: its wait is over or under way.
+  const { channel, result } = host.takeStandby(script, { onData }) ?? host.spawn(script, { allowFailure: true, onData })
   const session = new StepSession(host.name, (line) => void channel.then((c) => c.write(line)), (pgid) => void host.killGroup(pgid))
   return new Promise<HeldLock>((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0)

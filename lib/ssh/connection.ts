@@ -94,6 +94,19 @@ export interface ExecOptions {
 /** How a step that may time out reports its process group on stderr (removed from what callers see). */
 const PGID_MARKER = 'etcd-rescue-pgid'
 
+/** What a standby command's taker gives: its output as bytes, as the persistent session reads it. */
+export type StandbyOptions = Pick<ExecOptions, 'onData'>
+
+/**
+ * A standby's command: one line on stdin, the script (base64), then the script in
+ * its place with the rest of stdin. `read` takes a pipe byte by byte, never past the
+ * line. EOF first (the run ended before it was needed): it exits having done nothing.
+ */
+const STANDBY: Script = sh`IFS= read -r s || exit 0
+command -v base64 >/dev/null 2>&1 || { echo "base64 not found (coreutils)" >&2; exit 69; }
+s=$(printf '%s' "$s" | base64 -d) || { echo "the script sent to this host did not decode" >&2; exit 70; }
+exec sh -c "$s"`
+
 export function targetLabel(t: SshTarget): string {
   const hop = t.jump ? ` via ${targetLabel(t.jump)}` : ''
   return `${t.user ? `${t.user}@` : ''}${t.host}:${t.port}${hop}`
@@ -291,6 +304,49 @@ ${command}` : command
   async killGroup(pgid: number): Promise<void> {
     await this.exec(sh`pg=${pgid}; kill -TERM "-$pg" 2>/dev/null || exit 0; sleep 2; kill -KILL "-$pg" 2>/dev/null; exit 0`, { allowFailure: true, timeoutMs: undefined })
       .catch(() => undefined)
+  }
+
+  /**
+   * Starts a remote command now whose script is given later (takeStandby): the
+   * login shell, the slow part of a command's start on many hosts (profile
+   * scripts, version-manager hooks), runs while this machine still works out
+   * what the script is. Until then it only waits for one line on its stdin and
+   * runs nothing; a connection closed before it is used ends it (EOF), nothing
+   * done. Only the first command of a run is worth it: a persistent session's
+   * later steps start no login shell.
+   */
+  startStandby(): void {
+    if (this.standby || this.closed) return
+    let taker: ExecOptions | undefined
+    // What the login shell says before the script runs (a profile's chatter) goes to the taker.
+    const early: Array<[Buffer, 'stdout' | 'stderr']> = []
+    const { channel, result } = this.spawn(STANDBY, {
+      allowFailure: true,
+      onData: (d, stream) => (taker?.onData ? taker.onData(d, stream) : early.push([d, stream])),
+    })
+    this.standby = {
+      run: (command, options) => {
+        taker = options
+        for (const [d, stream] of early.splice(0)) options.onData?.(d, stream)
+        void channel.then((c) => c.write(`${Buffer.from(command.text).toString('base64')}\n`), () => {})
+        return { channel, result }
+      },
+    }
+  }
+
+  private standby?: { run(command: Script, options: StandbyOptions): { channel: Promise<ClientChannel>; result: Promise<ExecResult> } }
+
+  /**
+   * Runs `command` in the shell startStandby started (as spawn would, without
+   * waiting for a login shell), or undefined when there is none (never started,
+   * already taken, or its connection is gone). Its exit never rejects the
+   * result (allowFailure); its output comes only through onData.
+   */
+  takeStandby(command: Script, options: StandbyOptions): { channel: Promise<ClientChannel>; result: Promise<ExecResult> } | undefined {
+    const s = this.standby
+    this.standby = undefined
+    if (!s || this.closed) return undefined
+    return s.run(command, options)
   }
 
   exec(command: Script, options: ExecOptions = {}): Promise<ExecResult> {

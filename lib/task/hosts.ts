@@ -28,8 +28,10 @@ export class HostPool {
 /**
  * Starts connecting to every member (`forks` at a time) before the run shows its
  * connect phase: the SSH handshakes go on while this machine still checks the
- * snapshot. Connecting changes nothing on a host (no command runs). connectAll then
- * takes these. A connection still being made when the pool is closed is given up.
+ * snapshot. Each host's first command starts too (SshHost.startStandby), so its login
+ * shell runs meanwhile; it waits for its script and runs nothing else, so nothing
+ * changes on a host before the check passed. connectAll then takes these. A
+ * connection still being made when the pool is closed is given up.
  */
 export function startConnecting(members: Member[], pool: HostPool, options: ConnectOptions, forks: number): Map<string, Promise<SshHost>> {
   const limit = pLimit(forks)
@@ -43,6 +45,8 @@ export function startConnecting(members: Member[], pool: HostPool, options: Conn
       }
       // In the pool at once, so that closeAll closes it even if the run ends before connectAll.
       pool.hosts.set(m.name, host)
+      // The run's first command (the lock's) gets its login shell now; it waits for its script.
+      host.startStandby()
       return host
     })
     p.catch(() => {})

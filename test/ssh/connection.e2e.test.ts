@@ -83,6 +83,45 @@ describe('ssh on the lab', () => {
     }
   })
 
+  it('starts a command\'s login shell before its script is known, then runs the script with the rest of stdin', async () => {
+    const pub = (await onHost(ctx.lab, 2, 'cat /root/.ssh/authorized_keys')).trim()
+    // A login shell that leaves a mark and talks on stdout, as profile scripts do.
+    await onHost(ctx.lab, 2, [
+      "useradd -m -s /bin/bash -p '*' lazy",
+      `mkdir -p /home/lazy/.ssh && echo '${pub}' > /home/lazy/.ssh/authorized_keys && chown -R lazy: /home/lazy/.ssh && chmod 700 /home/lazy/.ssh`,
+      "printf '%s\\n' 'echo \"login $$\" >> /tmp/lazy-logins' 'echo chatter' > /home/lazy/.bashrc",
+    ].join(' && '))
+    const logins = async () => (await onHost(ctx.lab, 2, 'cat /tmp/lazy-logins 2>/dev/null || true')).split('\n').filter(Boolean).length
+    const waitFor = async (what: () => Promise<boolean>, label: string) => {
+      for (let i = 0; i < 100 && !(await what()); i++) await new Promise((r) => setTimeout(r, 100))
+      expect(await what(), label).toBe(true)
+    }
+    const h = await SshHost.connect('lazy', target(1, { user: 'lazy' }))
+    try {
+      h.startStandby()
+      // Its login shell ran, though no script was given yet.
+      await waitFor(async () => (await logins()) === 1, 'the standby\'s login shell ran')
+      let out = ''
+      const got = h.takeStandby(trusted('echo "runs as $(id -un)"; IFS= read -r l; echo "then read: $l"'), { onData: (d, s) => { if (s === 'stdout') out += d.toString() } })
+      expect(got).toBeDefined()
+      ;(await got!.channel).end('the rest of stdin\n')
+      expect((await got!.result).code).toBe(0)
+      expect(out).toBe('chatter\nruns as lazy\nthen read: the rest of stdin\n')
+      expect(await logins(), 'no second login shell').toBe(1)
+      expect(h.commandStarts).toBe(1)
+      // Taken once only.
+      expect(h.takeStandby(trusted('true'), {})).toBeUndefined()
+    } finally {
+      h.close()
+    }
+    // One never taken: when its connection closes it ends, having run nothing.
+    const idle = await SshHost.connect('lazy', target(1, { user: 'lazy' }))
+    idle.startStandby()
+    await waitFor(async () => (await logins()) === 2, 'the second standby\'s login shell ran')
+    idle.close()
+    await waitFor(async () => (await onHost(ctx.lab, 2, 'pgrep -u lazy >/dev/null && echo left || echo none')).trim() === 'none', 'nothing of the unused standby is left on the host')
+  })
+
   it('names the host and the reason when login is refused', async () => {
     const err = await SshHost.connect('etcd1', target(0, { user: 'nobody-here' })).catch((e) => e)
     expect(err.name).toBe('AuthError')
