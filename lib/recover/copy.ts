@@ -16,7 +16,7 @@ import { NO_ZSTD, unUploadScript, uploadCheckScript, uploadReceiveScript, upload
 import type { HeldLock } from './lock.ts'
 import type { MemberPaths } from '../plan/paths.ts'
 import { formatError } from '../errors.ts'
-import { fanOutUpload } from '../ssh/upload.ts'
+import { answerWithinMs, fanOutUpload } from '../ssh/upload.ts'
 import type { HostPool } from '../task/hosts.ts'
 import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
@@ -112,7 +112,7 @@ export function startUploads(file: string, sha256: string, size: number, targets
           sent.set(t.name, bytes)
           views.get(t.name)?.(zstd ? compressedProgress(bytes, size, t0) : progress(bytes, size, t0))
         },
-      })), ctl.signal).catch((error) => go.map(() => ({ ok: false as const, error })))
+      })), ctl.signal, { answerWithinMs: answerWithinMs(size) }).catch((error) => go.map(() => ({ ok: false as const, error })))
       const secs = (Date.now() - t0) / 1000
       go.forEach(({ t, check }, j) => {
         const out = outcomes[j]
@@ -221,7 +221,7 @@ export function startCopy(o: CopyOptions): Uploads {
         onBytes?.(m.name, bytes)
         views.get(m.name)?.(compressedProgress(bytes, size, t0))
       },
-    }))).catch((error) => members.map(() => ({ ok: false as const, error })))
+    })), undefined, { answerWithinMs: answerWithinMs(size) }).catch((error) => members.map(() => ({ ok: false as const, error })))
     const secs = (Date.now() - t0) / 1000
     members.forEach((m, j) => {
       const out = outcomes[j]

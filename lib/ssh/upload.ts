@@ -98,19 +98,32 @@ export const STALL_MS = 10_000
 const ALONE_FACTOR = 6
 
 /**
+ * From the moment a host's channel has taken the whole file (all of it in its SSH
+ * window) to its answer: its last writes, and the hash that reads the file back,
+ * given 20 MB/s at worst, plus a minute. A host that says nothing for longer (its
+ * disk hung under the last writes or the hash; the connection itself still
+ * answering keepalives) has its copy ended, so the run does not wait forever.
+ */
+export function answerWithinMs(fileBytes: number): number {
+  return 60_000 + Math.ceil(fileBytes / 20e6) * 1000
+}
+
+/**
  * `source`: a local file, or a function opening the stream to send (e.g. the file
  * compressed: over a session it goes in frames, its length not being known first).
  * `signal`: stop sending and close every channel (each host's script then removes its part file).
  */
-export async function fanOutUpload(source: string | (() => Readable), targets: UploadTarget[], signal?: AbortSignal, o: { stallMs?: number } = {}): Promise<UploadOutcome[]> {
+export async function fanOutUpload(source: string | (() => Readable), targets: UploadTarget[], signal?: AbortSignal, o: { stallMs?: number; answerWithinMs?: number } = {}): Promise<UploadOutcome[]> {
   const stallMs = o.stallMs ?? STALL_MS
   const size = typeof source === 'string' ? statSync(source).size : undefined
+  // A stream's length is not known here; its caller knows the file's (default: 1 GiB's limit).
+  const answerMs = o.answerWithinMs ?? answerWithinMs(size ?? 2 ** 30)
   const sinks = targets.map((t) => {
     // Per host: bytes handed over, whether it still takes them, and since when (and with how
     // much in its channel's buffer) the shared read waits for it.
     let stallNow!: () => void
     const stalledP = new Promise<'stalled'>((r) => { stallNow = () => r('stalled') })
-    const base = { target: t, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, waitingSince: 0, buffered: 0, stalled: undefined as 'others' | 'alone' | undefined, stalledP, stallNow }
+    const base = { target: t, sent: 0, alive: true, stream: undefined as ClientChannel | undefined, waitingSince: 0, buffered: 0, stalled: undefined as 'others' | 'alone' | 'silent' | undefined, stalledP, stallNow, answered: false, tookAllAt: 0 }
     if (t.via) {
       const via = t.via
       let fed!: () => void
@@ -178,6 +191,17 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   let readDone = false
   const watch = setInterval(() => {
     const now = Date.now()
+    // Each host that took the whole file and has not answered: its answer is due within answerMs.
+    if (readDone) {
+      for (const s of sinks) {
+        if (!s.alive || s.answered || s.stalled || waiting.has(s)) continue
+        s.tookAllAt ||= now
+        if (now - s.tookAllAt < answerMs) continue
+        s.stalled = 'silent'
+        cut(s)
+        s.stallNow()
+      }
+    }
     for (const s of [...waiting]) {
       // Progress is a chunk leaving the channel's buffer, not the whole buffer draining
       // (ssh2's holds 2 MiB: a steady 150 KB/s host would take 14 s to drain it).
@@ -257,12 +281,14 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
 
   const stallError = (s: (typeof sinks)[number]) => new SshError(s.target.host.name, s.stalled === 'others'
     ? `took no data for ${stallMs / 1000} s while the other hosts waited for it: cut from the shared read so they go on`
-    : `took no data for ${(stallMs * ALONE_FACTOR) / 1000} s (a hung disk or a link gone silent): its copy was ended`)
+    : s.stalled === 'silent'
+      ? `took the whole file but did not answer within ${Math.round(answerMs / 1000)} s (its last writes or its hash of the file hang: a hung disk?): its copy was ended`
+      : `took no data for ${(stallMs * ALONE_FACTOR) / 1000} s (a hung disk or a link gone silent): its copy was ended`)
   try {
     return await Promise.all(sinks.map(async (s): Promise<UploadOutcome> => {
       // A cut host's copy is not waited for: sshd keeps its channel open for as long as the
       // command runs, and a writer stuck on a hung disk may never end.
-      s.result.catch(() => {})
+      s.result.then(() => { s.answered = true }, () => { s.answered = true })
       try {
         const r = await Promise.race([s.result, s.stalledP])
         return r === 'stalled' ? { ok: false, error: stallError(s) } : { ok: true, result: r }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { ClientChannel } from 'ssh2'
-import { coalesce, fanOutUpload, type UploadTarget } from '../../lib/ssh/upload.ts'
+import { answerWithinMs, coalesce, fanOutUpload, type UploadTarget } from '../../lib/ssh/upload.ts'
 import { sh } from '../../lib/shell/sh.ts'
 import type { SshHost } from '../../lib/ssh/connection.ts'
 
@@ -25,7 +25,7 @@ writeFileSync(file, bytes)
  * its buffer fills and never drains. `highWaterMark` as ssh2's channels have it (2 MiB)
  * or smaller.
  */
-function target(name: string, o: { stuck?: boolean; delayMs?: number; highWaterMark?: number; tick?: () => Promise<void> } = {}): UploadTarget {
+function target(name: string, o: { stuck?: boolean; delayMs?: number; highWaterMark?: number; tick?: () => Promise<void>; answerAfterMs?: number } = {}): UploadTarget {
   const chunks: Buffer[] = []
   let received = 0
   let done!: () => void
@@ -53,7 +53,11 @@ function target(name: string, o: { stuck?: boolean; delayMs?: number; highWaterM
     via: {
       channel: Promise.resolve(channel),
       receive: async (_script, _n, feed) => {
-        await Promise.race([feed().then(() => all), dropped])
+        // Every byte taken; then the host's own work (its last writes, its hash) before it answers.
+        const answered = feed().then(() => all).then(() => new Promise<void>((r) => {
+          if (o.answerAfterMs !== Infinity) setTimeout(r, o.answerAfterMs ?? 0)
+        }))
+        await Promise.race([answered, dropped])
         return { code: 0, stdout: createHash('sha256').update(Buffer.concat(chunks)).digest('hex'), stderr: '' }
       },
       drop: () => fail(new Error('the session ended')),
@@ -107,6 +111,20 @@ describe('fanOutUpload', () => {
     expect(out[0]).toMatchObject({ ok: true, result: { stdout: sha } })
     expect(String((out[1] as { error: Error }).error.message)).toMatch(/took no data for 0.6 s \(a hung disk or a link gone silent\): its copy was ended/)
     expect(Date.now() - t0).toBeLessThan(5000)
+  })
+
+  it('ends the copy of a host that took every byte and then never answered (its last writes or hash hang); one that answers in time is kept', async () => {
+    const t0 = Date.now()
+    const out = await fanOutUpload(file, [target('a', { answerAfterMs: 100 }), target('silent', { answerAfterMs: Infinity })], undefined, { stallMs: 100, answerWithinMs: 500 })
+    expect(out[0]).toMatchObject({ ok: true, result: { stdout: sha } })
+    expect(out[1].ok).toBe(false)
+    expect(String((out[1] as { error: Error }).error.message)).toMatch(/took the whole file but did not answer within 1 s \(its last writes or its hash of the file hang: a hung disk\?\): its copy was ended/)
+    expect(Date.now() - t0).toBeLessThan(5000)
+  })
+
+  it('gives a host\'s answer after the whole file a minute, plus its hash at 20 MB/s', () => {
+    expect(answerWithinMs(0)).toBe(60_000)
+    expect(answerWithinMs(1e9)).toBe(110_000)
   })
 
   it('cuts no one when every host is slow alike (the link, not one host)', async () => {
