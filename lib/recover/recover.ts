@@ -194,8 +194,10 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     // --snapshot HOST:PATH): the survivors are compared with it before anything changes.
     const forks = o.forks ?? members.length
     const connectOptions = { connectTimeoutMs: o.connectTimeoutMs, knownHostsFile: o.knownHosts, onWarning: warn, becomePassword: o.becomePassword }
-    // A snapshot on this machine is checked (hashed) while the SSH handshakes go on: connecting
-    // runs nothing on a host. One on a member is checked over a connection of its own first.
+    // A snapshot on this machine is checked (hashed) while the SSH handshakes go on, and each
+    // host's login shell starts for the lock's command, which waits for its script: nothing
+    // runs on a host before the check passed (SshHost.startStandby). One on a member is
+    // checked over a connection of its own first.
     const started = isLocal(snapshotFile, members) ? startConnecting(members, pool, connectOptions, forks) : undefined
     const { snapshot, point } = await checkSnapshot(snapshotFile, members, { skipHashCheck, connect: connectOptions })
     res.snapshot = snapshot

@@ -316,18 +316,31 @@ ${command}` : command
    * later steps start no login shell.
    */
   startStandby(): void {
-    if (this.standby || this.closed) return
-    let taker: ExecOptions | undefined
-    // What the login shell says before the script runs (a profile's chatter) goes to the taker.
+    // Not with a become password: sudo -S would be given it (and a wrong one logged, counted
+    // toward a lockout) before the run knows its snapshot is sound.
+    if (this.standby || this.closed || this.passwordBecome) return
+    let taker: StandbyOptions | undefined
+    // What the login shell says before the script runs (a profile's chatter, kept up to
+    // 64 KiB) is handed to the taker once it is listening, before anything that follows.
     const early: Array<[Buffer, 'stdout' | 'stderr']> = []
+    let kept = 0
     const { channel, result } = this.spawn(STANDBY, {
       allowFailure: true,
-      onData: (d, stream) => (taker?.onData ? taker.onData(d, stream) : early.push([d, stream])),
+      onData: (d, stream) => {
+        if (taker) return taker.onData?.(d, stream)
+        if (kept + d.length > 65536) return
+        kept += d.length
+        early.push([d, stream])
+      },
     })
     this.standby = {
       run: (command, options) => {
-        taker = options
-        for (const [d, stream] of early.splice(0)) options.onData?.(d, stream)
+        // The taker sets up its handlers right after this returns: a microtask runs before
+        // any further data (an I/O event) can arrive.
+        queueMicrotask(() => {
+          for (const [d, stream] of early.splice(0)) options.onData?.(d, stream)
+          taker = options
+        })
         void channel.then((c) => c.write(`${Buffer.from(command.text).toString('base64')}\n`), () => {})
         return { channel, result }
       },

@@ -114,6 +114,16 @@ describe('ssh on the lab', () => {
     } finally {
       h.close()
     }
+    // With a become password nothing starts early: sudo -S would be given it before the run
+    // knows it will go on (a wrong one counts toward a lockout).
+    const withPassword = await SshHost.connect('lazy', target(1, { user: 'lazy', become: true }), { becomePassword: 'never-sent' })
+    try {
+      withPassword.startStandby()
+      expect(withPassword.commandStarts).toBe(0)
+      expect(withPassword.takeStandby(trusted('true'), {})).toBeUndefined()
+    } finally {
+      withPassword.close()
+    }
     // One never taken: when its connection closes it ends, having run nothing.
     const idle = await SshHost.connect('lazy', target(1, { user: 'lazy' }))
     idle.startStandby()
