@@ -34,8 +34,9 @@ export async function runPhase<T>(
     work.map((w) =>
       limit(async (): Promise<HostOutcome<T>> => {
         const started = new Date()
+        const beat = heartbeat((text) => view.update(w.host, text))
         try {
-          const r = await w.run({ update: (text) => view.update(w.host, text) })
+          const r = await w.run(beat)
           journal.add(key, w.host, started, r.skipped ? 'skipped' : 'ok', r.text)
           view.done(w.host, r.text)
           return { host: w.host, ok: true, value: r.value }
@@ -44,6 +45,8 @@ export async function runPhase<T>(
           journal.add(key, w.host, started, 'failed', text)
           view.fail(w.host, text)
           return { host: w.host, ok: false, error }
+        } finally {
+          beat.stop()
         }
       }),
     ),
@@ -59,4 +62,38 @@ export async function runPhase<T>(
 export function oneLine(err: unknown): string {
   const text = err instanceof Error && 'where' in err ? (err as Error).message : formatError(err)
   return text.split('\n').filter(Boolean).slice(0, 3).join(' | ')
+}
+
+/** After this long without a word from a host's running step, its row says it still runs. */
+export const QUIET_MS = 10_000
+
+/**
+ * A host's status updates, watched: a step that goes quiet for `quietMs` (no
+ * update) gets its last status again with how long the step has taken (or
+ * "still running" when it said nothing yet), and again every `quietMs`. A step
+ * stuck on one host (a hung disk) then shows as that host's step running on, in
+ * the task list and in CI's lines, not as a silent run; a status a throttled
+ * line dropped is shown again. Steps that report their own progress (a copy)
+ * are not interrupted by it.
+ */
+export function heartbeat(update: (text: string) => void, quietMs = QUIET_MS): { update(text: string): void; stop(): void } {
+  const t0 = Date.now()
+  let last = t0
+  let said = ''
+  const timer = setInterval(() => {
+    const now = Date.now()
+    if (now - last < quietMs) return
+    last = now
+    const secs = Math.round((now - t0) / 1000)
+    update(said ? `${said} (${secs} s so far)` : `still running, ${secs} s so far`)
+  }, Math.min(1000, quietMs))
+  timer.unref()
+  return {
+    update: (text) => {
+      last = Date.now()
+      said = text
+      update(text)
+    },
+    stop: () => clearInterval(timer),
+  }
 }

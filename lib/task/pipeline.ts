@@ -5,7 +5,7 @@
 // starts). A host that fails at or before that step, or a run asked to stop,
 // closes the gate, and the hosts held there end without taking the step.
 import pLimit from 'p-limit'
-import { oneLine } from './phase.ts'
+import { heartbeat, oneLine } from './phase.ts'
 import type { Journal } from './journal.ts'
 import type { PipelineView, Ui } from './ui.ts'
 
@@ -109,11 +109,16 @@ export async function runPipeline(ui: Ui, journal: Journal, title: string, hosts
       // forks than hosts it may wait for one), so nothing starts after the request.
       let started = new Date()
       try {
-        const r = await limit(() => {
+        const r = await limit(async () => {
           if (o.signal?.aborted) return undefined
           started = new Date()
           view.begin(host, step.key)
-          return step.run(host, { update: (text) => view.update(host, text) })
+          const beat = heartbeat((text) => view.update(host, text))
+          try {
+            return await step.run(host, beat)
+          } finally {
+            beat.stop()
+          }
         })
         if (!r) {
           run.interrupted = true

@@ -1,7 +1,7 @@
 // The per-host step loop (lib/task/pipeline.ts): hosts move on independently,
 // gates hold every host until all finished the step they name, a failure or a
 // stop closes the gates it concerns, forks bound the steps running at once.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { runPipeline, type Step } from '../../lib/task/pipeline.ts'
 import { Journal } from '../../lib/task/journal.ts'
 import { LineUi } from '../../lib/task/ui.ts'
@@ -170,4 +170,42 @@ describe('runPipeline on the live task list (listr2)', () => {
     expect(broken.failed.map((f) => f.host)).toEqual(['b'])
     expect([...broken.hosts.values()].filter((h) => h.heldAt).length).toBe(2)
   }, 10_000)
+})
+
+describe('a step that goes quiet', () => {
+  it('is said to be still running every 10 s, on its own host\'s row, with what it last said; one that reports progress is not', async () => {
+    vi.useFakeTimers()
+    try {
+      const u = ui()
+      const stuck = deferred()
+      const quietStep: Step = { key: 'restore', title: 'restore', run: async () => { await stuck.promise; return { text: 'restored' } } }
+      const saidOnce: Step = { key: 'restore', title: 'restore', run: async (_h, view) => { view.update('waiting for another run: host=x pid=1'); await stuck.promise; return { text: 'restored' } } }
+      const talking: Step = {
+        key: 'copy', title: 'copy',
+        run: async (_host, view) => {
+          for (let i = 1; i <= 5; i++) {
+            await new Promise((r) => setTimeout(r, 5000))
+            view.update(`${i * 20}%`)
+          }
+          return { text: 'copied' }
+        },
+      }
+      const done = runPipeline(u, new Journal(), 'test', ['a', 'b', 'c'], [{ ...quietStep, run: (h, v) => (h === 'a' ? quietStep.run(h, v) : h === 'b' ? talking.run(h, v) : saidOnce.run(h, v)) }], { forks: 3 })
+      await vi.advanceTimersByTimeAsync(25_500)
+      stuck.resolve()
+      await vi.advanceTimersByTimeAsync(100)
+      await done
+      const text = u.text()
+      expect(text).toMatch(/\[a\] restore: still running, 10 s so far\n/)
+      expect(text).toMatch(/\[a\] restore: still running, 20 s so far\n/)
+      expect(text).not.toMatch(/\[a\] restore: still running, 30 s/)
+      expect(text).not.toMatch(/\[b\].*still running/)
+      expect(text).toMatch(/\[b\] restore: 100%/)
+      // A step that said where it waits keeps saying so, with its time.
+      expect(text).toMatch(/\[c\] restore: waiting for another run: host=x pid=1 \(10 s so far\)\n/)
+      expect(text).toMatch(/\[c\] restore: waiting for another run: host=x pid=1 \(20 s so far\)\n/)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
 })
