@@ -5,7 +5,9 @@
 // member as it was. A full disk is not retried: waiting does not free space.
 import { RescueError } from '../errors.ts'
 import { SshHost, type ConnectOptions } from '../ssh/connection.ts'
-import { fanOutUpload } from '../ssh/upload.ts'
+import { answerWithinMs, fanOutUpload, type UploadOutcome } from '../ssh/upload.ts'
+import { NO_ZSTD, uploadScript } from '../plan/scripts.ts'
+import { zstdStream } from '../transfer/compress.ts'
 import type { MemberPlan } from '../plan/recovery.ts'
 import type { HostPool } from '../task/hosts.ts'
 import { checkpoint } from '../task/interrupt.ts'
@@ -23,13 +25,26 @@ export interface CopyRetryOptions {
   signal?: AbortSignal
   /** Status lines for the host's row ("retry 1 of 2 in 1 s: …"). */
   say: (text: string) => void
-  onProgress: (bytes: number, t0: number) => void
+  /** Bytes sent so far; `zstd`: they are the compressed stream's. */
+  onProgress: (bytes: number, t0: number, zstd: boolean) => void
+  /** Whether to send it zstd-compressed, as the first copy went (a host without zstd then gets it plain). */
+  compress?: () => Promise<boolean>
+  /** The snapshot's size (the compressed stream's length is not known first) and hash. */
+  size: number
+  sha256: string
+}
+
+/** The attempt that succeeded: its seconds, and whether it went compressed (and how many bytes were sent). */
+export interface CopiedAgain {
+  secs: number
+  compressed: boolean
+  wire: number
 }
 
 const PERMANENT = /No space left on device/
 
-/** Retries one member's copy after `first` failed; resolves with the seconds the good attempt took. */
-export async function copyAgain(first: unknown, m: MemberPlan, file: string, pool: HostPool, o: CopyRetryOptions): Promise<number> {
+/** Retries one member's copy after `first` failed; resolves with how the good attempt went. */
+export async function copyAgain(first: unknown, m: MemberPlan, file: string, pool: HostPool, o: CopyRetryOptions): Promise<CopiedAgain> {
   let last = first
   for (let attempt = 1; attempt <= o.retries; attempt++) {
     if (PERMANENT.test(detail(last))) break
@@ -42,10 +57,24 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
       const host = await usable(pool, m.name, o.connect, o.relock)
       // Part of the attempt: on a link that just died it fails like the copy would, and is retried.
       await o.locked?.()
-      const t0 = Date.now()
-      const [out] = await fanOutUpload(file, [{ host, command: m.scripts.upload, onProgress: (b) => o.onProgress(b, t0) }])
-      if (out.ok) return (Date.now() - t0) / 1000
-      last = out.error
+      let t0 = Date.now()
+      let wire = 0
+      let zstd = (await o.compress?.().catch(() => false)) === true
+      let out: UploadOutcome
+      if (zstd) {
+        // Over its own exec, the stream as it is (its end is the channel's EOF).
+        ;[out] = await fanOutUpload(() => zstdStream(file), [{
+          host, command: uploadScript(m.paths, o.sha256, o.size, 'zstd'), onProgress: (b) => { wire = b; o.onProgress(b, t0, true) },
+        }], undefined, { answerWithinMs: answerWithinMs(o.size) })
+        // A host without zstd read nothing: it gets the file plain, in this same attempt.
+        if (!out.ok && (out.error as { code?: number }).code === NO_ZSTD) {
+          zstd = false
+          t0 = Date.now()
+        }
+      }
+      if (!zstd) [out] = await fanOutUpload(file, [{ host, command: m.scripts.upload, onProgress: (b) => o.onProgress(b, t0, false) }])
+      if (out!.ok) return { secs: (Date.now() - t0) / 1000, compressed: zstd, wire }
+      last = out!.error
     } catch (err) {
       last = err
     }

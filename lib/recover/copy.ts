@@ -39,6 +39,8 @@ export interface Uploads {
   views: Map<string, (text: string) => void>
   /** Stops every upload still running (their part files are removed on the hosts). */
   abort(): void
+  /** Whether direct copies of this file go zstd-compressed (a retry goes the same way). */
+  compressed?: Promise<boolean>
 }
 
 const progress = (bytes: number, size: number, t0: number) =>
@@ -262,6 +264,7 @@ ${m.upload}`
       aborted = true
       running.forEach((u) => u.abort())
     },
+    compressed: worth,
   }
 }
 
@@ -332,6 +335,10 @@ export function copyStep(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
       if (remote) throw first
       return copyAgain(first, m, plan.snapshot.path, pool, {
         retries: o.retries ?? 2,
+        // Compressed as the first copy was (one without zstd on the host goes plain).
+        compress: uploads.compressed && (() => uploads.compressed!),
+        size,
+        sha256: plan.snapshot.sha256,
         relock: (host) => relock(m.name, host),
         locked: () => locked(m.name),
         connect,
@@ -340,8 +347,8 @@ export function copyStep(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
           view.update(text)
           o.ui.warn(`${m.name}: copy ${text}`)
         },
-        onProgress: (bytes, t0) => view.update(progress(bytes, size, t0)),
-      }).then((secs): UploadDone => ({ secs, stdout: '', text: 'direct copy, retried' }))
+        onProgress: (bytes, t0, zstd) => view.update(zstd ? compressedProgress(bytes, size, t0) : progress(bytes, size, t0)),
+      }).then((again): UploadDone => ({ secs: again.secs, stdout: '', text: `direct copy, retried${again.compressed ? `; zstd-compressed on the way: ${formatBytes(again.wire)} sent (${(size / Math.max(1, again.wire)).toFixed(1)}× smaller)` : ''}` }))
     })
     await locked(m.name)
     if (/^in-place=/m.test(done.stdout)) return inPlace
