@@ -20,6 +20,7 @@ import { formatBytes, formatRate } from '../task/format.ts'
 import { sh, type Script } from '../shell/sh.ts'
 import { SshHost, identities, type ConnectOptions, type SshTarget } from '../ssh/connection.ts'
 import { blobType } from '../ssh/known-hosts.ts'
+import { answerWithinMs } from '../ssh/upload.ts'
 import { LendingAgent, lendableKeys } from './agent.ts'
 
 /** The alias the hop's known_hosts file and ssh's HostKeyAlias share: the target's address plays no part in the check. */
@@ -93,7 +94,7 @@ kh=$(mktemp) || exit 70
 trap 'rm -f "$kh"' EXIT
 printf '%s\\n' ${line} > "$kh"
 # GNU dd shows progress (coreutils 8.24+); any other reader (busybox, an older dd) sends the file without it.
-if dd if=/dev/null of=/dev/null status=progress 2>/dev/null; then read_file() { dd if="$1" bs=1M status=progress; }; else read_file() { cat -- "$1"; }; fi
+if dd if=/dev/null of=/dev/null status=progress 2>/dev/null; then echo "etcd-rescue-relay: reader=dd" >&2; read_file() { dd if="$1" bs=1M status=progress; }; else read_file() { cat -- "$1"; }; fi
 read_file ${h.file} | ssh ${hopSshOptions(h.connectTimeoutSeconds)} -o "UserKnownHostsFile=$kh" -p ${h.target.port} -l ${user} -- ${h.target.host} ${h.remote.text}`
 }
 
@@ -116,7 +117,7 @@ export function ddBytes(text: string): number | undefined {
 /** stderr of a hop without dd's progress and record lines: what went wrong, if anything. */
 export function hopComplaint(stderr: string): string {
   return stderr.split(/[\r\n]+/).map((l) => l.trim())
-    .filter((l) => l && !/^\d+ bytes(?: \([^)]*\))? copied/.test(l) && !/^\d+\+\d+ records (in|out)$/.test(l))
+    .filter((l) => l && !/^\d+ bytes(?: \([^)]*\))? copied/.test(l) && !/^\d+\+\d+ records (in|out)$/.test(l) && l !== 'etcd-rescue-relay: reader=dd')
     .join('\n')
 }
 
@@ -153,6 +154,29 @@ export interface HopOptions {
   upload: Script
   connect: ConnectOptions
   onProgress?: (bytes: number) => void
+  /** The file's size: how long the target may take to answer once it has it all (answerWithinMs). */
+  size: number
+  /** Tests: shorter limits than hopLimits gives. */
+  limits?: Partial<HopLimits>
+}
+
+/**
+ * How long a hop may go without moving: a target that takes nothing (its disk hangs)
+ * or, once it has the whole file, does not answer, would otherwise hold the relay for
+ * good, the connection itself still answering. `quietMs`: no byte for this long while
+ * the source's dd shows progress (as a direct copy's stall limit alone, 60 s).
+ * `answerMs`: from the last byte to the target's answer (its hash: answerWithinMs).
+ * `blindMs`: a source whose reader shows no progress (no GNU dd): the whole hop, at
+ * 1 MB/s at worst, plus a minute.
+ */
+export interface HopLimits {
+  quietMs: number
+  answerMs: number
+  blindMs: number
+}
+
+export function hopLimits(size: number): HopLimits {
+  return { quietMs: 60_000, answerMs: answerWithinMs(size), blindMs: 60_000 + Math.ceil(size / 1e6) * 1000 }
 }
 
 export interface HopResult {
@@ -175,16 +199,40 @@ export async function hop(o: HopOptions): Promise<HopResult> {
       remote: o.target.wrap(o.upload),
       connectTimeoutSeconds: Math.ceil((o.connect.connectTimeoutMs ?? o.target.target.connectTimeoutMs ?? 10_000) / 1000),
     })
+    const limits = { ...hopLimits(o.size), ...o.limits }
+    let moved = 0
+    let movedAt = Date.now()
+    let seesProgress = false
+    let stuck: string | undefined
+    const via = conn
+    const watch = setInterval(() => {
+      const still = Date.now() - movedAt
+      const [limit, why] = !seesProgress
+        ? [limits.blindMs, `the relayed copy did not end within ${Math.round(limits.blindMs / 1000)} s (${o.source.name} shows no progress)`]
+        : moved >= o.size
+          ? [limits.answerMs, `took the whole file from ${o.source.name} but did not answer within ${Math.round(limits.answerMs / 1000)} s (its last writes or its hash of the file hang: a hung disk?)`]
+          : [limits.quietMs, `took no data from ${o.source.name} for ${Math.round(limits.quietMs / 1000)} s (a hung disk or a link gone silent)`]
+      if (still < limit) return
+      stuck = why
+      via.close()
+    }, Math.min(1000, limits.quietMs / 4, limits.answerMs / 4))
+    watch.unref()
     const r = await conn.exec(withAgentBecome(o.source.target, inner), {
       noBecome: true,
       agentForward: true,
       allowFailure: true,
       onOutput: (text, stream) => {
         if (stream !== 'stderr') return
+        if (/etcd-rescue-relay: reader=dd/.test(text)) seesProgress = true
         const b = ddBytes(text)
-        if (b !== undefined) o.onProgress?.(b)
+        if (b !== undefined && b > moved) {
+          moved = b
+          movedAt = Date.now()
+          o.onProgress?.(b)
+        }
       },
-    })
+    }).finally(() => clearInterval(watch))
+    if (stuck) throw new RescueError(`the hop was ended: ${o.target.name} ${stuck}`, { where: o.target.name })
     if (r.code !== 0) {
       throw new RescueError(hopReason(r.code, r.stderr, o.source.name, o.target.name), { where: o.target.name })
     }
@@ -370,7 +418,7 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
       o.progress(target.name, `relaying from ${sourceName}`)
       try {
         await hop({
-          source: o.hostOf(sourceName), target: o.hostOf(target.name), file, upload: target.upload, connect: o.connect,
+          source: o.hostOf(sourceName), target: o.hostOf(target.name), file, upload: target.upload, connect: o.connect, size: o.size,
           onProgress: (bytes) => {
             const secs = (Date.now() - t0) / 1000
             o.progress(target.name, `from ${sourceName}: ${formatBytes(bytes)} of ${formatBytes(o.size)} (${Math.floor((bytes / o.size) * 100)}%), ${formatRate(bytes, secs)}`)

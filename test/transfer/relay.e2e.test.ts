@@ -88,14 +88,34 @@ describe('relay (3 hosts)', () => {
       // etcd2 as seen with etcd3's key on record: an impostor, as far as the hop knows.
       const impostor = Object.create(target, { hostKey: { value: other.hostKey } })
       await onHost(lab, 1, sh`head -c 100000 /dev/urandom > /tmp/relay-hostkey-test`)
-      await expect(hop({ source, target: impostor, file: '/tmp/relay-hostkey-test', upload: sh`cat > /tmp/relay-hostkey-got`, connect: {} }))
+      await expect(hop({ source, target: impostor, file: '/tmp/relay-hostkey-test', upload: sh`cat > /tmp/relay-hostkey-got`, connect: {}, size: 100000 }))
         .rejects.toThrow(/etcd2's host key as etcd1 sees it is not the one verified from here/)
       expect((await onHost(lab, 2, sh`[ -e /tmp/relay-hostkey-got ] && echo there || echo absent`)).trim()).toBe('absent')
       // The same hop with the verified key goes through (the refusal was the key, nothing else).
-      await hop({ source, target, file: '/tmp/relay-hostkey-test', upload: sh`cat > /tmp/relay-hostkey-got`, connect: {} })
+      await hop({ source, target, file: '/tmp/relay-hostkey-test', upload: sh`cat > /tmp/relay-hostkey-got`, connect: {}, size: 100000 })
       expect((await onHost(lab, 2, sh`wc -c < /tmp/relay-hostkey-got`)).trim()).toBe('100000')
     } finally {
       pool.closeAll()
+    }
+  })
+
+  it('a hop whose target takes nothing, or takes it all and never answers, is ended with the reason (not waited for forever)', async () => {
+    const { lab } = ctx
+    const pool = new HostPool()
+    await connectAll(members, pool, captureUi(), new Journal(), {}, members.length)
+    try {
+      const [source, target] = members.map((m) => pool.get(m.name))
+      await onHost(lab, 1, sh`head -c 30000000 /dev/zero > /tmp/relay-stuck-test`)
+      // Takes every byte, then hangs where its hash would run (a disk that hangs under it).
+      await expect(hop({ source, target, file: '/tmp/relay-stuck-test', upload: sh`cat > /dev/null; exec sleep 601`, connect: {}, size: 30_000_000, limits: { answerMs: 2000 } }))
+        .rejects.toThrow(/the hop was ended: etcd2 took the whole file from etcd1 but did not answer within 2 s \(its last writes or its hash of the file hang: a hung disk\?\)/)
+      // Reads nothing at all (its disk hangs before the first write): dd on the source stops moving.
+      await expect(hop({ source, target, file: '/tmp/relay-stuck-test', upload: sh`exec sleep 602`, connect: {}, size: 30_000_000, limits: { quietMs: 2000 } }))
+        .rejects.toThrow(/the hop was ended: etcd2 took no data from etcd1 for 2 s \(a hung disk or a link gone silent\)/)
+    } finally {
+      pool.closeAll()
+      await onHost(lab, 2, "pkill -f '^sleep 60[12]$'; true")
+      await onHost(lab, 1, 'rm -f /tmp/relay-stuck-test')
     }
   })
 
