@@ -25,6 +25,7 @@ import { REPO_ROOT } from '../lab/paths.ts'
 import { killScript, wreckScript } from '../drill/disaster.ts'
 import { labLink, labLogin, type Login } from '../lab/shape.ts'
 import { fillCluster, fillKube } from './fill.ts'
+import { formatBytes } from '../task/format.ts'
 import { manualScript } from './manual.ts'
 
 /** Where the bench puts lab hosts' disks when RAM will not hold them (lab up --disk-dir). */
@@ -222,7 +223,8 @@ export interface RescueReport {
   /** When its journal's clock started (ISO time). */
   startedAt: string
   totalSeconds: number
-  phases: Array<{ name: string; host: string; seconds: number; outcome: string; detail?: string }>
+  phases: Array<{ name: string; host: string; seconds: number; outcome: string; detail?: string; facts?: { via?: string; sentBytes?: number; zstd?: boolean } }>
+  snapshot?: { size: number }
   verification: Array<{ ok: boolean }>
   remoteCommands: Record<string, number>
   peakRssBytes: number
@@ -249,11 +251,12 @@ export function rescueRound(report: RescueReport, wallSeconds: number, spawnedAt
   }
 }
 
-/** How much a compressed copy sent, from the first copy that says so (`; copy zstd: 48 MiB sent (2.4× smaller)`). */
-export function compressedNote(report: Pick<RescueReport, 'phases'>): string {
-  const d = report.phases.find((p) => p.name === 'copy' && /zstd-compressed on the way: /.test(p.detail ?? ''))?.detail
-  const m = d && /zstd-compressed on the way: (.*)$/.exec(d)
-  return m ? `; copy zstd: ${m[1]}` : ''
+/** How much a compressed copy sent, from the report's facts of the first copy that went so (`; copy zstd: 48 MiB sent (2.4× smaller)`). */
+export function compressedNote(report: Pick<RescueReport, 'phases' | 'snapshot'>): string {
+  const f = report.phases.find((p) => p.name === 'copy' && p.facts?.zstd && p.facts.sentBytes)?.facts
+  if (!f?.sentBytes) return ''
+  const size = report.snapshot?.size
+  return `; copy zstd: ${formatBytes(f.sentBytes)} sent${size ? ` (${(size / f.sentBytes).toFixed(1)}× smaller)` : ''}`
 }
 
 /** Warnings in one short line: the same warning on several hosts once, with the count (`3× …`). */

@@ -133,7 +133,8 @@ Options:
   --known-hosts FILE     known_hosts for hosts whose inventory and ssh config
                          name none (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per
-                         host, and the verification results as JSON
+                         host (a copy's also how it went and the bytes sent),
+                         and the verification results as JSON
   --plain                plain log lines instead of the live task list (the
                          default when stdout is not a terminal or CI is set)
   -v, --verbose          show every remote command and its output

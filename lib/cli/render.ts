@@ -89,7 +89,7 @@ export function reportJson(r: RecoverResult, extra: Record<string, unknown> = {}
         resume: m.resume,
       })),
     },
-    phases: r.journal.records.map((x) => ({ name: x.phase, host: x.host, startedAt: x.startedAt, endedAt: x.endedAt, seconds: x.seconds, outcome: x.outcome, detail: x.detail })),
+    phases: r.journal.records.map((x) => ({ name: x.phase, host: x.host, startedAt: x.startedAt, endedAt: x.endedAt, seconds: x.seconds, outcome: x.outcome, detail: x.detail, ...(x.facts ? { facts: x.facts } : {}) })),
     verification: r.checks,
     survivors: r.survivors && {
       snapshotRevision: r.survivors.snapshot.revision,

@@ -34,7 +34,7 @@ export interface CopyRetryOptions {
   sha256: string
 }
 
-/** The attempt that succeeded: its seconds, and whether it went compressed (and how many bytes were sent). */
+/** The attempt that succeeded: its seconds, whether it went compressed, and the bytes sent (compressed or not). */
 export interface CopiedAgain {
   secs: number
   compressed: boolean
@@ -72,7 +72,7 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
           t0 = Date.now()
         }
       }
-      if (!zstd) [out] = await fanOutUpload(file, [{ host, command: m.scripts.upload, onProgress: (b) => o.onProgress(b, t0, false) }])
+      if (!zstd) [out] = await fanOutUpload(file, [{ host, command: m.scripts.upload, onProgress: (b) => { wire = b; o.onProgress(b, t0, false) } }])
       if (out!.ok) return { secs: (Date.now() - t0) / 1000, compressed: zstd, wire }
       last = out!.error
     } catch (err) {

@@ -20,7 +20,7 @@ import { answerWithinMs, fanOutUpload } from '../ssh/upload.ts'
 import type { HostPool } from '../task/hosts.ts'
 import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
-import { relayCopy, type CopyOutcome, type DirectEach, type RelayMode } from '../transfer/relay.ts'
+import { relayCopy, type CopyOutcome, type CopyRoute, type DirectEach, type RelayMode } from '../transfer/relay.ts'
 import { COMPRESS_MIN_RATIO, localZstd, sampleRatio, zstdStream } from '../transfer/compress.ts'
 import type { RecoverOptions } from './recover.ts'
 
@@ -30,6 +30,7 @@ export interface UploadDone {
   text?: string
   /** The upload script's output: `in-place=`, `created-work=`, `copied=`. */
   stdout: string
+  route?: CopyRoute
 }
 
 export interface Uploads {
@@ -87,7 +88,7 @@ export function startUploads(file: string, sha256: string, size: number, targets
         try {
           const c = await via.exec(uploadCheckScript(t.paths, sha256, size), { quick: true })
           if (/^in-place=/m.test(c.stdout)) {
-            settles.get(t.name)!({ ok: true, done: { secs: (Date.now() - t0) / 1000, stdout: c.stdout } })
+            settles.get(t.name)!({ ok: true, done: { secs: (Date.now() - t0) / 1000, stdout: c.stdout, route: { via: 'in-place' } } })
             return { t, send: false, check: c.stdout }
           }
           return { t, send: true, check: c.stdout, via }
@@ -120,7 +121,7 @@ export function startUploads(file: string, sha256: string, size: number, targets
         const out = outcomes[j]
         const wire = sent.get(t.name) ?? 0
         const text = zstd ? `zstd-compressed on the way: ${formatBytes(wire)} sent (${(size / Math.max(1, wire)).toFixed(1)}× smaller)` : undefined
-        settles.get(t.name)!(out.ok ? { ok: true, done: { secs, stdout: `${check}${out.result.stdout}`, text } } : { ok: false, error: Object.assign(out.error as object, { checkOutput: check }) })
+        settles.get(t.name)!(out.ok ? { ok: true, done: { secs, stdout: `${check}${out.result.stdout}`, text, route: { via: 'direct', sentBytes: wire, zstd } } } : { ok: false, error: Object.assign(out.error as object, { checkOutput: check }) })
       })
     }
   })()
@@ -185,7 +186,7 @@ export function startCopy(o: CopyOptions): Uploads {
     ? Promise.resolve(false)
     : sampleRatio(path, size).then((r) => r >= COMPRESS_MIN_RATIO, () => false)
   for (const m of todo) {
-    const promise = new Promise<UploadDone>((resolve, reject) => settles.set(m.name, (r) => (r.ok ? resolve({ secs: r.secs, stdout: r.stdout ?? '', text: r.text }) : reject(r.error))))
+    const promise = new Promise<UploadDone>((resolve, reject) => settles.set(m.name, (r) => (r.ok ? resolve({ secs: r.secs, stdout: r.stdout ?? '', text: r.text, route: r.route }) : reject(r.error))))
     promise.catch(() => {})
     results.set(m.name, promise)
   }
@@ -209,17 +210,19 @@ export function startCopy(o: CopyOptions): Uploads {
       running.push(u)
       for (const [name, view] of views) u.views.set(name, view)
       await Promise.all(members.map(async (m) => {
-        const r: CopyOutcome = await u.results.get(m.name)!.then((d) => ({ ok: true, secs: d.secs, stdout: d.stdout, text: d.text }), (error) => ({ ok: false, secs: 0, error }))
+        const r: CopyOutcome = await u.results.get(m.name)!.then((d) => ({ ok: true, secs: d.secs, stdout: d.stdout, text: d.text, route: d.route }), (error) => ({ ok: false, secs: 0, error }))
         got.set(m.name, r)
         each.done?.(m.name, r)
       }))
       return got
     }
     const t0 = Date.now()
+    const wire = new Map<string, number>()
     const outcomes = await fanOutUpload((): Readable => zstdStream(path), members.map((m) => ({
       host: o.pool.get(m.name),
       command: uploadScript(m.paths, sha256, size, 'zstd'),
       onProgress: (bytes) => {
+        wire.set(m.name, bytes)
         onBytes?.(m.name, bytes)
         views.get(m.name)?.(compressedProgress(bytes, size, t0))
       },
@@ -227,7 +230,7 @@ export function startCopy(o: CopyOptions): Uploads {
     const secs = (Date.now() - t0) / 1000
     members.forEach((m, j) => {
       const out = outcomes[j]
-      got.set(m.name, out.ok ? { ok: true, secs, text: 'zstd-compressed on the way', stdout: out.result.stdout } : { ok: false, error: out.error, secs })
+      got.set(m.name, out.ok ? { ok: true, secs, text: 'zstd-compressed on the way', stdout: out.result.stdout, route: { via: 'direct', sentBytes: wire.get(m.name) ?? 0, zstd: true } } : { ok: false, error: out.error, secs })
     })
     // A host without zstd read nothing: it gets the file plain.
     const plain = members.filter((m) => (got.get(m.name)?.error as { code?: number } | undefined)?.code === NO_ZSTD)
@@ -324,8 +327,8 @@ export function copyStep(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
     warn: (w) => o.ui.warn(w),
     compress: o.compress,
   })
-  const inPlace = { text: 'same snapshot already on this host (sha256 matched)', skipped: true }
-  return async (name: string, view: { update(text: string): void }): Promise<{ text: string; skipped?: boolean }> => {
+  const inPlace = { text: 'same snapshot already on this host (sha256 matched)', skipped: true, facts: { via: 'in-place' } satisfies CopyRoute }
+  return async (name: string, view: { update(text: string): void }): Promise<{ text: string; skipped?: boolean; facts?: CopyRoute }> => {
     const m = plan.members.find((x) => x.name === name)!
     const result = uploads.results.get(m.name)
     if (!result) return inPlace
@@ -348,11 +351,16 @@ export function copyStep(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
           o.ui.warn(`${m.name}: copy ${text}`)
         },
         onProgress: (bytes, t0, zstd) => view.update(zstd ? compressedProgress(bytes, size, t0) : progress(bytes, size, t0)),
-      }).then((again): UploadDone => ({ secs: again.secs, stdout: '', text: `direct copy, retried${again.compressed ? `; zstd-compressed on the way: ${formatBytes(again.wire)} sent (${(size / Math.max(1, again.wire)).toFixed(1)}× smaller)` : ''}` }))
+      }).then((again): UploadDone => ({
+        secs: again.secs,
+        stdout: '',
+        text: `direct copy, retried${again.compressed ? `; zstd-compressed on the way: ${formatBytes(again.wire)} sent (${(size / Math.max(1, again.wire)).toFixed(1)}× smaller)` : ''}`,
+        route: { via: 'direct', sentBytes: again.wire, zstd: again.compressed, retried: true },
+      }))
     })
     await locked(m.name)
     if (/^in-place=/m.test(done.stdout)) return inPlace
-    return { text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), sha256 verified on host${done.text ? `; ${done.text}` : ''}` }
+    return { text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), sha256 verified on host${done.text ? `; ${done.text}` : ''}`, facts: done.route }
   }
 }
 

@@ -10,6 +10,8 @@ export interface PhaseRecord {
   seconds: number
   outcome: 'ok' | 'skipped' | 'failed'
   detail: string
+  /** What the step says of itself for machines (the copy: how it went, bytes sent); `detail` says it to people. */
+  facts?: object
 }
 
 /** Phases that change a host; a failure after one of these is exit code 1. */
@@ -19,7 +21,7 @@ export class Journal {
   readonly records: PhaseRecord[] = []
   readonly startedAt = new Date()
 
-  add(phase: string, host: string, started: Date, outcome: PhaseRecord['outcome'], detail: string): PhaseRecord {
+  add(phase: string, host: string, started: Date, outcome: PhaseRecord['outcome'], detail: string, facts?: object): PhaseRecord {
     const ended = new Date()
     const r: PhaseRecord = {
       phase,
@@ -29,6 +31,7 @@ export class Journal {
       seconds: (ended.getTime() - started.getTime()) / 1000,
       outcome,
       detail,
+      ...(facts ? { facts } : {}),
     }
     this.records.push(r)
     return r

@@ -22,8 +22,8 @@ export interface Step {
   /** Short, for the task list: "stop the old member". */
   title: string
   gate?: Gate
-  /** Resolves with a line for the UI; `skipped` marks work an earlier run already did. */
-  run: (host: string, view: { update(text: string): void }) => Promise<{ text: string; skipped?: boolean }>
+  /** Resolves with a line for the UI; `skipped` marks work an earlier run already did; `facts`, what the report gives machines. */
+  run: (host: string, view: { update(text: string): void }) => Promise<{ text: string; skipped?: boolean; facts?: object }>
 }
 
 export interface HostRun {
@@ -126,7 +126,7 @@ export async function runPipeline(ui: Ui, journal: Journal, title: string, hosts
           ended(i, 'the run was asked to stop')
           return
         }
-        journal.add(step.key, host, started, r.skipped ? 'skipped' : 'ok', r.text)
+        journal.add(step.key, host, started, r.skipped ? 'skipped' : 'ok', r.text, r.facts)
         view.done(host, step.key, r.text)
         run.done.push(step.key)
       } catch (error) {

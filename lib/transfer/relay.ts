@@ -252,8 +252,19 @@ export async function hop(o: HopOptions): Promise<HopResult> {
 
 export type RelayMode = 'relay' | 'auto' | 'off'
 
-/** How one member's copy ended: in how many seconds, how (`text`), the upload script's output (`stdout`). */
-export type CopyOutcome = { ok: boolean; secs: number; error?: unknown; text?: string; stdout?: string }
+/** How a member got its copy, as the report gives it to machines (`text` says it to people). */
+export interface CopyRoute {
+  /** direct: sent from this machine; relayed: from another member; on-host: from the file already on that host (--snapshot HOST:PATH); in-place: it had it already. */
+  via: 'direct' | 'relayed' | 'on-host' | 'in-place'
+  /** Bytes this machine sent for it (the compressed stream's, with zstd). */
+  sentBytes?: number
+  zstd?: boolean
+  /** The first copy failed; this is a retry's. */
+  retried?: boolean
+}
+
+/** How one member's copy ended: in how many seconds, how (`text`, `route`), the upload script's output (`stdout`). */
+export type CopyOutcome = { ok: boolean; secs: number; error?: unknown; text?: string; stdout?: string; route?: CopyRoute }
 
 export interface DirectEach {
   cut?: (name: string) => AbortSignal | undefined
@@ -312,7 +323,7 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
       const t0 = Date.now()
       try {
         await o.local(source, o.remote.path)
-        o.settle(sourceName, { ok: true, secs: (Date.now() - t0) / 1000, text: `copied on this host from ${o.remote.path}` })
+        o.settle(sourceName, { ok: true, secs: (Date.now() - t0) / 1000, text: `copied on this host from ${o.remote.path}`, route: { via: 'on-host' } })
         file = source.snapshotPath
       } catch (error) {
         o.settle(sourceName, { ok: false, secs: 0, error })
@@ -425,7 +436,7 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
           },
         })
         const secs = (Date.now() - t0) / 1000
-        o.settle(target.name, { ok: true, secs, text: `relayed from ${sourceName}` })
+        o.settle(target.name, { ok: true, secs, text: `relayed from ${sourceName}`, route: { via: 'relayed' } })
       } catch (error) {
         const reason = (error as Error).message
         if (o.remote) {

@@ -106,10 +106,21 @@ describe('round parsing', () => {
   it('says in the round\'s note how much a compressed copy sent', () => {
     const r = rescueRound({
       exitCode: 0, message: '', startedAt: '2026-11-25T18:00:01.000Z', totalSeconds: 8,
-      phases: [{ name: 'copy', host: 'a', seconds: 2, outcome: 'ok', detail: '115 MiB in 1.4 s (82 MiB/s), sha256 verified on host; zstd-compressed on the way: 48 MiB sent (2.4× smaller)' }],
+      // Read from the facts, not the text people read (which says something else here on purpose).
+      phases: [
+        { name: 'copy', host: 'a', seconds: 2, outcome: 'ok', detail: 'in place', facts: { via: 'in-place' } },
+        { name: 'copy', host: 'b', seconds: 2, outcome: 'ok', detail: '115 MiB in 1.4 s', facts: { via: 'direct', sentBytes: 48 * MiB, zstd: true } },
+      ],
+      snapshot: { size: 115.2 * MiB },
       verification: [{ ok: true }], remoteCommands: { a: 1 }, peakRssBytes: MiB,
     }, 9.5, Date.parse('2026-11-25T18:00:00.000Z'))
     expect(r.note).toBe('verified (1 checks); copy zstd: 48 MiB sent (2.4× smaller)')
+    // A plain copy says nothing of it.
+    expect(rescueRound({
+      exitCode: 0, message: '', startedAt: '2026-11-25T18:00:01.000Z', totalSeconds: 8,
+      phases: [{ name: 'copy', host: 'a', seconds: 2, outcome: 'ok', facts: { via: 'direct', sentBytes: 115 * MiB, zstd: false } }],
+      snapshot: { size: 115 * MiB }, verification: [{ ok: true }], remoteCommands: { a: 1 }, peakRssBytes: MiB,
+    }, 9.5, Date.parse('2026-11-25T18:00:00.000Z')).note).toBe('verified (1 checks)')
   })
 
   it('names what the run warned about in the round\'s note: what explains an odd round', () => {

@@ -11,6 +11,7 @@ import type { Lab } from '../../lib/lab/index.ts'
 import { bigCluster, expectBigValues, hookedUi, link, onHostNow } from '../support/faults.ts'
 import { captureUi, gateway } from '../support/lab.ts'
 import { backup } from '../../lib/backup/backup.ts'
+import { reportJson } from '../../lib/cli/render.ts'
 import { kubeObject } from '../../lib/bench/kube.ts'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -258,6 +259,7 @@ echo 'if rm /tmp/etcd-rescue-test-hang 2>/dev/null; then sleep 600; fi' >> /root
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
     for (const m of ['etcd1', 'etcd3']) expect(ui.text()).toMatch(new RegExp(`\\[${m}\\] copy ok in [\\d.]+ s: .*sha256 verified on host; zstd-compressed on the way`))
     expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 2 in 1 s/)
+    expect(reportJson(r).phases.find((p) => p.name === 'copy' && p.host === 'etcd2')?.facts).toMatchObject({ via: 'direct', zstd: true, retried: true })
     // The retry goes compressed too, as the first copy went.
     expect(ui.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*sha256 verified on host; direct copy, retried; zstd-compressed on the way: [\d.]+ MiB sent \([\d.]+× smaller\)/)
     // Every member holds every object, from its own data alone.

@@ -4,7 +4,7 @@
 // member never passes through the operator's link. Timings are never asserted.
 import { describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { clusterLoad, clusterStart, sha256Hex, type Lab } from '../../lib/lab/index.ts'
@@ -18,6 +18,7 @@ import { hop } from '../../lib/transfer/relay.ts'
 import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
 import { runRecover } from '../support/cli.ts'
+import { reportJson } from '../../lib/cli/render.ts'
 import { kubeObject } from '../../lib/bench/kube.ts'
 
 const PREFIX = '/etcd-rescue/load/'
@@ -60,6 +61,8 @@ describe('relay (3 hosts)', () => {
       expect(ui.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*sha256 verified on host; relayed from etcd1/)
       expect(ui.text()).toMatch(/\[etcd3\] copy ok in [\d.]+ s: .*sha256 verified on host; relayed from etcd1/)
       expect(ui.text()).not.toMatch(/not relayed/)
+      expect(reportJson(r).phases.filter((p) => p.name === 'copy').map((p) => [p.host, (p.facts as { via: string }).via]).sort())
+        .toEqual([['etcd1', 'direct'], ['etcd2', 'relayed'], ['etcd3', 'relayed']])
       // The slow leg went compressed (the lab hosts have zstd, as this machine does), over etcd1's session.
       expect(ui.text()).toMatch(/\[etcd1\] copy ok in [\d.]+ s: .*sha256 verified on host; zstd-compressed on the way: [\d.]+ [KM]iB sent/)
       // Every login shell counted, the hops' too: etcd1's session (its compressed upload came over it)
@@ -210,6 +213,15 @@ describe('relay (3 hosts)', () => {
       expect(line, ui.text()).not.toBeNull()
       expect(Number(line![1])).toBeGreaterThan(1.3)
     }
+    // The report says it to machines too: each copy direct, compressed, and the bytes sent.
+    const copies = reportJson(r).phases.filter((p) => p.name === 'copy')
+    expect(copies.map((p) => p.host).sort()).toEqual(members.map((m) => m.name))
+    for (const p of copies) {
+      expect(p.facts, p.host).toMatchObject({ via: 'direct', zstd: true })
+      const sent = (p.facts as { sentBytes: number }).sentBytes
+      expect(sent, p.host).toBeGreaterThan(0)
+      expect(sent * 1.3, p.host).toBeLessThan(r.plan!.snapshot.size)
+    }
     // One login shell per host: the session took the stream in frames.
     const takeovers = (n: string) => r.warnings.filter((w) => w.startsWith(`${n}: taking over the lock`)).length
     expect(r.remoteCommands).toEqual(Object.fromEntries(members.map((m) => [m.name, 1 + takeovers(m.name)])))
@@ -223,10 +235,15 @@ describe('relay (3 hosts)', () => {
       expect(got.every((kv) => kv.value.equals(kube.find((o) => o.key === kv.key.toString())!.value)), m.name).toBe(true)
     }
 
-    const plain = runRecover(['--inventory', lab.paths.inventory, '--snapshot', (await freshBackup(members, 'not-compressed')).file, '--no-relay', '--no-compress', '--yes'])
+    const reportFile = join(mkdtempSync(join(tmpdir(), 'relay-report-')), 'report.json')
+    const plainSnapshot = (await freshBackup(members, 'not-compressed')).file
+    const plain = runRecover(['--inventory', lab.paths.inventory, '--snapshot', plainSnapshot, '--no-relay', '--no-compress', '--yes', '--report', reportFile])
     expect(plain.status, `${plain.stdout}\n${plain.stderr}`).toBe(0)
     expect(plain.stdout).toMatch(/\[etcd1\] copy ok in [\d.]+ s: [\d.]+ MiB in/)
     expect(plain.stdout).not.toMatch(/zstd-compressed/)
+    // In the report: every byte of the file sent, plain.
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as { snapshot: { size: number }; phases: Array<{ name: string; facts?: object }> }
+    for (const p of report.phases.filter((x) => x.name === 'copy')) expect(p.facts).toEqual({ via: 'direct', sentBytes: report.snapshot.size, zstd: false })
   })
 
   it('a first member with busybox dd and head (its session cannot take files, its dd shows no progress) gets the slow leg compressed over an exec of its own, and relays all the same', async () => {
