@@ -148,6 +148,20 @@ interface Pending {
   settled: boolean
   /** The host said it started the step. */
   began?: boolean
+  /** What kind of message it was (a received file answers only at its end). */
+  kind: 'then' | 'step' | 'quick' | 'recv'
+  /** When its message was handed to the channel. */
+  sentAt?: number
+}
+
+export const SESSION_LIMITS = {
+  /**
+   * From the moment the loop is free to start a step (every earlier message answered,
+   * and `then` for a step that waits for it) to its "started": a few builtins, a
+   * base64 and a write in the loop's temp dir. A loop that says nothing for this
+   * long is stuck outside any step (a hung /tmp or $TMPDIR): the session ends.
+   */
+  stepStartWithinMs: 60_000,
 }
 
 /**
@@ -179,7 +193,34 @@ export class StepSession {
   ) {
     // Waited for from the start: `then` may answer in the same chunk as the hello,
     // before anyone asks for it, and an answer nobody waits for is dropped.
-    this.thenAnswer = this.expect(0, undefined, { allowFailure: true })
+    this.thenAnswer = this.expect(0, undefined, { allowFailure: true }, 'then')
+    this.startWatch = setInterval(() => this.checkStarts(), Math.min(1000, Math.max(10, SESSION_LIMITS.stepStartWithinMs / 4)))
+    this.startWatch.unref()
+  }
+
+  private readonly startWatch: NodeJS.Timeout
+  /** When the loop last answered a message (or `then`): from then on it is free for the next one. */
+  private lastAnswerAt = Date.now()
+  private thenAnsweredAt?: number
+
+  /**
+   * The message the loop is on is the first one not yet answered. A step there that
+   * has not said it started, though the loop has been free to start it for longer
+   * than the limit, means the loop is stuck outside any step: the session ends, and
+   * every step waiting on it fails, saying so. A received file is bounded by the
+   * copy's own watch; a step that started, by its own timeout.
+   */
+  private checkStarts(): void {
+    if (this.ended) return
+    const first = this.pending.find((p) => p.kind !== 'then' && !p.settled)
+    // Before the loop's hello its setup is what runs, bounded by helloWithin.
+    if (!first || first.began || first.kind === 'recv' || first.sentAt === undefined || this.canReceive === undefined) return
+    // A step waits for `then`, which preflight's own limit bounds.
+    if (first.kind === 'step' && this.thenAnsweredAt === undefined) return
+    const free = Math.max(first.sentAt, this.lastAnswerAt, first.kind === 'step' ? this.thenAnsweredAt! : 0)
+    const limit = SESSION_LIMITS.stepStartWithinMs
+    if (Date.now() - free < limit) return
+    this.end(`the host did not start the step within ${limit / 1000} s of being free to: its session loop is stuck outside any step (a hung /tmp or $TMPDIR?)`)
   }
 
   private readonly thenAnswer: Promise<ExecResult>
@@ -207,8 +248,11 @@ export class StepSession {
     if (this.ended) return Promise.reject(new SshError(this.hostName, `cannot run a step: ${this.ended}`))
     const id = this.nextId++
     this.steps++
-    const answer = this.expect(id, script, options)
-    this.enqueue(async () => this.write(`${options.quick ? 'quick' : 'step'} ${id} ${b64(script)}\n`))
+    const answer = this.expect(id, script, options, options.quick ? 'quick' : 'step')
+    this.enqueue(async () => {
+      this.write(`${options.quick ? 'quick' : 'step'} ${id} ${b64(script)}\n`)
+      this.sent(id)
+    })
     return answer
   }
 
@@ -223,20 +267,26 @@ export class StepSession {
     if (this.ended) return Promise.reject(new SshError(this.hostName, `cannot receive: ${this.ended}`))
     const id = this.nextId++
     this.steps++
-    const answer = this.expect(id, script, {})
+    const answer = this.expect(id, script, {}, 'recv')
     this.enqueue(async () => {
       this.write(bytes === 'frames' ? `recvs ${id} ${b64(script)}\n` : `recv ${id} ${bytes} ${b64(script)}\n`)
+      this.sent(id)
       await feed()
     })
     return answer
   }
 
-  private expect(id: number, script: Script | undefined, options: StepOptions): Promise<ExecResult> {
+  private expect(id: number, script: Script | undefined, options: StepOptions, kind: Pending['kind']): Promise<ExecResult> {
     const p = new Promise<ExecResult>((resolve, reject) => {
-      this.pending.push({ id, script, options, resolve, reject, settled: false })
+      this.pending.push({ id, script, options, resolve, reject, settled: false, kind })
     })
     p.catch(() => {})
     return p
+  }
+
+  private sent(id: number): void {
+    const p = this.pending.find((x) => x.id === id)
+    if (p) p.sentAt = Date.now()
   }
 
   private enqueue(w: () => Promise<void>): void {
@@ -269,6 +319,7 @@ export class StepSession {
       const hello = new RegExp(`^${HELLO} recv=([01])$`).exec(line)
       if (hello) {
         this.canReceive = hello[1] === '1'
+        this.lastAnswerAt = Date.now()
         clearTimeout(this.helloTimer)
         this.hello()
         continue
@@ -288,6 +339,7 @@ export class StepSession {
   end(why: string): void {
     this.ended = why
     clearTimeout(this.helloTimer)
+    clearInterval(this.startWatch)
     this.hello()
     for (const p of this.pending.splice(0)) {
       const began = p.began ? 'the host had started it' : 'the host never said it started, so it may not have run'
@@ -306,6 +358,8 @@ export class StepSession {
   }
 
   private finish(id: number, rc: number, stdout: string, stderr: string): void {
+    this.lastAnswerAt = Date.now()
+    if (id === 0) this.thenAnsweredAt = this.lastAnswerAt
     const i = this.pending.findIndex((x) => x.id === id)
     if (i < 0) return
     const [p] = this.pending.splice(i, 1)

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sh } from '../../lib/shell/sh.ts'
-import { frame, sessionLoop, StepSession } from '../../lib/ssh/session.ts'
+import { frame, sessionLoop, SESSION_LIMITS, StepSession } from '../../lib/ssh/session.ts'
 import { RemoteCommandError } from '../../lib/ssh/errors.ts'
 
 const shells = ['/bin/dash', '/bin/bash'].filter(existsSync)
@@ -17,6 +17,12 @@ const BUSYBOX = '/bin/busybox'
 const OLD_DD = `#!/bin/sh
 case "$*" in --version) echo 'dd (GNU coreutils) 8.4'; exit 0 ;; *count_bytes*|*status=none*) echo "dd: invalid input flag" >&2; exit 1 ;; esac
 exec /bin/dd "$@"
+`
+
+/** base64 whose decoding hangs while MARK exists: the loop stuck outside any step, as on a hung /tmp. */
+const STUCK_BASE64 = (mark: string) => `#!/bin/sh
+if [ "$1" = -d ] && [ -e '${mark}' ]; then exec sleep 600; fi
+exec /usr/bin/base64 "$@"
 `
 
 describe.each(shells)('sessionLoop under %s', (shell) => {
@@ -35,6 +41,7 @@ describe.each(shells)('sessionLoop under %s', (shell) => {
     mkdirSync(bin)
     for (const tool of shadow) {
       if (tool === 'old-dd') writeFileSync(join(bin, 'dd'), OLD_DD, { mode: 0o755 })
+      else if (tool === 'stuck-base64') writeFileSync(join(bin, 'base64'), STUCK_BASE64(join(dir, 'stuck')), { mode: 0o755 })
       else symlinkSync(BUSYBOX, join(bin, tool))
     }
     // As the lock script does: fd 9 open on the lock file, then the loop.
@@ -146,6 +153,26 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
     await session.ready
     expect(session.canReceive).toBe(false)
     expect((await session.run(sh`echo steps-still-run`)).stdout).toBe('steps-still-run\n')
+  })
+
+  it('ends itself when the loop, free to start a step, never says it started (stuck outside any step); a step waiting for `then` is not judged so', async () => {
+    const saved = SESSION_LIMITS.stepStartWithinMs
+    SESSION_LIMITS.stepStartWithinMs = 600
+    try {
+      // `then` runs 1.5 s: a step waits for it longer than the limit, and is not cut for that.
+      const { session } = open(sh``, sh`sleep 1.5`, ['stuck-base64'])
+      expect(await session.run(sh`echo after-then`)).toMatchObject({ code: 0, stdout: 'after-then\n' })
+      // Now the loop hangs before the next step starts.
+      writeFileSync(join(dir, 'stuck'), '')
+      const t0 = Date.now()
+      const err = await session.run(sh`echo never`).catch((e) => e)
+      expect(String(err.message)).toMatch(/the host never said it started, so it may not have run\): the host did not start the step within 0.6 s of being free to: its session loop is stuck outside any step/)
+      expect(Date.now() - t0).toBeLessThan(10_000)
+      // Its hung decoder is this test's to end.
+      spawnSync('/bin/sh', ['-c', `pkill -f 'sleep 600' -P ${child!.pid} ; true`])
+    } finally {
+      SESSION_LIMITS.stepStartWithinMs = saved
+    }
   })
 
   it('rejects a failing step unless allowed, with its output', async () => {
