@@ -39,6 +39,8 @@ export interface CopiedAgain {
   secs: number
   compressed: boolean
   wire: number
+  /** The upload script's output (`in-place=` when the first copy had landed after all). */
+  stdout: string
 }
 
 const PERMANENT = /No space left on device/
@@ -59,7 +61,8 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
       await o.locked?.()
       let t0 = Date.now()
       let wire = 0
-      let zstd = (await o.compress?.().catch(() => false)) === true
+      // The last attempt goes plain: the compression itself (a host's zstd) may be what fails.
+      let zstd = attempt < o.retries && (await o.compress?.().catch(() => false)) === true
       let out: UploadOutcome
       if (zstd) {
         // Over its own exec, the stream as it is (its end is the channel's EOF).
@@ -73,7 +76,7 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
         }
       }
       if (!zstd) [out] = await fanOutUpload(file, [{ host, command: m.scripts.upload, onProgress: (b) => { wire = b; o.onProgress(b, t0, false) } }])
-      if (out!.ok) return { secs: (Date.now() - t0) / 1000, compressed: zstd, wire }
+      if (out!.ok) return { secs: (Date.now() - t0) / 1000, compressed: zstd, wire, stdout: out!.result.stdout }
       last = out!.error
     } catch (err) {
       last = err

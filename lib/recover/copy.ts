@@ -353,7 +353,7 @@ export function copyStep(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
         onProgress: (bytes, t0, zstd) => view.update(zstd ? compressedProgress(bytes, size, t0) : progress(bytes, size, t0)),
       }).then((again): UploadDone => ({
         secs: again.secs,
-        stdout: '',
+        stdout: again.stdout,
         text: `direct copy, retried${again.compressed ? `; zstd-compressed on the way: ${formatBytes(again.wire)} sent (${(size / Math.max(1, again.wire)).toFixed(1)}× smaller)` : ''}`,
         route: { via: 'direct', sentBytes: again.wire, zstd: again.compressed, retried: true },
       }))

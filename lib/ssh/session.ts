@@ -212,9 +212,11 @@ export class StepSession {
    */
   private checkStarts(): void {
     if (this.ended) return
-    const first = this.pending.find((p) => p.kind !== 'then' && !p.settled)
+    // The first message not answered is the one the loop is on. One that timed out (settled, its
+    // group being ended) holds the loop until its answer comes: the next is not judged meanwhile.
+    const first = this.pending.find((p) => p.kind !== 'then')
     // Before the loop's hello its setup is what runs, bounded by helloWithin.
-    if (!first || first.began || first.kind === 'recv' || first.sentAt === undefined || this.canReceive === undefined) return
+    if (!first || first.settled || first.began || first.kind === 'recv' || first.sentAt === undefined || this.canReceive === undefined) return
     // A step waits for `then`, which preflight's own limit bounds.
     if (first.kind === 'step' && this.thenAnsweredAt === undefined) return
     const free = Math.max(first.sentAt, this.lastAnswerAt, first.kind === 'step' ? this.thenAnsweredAt! : 0)

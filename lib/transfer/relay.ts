@@ -22,6 +22,7 @@ import { SshHost, identities, type ConnectOptions, type SshTarget } from '../ssh
 import { blobType } from '../ssh/known-hosts.ts'
 import { answerWithinMs } from '../ssh/upload.ts'
 import { LendingAgent, lendableKeys } from './agent.ts'
+import { settledWithin } from '../task/wait.ts'
 
 /** The alias the hop's known_hosts file and ssh's HostKeyAlias share: the target's address plays no part in the check. */
 export const HOP_KEY_ALIAS = 'etcd-rescue-relay-target'
@@ -94,7 +95,10 @@ kh=$(mktemp) || exit 70
 trap 'rm -f "$kh"' EXIT
 printf '%s\\n' ${line} > "$kh"
 # GNU dd shows progress (coreutils 8.24+); any other reader (busybox, an older dd) sends the file without it.
-if dd if=/dev/null of=/dev/null status=progress 2>/dev/null; then echo "etcd-rescue-relay: reader=dd" >&2; read_file() { dd if="$1" bs=1M status=progress; }; else read_file() { cat -- "$1"; }; fi
+# Its process group, so that a hop ended for making no progress can end what it started here.
+read -r _ _ _ _ pg _ < /proc/$$/stat 2>/dev/null && echo "etcd-rescue-relay: pgid=$pg" >&2
+# dd's progress in English whatever the host's locale: it is parsed (ddBytes).
+if LC_ALL=C dd if=/dev/null of=/dev/null status=progress 2>/dev/null; then echo "etcd-rescue-relay: reader=dd" >&2; read_file() { LC_ALL=C dd if="$1" bs=1M status=progress; }; else read_file() { cat -- "$1"; }; fi
 read_file ${h.file} | ssh ${hopSshOptions(h.connectTimeoutSeconds)} -o "UserKnownHostsFile=$kh" -p ${h.target.port} -l ${user} -- ${h.target.host} ${h.remote.text}`
 }
 
@@ -117,7 +121,7 @@ export function ddBytes(text: string): number | undefined {
 /** stderr of a hop without dd's progress and record lines: what went wrong, if anything. */
 export function hopComplaint(stderr: string): string {
   return stderr.split(/[\r\n]+/).map((l) => l.trim())
-    .filter((l) => l && !/^\d+ bytes(?: \([^)]*\))? copied/.test(l) && !/^\d+\+\d+ records (in|out)$/.test(l) && l !== 'etcd-rescue-relay: reader=dd')
+    .filter((l) => l && !/^\d+ bytes(?: \([^)]*\))? copied/.test(l) && !/^\d+\+\d+ records (in|out)$/.test(l) && !/^etcd-rescue-relay: (reader=dd|pgid=\d+)$/.test(l))
     .join('\n')
 }
 
@@ -205,16 +209,20 @@ export async function hop(o: HopOptions): Promise<HopResult> {
     let seesProgress = false
     let stuck: string | undefined
     const via = conn
+    let pgid = 0
     const watch = setInterval(() => {
+      if (stuck) return
       const still = Date.now() - movedAt
       const [limit, why] = !seesProgress
-        ? [limits.blindMs, `the relayed copy did not end within ${Math.round(limits.blindMs / 1000)} s (${o.source.name} shows no progress)`]
+        ? [limits.blindMs, `the relayed copy from ${o.source.name} to ${o.target.name} did not end within ${Math.round(limits.blindMs / 1000)} s (${o.source.name} shows no progress: no GNU dd)`]
         : moved >= o.size
-          ? [limits.answerMs, `took the whole file from ${o.source.name} but did not answer within ${Math.round(limits.answerMs / 1000)} s (its last writes or its hash of the file hang: a hung disk?)`]
-          : [limits.quietMs, `took no data from ${o.source.name} for ${Math.round(limits.quietMs / 1000)} s (a hung disk or a link gone silent)`]
+          ? [limits.answerMs, `${o.target.name} took the whole file from ${o.source.name} but did not answer within ${Math.round(limits.answerMs / 1000)} s (its last writes or its hash of the file hang: a hung disk?)`]
+          : [limits.quietMs, `${o.target.name} took no data from ${o.source.name} for ${Math.round(limits.quietMs / 1000)} s (a hung disk or a link gone silent)`]
       if (still < limit) return
       stuck = why
-      via.close()
+      // What the hop started on the source (dd, its ssh to the target) ends with it: sshd
+      // leaves a closed session's processes running. Then the connection goes, bounded.
+      void settledWithin(pgid > 1 ? via.killGroup(pgid) : Promise.resolve(), 10_000).then(() => via.close())
     }, Math.min(1000, limits.quietMs / 4, limits.answerMs / 4))
     watch.unref()
     const r = await conn.exec(withAgentBecome(o.source.target, inner), {
@@ -224,6 +232,8 @@ export async function hop(o: HopOptions): Promise<HopResult> {
       onOutput: (text, stream) => {
         if (stream !== 'stderr') return
         if (/etcd-rescue-relay: reader=dd/.test(text)) seesProgress = true
+        const pg = /etcd-rescue-relay: pgid=(\d+)/.exec(text)
+        if (pg) pgid = Number(pg[1])
         const b = ddBytes(text)
         if (b !== undefined && b > moved) {
           moved = b
@@ -232,7 +242,7 @@ export async function hop(o: HopOptions): Promise<HopResult> {
         }
       },
     }).finally(() => clearInterval(watch))
-    if (stuck) throw new RescueError(`the hop was ended: ${o.target.name} ${stuck}`, { where: o.target.name })
+    if (stuck) throw new RescueError(`the hop was ended: ${stuck}`, { where: o.target.name })
     if (r.code !== 0) {
       throw new RescueError(hopReason(r.code, r.stderr, o.source.name, o.target.name), { where: o.target.name })
     }
@@ -455,7 +465,8 @@ export async function relayCopy<M extends { name: string; upload: Script; snapsh
 function settleAll<M extends { name: string }>(o: { settle: RelayCopyOptions<never>['settle'] }, members: M[], got: Map<string, CopyOutcome>, text?: string) {
   for (const m of members) {
     const r = got.get(m.name) ?? { ok: false, secs: 0, error: new Error('not copied') }
-    o.settle(m.name, { ...r, text: text ?? r.text })
+    // A direct copy's own note (zstd) stays beside why it was not relayed.
+    o.settle(m.name, { ...r, text: text ? (r.text ? `${text}; ${r.text}` : text) : r.text })
   }
 }
 

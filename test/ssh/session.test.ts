@@ -175,6 +175,20 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
     }
   })
 
+  it('does not judge a step queued behind one that timed out but still runs (its group shrugged off TERM)', async () => {
+    const saved = SESSION_LIMITS.stepStartWithinMs
+    SESSION_LIMITS.stepStartWithinMs = 600
+    try {
+      const { session } = open()
+      const slow = session.run(sh`trap '' TERM; sleep 2.5; echo late`, { timeoutMs: 300 }).catch((e) => e)
+      expect(await slow).toBeInstanceOf(RemoteCommandError)
+      // Sent once the first was given up on; the loop is still inside it for 2 s more.
+      expect(await session.run(sh`echo next`)).toMatchObject({ code: 0, stdout: 'next\n' })
+    } finally {
+      SESSION_LIMITS.stepStartWithinMs = saved
+    }
+  })
+
   it('rejects a failing step unless allowed, with its output', async () => {
     const { session } = open()
     const err = await session.run(sh`echo why >&2; exit 7`).catch((e) => e)
@@ -214,8 +228,12 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
 
   it('fails the steps in flight when the loop dies', async () => {
     const { session } = open()
-    const p = session.run(sh`sleep 5`)
-    await new Promise((r) => setTimeout(r, 100))
+    const began = join(dir, 'began')
+    const p = session.run(sh`: > ${began}; sleep 5`)
+    // Killed once the step runs (not after a fixed pause: on a loaded machine it may not have started yet).
+    for (let i = 0; i < 200 && !existsSync(began); i++) await new Promise((r) => setTimeout(r, 25))
+    // The loop says "started" beside the step's own start: a moment for that line to come.
+    await new Promise((r) => setTimeout(r, 200))
     child!.kill('SIGKILL')
     await expect(p).rejects.toThrow(/did not finish \(the host had started it\): exited/)
   })

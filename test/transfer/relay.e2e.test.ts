@@ -115,6 +115,8 @@ describe('relay (3 hosts)', () => {
       // Reads nothing at all (its disk hangs before the first write): dd on the source stops moving.
       await expect(hop({ source, target, file: '/tmp/relay-stuck-test', upload: sh`exec sleep 602`, connect: {}, size: 30_000_000, limits: { quietMs: 2000 } }))
         .rejects.toThrow(/the hop was ended: etcd2 took no data from etcd1 for 2 s \(a hung disk or a link gone silent\)/)
+      // What the hop started on the source (dd reading the file, ssh to the target) was ended with it.
+      expect((await onHost(lab, 1, "pgrep -f 'relay-stuck-tes[t]' | wc -l")).trim()).toBe('0')
     } finally {
       pool.closeAll()
       await onHost(lab, 2, "pkill -f '^sleep 60[12]$'; true")
