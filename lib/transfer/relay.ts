@@ -98,7 +98,7 @@ printf '%s\\n' ${line} > "$kh"
 # Its process group, so that a hop ended for making no progress can end what it started here.
 read -r _ _ _ _ pg _ < /proc/$$/stat 2>/dev/null && echo "etcd-rescue-relay: pgid=$pg" >&2
 # dd's progress in English whatever the host's locale: it is parsed (ddBytes).
-if LC_ALL=C dd if=/dev/null of=/dev/null status=progress 2>/dev/null; then echo "etcd-rescue-relay: reader=dd" >&2; read_file() { LC_ALL=C dd if="$1" bs=1M status=progress; }; else read_file() { cat -- "$1"; }; fi
+if LC_ALL=C dd if=/dev/null of=/dev/null status=progress 2>/dev/null; then echo "etcd-rescue-relay: reader=dd" >&2; read_file() { LC_ALL=C dd if="$1" bs=128K status=progress; }; else read_file() { cat -- "$1"; }; fi
 read_file ${h.file} | ssh ${hopSshOptions(h.connectTimeoutSeconds)} -o "UserKnownHostsFile=$kh" -p ${h.target.port} -l ${user} -- ${h.target.host} ${h.remote.text}`
 }
 
@@ -168,7 +168,8 @@ export interface HopOptions {
  * How long a hop may go without moving: a target that takes nothing (its disk hangs)
  * or, once it has the whole file, does not answer, would otherwise hold the relay for
  * good, the connection itself still answering. `quietMs`: no byte for this long while
- * the source's dd shows progress (as a direct copy's stall limit alone, 60 s).
+ * the source's dd shows progress (as a direct copy's stall limit alone, 60 s; dd
+ * counts 128 KiB blocks, so a hop slower than about 2 KB/s would be taken for stuck).
  * `answerMs`: from the last byte to the target's answer (its hash: answerWithinMs).
  * `blindMs`: a source whose reader shows no progress (no GNU dd): the whole hop, at
  * 1 MB/s at worst, plus a minute.
