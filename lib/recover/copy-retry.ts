@@ -5,9 +5,8 @@
 // member as it was. A full disk is not retried: waiting does not free space.
 import { RescueError } from '../errors.ts'
 import { SshHost, type ConnectOptions } from '../ssh/connection.ts'
-import { answerWithinMs, fanOutUpload, type UploadOutcome } from '../ssh/upload.ts'
-import { NO_ZSTD, uploadScript } from '../plan/scripts.ts'
-import { zstdStream } from '../transfer/compress.ts'
+import { fanOutUpload, type UploadOutcome } from '../ssh/upload.ts'
+import { lacksZstd, uploadCompressed } from '../transfer/compress.ts'
 import type { MemberPlan } from '../plan/recovery.ts'
 import type { HostPool } from '../task/hosts.ts'
 import { checkpoint } from '../task/interrupt.ts'
@@ -65,12 +64,9 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
       let zstd = attempt < o.retries && (await o.compress?.().catch(() => false)) === true
       let out: UploadOutcome
       if (zstd) {
-        // Over its own exec, the stream as it is (its end is the channel's EOF).
-        ;[out] = await fanOutUpload(() => zstdStream(file), [{
-          host, command: uploadScript(m.paths, o.sha256, o.size, 'zstd'), onProgress: (b) => { wire = b; o.onProgress(b, t0, true) },
-        }], undefined, { answerWithinMs: answerWithinMs(o.size) })
+        ;[out] = await uploadCompressed(file, o.sha256, o.size, [{ host, paths: m.paths, onProgress: (b) => { wire = b; o.onProgress(b, t0, true) } }])
         // A host without zstd read nothing: it gets the file plain, in this same attempt.
-        if (!out.ok && (out.error as { code?: number }).code === NO_ZSTD) {
+        if (!out.ok && lacksZstd(out.error)) {
           zstd = false
           t0 = Date.now()
         }

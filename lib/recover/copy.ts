@@ -8,11 +8,10 @@
 //   lib/transfer/relay.ts): the file crosses the operator's link once, to one
 //   member, which passes it on over the hosts' own network.
 // A host whose copy failed is retried over a new connection (copy-retry.ts).
-import type { Readable } from 'node:stream'
 import type { RecoveryPlan } from '../plan/recovery.ts'
 import type { SshHost, ConnectOptions } from '../ssh/connection.ts'
 import { sh } from '../shell/sh.ts'
-import { NO_ZSTD, unUploadScript, uploadCheckScript, uploadReceiveScript, uploadScript } from '../plan/scripts.ts'
+import { unUploadScript, uploadCheckScript, uploadReceiveScript, uploadScript } from '../plan/scripts.ts'
 import type { HeldLock } from './lock.ts'
 import type { MemberPaths } from '../plan/paths.ts'
 import { formatError } from '../errors.ts'
@@ -21,7 +20,7 @@ import type { HostPool } from '../task/hosts.ts'
 import { formatBytes, formatRate } from '../task/format.ts'
 import { copyAgain } from './copy-retry.ts'
 import { relayCopy, type CopyOutcome, type CopyRoute, type DirectEach, type RelayMode } from '../transfer/relay.ts'
-import { COMPRESS_MIN_RATIO, localZstd, sampleRatio, zstdStream } from '../transfer/compress.ts'
+import { COMPRESS_MIN_RATIO, lacksZstd, localZstd, sampleRatio, uploadCompressed, zstdStream } from '../transfer/compress.ts'
 import type { RecoverOptions } from './recover.ts'
 
 export interface UploadDone {
@@ -46,6 +45,8 @@ export interface Uploads {
 
 const progress = (bytes: number, size: number, t0: number) =>
   `${formatBytes(bytes)} of ${formatBytes(size)} (${Math.floor((bytes / size) * 100)}%), ${formatRate(bytes, (Date.now() - t0) / 1000)}`
+/** What a compressed copy sent, in its report line. */
+const zstdSent = (wire: number, size: number) => `zstd-compressed on the way: ${formatBytes(wire)} sent (${(size / Math.max(1, wire)).toFixed(1)}× smaller)`
 const compressedProgress = (bytes: number, size: number, t0: number) =>
   `${formatBytes(bytes)} sent zstd-compressed, of a ${formatBytes(size)} snapshot, ${formatRate(bytes, (Date.now() - t0) / 1000)}`
 
@@ -120,7 +121,7 @@ export function startUploads(file: string, sha256: string, size: number, targets
       go.forEach(({ t, check }, j) => {
         const out = outcomes[j]
         const wire = sent.get(t.name) ?? 0
-        const text = zstd ? `zstd-compressed on the way: ${formatBytes(wire)} sent (${(size / Math.max(1, wire)).toFixed(1)}× smaller)` : undefined
+        const text = zstd ? zstdSent(wire, size) : undefined
         settles.get(t.name)!(out.ok ? { ok: true, done: { secs, stdout: `${check}${out.result.stdout}`, text, route: { via: 'direct', sentBytes: wire, zstd } } } : { ok: false, error: Object.assign(out.error as object, { checkOutput: check }) })
       })
     }
@@ -218,22 +219,22 @@ export function startCopy(o: CopyOptions): Uploads {
     }
     const t0 = Date.now()
     const wire = new Map<string, number>()
-    const outcomes = await fanOutUpload((): Readable => zstdStream(path), members.map((m) => ({
+    const outcomes = await uploadCompressed(path, sha256, size, members.map((m) => ({
       host: o.pool.get(m.name),
-      command: uploadScript(m.paths, sha256, size, 'zstd'),
+      paths: m.paths,
       onProgress: (bytes) => {
         wire.set(m.name, bytes)
         onBytes?.(m.name, bytes)
         views.get(m.name)?.(compressedProgress(bytes, size, t0))
       },
-    })), undefined, { answerWithinMs: answerWithinMs(size) }).catch((error) => members.map(() => ({ ok: false as const, error })))
+    }))).catch((error) => members.map(() => ({ ok: false as const, error })))
     const secs = (Date.now() - t0) / 1000
     members.forEach((m, j) => {
       const out = outcomes[j]
       got.set(m.name, out.ok ? { ok: true, secs, text: 'zstd-compressed on the way', stdout: out.result.stdout, route: { via: 'direct', sentBytes: wire.get(m.name) ?? 0, zstd: true } } : { ok: false, error: out.error, secs })
     })
     // A host without zstd read nothing: it gets the file plain.
-    const plain = members.filter((m) => (got.get(m.name)?.error as { code?: number } | undefined)?.code === NO_ZSTD)
+    const plain = members.filter((m) => lacksZstd(got.get(m.name)?.error))
     if (plain.length) for (const [name, r] of await direct(plain, onBytes)) got.set(name, r)
     return got
   }
@@ -354,7 +355,7 @@ export function copyStep(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
       }).then((again): UploadDone => ({
         secs: again.secs,
         stdout: again.stdout,
-        text: `direct copy, retried${again.compressed ? `; zstd-compressed on the way: ${formatBytes(again.wire)} sent (${(size / Math.max(1, again.wire)).toFixed(1)}× smaller)` : ''}`,
+        text: `direct copy, retried${again.compressed ? `; ${zstdSent(again.wire, size)}` : ''}`,
         route: { via: 'direct', sentBytes: again.wire, zstd: again.compressed, retried: true },
       }))
     })

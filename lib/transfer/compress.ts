@@ -9,6 +9,10 @@ import { spawn, spawnSync } from 'node:child_process'
 import { closeSync, openSync, readSync } from 'node:fs'
 import { deflateRaw } from 'node:zlib'
 import { PassThrough, type Readable } from 'node:stream'
+import { NO_ZSTD, uploadScript } from '../plan/scripts.ts'
+import type { MemberPaths } from '../plan/paths.ts'
+import type { SshHost } from '../ssh/connection.ts'
+import { answerWithinMs, fanOutUpload, type UploadOutcome } from '../ssh/upload.ts'
 
 let here: boolean | undefined
 
@@ -92,4 +96,19 @@ export async function sampleRatio(file: string, size: number, o: { samples?: num
     deflateRaw(p, { level: 1 }, (err, out) => (err ? reject(err) : resolve(out.length)))
   })))
   return total / Math.max(1, sizes.reduce((a, b) => a + b, 0))
+}
+
+/**
+ * The file zstd-compressed to each host over an exec of its own (one read for all;
+ * each stream ends with its channel), for hosts whose session cannot take it or a
+ * retry. A host without zstd reads nothing and fails so (lacksZstd): its caller
+ * sends it the file plain.
+ */
+export function uploadCompressed(file: string, sha256: string, size: number, targets: Array<{ host: SshHost; paths: MemberPaths; onProgress?: (bytes: number) => void }>): Promise<UploadOutcome[]> {
+  return fanOutUpload(() => zstdStream(file), targets.map((t) => ({ host: t.host, command: uploadScript(t.paths, sha256, size, 'zstd'), onProgress: t.onProgress })), undefined, { answerWithinMs: answerWithinMs(size) })
+}
+
+/** A compressed upload's failure that means only "this host has no zstd" (nothing was read or written). */
+export function lacksZstd(error: unknown): boolean {
+  return (error as { code?: number } | undefined)?.code === NO_ZSTD
 }
