@@ -60,22 +60,42 @@ echo "ready"`
 }
 
 /**
- * Reads the snapshot from stdin, checks its SHA-256 on the host, then renames it
- * into place. Each upload writes its own part file (PART.<pid>): a retry over a
+ * Reads the snapshot from stdin, checks it on the host (plain: its SHA-256; zstd:
+ * below), then renames it into place. Each upload writes its own part file (PART.<pid>): a retry over a
  * new connection may start while the writer of a lost one still runs, and must
  * not share (or have removed) its file. A failed write (disk full) removes its
  * part at once; parts whose writer is gone (a killed run) are removed first.
- * Only a file whose hash matched is ever renamed to the name restore reads.
+ * Only a file so proven is ever renamed to the name restore reads.
  * It reads all of its stdin whatever happens (a session sends exactly the file's
  * bytes and reads its next message after them), so nothing before the copy may end it.
- * With `zstd`, stdin is zstd-compressed (the hash is still the file's own).
+ *
+ * With `zstd`, stdin is one zstd frame with its content checksum, made here by
+ * zstdStream from exactly the bytes whose SHA-256 it checked before it let the frame
+ * end (lib/transfer/compress.ts). zstd -d checks that checksum (XXH64 of what it
+ * wrote) and fails on a frame cut short, corrupt or without its end; the size is
+ * checked too. That proves the file is the one hashed there, so it is not hashed
+ * again here: on a host without SHA extensions that read would cost more than the
+ * copy (sha256sum, 300 MB/s).
  */
-export function uploadReceiveScript(paths: MemberPaths, sha256: string, compressed?: 'zstd'): Script {
+export function uploadReceiveScript(paths: MemberPaths, sha256: string, size: number, compressed?: 'zstd'): Script {
   const receive = compressed ? sh`zstd -dcq > "$P"` : sh`cat > "$P"`
+  const check = compressed
+    ? sh`got=$(stat -c %s "$P" 2>/dev/null)
+if [ "$got" != "$size" ]; then
+  rm -f "$P"
+  echo "the copy on this host is corrupt: $got bytes after decompression, expected $size" >&2
+  exit 65
+fi`
+    : sh`sum=$(hash_file "$P")
+if [ "$sum" != "$want" ]; then
+  rm -f "$P"
+  echo "the copy on this host is corrupt: sha256 $sum, expected $want" >&2
+  exit 65
+fi`
   return sh`umask 077
-${HASH_FILE}
+${compressed ? sh`` : HASH_FILE}
 ${FILE_ID}
-W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}
+W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}; size=${size}
 P="$P0.$$"
 for f in "$P0".*; do
   [ -e "$f" ] || continue
@@ -87,12 +107,7 @@ if ! ${receive}; then
   echo "writing the copy failed; the partial file was removed" >&2
   exit 1
 fi
-sum=$(hash_file "$P")
-if [ "$sum" != "$want" ]; then
-  rm -f "$P"
-  echo "the copy on this host is corrupt: sha256 $sum, expected $want" >&2
-  exit 65
-fi
+${check}
 mv -f "$P" "$S" || exit 1
 # The record restore checks for, and a later run's preflight trusts instead of hashing again.
 echo "verified $want $(file_id "$S")" >> "$J" || exit 1
@@ -116,7 +131,7 @@ ${uploadCheckScript(paths, sha256, size)}
 out=$(check) || exit 1
 printf '%s\n' "$out"
 case $out in in-place=*) exit 0 ;; esac
-${uploadReceiveScript(paths, sha256, compressed)}`
+${uploadReceiveScript(paths, sha256, size, compressed)}`
 }
 
 /**

@@ -106,9 +106,9 @@ export function startUploads(file: string, sha256: string, size: number, targets
         go.forEach((c) => settles.get(c.t.name)!({ ok: false, error: Object.assign(new Error('copy stopped before it began'), { checkOutput: c.check }) }))
         continue
       }
-      const outcomes = await fanOutUpload(zstd ? () => zstdStream(file) : file, go.map(({ t, via }) => ({
+      const outcomes = await fanOutUpload(zstd ? () => zstdStream(file, { sha256, size }) : file, go.map(({ t, via }) => ({
         host: t.host,
-        command: via ? uploadReceiveScript(t.paths, sha256, zstd ? 'zstd' : undefined) : uploadScript(t.paths, sha256, size),
+        command: via ? uploadReceiveScript(t.paths, sha256, size, zstd ? 'zstd' : undefined) : uploadScript(t.paths, sha256, size),
         via: via && { channel: via.channel, receive: (script, bytes, feed) => via.session.receive(script, bytes, feed), drop: () => via.drop() },
         signal: t.signal,
         onProgress: (bytes) => {
@@ -361,7 +361,9 @@ export function copyStep(plan: RecoveryPlan, pool: HostPool, o: RecoverOptions, 
     })
     await locked(m.name)
     if (/^in-place=/m.test(done.stdout)) return inPlace
-    return { text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), sha256 verified on host${done.text ? `; ${done.text}` : ''}`, facts: done.route }
+    // A compressed copy is proven by zstd's checksum on the host, of bytes whose sha256 was checked as they went (zstdStream).
+    const proof = done.route?.zstd ? 'zstd checksum verified on host (sha256 checked as sent)' : 'sha256 verified on host'
+    return { text: `${formatBytes(size)} in ${done.secs.toFixed(1)} s (${formatRate(size, done.secs)}), ${proof}${done.text ? `; ${done.text}` : ''}`, facts: done.route }
   }
 }
 

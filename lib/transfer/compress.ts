@@ -3,10 +3,12 @@
 // compressed when a sample of the file says it is worth it (sampleRatio against
 // COMPRESS_MIN_RATIO), the relay's slow first leg whatever the sample says; both
 // only when both ends have zstd (a host says so in its upload check; a host reached
-// over an exec without it exits NO_ZSTD before reading anything). Either way the
-// host checks the SHA-256 of the file itself, not of what crossed the wire.
+// over an exec without it exits NO_ZSTD before reading anything). The SHA-256 of
+// what is compressed is checked here as it is read; each host checks the frame's
+// checksum and the size (zstdStream, uploadReceiveScript).
 import { spawn, spawnSync } from 'node:child_process'
-import { closeSync, openSync, readSync } from 'node:fs'
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { deflateRaw } from 'node:zlib'
 import { PassThrough, type Readable } from 'node:stream'
 import { NO_ZSTD, uploadScript } from '../plan/scripts.ts'
@@ -23,29 +25,60 @@ export function localZstd(): boolean {
 }
 
 /**
- * The file, zstd -1 compressed on one thread, as a stream. A zstd that fails (or
- * cannot start) ends the stream with an error, never a clean end: the copy then
- * fails here, named as this machine's zstd, instead of each host finding a
- * truncated stream. Destroying the stream ends zstd.
+ * The file, zstd -1 compressed on one thread, as a stream: one frame with its
+ * content checksum. The file is read here, once, and hashed on the way into zstd;
+ * zstd's stdin is closed only when what was read is exactly the snapshot checked at
+ * the start (`expect`: its size and SHA-256). So the frame ends (its last block and
+ * checksum) only for those bytes: a file changed meanwhile ends the stream with an
+ * error and every host's zstd -d finds a frame without its end. That is what lets a
+ * host trust a frame whose checksum matched without hashing the file again
+ * (uploadReceiveScript). A zstd that fails (or cannot start) ends the stream with an
+ * error, never a clean end: the copy then fails here, named as this machine's zstd,
+ * instead of each host finding a truncated stream. Destroying the stream ends zstd.
  */
-export function zstdStream(file: string): Readable {
-  const child = spawn('zstd', ['-1', '-T1', '-q', '-c', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+export function zstdStream(file: string, expect: { sha256: string; size: number }): Readable {
+  const child = spawn('zstd', ['-1', '-T1', '-q', '-c', '--check'], { stdio: ['pipe', 'pipe', 'pipe'] })
   const out = new PassThrough()
+  const fail = (err: Error) => {
+    if (!out.destroyed) out.destroy(err)
+  }
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => { if (stderr.length < 2000) stderr += d.toString() })
-  child.on('error', (err) => out.destroy(new Error(`zstd on this machine did not start: ${err.message}`)))
+  child.on('error', (err) => fail(new Error(`zstd on this machine did not start: ${err.message}`)))
+  // A zstd that died says so in its exit status (close, below); its stdin's EPIPE is only the echo.
+  child.stdin.on('error', () => {})
   child.stdout.pipe(out, { end: false })
+  const input = createReadStream(file, { highWaterMark: 1 << 20 })
+  const hash = createHash('sha256')
+  let read = 0
+  input.on('data', (d: Buffer | string) => {
+    hash.update(d)
+    read += d.length
+  })
+  input.on('error', (err) => fail(new Error(`reading the snapshot for its copy failed: ${err.message}`)))
+  input.pipe(child.stdin, { end: false })
+  input.on('end', () => {
+    const sum = hash.digest('hex')
+    if (read !== expect.size || sum !== expect.sha256) {
+      fail(new Error(`the snapshot ${file} changed on this machine during the copy (${read} bytes, sha256 ${sum}; checked at the start: ${expect.size} bytes, ${expect.sha256}): its copies were stopped before their end`))
+      return
+    }
+    child.stdin.end()
+  })
   // Both the output's end and the exit status are needed before the stream may end cleanly.
   let code: number | null | undefined
   let drained = false
   const settle = () => {
     if (code === undefined || !drained || out.destroyed) return
     if (code === 0) out.end()
-    else out.destroy(new Error(`zstd on this machine failed (exit ${code})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''}`))
+    else fail(new Error(`zstd on this machine failed (exit ${code})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''}`))
   }
   child.stdout.on('end', () => { drained = true; settle() })
   child.on('close', (c) => { code = c; settle() })
-  out.on('close', () => { if (child.exitCode === null) child.kill() })
+  out.on('close', () => {
+    input.destroy()
+    if (child.exitCode === null) child.kill()
+  })
   return out
 }
 
@@ -105,7 +138,7 @@ export async function sampleRatio(file: string, size: number, o: { samples?: num
  * sends it the file plain.
  */
 export function uploadCompressed(file: string, sha256: string, size: number, targets: Array<{ host: SshHost; paths: MemberPaths; onProgress?: (bytes: number) => void }>): Promise<UploadOutcome[]> {
-  return fanOutUpload(() => zstdStream(file), targets.map((t) => ({ host: t.host, command: uploadScript(t.paths, sha256, size, 'zstd'), onProgress: t.onProgress })), undefined, { answerWithinMs: answerWithinMs(size) })
+  return fanOutUpload(() => zstdStream(file, { sha256, size }), targets.map((t) => ({ host: t.host, command: uploadScript(t.paths, sha256, size, 'zstd'), onProgress: t.onProgress })), undefined, { answerWithinMs: answerWithinMs(size) })
 }
 
 /** A compressed upload's failure that means only "this host has no zstd" (nothing was read or written). */

@@ -78,15 +78,27 @@ describe('uploadScript', () => {
     expect(readdirSync(p.work).filter((f) => f.includes('.part'))).toEqual([])
   })
 
-  it('takes a zstd stream when asked, hashing the file itself; a host without zstd reads nothing', () => {
+  it('takes a zstd stream when asked, proven by its frame checksum and size, not hashed again; a host without zstd reads nothing', () => {
     const root = mkdtempSync(join(tmpdir(), 'up-'))
     const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
-    const packed = execFileSync('zstd', ['-1', '-q', '-c', SNAP])
+    const packed = execFileSync('zstd', ['-1', '-q', '-c', '--check', SNAP])
     expect(packed.length).toBeLessThan(readFileSync(SNAP).length)
-    const ok = sh(uploadScript(p, SHA, SIZE, 'zstd'), packed)
+    // The host's hashers leave a mark if anything runs them: the sender checked the bytes it compressed.
+    const bin = mkdtempSync(join(tmpdir(), 'bin-'))
+    const mark = join(bin, 'hashed')
+    for (const tool of ['openssl', 'sha256sum']) {
+      writeFileSync(join(bin, tool), `#!/bin/sh\necho ${tool} >> ${mark}\nexit 99\n`, { mode: 0o755 })
+    }
+    const ok = spawnSync('/bin/sh', ['-c', String(uploadScript(p, SHA, SIZE, 'zstd'))], { input: packed, encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH}` } })
     expect(ok.status, ok.stderr).toBe(0)
+    expect(existsSync(mark)).toBe(false)
     expect(readFileSync(p.snapshot).equals(readFileSync(SNAP))).toBe(true)
     expect(readFileSync(p.state, 'utf8')).toMatch(new RegExp(`^verified ${SHA} `, 'm'))
+    // The plain copy has nothing but the hash to prove it: it still runs one.
+    const plain = memberPaths(join(root, 'plain', 'etcd'), SHA, 'tok', 'x', false)
+    const hashed = spawnSync('/bin/sh', ['-c', String(uploadScript(plain, SHA, SIZE))], { input: readFileSync(SNAP), encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH}` } })
+    expect(hashed.status).toBe(65)
+    expect(readFileSync(mark, 'utf8')).toMatch(/openssl/)
     // No zstd on the host: NO_ZSTD before anything is read or written (the sender then sends it plain).
     const bare = mkdtempSync(join(tmpdir(), 'bin-'))
     const other = memberPaths(join(root, 'sub', 'etcd'), SHA, 'tok', 'x', false)
@@ -95,21 +107,44 @@ describe('uploadScript', () => {
     expect(existsSync(other.work)).toBe(false)
   })
 
-  it('a zstd stream cut short, corrupt, or with junk after it: nothing renamed into place, its part removed, all of stdin read', () => {
-    const packed = execFileSync('zstd', ['-1', '-q', '-c', SNAP])
+  it('a zstd stream cut short, corrupt, with a wrong checksum, of another size, or with junk after it: nothing renamed into place, its part removed, all of stdin read', () => {
+    const packed = execFileSync('zstd', ['-1', '-q', '-c', '--check', SNAP])
     const corrupt = Buffer.from(packed)
     corrupt[Math.floor(corrupt.length / 2)] ^= 0xff
-    for (const [what, input] of [['cut short', packed.subarray(0, packed.length - 100)], ['corrupt', corrupt], ['junk after it', Buffer.concat([packed, Buffer.from('not zstd at all')])]] as const) {
+    // The content decodes, only its checksum (the frame's last 4 bytes) disagrees.
+    const checksum = Buffer.from(packed)
+    checksum[checksum.length - 1] ^= 0xff
+    // A sound frame of other bytes: one more byte than the snapshot.
+    const longer = execFileSync('zstd', ['-1', '-q', '-c', '--check'], { input: Buffer.concat([readFileSync(SNAP), Buffer.from('x')]) })
+    // Each on exactly its bytes (a session bounds the script's stdin), failing for its own reason.
+    const cases = [
+      ['cut short', packed.subarray(0, packed.length - 100), /truncated|premature|error/i],
+      ['corrupt', corrupt, /error|corrupt|checksum/i],
+      ['wrong checksum', checksum, /checksum/i],
+      ['another size', longer, new RegExp(`${SIZE + 1} bytes after decompression, expected ${SIZE}`)],
+      ['junk after it', Buffer.concat([packed, Buffer.from('not zstd at all')]), /error|unknown|unsupported/i],
+    ] as const
+    const run = (p: ReturnType<typeof memberPaths>, input: Buffer) =>
+      spawnSync('/bin/sh', ['-c', `(\n${String(uploadReceiveScript(p, SHA, SIZE, 'zstd'))}\n); echo "rc=$? rest=$(wc -c)"`], { input, encoding: 'utf8' })
+    for (const [what, input, why] of cases) {
       const root = mkdtempSync(join(tmpdir(), 'up-'))
       const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
       mkdirSync(p.work, { recursive: true })
-      // What the script leaves of its stdin is counted after it: nothing, whatever failed (a session reads its next message there).
-      const counted = spawnSync('/bin/sh', ['-c', `(\n${String(uploadReceiveScript(p, SHA, 'zstd'))}\n); echo "rc=$? rest=$(wc -c)"`], { input: Buffer.concat([input, Buffer.alloc(8 << 20, 1)]), encoding: 'utf8' })
-      expect(counted.stdout, `${what}: ${counted.stderr}`).toMatch(/^rc=[1-9]\d* rest=0$/m)
+      const r = run(p, input)
+      expect(r.stdout, `${what}: ${r.stderr}`).toMatch(/^rc=[1-9]\d* rest=0$/m)
+      expect(r.stderr, what).toMatch(why)
       expect(existsSync(p.snapshot), what).toBe(false)
       expect(readdirSync(p.work).filter((f) => f.includes('part')), what).toEqual([])
       expect(existsSync(p.state) ? readFileSync(p.state, 'utf8') : '', what).not.toMatch(/^verified /m)
     }
+    // What the script leaves of its stdin is counted after it: nothing, whatever failed (a session reads its next message there).
+    const root = mkdtempSync(join(tmpdir(), 'up-'))
+    const p = memberPaths(join(root, 'etcd'), SHA, 'tok', '20260101T000000Z', false)
+    mkdirSync(p.work, { recursive: true })
+    expect(run(p, Buffer.concat([checksum, Buffer.alloc(8 << 20, 1)])).stdout).toMatch(/^rc=[1-9]\d* rest=0$/m)
+    // And the sound frame, on exactly its bytes, is taken.
+    expect(run(p, packed).stdout).toMatch(/^rc=0 rest=0$/m)
+    expect(readFileSync(p.snapshot).equals(readFileSync(SNAP))).toBe(true)
   })
 
   it('writes a part file of its own, and removes only the parts whose writer is gone', () => {

@@ -257,11 +257,11 @@ echo 'if rm /tmp/etcd-rescue-test-hang 2>/dev/null; then sleep 600; fi' >> /root
     const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: false, ui })
     expect(cut, ui.text()).toBe(true)
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
-    for (const m of ['etcd1', 'etcd3']) expect(ui.text()).toMatch(new RegExp(`\\[${m}\\] copy ok in [\\d.]+ s: .*sha256 verified on host; zstd-compressed on the way`))
+    for (const m of ['etcd1', 'etcd3']) expect(ui.text()).toMatch(new RegExp(`\\[${m}\\] copy ok in [\\d.]+ s: .*zstd checksum verified on host \\(sha256 checked as sent\\); zstd-compressed on the way`))
     expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 2 in 1 s/)
     expect(reportJson(r).phases.find((p) => p.name === 'copy' && p.host === 'etcd2')?.facts).toMatchObject({ via: 'direct', zstd: true, retried: true })
     // The retry goes compressed too, as the first copy went.
-    expect(ui.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*sha256 verified on host; direct copy, retried; zstd-compressed on the way: [\d.]+ MiB sent \([\d.]+× smaller\)/)
+    expect(ui.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*zstd checksum verified on host \(sha256 checked as sent\); direct copy, retried; zstd-compressed on the way: [\d.]+ MiB sent \([\d.]+× smaller\)/)
     // Every member holds every object, from its own data alone.
     for (const h of lab.state.hosts) {
       const got = await gateway(`http://${h.address}:2379`).rangePrefix('/registry/', { serializable: true })

@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { COMPRESS_MIN_RATIO, sampleRatio, zstdStream } from '../../lib/transfer/compress.ts'
@@ -78,14 +78,56 @@ describe.runIf(hasZstd)('zstdStream', () => {
     r.on('end', () => resolve(Buffer.concat(parts)))
     r.on('error', reject)
   })
-  it('gives the file zstd-compressed, and ends with an error naming this machine\'s zstd when it fails, never a clean end', async () => {
+  const expectOf = (data: Buffer) => ({ sha256: createHash('sha256').update(data).digest('hex'), size: data.length })
+  /** What the stream gave before it ended, and how it ended. */
+  const drain = (r: NodeJS.ReadableStream) => new Promise<{ got: Buffer; error?: Error }>((resolve) => {
+    const parts: Buffer[] = []
+    r.on('data', (d: Buffer) => parts.push(d))
+    r.on('end', () => resolve({ got: Buffer.concat(parts) }))
+    r.on('error', (error: Error) => resolve({ got: Buffer.concat(parts), error }))
+  })
+
+  it('gives the file zstd-compressed, one frame with its checksum', async () => {
     const file = join(dir, 'plain.db')
     const data = Buffer.concat(Array.from({ length: 2000 }, (_, i) => kubeObject('stream', i).value))
     writeFileSync(file, data)
-    const packed = await collect(zstdStream(file))
+    const packed = await collect(zstdStream(file, expectOf(data)))
     expect(packed.length).toBeLessThan(data.length)
     expect(spawnSync('zstd', ['-d', '-c'], { input: packed, maxBuffer: 1 << 30 }).stdout.equals(data)).toBe(true)
-    await expect(collect(zstdStream(join(dir, 'no-such.db')))).rejects.toThrow(/zstd on this machine failed \(exit 1\)/)
+    // Frame header descriptor: the content checksum flag (bit 2) set, so every host's zstd -d checks it.
+    expect(packed.readUInt32LE(0)).toBe(0xfd2fb528)
+    expect(packed[4] & 0x04).toBe(0x04)
+  })
+
+  it('never ends the frame for bytes other than the snapshot checked at the start: a file changed meanwhile ends it with an error, and what was sent does not decompress', async () => {
+    const file = join(dir, 'changed.db')
+    const checked = Buffer.concat(Array.from({ length: 3000 }, (_, i) => kubeObject('checked', i).value))
+    const now = Buffer.from(checked)
+    now[now.length - 10] ^= 0xff
+    writeFileSync(file, now)
+    const changed = await drain(zstdStream(file, expectOf(checked)))
+    expect(changed.error?.message).toMatch(/changed on this machine during the copy/)
+    const sent = spawnSync('zstd', ['-d', '-c'], { input: changed.got, maxBuffer: 1 << 30 })
+    expect(sent.status).not.toBe(0)
+    // Grown, or gone, the same.
+    writeFileSync(file, Buffer.concat([checked, Buffer.from('more')]))
+    expect((await drain(zstdStream(file, expectOf(checked)))).error?.message).toMatch(/changed on this machine during the copy \(\d+ bytes/)
+    expect((await drain(zstdStream(join(dir, 'no-such.db'), expectOf(checked)))).error?.message).toMatch(/reading the snapshot for its copy failed: ENOENT/)
+  })
+
+  it('ends with an error naming this machine\'s zstd when it fails, never a clean end', async () => {
+    const file = join(dir, 'ok.db')
+    const data = Buffer.alloc(1 << 20, 7)
+    writeFileSync(file, data)
+    const bin = mkdtempSync(join(dir, 'bin-'))
+    writeFileSync(join(bin, 'zstd'), '#!/bin/sh\ncat > /dev/null\necho "zstd: out of memory" >&2\nexit 1\n', { mode: 0o755 })
+    const path = process.env.PATH
+    process.env.PATH = `${bin}:${path}`
+    try {
+      expect((await drain(zstdStream(file, expectOf(data)))).error?.message).toMatch(/zstd on this machine failed \(exit 1\): zstd: out of memory/)
+    } finally {
+      process.env.PATH = path
+    }
   })
 })
 

@@ -64,7 +64,7 @@ describe('relay (3 hosts)', () => {
       expect(reportJson(r).phases.filter((p) => p.name === 'copy').map((p) => [p.host, (p.facts as { via: string }).via]).sort())
         .toEqual([['etcd1', 'direct'], ['etcd2', 'relayed'], ['etcd3', 'relayed']])
       // The slow leg went compressed (the lab hosts have zstd, as this machine does), over etcd1's session.
-      expect(ui.text()).toMatch(/\[etcd1\] copy ok in [\d.]+ s: .*sha256 verified on host; zstd-compressed on the way: [\d.]+ [KM]iB sent/)
+      expect(ui.text()).toMatch(/\[etcd1\] copy ok in [\d.]+ s: .*zstd checksum verified on host \(sha256 checked as sent\); zstd-compressed on the way: [\d.]+ [KM]iB sent/)
       // Every login shell counted, the hops' too: etcd1's session (its compressed upload came over it)
       // and the two hops' logins on it; etcd2's and etcd3's sessions and each hop's OpenSSH login (a lock takeover would add one).
       const takeovers = (n: string) => r.warnings.filter((w) => w.startsWith(`${n}: taking over the lock`)).length
@@ -199,7 +199,7 @@ describe('relay (3 hosts)', () => {
     await expectAllKeys(members, manifest)
   })
 
-  it('a direct copy of a snapshot that compresses goes zstd-compressed over each session (no login shell more), checked by the file\'s own hash; --no-compress sends it plain', async () => {
+  it('a direct copy of a snapshot that compresses goes zstd-compressed over each session (no login shell more), proven on each host by zstd\'s checksum of bytes hashed as they were sent; --no-compress sends it plain', async () => {
     const { lab } = ctx
     // Kubernetes-like objects (their encrypted Secrets left out) beside the random values of
     // the earlier tests: the snapshot shrinks by a third or so.
@@ -211,7 +211,7 @@ describe('relay (3 hosts)', () => {
     const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: false, ui })
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
     for (const m of members) {
-      const line = new RegExp(`\\[${m.name}\\] copy ok in [\\d.]+ s: .*sha256 verified on host; zstd-compressed on the way: [\\d.]+ [KM]iB sent \\(([\\d.]+)× smaller\\)`).exec(ui.text())
+      const line = new RegExp(`\\[${m.name}\\] copy ok in [\\d.]+ s: .*zstd checksum verified on host \\(sha256 checked as sent\\); zstd-compressed on the way: [\\d.]+ [KM]iB sent \\(([\\d.]+)× smaller\\)`).exec(ui.text())
       expect(line, ui.text()).not.toBeNull()
       expect(Number(line![1])).toBeGreaterThan(1.3)
     }
@@ -257,7 +257,7 @@ echo 'PATH=/root/bb:$PATH' >> /root/.bashrc`)
       const ui = captureUi()
       const r = await recover({ inventory: lab.paths.inventory, snapshot: (await freshBackup(members, 'no-recv')).file, relay: true, ui })
       expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
-      expect(ui.text()).toMatch(/\[etcd1\] copy ok in [\d.]+ s: .*sha256 verified on host; zstd-compressed on the way\n/)
+      expect(ui.text()).toMatch(/\[etcd1\] copy ok in [\d.]+ s: .*zstd checksum verified on host \(sha256 checked as sent\); zstd-compressed on the way\n/)
       expect(ui.text()).toMatch(/\[etcd3\] copy ok in [\d.]+ s: .*relayed from etcd1/)
       // etcd1: its session, the compressed upload's own exec, the two hops' logins.
       const takeovers = (n: string) => r.warnings.filter((w) => w.startsWith(`${n}: taking over the lock`)).length
