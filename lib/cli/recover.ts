@@ -30,7 +30,7 @@ What it does, in order (no member is changed before step 4):
      snapshot's, restoring would roll those writes back: refused (exit 3)
      unless --accept-data-loss
   3. copies the snapshot to every host at once (alongside step 2, removed
-     again if step 2 refuses), verified by SHA-256 there, and restores each
+     again if step 2 refuses), verified there (see --no-compress), and restores each
      member into a work dir beside its data dir as soon as its copy is in
   4. once every member holds its restored data: stops each member's etcd
      (only that member's: matched by data dir/ports), moves the old data dir
@@ -127,9 +127,13 @@ Options:
                          random values: not at all) and this machine and every
                          member of the batch have zstd and a session that takes
                          files (one read feeds them all: one without makes the
-                         batch plain); the member decompresses it and checks the
-                         SHA-256 of the file itself, as for any copy. A retried
-                         copy and a host-to-host hop go plain
+                         batch plain). This machine hashes (SHA-256) exactly
+                         the bytes it compresses and lets zstd's frame end only
+                         if they are the checked snapshot; the member checks the
+                         frame's checksum and the size. A plain copy is hashed
+                         on the member. A retry goes compressed as the first
+                         copy did, its last attempt plain; a host-to-host hop
+                         goes plain
   --known-hosts FILE     known_hosts for hosts whose inventory and ssh config
                          name none (default: ~/.ssh/known_hosts)
   --report FILE.json     write the plan, every phase's timing and outcome per

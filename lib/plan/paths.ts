@@ -10,7 +10,7 @@ export interface MemberPaths {
   work: string
   /** The snapshot's final name on the host; named by content so another snapshot never collides. */
   snapshot: string
-  /** Upload target, renamed to `snapshot` once its SHA-256 matched. */
+  /** Upload target, renamed to `snapshot` once proven (its SHA-256, or zstd's checksum of bytes hashed as sent). */
   part: string
   /** Where `snapshot restore` writes before the result is moved into place. */
   restoreTmp: string

@@ -149,10 +149,12 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
             token,
             peerUrl: m.peerUrl,
             // etcd's own check of the trailer would hash the file a second time on each host:
-            // the restore script restores only a file whose whole SHA-256 was checked on that
-            // host against the one checked here (trailer included), re-checking its identity
-            // (size, inode, ctime) right before. On 2 shared cores that hash was ~0.1 s per
-            // 130 MiB per member; on 1 GB members, seconds.
+            // the restore script restores only a file proven to be the one checked here
+            // (trailer included): its whole SHA-256 checked on that host (a plain copy), or
+            // its bytes hashed here as they went into zstd, whose frame checksum and size the
+            // host checked (a compressed one). It re-checks the file's identity (size, inode,
+            // ctime) right before. On 2 shared cores that hash was ~0.1 s per 130 MiB per
+            // member; on 1 GB members, seconds.
             skipHashCheck: true,
             bumpRevision: options.bumpRevision,
           },

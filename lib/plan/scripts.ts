@@ -71,9 +71,10 @@ echo "ready"`
  *
  * With `zstd`, stdin is one zstd frame with its content checksum, made here by
  * zstdStream from exactly the bytes whose SHA-256 it checked before it let the frame
- * end (lib/transfer/compress.ts). zstd -d checks that checksum (XXH64 of what it
- * wrote) and fails on a frame cut short, corrupt or without its end; the size is
- * checked too. That proves the file is the one hashed there, so it is not hashed
+ * end (lib/transfer/compress.ts). zstd -d checks that checksum (XXH64's low 32 bits
+ * of what it wrote) and fails on a frame cut short, corrupt or without its end; the
+ * size is checked too. (zstd -d would take a frame without a checksum: that the frame
+ * has one rests on the sender, over the SSH channel's own integrity.) That proves the file is the one hashed there, so it is not hashed
  * again here: on a host without SHA extensions that read would cost more than the
  * copy (sha256sum, 300 MB/s).
  */

@@ -43,12 +43,14 @@ export interface CopiedAgain {
 }
 
 const PERMANENT = /No space left on device/
+/** The snapshot on this machine is no longer the one checked at the start: no retry can send it. */
+const CHANGED = /changed on this machine during the copy/
 
 /** Retries one member's copy after `first` failed; resolves with how the good attempt went. */
 export async function copyAgain(first: unknown, m: MemberPlan, file: string, pool: HostPool, o: CopyRetryOptions): Promise<CopiedAgain> {
   let last = first
   for (let attempt = 1; attempt <= o.retries; attempt++) {
-    if (PERMANENT.test(detail(last))) break
+    if (PERMANENT.test(detail(last)) || CHANGED.test(detail(last))) break
     checkpoint(o.signal, 'copy')
     const pause = (o.backoffMs ?? 1000) * 2 ** (attempt - 1)
     o.say(`retry ${attempt} of ${o.retries} in ${pause / 1000} s after: ${brief(last)}`)
@@ -77,6 +79,11 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
     } catch (err) {
       last = err
     }
+  }
+  if (CHANGED.test(detail(last))) {
+    throw new RescueError(`copy failed, not retried: ${detail(last)}`, {
+      where: m.name, cause: last, hint: 'Something wrote to the snapshot file while this run read it. Put the snapshot back (or take a new one) and run again.',
+    })
   }
   if (PERMANENT.test(detail(last))) {
     throw new RescueError(`copy failed, not retried: no space left on device for the snapshot in ${m.paths.work} (the partial file was removed)`, {

@@ -99,8 +99,8 @@ const ALONE_FACTOR = 6
 
 /**
  * From the moment a host's channel has taken the whole file (all of it in its SSH
- * window) to its answer: its last writes, and the hash that reads the file back,
- * given 20 MB/s at worst, plus a minute. A host that says nothing for longer (its
+ * window) to its answer: its last writes, and (a plain copy) the hash that reads the
+ * file back, given 20 MB/s at worst, plus a minute. A host that says nothing for longer (its
  * disk hung under the last writes or the hash; the connection itself still
  * answering keepalives) has its copy ended, so the run does not wait forever.
  */
@@ -282,7 +282,7 @@ export async function fanOutUpload(source: string | (() => Readable), targets: U
   const stallError = (s: (typeof sinks)[number]) => new SshError(s.target.host.name, s.stalled === 'others'
     ? `took no data for ${stallMs / 1000} s while the other hosts waited for it: cut from the shared read so they go on`
     : s.stalled === 'silent'
-      ? `took the whole file but did not answer within ${Math.round(answerMs / 1000)} s (its last writes or its hash of the file hang: a hung disk?): its copy was ended`
+      ? `took the whole file but did not answer within ${Math.round(answerMs / 1000)} s (its last writes or its check of the file hang: a hung disk?): its copy was ended`
       : `took no data for ${(stallMs * ALONE_FACTOR) / 1000} s (a hung disk or a link gone silent): its copy was ended`)
   try {
     return await Promise.all(sinks.map(async (s): Promise<UploadOutcome> => {

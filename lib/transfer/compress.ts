@@ -45,8 +45,10 @@ export function zstdStream(file: string, expect: { sha256: string; size: number 
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => { if (stderr.length < 2000) stderr += d.toString() })
   child.on('error', (err) => fail(new Error(`zstd on this machine did not start: ${err.message}`)))
-  // A zstd that died says so in its exit status (close, below); its stdin's EPIPE is only the echo.
-  child.stdin.on('error', () => {})
+  // A zstd that died says so in its exit status (close, below); one that quit early without
+  // reading all of its input (EPIPE here) must not pass for done, whatever its status.
+  let unread = false
+  child.stdin.on('error', () => { unread = true })
   child.stdout.pipe(out, { end: false })
   const input = createReadStream(file, { highWaterMark: 1 << 20 })
   const hash = createHash('sha256')
@@ -57,12 +59,15 @@ export function zstdStream(file: string, expect: { sha256: string; size: number 
   })
   input.on('error', (err) => fail(new Error(`reading the snapshot for its copy failed: ${err.message}`)))
   input.pipe(child.stdin, { end: false })
+  // Set only once what was read is the snapshot: no clean end without it, whatever zstd did.
+  let verified = false
   input.on('end', () => {
     const sum = hash.digest('hex')
     if (read !== expect.size || sum !== expect.sha256) {
       fail(new Error(`the snapshot ${file} changed on this machine during the copy (${read} bytes, sha256 ${sum}; checked at the start: ${expect.size} bytes, ${expect.sha256}): its copies were stopped before their end`))
       return
     }
+    verified = true
     child.stdin.end()
   })
   // Both the output's end and the exit status are needed before the stream may end cleanly.
@@ -70,8 +75,9 @@ export function zstdStream(file: string, expect: { sha256: string; size: number 
   let drained = false
   const settle = () => {
     if (code === undefined || !drained || out.destroyed) return
-    if (code === 0) out.end()
-    else fail(new Error(`zstd on this machine failed (exit ${code})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''}`))
+    if (code === 0 && verified && !unread) out.end()
+    else if (code === 0) fail(new Error('zstd on this machine ended before it read the whole snapshot: its copies were stopped before their end'))
+    else fail(new Error(`zstd on this machine failed (${code === null ? `killed by ${child.signalCode ?? 'a signal'}` : `exit ${code}`})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''}`))
   }
   child.stdout.on('end', () => { drained = true; settle() })
   child.on('close', (c) => { code = c; settle() })

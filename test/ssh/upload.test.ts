@@ -118,7 +118,7 @@ describe('fanOutUpload', () => {
     const out = await fanOutUpload(file, [target('a', { answerAfterMs: 100 }), target('silent', { answerAfterMs: Infinity })], undefined, { stallMs: 100, answerWithinMs: 500 })
     expect(out[0]).toMatchObject({ ok: true, result: { stdout: sha } })
     expect(out[1].ok).toBe(false)
-    expect(String((out[1] as { error: Error }).error.message)).toMatch(/took the whole file but did not answer within 1 s \(its last writes or its hash of the file hang: a hung disk\?\): its copy was ended/)
+    expect(String((out[1] as { error: Error }).error.message)).toMatch(/took the whole file but did not answer within 1 s \(its last writes or its check of the file hang: a hung disk\?\): its copy was ended/)
     expect(Date.now() - t0).toBeLessThan(5000)
   })
 

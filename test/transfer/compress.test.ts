@@ -125,6 +125,10 @@ describe.runIf(hasZstd)('zstdStream', () => {
     process.env.PATH = `${bin}:${path}`
     try {
       expect((await drain(zstdStream(file, expectOf(data)))).error?.message).toMatch(/zstd on this machine failed \(exit 1\): zstd: out of memory/)
+      // One that says all is well (exit 0) after a part of its input: no clean end either.
+      writeFileSync(join(bin, 'zstd'), '#!/bin/sh\nhead -c 10 > /dev/null\nexit 0\n', { mode: 0o755 })
+      const early = await drain(zstdStream(file, expectOf(data)))
+      expect(early.error?.message).toMatch(/zstd on this machine ended before it read the whole snapshot/)
     } finally {
       process.env.PATH = path
     }
