@@ -8,7 +8,7 @@ import { LOCK_LIMITS } from '../../lib/recover/lock.ts'
 import { clusterKill } from '../../lib/lab/index.ts'
 import { onHost, useLab } from '../support/lab.ts'
 import type { Lab } from '../../lib/lab/index.ts'
-import { bigCluster, expectBigValues, hookedUi, link, onHostNow } from '../support/faults.ts'
+import { bigCluster, expectBigValues, hookedUi, link, onHostNow, sshBack } from '../support/faults.ts'
 import { captureUi, gateway } from '../support/lab.ts'
 import { backup } from '../../lib/backup/backup.ts'
 import { reportJson } from '../../lib/cli/render.ts'
@@ -42,6 +42,7 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
     const ui = hookedUi({ update: cutter.update })
     const r = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui, retries: 1, connectTimeoutMs: 3000 })
     link(lab, 2, 'up')
+    await sshBack(lab, 2)
     expect(cutter.cut, ui.text()).toBe(true)
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(1)
     expect(ui.text()).toMatch(/warning: etcd2: copy retry 1 of 1 in 1 s/)
@@ -86,6 +87,7 @@ describe('faults: network and disk (etcd 3.4.23, 3 hosts)', () => {
     const ui = hookedUi({ step: (host, step) => { if (host === 'etcd2' && step === 'swap') link(lab, 2, 'down') } })
     const first = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui })
     link(lab, 2, 'up')
+    await sshBack(lab, 2)
     expect(first.exitCode, `${first.message}\n${ui.text()}`).toBe(1)
     expect(first.message).toMatch(/swap failed on etcd2/)
     expect(first.message).toMatch(/Where each member stands:/)

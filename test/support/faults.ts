@@ -94,6 +94,21 @@ export function link(lab: Lab, i: number, state: 'up' | 'down') {
   spawnSync('ip', ['link', 'set', 'dev', veth, state], { stdio: 'ignore' })
 }
 
+/**
+ * After a link comes back, until the host takes an SSH command again (up to 15 s).
+ * The first connections may meet resets a moment (seen once in CI right after
+ * `link up`, from the test's own check): the test's checks then wait for the host,
+ * not for luck.
+ */
+export async function sshBack(lab: Lab, i: number): Promise<void> {
+  const { paths } = openLab(lab)
+  const [cmd, ...args] = sshArgs(paths.privateKey, paths.knownHosts, lab.state.hosts[i - 1].address)
+  for (let t = 0; t < 60; t++) {
+    if (spawnSync(cmd, [...args, '--', 'true'], { stdio: 'ignore', timeout: 10_000 }).status === 0) return
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
 /** A command on a lab host over OpenSSH, synchronously: for hooks that must act before the run goes on. */
 export function onHostNow(lab: Lab, i: number, command: string, input?: Buffer): string {
   const { paths } = openLab(lab)
