@@ -61,8 +61,9 @@ echo "ready"`
 
 /**
  * Reads the snapshot from stdin, checks it on the host (plain: its SHA-256; zstd:
- * below), then renames it into place. Each upload writes its own part file (PART.<pid>): a retry over a
- * new connection may start while the writer of a lost one still runs, and must
+ * below), then renames it into place. Each upload writes its own part file
+ * (PART.<pid>): a retry over a new connection may start while the writer of a lost
+ * one still runs, and must
  * not share (or have removed) its file. A failed write (disk full) removes its
  * part at once; parts whose writer is gone (a killed run) are removed first.
  * Only a file so proven is ever renamed to the name restore reads.
@@ -74,9 +75,9 @@ echo "ready"`
  * end (lib/transfer/compress.ts). zstd -d checks that checksum (XXH64's low 32 bits
  * of what it wrote) and fails on a frame cut short, corrupt or without its end; the
  * size is checked too. (zstd -d would take a frame without a checksum: that the frame
- * has one rests on the sender, over the SSH channel's own integrity.) That proves the file is the one hashed there, so it is not hashed
- * again here: on a host without SHA extensions that read would cost more than the
- * copy (sha256sum, 300 MB/s).
+ * has one rests on the sender, over the SSH channel's own integrity.) That proves the
+ * file is the one hashed there, so it is not hashed again here: on a host without SHA
+ * extensions that read would cost more than the copy (sha256sum, 300 MB/s).
  */
 export function uploadReceiveScript(paths: MemberPaths, sha256: string, size: number, compressed?: 'zstd'): Script {
   const receive = compressed ? sh`zstd -dcq > "$P"` : sh`cat > "$P"`

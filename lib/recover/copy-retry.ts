@@ -42,15 +42,31 @@ export interface CopiedAgain {
   stdout: string
 }
 
-const PERMANENT = /No space left on device/
-/** The snapshot on this machine is no longer the one checked at the start: no retry can send it. */
-const CHANGED = /changed on this machine during the copy/
+/**
+ * A failure no retry mends, as the error the copy ends with; undefined when a retry
+ * may: a full disk (waiting frees no space), or a snapshot on this machine that is no
+ * longer the one checked at the start.
+ */
+function notRetried(last: unknown, m: MemberPlan): RescueError | undefined {
+  const d = detail(last)
+  if (/changed on this machine during the copy/.test(d)) {
+    return new RescueError(`copy failed, not retried: ${d}`, {
+      where: m.name, cause: last, hint: 'Something wrote to the snapshot file while this run read it. Put the snapshot back (or take a new one) and run again.',
+    })
+  }
+  if (/No space left on device/.test(d)) {
+    return new RescueError(`copy failed, not retried: no space left on device for the snapshot in ${m.paths.work} (the partial file was removed)`, {
+      where: m.name, cause: last, hint: (last as { hint?: string }).hint,
+    })
+  }
+  return undefined
+}
 
 /** Retries one member's copy after `first` failed; resolves with how the good attempt went. */
 export async function copyAgain(first: unknown, m: MemberPlan, file: string, pool: HostPool, o: CopyRetryOptions): Promise<CopiedAgain> {
   let last = first
   for (let attempt = 1; attempt <= o.retries; attempt++) {
-    if (PERMANENT.test(detail(last)) || CHANGED.test(detail(last))) break
+    if (notRetried(last, m)) break
     checkpoint(o.signal, 'copy')
     const pause = (o.backoffMs ?? 1000) * 2 ** (attempt - 1)
     o.say(`retry ${attempt} of ${o.retries} in ${pause / 1000} s after: ${brief(last)}`)
@@ -80,17 +96,7 @@ export async function copyAgain(first: unknown, m: MemberPlan, file: string, poo
       last = err
     }
   }
-  if (CHANGED.test(detail(last))) {
-    throw new RescueError(`copy failed, not retried: ${detail(last)}`, {
-      where: m.name, cause: last, hint: 'Something wrote to the snapshot file while this run read it. Put the snapshot back (or take a new one) and run again.',
-    })
-  }
-  if (PERMANENT.test(detail(last))) {
-    throw new RescueError(`copy failed, not retried: no space left on device for the snapshot in ${m.paths.work} (the partial file was removed)`, {
-      where: m.name, cause: last, hint: (last as { hint?: string }).hint,
-    })
-  }
-  throw new RescueError(`copy failed, ${o.retries + 1} attempts: ${detail(last)}`, { where: m.name, cause: last, hint: (last as { hint?: string }).hint })
+  throw notRetried(last, m) ?? new RescueError(`copy failed, ${o.retries + 1} attempts: ${detail(last)}`, { where: m.name, cause: last, hint: (last as { hint?: string }).hint })
 }
 
 /** The pool's connection to a host, replaced by a new one when it died. */

@@ -1,7 +1,8 @@
 // The copy: every member gets the snapshot, verified on its host before the file gets
 // the name restore reads (plain: its SHA-256 there; zstd: the frame's checksum and
-// size there, of bytes hashed here as they were compressed, zstdStream). It starts as soon as every member is locked,
-// while preflight's checks still run (startCopy); a preflight that fails takes it
+// size there, of bytes hashed here as they were compressed, zstdStream). It starts
+// as soon as every member is locked, while preflight's checks still run
+// (startCopy); a preflight that fails takes it
 // back (takeBackUploads), so a refused run leaves the hosts as it found them.
 // - Direct (startUploads): one read of the file feeds each batch of `forks` hosts,
 //   over each host's session (no login shell) when it can receive files.

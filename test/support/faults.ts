@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'vitest'
-import { clusterStart, sshArgs, openLab, type Lab } from '../../lib/lab/index.ts'
+import { clusterStart, sshArgs, sshExec, openLab, type Lab } from '../../lib/lab/index.ts'
+import { trusted } from '../../lib/shell/sh.ts'
 import { loadInventory, membersOf } from '../../lib/inventory/members.ts'
 import { backup } from '../../lib/backup/backup.ts'
 import type { Ui } from '../../lib/task/ui.ts'
@@ -101,10 +102,8 @@ export function link(lab: Lab, i: number, state: 'up' | 'down') {
  * not for luck.
  */
 export async function sshBack(lab: Lab, i: number): Promise<void> {
-  const { paths } = openLab(lab)
-  const [cmd, ...args] = sshArgs(paths.privateKey, paths.knownHosts, lab.state.hosts[i - 1].address)
   for (let t = 0; t < 60; t++) {
-    if (spawnSync(cmd, [...args, '--', 'true'], { stdio: 'ignore', timeout: 10_000 }).status === 0) return
+    if ((await sshExec(lab, i, trusted('true'), { timeoutMs: 10_000 })).code === 0) return
     await new Promise((r) => setTimeout(r, 250))
   }
 }
