@@ -82,6 +82,13 @@ export interface BenchRound {
   remoteCommands: number
   /** etcd-rescue rounds: its process's peak resident memory (from its report). */
   peakRssBytes?: number
+  /**
+   * CPU time the whole machine spent during the round (/proc/stat), seconds: the
+   * lab's hosts, their etcds and the tool all share this machine's cores, so it is
+   * the round's whole work. Against `seconds × cores` it tells whether a round
+   * waited (idle cores) or computed (every core busy). Absent where unread.
+   */
+  cpuSeconds?: number
   note: string
 }
 
@@ -119,6 +126,43 @@ export interface BenchResult {
   rescueMedian: number
   /** etcd-rescue time / manual time: below 1 means etcd-rescue is faster. */
   ratio: number
+}
+
+/** The machine's CPU counters from /proc/stat's first line: busy and idle time, in clock ticks. */
+export interface CpuTicks {
+  busy: number
+  idle: number
+}
+
+/**
+ * /proc/stat's aggregate "cpu" line (user nice system idle iowait irq softirq
+ * steal …, in USER_HZ ticks): idle is idle + iowait, busy the rest (guest time
+ * is already counted in user). Undefined when there is no such line.
+ */
+export function parseCpuTicks(stat: string): CpuTicks | undefined {
+  const line = stat.split('\n').find((l) => /^cpu\s/.test(l))
+  if (!line) return undefined
+  const v = line.trim().split(/\s+/).slice(1, 9).map(Number)
+  if (v.length < 4 || v.some((x) => !Number.isFinite(x))) return undefined
+  const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = v
+  return { busy: user + nice + system + irq + softirq + steal, idle: idle + iowait }
+}
+
+/** USER_HZ: 100 on every Linux architecture the lab runs on. */
+const TICKS_PER_SECOND = 100
+
+/** The machine's CPU counters now; undefined where /proc/stat is not there. */
+function cpuTicks(): CpuTicks | undefined {
+  try {
+    return parseCpuTicks(readFileSync('/proc/stat', 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+/** Busy CPU-seconds between two readings. */
+export function cpuSecondsBetween(a: CpuTicks | undefined, b: CpuTicks | undefined): number | undefined {
+  return a && b ? (b.busy - a.busy) / TICKS_PER_SECOND : undefined
 }
 
 export const median = (xs: number[]) => {
@@ -165,6 +209,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
       for (const method of order) {
         await disaster(members, pool)
         let round: BenchRound
+        const cpu0 = cpuTicks()
         if (method === 'manual') {
           const t1 = process.hrtime.bigint()
           const script = manualScript({
@@ -182,8 +227,9 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           // The copy starts once every member is locked and runs alongside preflight: its time is both phases.
           if (round.phases.copy) copyRates.push(snap.snapshot.size / 1e6 / (round.phases.copy + (round.phases.preflight ?? 0)))
         }
+        round.cpuSeconds = cpuSecondsBetween(cpu0, cpuTicks())
         rounds.push(round)
-        o.log(`round ${r}: ${method.padEnd(11)} ${round.seconds.toFixed(2)} s  ${round.note}; ${round.remoteCommands} remote commands; ${Object.entries(round.phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}${round.peakRssBytes ? `; peak RSS ${mib(round.peakRssBytes)} MiB` : ''}`)
+        o.log(`round ${r}: ${method.padEnd(11)} ${round.seconds.toFixed(2)} s  ${round.note}; ${round.remoteCommands} remote commands; ${Object.entries(round.phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}${round.peakRssBytes ? `; peak RSS ${mib(round.peakRssBytes)} MiB` : ''}${cpuText(round, cpus().length)}`)
       }
     }
     const times = (m: BenchRound['method']) => rounds.filter((x) => x.method === m).map((x) => x.seconds)
@@ -207,6 +253,12 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0)
+
+/** `; CPU 6.4 s, 1.9 of 2 cores busy`: the round's whole machine. Empty where it was not read. */
+export function cpuText(r: Pick<BenchRound, 'cpuSeconds' | 'seconds'>, cores: number): string {
+  if (r.cpuSeconds === undefined || !(r.seconds > 0)) return ''
+  return `; CPU ${r.cpuSeconds.toFixed(1)} s, ${(r.cpuSeconds / r.seconds).toFixed(1)} of ${cores} cores busy`
+}
 
 /** The expert's step marks (`mark NAME EPOCH`) as seconds per step, and its `commands N` line. */
 export function manualMarks(out: string[]): { phases: Record<string, number>; remoteCommands: number } {
@@ -336,13 +388,20 @@ export function benchMarkdown(r: BenchResult): string {
   const phaseLine = (m: BenchRound['method']) => phaseNames(m).map((p) => `${p} ${medianOf(r, m, (x) => x.phases[p] ?? 0).toFixed(1)}`).join(', ')
   const cmds = (m: BenchRound['method']) => medianOf(r, m, (x) => x.remoteCommands)
   const n = r.rounds.filter((x) => x.method === 'manual').length
+  // The machine's CPU time in the round (both tools and every lab host share its cores), and the cores that were busy on average.
+  const cpu = (m: BenchRound['method']) => {
+    const read = r.rounds.filter((x) => x.method === m && x.cpuSeconds !== undefined)
+    if (read.length === 0) return '–'
+    const s = median(read.map((x) => x.cpuSeconds!))
+    return `${s.toFixed(1)} (${median(read.map((x) => x.cpuSeconds! / x.seconds)).toFixed(1)} of ${r.machine.cpus})`
+  }
   return [
     `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${sizeText(r.snapshotBytes)} of ${r.data === 'kube' ? 'Kubernetes-like objects' : 'random values'}${r.noCompress ? ' (etcd-rescue --no-compress)' : ''}, login ${r.login}, link ${r.link}, etcd-rescue ${r.relay}, hosts' disks in ${r.disk === 'disk' ? 'the machine\'s disk' : 'RAM'}; ${n} round(s) each; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
     '',
-    '| | median (s) | min–max (s) | remote commands | per phase, median (s) |',
-    '|---|---|---|---|---|',
-    `| expert by hand (OpenSSH) | ${r.manualMedian.toFixed(2)} | ${r.manualRange[0].toFixed(2)}–${r.manualRange[1].toFixed(2)} | ${cmds('manual')} | ${phaseLine('manual')} |`,
-    `| etcd-rescue | ${r.rescueMedian.toFixed(2)} | ${r.rescueRange[0].toFixed(2)}–${r.rescueRange[1].toFixed(2)} | ${cmds('etcd-rescue')} | ${phaseLine('etcd-rescue')} |`,
+    '| | median (s) | min–max (s) | remote commands | machine CPU, median (s) (cores busy) | per phase, median (s) |',
+    '|---|---|---|---|---|---|',
+    `| expert by hand (OpenSSH) | ${r.manualMedian.toFixed(2)} | ${r.manualRange[0].toFixed(2)}–${r.manualRange[1].toFixed(2)} | ${cmds('manual')} | ${cpu('manual')} | ${phaseLine('manual')} |`,
+    `| etcd-rescue | ${r.rescueMedian.toFixed(2)} | ${r.rescueRange[0].toFixed(2)}–${r.rescueRange[1].toFixed(2)} | ${cmds('etcd-rescue')} | ${cpu('etcd-rescue')} | ${phaseLine('etcd-rescue')} |`,
     '',
     `Ratio etcd-rescue / expert: **${r.ratio.toFixed(2)}**. Copy: etcd-rescue ${r.copy.rescueMBps.toFixed(0)} MB/s per host, parallel \`ssh cat\` ${r.copy.sshCatMBps.toFixed(0)} MB/s. etcd-rescue's peak RSS (its own process) ${mib(r.peakRssBytes)} MiB.`,
     '',

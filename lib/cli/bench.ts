@@ -18,7 +18,9 @@ polled every 0.5 s) and by etcd-rescue run as a user runs it (scripts/recover.mj
 its own process, which also copies with verification and proves the result).
 Prints every round, medians, min and max, the ratio etcd-rescue / expert, time per
 phase for both, remote command starts, copy throughput against parallel
-\`ssh HOST 'cat > f'\`, and etcd-rescue's own peak RSS (from its report).
+\`ssh HOST 'cat > f'\`, etcd-rescue's own peak RSS (from its report), and the
+machine's CPU time in each round (/proc/stat: the lab's hosts share its cores,
+so a round whose cores were all busy computed; one with idle cores waited).
 
 Options:
   --hosts N[,N…]   lab hosts, 1 to 9 (default: 5); several: one lab each

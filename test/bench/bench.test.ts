@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../lib/errors.ts'
 import { parseBenchArgs, parseSize } from '../../lib/cli/bench.ts'
-import { BENCH_DISK_DIR, benchMarkdown, labDisk, manualMarks, rescueRound, scaleMarkdown, warningsInBrief, type BenchResult, type BenchRound } from '../../lib/bench/bench.ts'
+import { BENCH_DISK_DIR, benchMarkdown, cpuSecondsBetween, cpuText, labDisk, parseCpuTicks, manualMarks, rescueRound, scaleMarkdown, warningsInBrief, type BenchResult, type BenchRound } from '../../lib/bench/bench.ts'
 import { FILL_OVERHEAD, FILL_VALUE_BYTES, fillKeys } from '../../lib/bench/fill.ts'
 
 const MiB = 2 ** 20
@@ -155,10 +155,52 @@ describe('benchMarkdown', () => {
   it('shows both methods with median, range, commands and phases, then ratio, copy and etcd-rescue\'s own RSS', () => {
     const md = benchMarkdown(result(5, 120 * MiB, 5, 4))
     expect(md).toContain('5 members, etcd 3.5.30, snapshot 120 MiB of random values, login fast, link unlimited, etcd-rescue auto, hosts\' disks in RAM; 1 round(s) each')
-    expect(md).toContain('| expert by hand (OpenSSH) | 5.00 | 5.00–5.00 | 21 | copy 1.0, quorum 0.5 |')
-    expect(md).toContain('| etcd-rescue | 4.00 | 4.00–4.00 | 35 | startup 0.8, copy 1.2 |')
+    expect(md).toContain('| expert by hand (OpenSSH) | 5.00 | 5.00–5.00 | 21 | – | copy 1.0, quorum 0.5 |')
+    expect(md).toContain('| etcd-rescue | 4.00 | 4.00–4.00 | 35 | – | startup 0.8, copy 1.2 |')
     expect(md).toContain('Ratio etcd-rescue / expert: **0.80**')
     expect(md).toContain("etcd-rescue's peak RSS (its own process) 120 MiB")
+  })
+
+  it('gives each method\'s machine CPU time and the cores it kept busy, median of the rounds that read it', () => {
+    const r = result(5, 120 * MiB, 5, 4)
+    r.rounds = [
+      { ...r.rounds[0], cpuSeconds: 9.5 },
+      { ...r.rounds[1], cpuSeconds: 6 },
+      { ...r.rounds[0], round: 2, cpuSeconds: 8.5, seconds: 4 },
+      { ...r.rounds[1], round: 2 },
+    ]
+    const md = benchMarkdown(r)
+    expect(md).toContain('| machine CPU, median (s) (cores busy) |')
+    // Expert: 9.5 s in 5 s (1.9 cores) and 8.5 s in 4 s (2.125): medians 9.0 s and 2.0125.
+    expect(md).toMatch(/\| expert by hand \(OpenSSH\) \| [^|]+\| [^|]+\| 21 \| 9\.0 \(2\.0 of 2\) \|/)
+    // etcd-rescue: only round 1 read it.
+    expect(md).toMatch(/\| etcd-rescue \| [^|]+\| [^|]+\| 35 \| 6\.0 \(1\.5 of 2\) \|/)
+  })
+})
+
+describe('CPU accounting', () => {
+  const stat = (user: number, idle: number, iowait = 0, steal = 0) =>
+    `cpu  ${user} 10 200 ${idle} ${iowait} 0 30 ${steal} 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 12345\n`
+
+  it('reads /proc/stat\'s aggregate line: busy is everything but idle and iowait', () => {
+    expect(parseCpuTicks(stat(1000, 5000, 40, 2))).toEqual({ busy: 1000 + 10 + 200 + 30 + 2, idle: 5040 })
+  })
+
+  it('takes an older kernel\'s shorter line, and refuses what is not one', () => {
+    expect(parseCpuTicks('cpu 1 2 3 4\n')).toEqual({ busy: 6, idle: 4 })
+    expect(parseCpuTicks('cpu0 1 2 3 4\n')).toBeUndefined()
+    expect(parseCpuTicks('cpu 1 x 3 4\n')).toBeUndefined()
+    expect(parseCpuTicks('')).toBeUndefined()
+  })
+
+  it('counts busy seconds between two readings (USER_HZ 100), and nothing without both', () => {
+    expect(cpuSecondsBetween(parseCpuTicks(stat(1000, 5000)), parseCpuTicks(stat(1640, 5100)))).toBeCloseTo(6.4)
+    expect(cpuSecondsBetween(undefined, parseCpuTicks(stat(1, 1)))).toBeUndefined()
+  })
+
+  it('says it in the round\'s line as time and cores busy, or not at all', () => {
+    expect(cpuText({ cpuSeconds: 6.4, seconds: 3.2 }, 2)).toBe('; CPU 6.4 s, 2.0 of 2 cores busy')
+    expect(cpuText({ seconds: 3.2 }, 2)).toBe('')
   })
 })
 
