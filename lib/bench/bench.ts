@@ -6,7 +6,7 @@
 // own: its time includes starting up, and the peak RSS reported is its own,
 // not this bench's.
 import { spawn } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
@@ -19,6 +19,7 @@ import { posix } from 'node:path'
 import { joinScripts, sh } from '../shell/sh.ts'
 import type { Ui } from '../task/ui.ts'
 import { clusterLoad, clusterStart, labDown, labUp } from '../lab/index.ts'
+import { cgroup2Mount, removeCgroup } from '../lab/cgroup.ts'
 import { directGateway } from '../etcd/gateway.ts'
 import { clientUrl } from '../lab/etcd-http.ts'
 import { REPO_ROOT } from '../lab/paths.ts'
@@ -89,6 +90,13 @@ export interface BenchRound {
    * waited (idle cores) or computed (every core busy). Absent where unread.
    */
   cpuSeconds?: number
+  /**
+   * Of cpuSeconds, what the operator's side spent: the tool's own process tree
+   * (etcd-rescue and its zstd; the expert's bash and its ssh clients, their
+   * ControlMaster processes included), counted by a cgroup it runs in. The rest
+   * is the hosts' (sshd, etcd, etcdutl, the decompressors). Absent without cgroup2.
+   */
+  operatorCpuSeconds?: number
   note: string
 }
 
@@ -148,6 +156,55 @@ export function parseCpuTicks(stat: string): CpuTicks | undefined {
   return { busy: user + nice + system + irq + softirq + steal, idle: idle + iowait }
 }
 
+/** A cgroup2 cpu.stat's usage_usec, in seconds; undefined when it has none. */
+export function parseCgroupUsage(cpuStat: string): number | undefined {
+  const m = /^usage_usec (\d+)$/m.exec(cpuStat)
+  return m ? Number(m[1]) / 1e6 : undefined
+}
+
+/**
+ * A cgroup2 directory for the operator's side of one bench: each tool's process
+ * tree runs in it (see inCgroup), daemonized ssh ControlMasters included, so its
+ * cpu.stat splits the machine's CPU into the operator's and the hosts'. Undefined
+ * where cgroup2 is not mounted or not writable: the split is then not made.
+ */
+function operatorCgroup(lab: string): string | undefined {
+  const mount = cgroup2Mount()
+  if (!mount) return undefined
+  const dir = join(mount, `etcd-rescue-bench-${lab}-operator`)
+  try {
+    mkdirSync(dir)
+    return dir
+  } catch {
+    return undefined
+  }
+}
+
+function cgroupCpuSeconds(dir: string | undefined): number | undefined {
+  if (!dir) return undefined
+  try {
+    return parseCgroupUsage(readFileSync(join(dir, 'cpu.stat'), 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+/** A command that first moves itself into `cgroup` (when there is one), so all it starts is counted there. */
+export function inCgroup(cgroup: string | undefined, command: string, args: string[]): [string, string[]] {
+  return cgroup ? ['sh', ['-c', 'echo $$ >"$1/cgroup.procs" || exit 1; shift; exec "$@"', 'bench-operator', cgroup, command, ...args]] : [command, args]
+}
+
+/** The operator's cgroup gone: what still runs in it (an ssh ControlMaster of a failed round) is ended first. */
+async function removeOperatorCgroup(dir: string | undefined): Promise<void> {
+  if (!dir || (await removeCgroup(dir, 2000))) return
+  try {
+    writeFileSync(join(dir, 'cgroup.kill'), '1')
+  } catch {
+    // A kernel before 5.14 has no cgroup.kill: the directory stays, and says so below.
+  }
+  if (!(await removeCgroup(dir))) process.stderr.write(`warning: cgroup ${dir} still has processes; remove it with rmdir once they are gone\n`)
+}
+
 /** USER_HZ: 100 on every Linux architecture the lab runs on. */
 const TICKS_PER_SECOND = 100
 
@@ -176,6 +233,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
   const lab = await labUp({ name: `bench${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, disk: auto.disk, diskDir })
   const login = o.login ?? 'fast'
   const control = mkdtempSync(join(tmpdir(), 'etcd-rescue-bench-'))
+  const operator = operatorCgroup(lab.name)
   const pool = new HostPool()
   try {
     o.log(`lab ${lab.name}: ${o.hosts} hosts, etcd ${lab.state.etcd.version}, disks ${lab.state.diskDir ? `in ${lab.state.diskDir}` : `in RAM (tmpfs ${lab.state.disk})`}`)
@@ -210,6 +268,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         await disaster(members, pool)
         let round: BenchRound
         const cpu0 = cpuTicks()
+        const op0 = cgroupCpuSeconds(operator)
         if (method === 'manual') {
           const t1 = process.hrtime.bigint()
           const script = manualScript({
@@ -218,16 +277,18 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           })
           const file = join(control, `manual-${r}.sh`)
           writeFileSync(file, script)
-          const out = (await runBash(file)).split('\n')
+          const out = (await runBash(file, operator)).split('\n')
           const seconds = Number(process.hrtime.bigint() - t1) / 1e9
           round = { round: r, method, seconds, ...manualMarks(out), note: 'healthy (health only)' }
         } else {
-          const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay, o.noCompress)
+          const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay, o.noCompress, operator)
           round = { round: r, ...rescueRound(run.report, run.seconds, run.spawnedAtMs) }
           // The copy starts once every member is locked and runs alongside preflight: its time is both phases.
           if (round.phases.copy) copyRates.push(snap.snapshot.size / 1e6 / (round.phases.copy + (round.phases.preflight ?? 0)))
         }
         round.cpuSeconds = cpuSecondsBetween(cpu0, cpuTicks())
+        const op1 = cgroupCpuSeconds(operator)
+        if (op0 !== undefined && op1 !== undefined) round.operatorCpuSeconds = op1 - op0
         rounds.push(round)
         o.log(`round ${r}: ${method.padEnd(11)} ${round.seconds.toFixed(2)} s  ${round.note}; ${round.remoteCommands} remote commands; ${Object.entries(round.phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}${round.peakRssBytes ? `; peak RSS ${mib(round.peakRssBytes)} MiB` : ''}${cpuText(round, cpus().length)}`)
       }
@@ -247,6 +308,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     }
   } finally {
     pool.closeAll()
+    await removeOperatorCgroup(operator)
     if (!o.keepLab) await labDown({ name: lab.name })
     rmSync(control, { recursive: true, force: true })
   }
@@ -255,9 +317,10 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0)
 
 /** `; CPU 6.4 s, 1.9 of 2 cores busy`: the round's whole machine. Empty where it was not read. */
-export function cpuText(r: Pick<BenchRound, 'cpuSeconds' | 'seconds'>, cores: number): string {
+export function cpuText(r: Pick<BenchRound, 'cpuSeconds' | 'operatorCpuSeconds' | 'seconds'>, cores: number): string {
   if (r.cpuSeconds === undefined || !(r.seconds > 0)) return ''
-  return `; CPU ${r.cpuSeconds.toFixed(1)} s, ${(r.cpuSeconds / r.seconds).toFixed(1)} of ${cores} cores busy`
+  const op = r.operatorCpuSeconds === undefined ? '' : ` (operator's side ${r.operatorCpuSeconds.toFixed(1)}, hosts ${(r.cpuSeconds - r.operatorCpuSeconds).toFixed(1)})`
+  return `; CPU ${r.cpuSeconds.toFixed(1)} s${op}, ${(r.cpuSeconds / r.seconds).toFixed(1)} of ${cores} cores busy`
 }
 
 /** The expert's step marks (`mark NAME EPOCH`) as seconds per step, and its `commands N` line. */
@@ -326,14 +389,14 @@ export function warningsInBrief(warnings: string[]): string {
 const ZX_CLI = join(REPO_ROOT, 'node_modules', 'zx', 'build', 'cli.js')
 
 /** etcd-rescue as the user runs it: its own process, --yes --plain, a JSON report. Its output goes to a log file. */
-async function runRescue(inventory: string, snapshot: string, control: string, r: number, relay?: boolean | 'auto', noCompress?: boolean): Promise<{ seconds: number; spawnedAtMs: number; report: RescueReport }> {
+async function runRescue(inventory: string, snapshot: string, control: string, r: number, relay?: boolean | 'auto', noCompress?: boolean, cgroup?: string): Promise<{ seconds: number; spawnedAtMs: number; report: RescueReport }> {
   const reportFile = join(control, `rescue-${r}.json`)
   const logFile = join(control, `rescue-${r}.log`)
   const out = openSync(logFile, 'w')
   const spawnedAtMs = Date.now()
   const t0 = process.hrtime.bigint()
   const code = await new Promise<number | null>((resolve, reject) => {
-    const p = spawn(process.execPath, [ZX_CLI, join(REPO_ROOT, 'scripts', 'recover.mjs'), '-i', inventory, '--snapshot', snapshot, ...(relay === true ? ['--relay'] : relay === false ? ['--no-relay'] : []), ...(noCompress ? ['--no-compress'] : []), '--yes', '--plain', '--report', reportFile], {
+    const p = spawn(...inCgroup(cgroup, process.execPath, [ZX_CLI, join(REPO_ROOT, 'scripts', 'recover.mjs'), '-i', inventory, '--snapshot', snapshot, ...(relay === true ? ['--relay'] : relay === false ? ['--no-relay'] : []), ...(noCompress ? ['--no-compress'] : []), '--yes', '--plain', '--report', reportFile]), {
       stdio: ['ignore', out, out], cwd: control,
     })
     p.on('error', reject)
@@ -393,7 +456,8 @@ export function benchMarkdown(r: BenchResult): string {
     const read = r.rounds.filter((x) => x.method === m && x.cpuSeconds !== undefined)
     if (read.length === 0) return '–'
     const s = median(read.map((x) => x.cpuSeconds!))
-    return `${s.toFixed(1)} (${median(read.map((x) => x.cpuSeconds! / x.seconds)).toFixed(1)} of ${r.machine.cpus})`
+    const ops = read.filter((x) => x.operatorCpuSeconds !== undefined).map((x) => x.operatorCpuSeconds!)
+    return `${s.toFixed(1)} (${median(read.map((x) => x.cpuSeconds! / x.seconds)).toFixed(1)} of ${r.machine.cpus})${ops.length ? `, operator's side ${median(ops).toFixed(1)}` : ''}`
   }
   return [
     `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${sizeText(r.snapshotBytes)} of ${r.data === 'kube' ? 'Kubernetes-like objects' : 'random values'}${r.noCompress ? ' (etcd-rescue --no-compress)' : ''}, login ${r.login}, link ${r.link}, etcd-rescue ${r.relay}, hosts' disks in ${r.disk === 'disk' ? 'the machine\'s disk' : 'RAM'}; ${n} round(s) each; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
@@ -432,9 +496,9 @@ export function scaleMarkdown(results: BenchResult[]): string {
 }
 
 /** Runs the expert's script; resolves with its stdout (the step marks). */
-function runBash(file: string): Promise<string> {
+function runBash(file: string, cgroup?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = spawn('bash', [file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(...inCgroup(cgroup, 'bash', [file]), { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     p.stdout.on('data', (d) => (out += d))

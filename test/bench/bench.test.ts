@@ -1,8 +1,12 @@
 // The bench's option parsing and tables. No timings asserted: the numbers are made up.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../lib/errors.ts'
 import { parseBenchArgs, parseSize } from '../../lib/cli/bench.ts'
-import { BENCH_DISK_DIR, benchMarkdown, cpuSecondsBetween, cpuText, labDisk, parseCpuTicks, manualMarks, rescueRound, scaleMarkdown, warningsInBrief, type BenchResult, type BenchRound } from '../../lib/bench/bench.ts'
+import { BENCH_DISK_DIR, benchMarkdown, cpuSecondsBetween, cpuText, inCgroup, labDisk, parseCgroupUsage, parseCpuTicks, manualMarks, rescueRound, scaleMarkdown, warningsInBrief, type BenchResult, type BenchRound } from '../../lib/bench/bench.ts'
 import { FILL_OVERHEAD, FILL_VALUE_BYTES, fillKeys } from '../../lib/bench/fill.ts'
 
 const MiB = 2 ** 20
@@ -164,17 +168,17 @@ describe('benchMarkdown', () => {
   it('gives each method\'s machine CPU time and the cores it kept busy, median of the rounds that read it', () => {
     const r = result(5, 120 * MiB, 5, 4)
     r.rounds = [
-      { ...r.rounds[0], cpuSeconds: 9.5 },
-      { ...r.rounds[1], cpuSeconds: 6 },
-      { ...r.rounds[0], round: 2, cpuSeconds: 8.5, seconds: 4 },
+      { ...r.rounds[0], cpuSeconds: 9.5, operatorCpuSeconds: 2.5 },
+      { ...r.rounds[1], cpuSeconds: 6, operatorCpuSeconds: 1 },
+      { ...r.rounds[0], round: 2, cpuSeconds: 8.5, operatorCpuSeconds: 1.5, seconds: 4 },
       { ...r.rounds[1], round: 2 },
     ]
     const md = benchMarkdown(r)
     expect(md).toContain('| machine CPU, median (s) (cores busy) |')
     // Expert: 9.5 s in 5 s (1.9 cores) and 8.5 s in 4 s (2.125): medians 9.0 s and 2.0125.
-    expect(md).toMatch(/\| expert by hand \(OpenSSH\) \| [^|]+\| [^|]+\| 21 \| 9\.0 \(2\.0 of 2\) \|/)
+    expect(md).toMatch(/\| expert by hand \(OpenSSH\) \| [^|]+\| [^|]+\| 21 \| 9\.0 \(2\.0 of 2\), operator's side 2\.0 \|/)
     // etcd-rescue: only round 1 read it.
-    expect(md).toMatch(/\| etcd-rescue \| [^|]+\| [^|]+\| 35 \| 6\.0 \(1\.5 of 2\) \|/)
+    expect(md).toMatch(/\| etcd-rescue \| [^|]+\| [^|]+\| 35 \| 6\.0 \(1\.5 of 2\), operator's side 1\.0 \|/)
   })
 })
 
@@ -198,9 +202,33 @@ describe('CPU accounting', () => {
     expect(cpuSecondsBetween(undefined, parseCpuTicks(stat(1, 1)))).toBeUndefined()
   })
 
-  it('says it in the round\'s line as time and cores busy, or not at all', () => {
+  it('says it in the round\'s line as time and cores busy, split by side when the operator\'s was counted, or not at all', () => {
     expect(cpuText({ cpuSeconds: 6.4, seconds: 3.2 }, 2)).toBe('; CPU 6.4 s, 2.0 of 2 cores busy')
+    expect(cpuText({ cpuSeconds: 6.4, operatorCpuSeconds: 1.5, seconds: 3.2 }, 2)).toBe("; CPU 6.4 s (operator's side 1.5, hosts 4.9), 2.0 of 2 cores busy")
     expect(cpuText({ seconds: 3.2 }, 2)).toBe('')
+  })
+
+  it('reads a cgroup\'s CPU time from its cpu.stat', () => {
+    expect(parseCgroupUsage('usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\n')).toBeCloseTo(1.234567)
+    expect(parseCgroupUsage('user_usec 5\n')).toBeUndefined()
+  })
+
+  it('starts a tool in the operator\'s cgroup: it writes its own PID there, then becomes the command', async () => {
+    expect(inCgroup(undefined, 'bash', ['f'])).toEqual(['bash', ['f']])
+    // A directory standing in for the cgroup: cgroup.procs is a plain file here.
+    const dir = mkdtempSync(join(tmpdir(), 'bench-cgroup-'))
+    try {
+      writeFileSync(join(dir, 'cgroup.procs'), '')
+      const [cmd, args] = inCgroup(dir, 'sh', ['-c', 'echo "pid $$ args $*"', 'x', 'a b', 'c'])
+      const out = execFileSync(cmd, args, { encoding: 'utf8' })
+      const pid = readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim()
+      expect(out).toBe(`pid ${pid} args a b c\n`)
+      // Where the cgroup cannot be entered, nothing runs.
+      const [cmd2, args2] = inCgroup(join(dir, 'missing'), 'sh', ['-c', 'echo ran'])
+      expect(() => execFileSync(cmd2, args2, { encoding: 'utf8', stdio: 'pipe' })).toThrow()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
