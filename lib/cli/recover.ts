@@ -78,6 +78,11 @@ Options:
   --skip-hash-check      accept a snapshot without its integrity trailer
                          (a raw copy of member/snap/db)
   --timeout SECONDS      wait this long for a healthy quorum (default: 120)
+  --step-timeout SECONDS the most a restore, stop, set-aside or start may take
+                         on one host before it is ended there and the run fails,
+                         naming host and step (default: 120, and for the restore
+                         1 s more per 5 MB of snapshot). A hung disk or a wedged
+                         systemd then ends the run instead of holding it
   --connect-timeout SECONDS  SSH handshake timeout per host (default:
                          ansible_timeout, else ansible.cfg timeout, else the ssh
                          config's ConnectTimeout, else 10)
@@ -186,6 +191,7 @@ export async function main(argv: string[]): Promise<number> {
       'bump-revision': { type: 'string' },
       'skip-hash-check': { type: 'boolean' },
       timeout: { type: 'string' },
+      'step-timeout': { type: 'string' },
       'connect-timeout': { type: 'string' },
       'wait-lock': { type: 'string' },
       retries: { type: 'string' },
@@ -234,6 +240,7 @@ export async function main(argv: string[]): Promise<number> {
       bumpRevision: intFlag('bump-revision', values['bump-revision'], 1, Number.MAX_SAFE_INTEGER),
       skipHashCheck: values['skip-hash-check'],
       timeoutMs: durationFlag('timeout', values.timeout),
+      stepTimeoutMs: durationFlag('step-timeout', values['step-timeout']),
       connectTimeoutMs: durationFlag('connect-timeout', values['connect-timeout']),
       waitLockSeconds: intFlag('wait-lock', values['wait-lock'], 0, 86_400),
       becomePassword: values['ask-become-pass'] ? await askBecomePassword() : undefined,

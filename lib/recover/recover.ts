@@ -7,6 +7,7 @@ import type { SnapshotInfo } from '../etcd/snapshot.ts'
 import type { TlsFiles } from '../etcd/etcdctl.ts'
 import { tlsFor } from '../etcd/tls.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
+import { RemoteCommandError } from '../ssh/errors.ts'
 import type { SshHost } from '../ssh/connection.ts'
 import type { Script } from '../shell/sh.ts'
 import { parseFacts, probeScript, type HostFacts } from '../plan/facts.ts'
@@ -56,6 +57,8 @@ export interface RecoverOptions {
   skipHashCheck?: boolean
   /** How long to wait for a healthy quorum. Default 120 s. */
   timeoutMs?: number
+  /** The most each restore, stop, swap or start may take on a host. Default: stepLimitMs's. */
+  stepTimeoutMs?: number
   /** SSH handshake timeout per host, over any the inventory or configs set. Default: theirs, else 10 s. */
   connectTimeoutMs?: number
   /** known_hosts for hosts whose inventory names none. Default ~/.ssh/known_hosts. */
@@ -114,6 +117,24 @@ class PhaseFailed extends RescueError {}
 
 /** Preflight's answer from each host is waited for `baseMs`, plus 1 s per 20 MB of snapshot. */
 export const PREFLIGHT = { baseMs: 60_000 }
+
+/** A changing step's limit on a host (stepLimitMs): `baseMs`, and for the restore 1 s more per `restoreBytesPerSecond`. */
+export const STEP_LIMIT = { baseMs: 120_000, restoreBytesPerSecond: 5e6 }
+
+export type ChangingStep = 'restore' | 'stop' | 'swap' | 'start'
+
+/**
+ * The most a changing step may run on a host before it is ended (its process
+ * group sent TERM, then KILL) and the run fails there, naming host and step: a
+ * hung disk or a wedged systemd must not hold a recovery for ever. Stop, swap
+ * and start are a bounded stop, renames and systemctl calls: 2 min. The restore
+ * also reads and writes the whole snapshot: 2 min plus 1 s per 5 MB of it
+ * (about 5.5 min for 1 GB). `override` (--step-timeout) sets one limit for all.
+ */
+export function stepLimitMs(step: ChangingStep, snapshotBytes: number, override?: number): number {
+  if (override !== undefined) return override
+  return STEP_LIMIT.baseMs + (step === 'restore' ? Math.ceil(snapshotBytes / STEP_LIMIT.restoreBytesPerSecond) * 1000 : 0)
+}
 
 export async function recover(o: RecoverOptions): Promise<RecoverResult> {
   const journal = new Journal()
@@ -344,6 +365,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     // stopped until every member holds its restored data, and no member starts until every old
     // member is stopped (a restored member must never meet the old cluster).
     const byName = new Map(plan.members.map((m) => [m.name, m]))
+    const limit = (step: ChangingStep) => stepLimitMs(step, snapshot.size, o.stepTimeoutMs)
     const copy = copyStep(plan, pool, o, forks, relock, early?.uploads, (name) => lockOf.get(name))
     const steps: Step[] = [
       { key: 'copy', title: 'copy the snapshot', run: copy },
@@ -352,7 +374,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
         title: 'restore beside the data dir',
         run: async (name) => {
           const m = byName.get(name)!
-          const r = await exec(remote(name), m.scripts.restore, o, 'restore')
+          const r = await exec(remote(name), m.scripts.restore, o, 'restore', limit('restore'))
           if (field(r.stdout, 'restore') === 'already-done') return { text: 'already restored by an earlier run', skipped: true }
           return { text: `restored rev ${snapshotRevision}, ID ${m.memberIdHex}, into ${m.paths.restoreTmp}; old data untouched` }
         },
@@ -364,7 +386,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
         run: async (name) => {
           const m = byName.get(name)!
           if (m.resume.alreadyRestored && m.resume.running.length) return { text: 'already running restored data: left alone', skipped: true }
-          const r = await exec(remote(name), m.scripts.stop, o, 'stop')
+          const r = await exec(remote(name), m.scripts.stop, o, 'stop', limit('stop'))
           return { text: stopText(m.unit, field(r.stdout, 'unit.stopped'), field(r.stdout, 'stopped')) }
         },
       },
@@ -373,7 +395,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
         title: 'set old data aside, move restored data in',
         run: async (name) => {
           const m = byName.get(name)!
-          const r = await exec(remote(name), m.scripts.swap, o, 'swap')
+          const r = await exec(remote(name), m.scripts.swap, o, 'swap', limit('swap'))
           if (field(r.stdout, 'swap') === 'already-done') return { text: 'restored data already in place', skipped: true }
           const aside = field(r.stdout, 'set-aside')
           return { text: `restored data in ${m.paths.dataDir}; ${aside ? `old data → ${aside}` : 'no old data to set aside'}` }
@@ -384,14 +406,20 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
         title: 'start etcd',
         gate: { after: 'stop', text: 'every old member is stopped' },
         run: async (name) => {
-          const r = await exec(remote(name), byName.get(name)!.scripts.start, o, 'start')
+          const r = await exec(remote(name), byName.get(name)!.scripts.start, o, 'start', limit('start'))
           const started = field(r.stdout, 'started') ?? 'started'
           return { text: started, skipped: started.startsWith('already-running') }
         },
       },
     ]
     const piped = await runPipeline(o.ui, journal, 'Recover each member', plan.members.map((m) => m.name), steps, { forks, signal: o.signal, until: o.stopAfter })
-    if (piped.failed.length) throw new PhaseFailed(piped.failed.map((f) => `${f.step} failed on ${f.host} (${formatError(f.error).split('\n')[0]})`).join('; '))
+    if (piped.failed.length) {
+      // Each failure in one line, and what to do about it (the error's hint) under it.
+      throw new PhaseFailed(piped.failed.map((f) => {
+        const hint = f.error instanceof RescueError && f.error.hint ? `\n  hint: ${f.error.hint}` : ''
+        return `${f.step} failed on ${f.host} (${formatError(f.error).split('\n')[0]})${hint}`
+      }).join('\n'))
+    }
     if (piped.interrupted) throw new Interrupted(piped.allThrough ?? 'preflight')
     if (o.stopAfter) throw new PhaseFailed(`stopped after ${o.stopAfter}, as asked (stopAfter)`)
 
@@ -455,9 +483,15 @@ function refused(r: PhaseResult<unknown>, what: string): Partial<RecoverResult> 
 }
 
 /** Runs one remote script, echoing it and its output with -v. */
-async function exec(host: Pick<RemoteHost, 'name' | 'exec'>, script: Script, o: RecoverOptions, phase: string) {
+async function exec(host: Pick<RemoteHost, 'name' | 'exec'>, script: Script, o: RecoverOptions, phase: string, limitMs?: number) {
   if (o.verbose) o.ui.info(`[${host.name}] ${phase} $ ${script.text.trim().split('\n').join(`\n[${host.name}]   `)}`)
-  const r = await host.exec(script)
+  const r = await host.exec(script, limitMs === undefined ? undefined : { timeoutMs: limitMs }).catch((e: unknown) => {
+    if (!(e instanceof RemoteCommandError && e.signal === 'TIMEOUT')) throw e
+    throw new RescueError(`${phase} did not finish within ${Math.round(limitMs! / 1000)} s on this host, and was ended (its process group sent TERM, then KILL)`, {
+      where: host.name,
+      hint: 'Something on the host hangs (a hung disk, a wedged systemd, a stuck mount): look at it before running again. If the step is only slow (a large snapshot on a slow disk), give it more time with --step-timeout.',
+    })
+  })
   if (o.verbose && (r.stdout.trim() || r.stderr.trim())) o.ui.info(`[${host.name}] ${phase} > ${(r.stdout + r.stderr).trim().split('\n').join(`\n[${host.name}] ${phase} > `)}`)
   return r
 }

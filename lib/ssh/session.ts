@@ -162,6 +162,14 @@ export const SESSION_LIMITS = {
    * long is stuck outside any step (a hung /tmp or $TMPDIR): the session ends.
    */
   stepStartWithinMs: 60_000,
+  /**
+   * From a timed-out step's end (TERM, then KILL 2 s later) to its answer. A step
+   * not answered by then is stuck where no signal reaches it (a process in
+   * uninterruptible sleep on a hung disk), and the loop waits for it for ever: the
+   * session ends, so each later step fails at once, saying why, instead of waiting
+   * behind it.
+   */
+  killedStepExitWithinMs: 30_000,
 }
 
 /**
@@ -356,6 +364,12 @@ export class StepSession {
     p.timer = setTimeout(() => {
       this.settle(p, () => p.reject(new RemoteCommandError(this.hostName, p.script?.text ?? '', null, 'TIMEOUT', '', `no answer within ${p.options.timeoutMs! / 1000} s; its process group ${pgid} was sent TERM, then KILL`)))
       if (pgid > 1) this.killGroup(pgid)
+      const grace = setTimeout(() => {
+        if (!this.pending.includes(p)) return
+        const limit = SESSION_LIMITS.killedStepExitWithinMs / 1000
+        this.end(`a step given up after ${p.options.timeoutMs! / 1000} s had still not exited ${limit} s after its process group was sent TERM and KILL: part of it is stuck where no signal reaches (a hung disk?), and the session can run nothing more`)
+      }, SESSION_LIMITS.killedStepExitWithinMs)
+      grace.unref()
     }, p.options.timeoutMs)
   }
 

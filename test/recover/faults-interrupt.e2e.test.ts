@@ -173,6 +173,41 @@ describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 host
     await expectBigValues(lab, manifest)
   })
 
+  it('a restore that hangs on one host: ended there after --step-timeout, named with how to go on, no member stopped; the same command finishes', async () => {
+    const { lab } = ctx
+    const { snapshot, manifest } = await shared()
+    const pidsBefore = await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'pgrep -x etcd')))
+    // The restore's log a FIFO no one reads: its first write blocks, as on a hung disk (but a signal ends it).
+    const log = '/var/lib/.etcd-rescue-etcd/restore.log'
+    let hung = false
+    const ui = hookedUi({
+      step: (host, step) => {
+        if (host === 'etcd2' && step === 'restore' && !hung) {
+          onHostNow(lab, 2, `rm -f ${log} && mkfifo ${log}`)
+          hung = true
+        }
+      },
+    })
+    const t0 = Date.now()
+    const first = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui, stepTimeoutMs: 3000 })
+    expect(hung).toBe(true)
+    expect(first.exitCode, `${first.message}\n${ui.text()}`).toBe(1)
+    expect(first.message).toMatch(/restore failed on etcd2 \(.*restore did not finish within 3 s on this host, and was ended/)
+    expect(first.message).toMatch(/hint: Something on the host hangs .* --step-timeout/)
+    expect(first.message).toMatch(/No member was stopped and no data was moved/)
+    // Not held for ever: ended after its limit (plus the TERM-then-KILL of its group).
+    expect(Date.now() - t0).toBeLessThan(60_000)
+    expect(await Promise.all([1, 2, 3].map((i) => onHost(lab, i, 'pgrep -x etcd')))).toEqual(pidsBefore)
+    // The step's own shell (blocked opening the FIFO) was ended with its group: none is left on the host.
+    const step = `pgrep -f '[e]tcd-rescue-session[.][^ ]*/[0-9]+[.]s'`
+    expect((await onHost(lab, 2, `i=0; while ${step} >/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done; ${step} || echo none`)).trim()).toBe('none')
+
+    onHostNow(lab, 2, `rm -f ${log}`)
+    const again = await recover({ compress: false, inventory: lab.paths.inventory, snapshot, ui: hookedUi({}) })
+    expect(again.exitCode, again.message).toBe(0)
+    await expectBigValues(lab, manifest)
+  })
+
   it('one member\'s data restored from a different file behind the tool\'s back, then the same command: exit 4, hashkv named', async () => {
     const { lab } = ctx
     const { snapshot } = await shared()

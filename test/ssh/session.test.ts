@@ -189,6 +189,27 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
     }
   })
 
+  it('ends itself when a timed-out step never exits (stuck where no signal reaches): the steps behind it fail at once, saying why', async () => {
+    const saved = SESSION_LIMITS.killedStepExitWithinMs
+    SESSION_LIMITS.killedStepExitWithinMs = 500
+    try {
+      const { session, kills } = open()
+      // This harness's killGroup sends TERM only: a step that ignores it stands for one in uninterruptible sleep.
+      const stuck = session.run(sh`trap '' TERM; sleep 8`, { timeoutMs: 300 }).catch((e) => e)
+      expect(await stuck).toBeInstanceOf(RemoteCommandError)
+      const t0 = Date.now()
+      const err = await session.run(sh`echo next`).catch((e) => e)
+      expect(String(err.message)).toMatch(/a step given up after 0.3 s had still not exited 0.5 s after its process group was sent TERM and KILL: .*hung disk/)
+      expect(Date.now() - t0).toBeLessThan(5000)
+      expect(session.closed).toBe(true)
+      // Its group is this test's to end.
+      expect(kills).toHaveLength(1)
+      spawnSync('/bin/sh', ['-c', `kill -KILL -${kills[0]}; true`])
+    } finally {
+      SESSION_LIMITS.killedStepExitWithinMs = saved
+    }
+  })
+
   it('rejects a failing step unless allowed, with its output', async () => {
     const { session } = open()
     const err = await session.run(sh`echo why >&2; exit 7`).catch((e) => e)
