@@ -447,7 +447,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}${lag}` })
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
-    const marked = await Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'verify')))
+    const marked = await Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'verify', STEP_LIMIT.baseMs)))
     marked.forEach((r, i) => {
       if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored`)
     })
