@@ -5,8 +5,8 @@
 // etcd-rescue runs as a user runs it, scripts/recover.mjs in a process of its
 // own: its time includes starting up, and the peak RSS reported is its own,
 // not this bench's.
-import { spawn } from 'node:child_process'
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
@@ -93,8 +93,9 @@ export interface BenchRound {
   /**
    * Of cpuSeconds, what the operator's side spent: the tool's own process tree
    * (etcd-rescue and its zstd; the expert's bash and its ssh clients, their
-   * ControlMaster processes included), counted by a cgroup it runs in. The rest
-   * is the hosts' (sshd, etcd, etcdutl, the decompressors). Absent without cgroup2.
+   * ControlMaster processes included), counted by a cgroup it runs in. The rest is
+   * the hosts' (sshd, etcd, etcdutl, the decompressors), the kernel's (the network
+   * between them) and anything else running. Absent without cgroup2.
    */
   operatorCpuSeconds?: number
   note: string
@@ -144,16 +145,18 @@ export interface CpuTicks {
 
 /**
  * /proc/stat's aggregate "cpu" line (user nice system idle iowait irq softirq
- * steal …, in USER_HZ ticks): idle is idle + iowait, busy the rest (guest time
- * is already counted in user). Undefined when there is no such line.
+ * steal …, in USER_HZ ticks): idle is idle + iowait, busy is user, nice, system,
+ * irq and softirq (guest time is already counted in user). Steal, the time a
+ * hypervisor gave this VM's CPUs to others, is neither: the machine did no work
+ * then. Undefined when there is no such line.
  */
 export function parseCpuTicks(stat: string): CpuTicks | undefined {
   const line = stat.split('\n').find((l) => /^cpu\s/.test(l))
   if (!line) return undefined
-  const v = line.trim().split(/\s+/).slice(1, 9).map(Number)
+  const v = line.trim().split(/\s+/).slice(1, 8).map(Number)
   if (v.length < 4 || v.some((x) => !Number.isFinite(x))) return undefined
-  const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = v
-  return { busy: user + nice + system + irq + softirq + steal, idle: idle + iowait }
+  const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0] = v
+  return { busy: user + nice + system + irq + softirq, idle: idle + iowait }
 }
 
 /** A cgroup2 cpu.stat's usage_usec, in seconds; undefined when it has none. */
@@ -162,22 +165,45 @@ export function parseCgroupUsage(cpuStat: string): number | undefined {
   return m ? Number(m[1]) / 1e6 : undefined
 }
 
+/** This process's own cgroup2 path (the `0::` line of /proc/self/cgroup), or undefined. */
+export function ownCgroupPath(procSelfCgroup: string): string | undefined {
+  const line = procSelfCgroup.split('\n').find((l) => l.startsWith('0::'))
+  return line ? line.slice(3) || '/' : undefined
+}
+
 /**
  * A cgroup2 directory for the operator's side of one bench: each tool's process
  * tree runs in it (see inCgroup), daemonized ssh ControlMasters included, so its
- * cpu.stat splits the machine's CPU into the operator's and the hosts'. Undefined
- * where cgroup2 is not mounted or not writable: the split is then not made.
+ * cpu.stat splits the machine's CPU into the operator's and the rest (the hosts,
+ * the kernel's work for both, anything else running). A child of the bench's own
+ * cgroup, so the CPU controller, where one is on, shares the cores out as before
+ * (a directory at the root would get a weight of its own). Undefined where cgroup2
+ * is not mounted, not writable, or a process cannot move in: no split then.
  */
 function operatorCgroup(lab: string): string | undefined {
   const mount = cgroup2Mount()
-  if (!mount) return undefined
-  const dir = join(mount, `etcd-rescue-bench-${lab}-operator`)
+  let own: string | undefined
+  try {
+    own = ownCgroupPath(readFileSync('/proc/self/cgroup', 'utf8'))
+  } catch {
+    own = undefined
+  }
+  if (!mount || !own) return undefined
+  const dir = join(mount, own, `etcd-rescue-bench-${lab}-operator`)
   try {
     mkdirSync(dir)
-    return dir
   } catch {
     return undefined
   }
+  // A process must be able to move in (delegation, permissions): else every round would fail.
+  const [cmd, args] = inCgroup(dir, 'true', [])
+  if (spawnSync(cmd, args, { stdio: 'ignore' }).status === 0) return dir
+  try {
+    rmdirSync(dir)
+  } catch {
+    // Left as it is: empty, and named after this bench's lab.
+  }
+  return undefined
 }
 
 function cgroupCpuSeconds(dir: string | undefined): number | undefined {
@@ -194,13 +220,27 @@ export function inCgroup(cgroup: string | undefined, command: string, args: stri
   return cgroup ? ['sh', ['-c', 'echo $$ >"$1/cgroup.procs" || exit 1; shift; exec "$@"', 'bench-operator', cgroup, command, ...args]] : [command, args]
 }
 
-/** The operator's cgroup gone: what still runs in it (an ssh ControlMaster of a failed round) is ended first. */
+/**
+ * The operator's cgroup gone: what still runs in it (an ssh ControlMaster of a
+ * failed round, kept by ControlPersist) was started by this bench, and is ended
+ * first: by cgroup.kill, or on kernels before 5.14 by KILL to each process listed.
+ */
 async function removeOperatorCgroup(dir: string | undefined): Promise<void> {
   if (!dir || (await removeCgroup(dir, 2000))) return
   try {
     writeFileSync(join(dir, 'cgroup.kill'), '1')
   } catch {
-    // A kernel before 5.14 has no cgroup.kill: the directory stays, and says so below.
+    try {
+      for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').map(Number).filter((p) => p > 1)) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    } catch {
+      // The directory went meanwhile.
+    }
   }
   if (!(await removeCgroup(dir))) process.stderr.write(`warning: cgroup ${dir} still has processes; remove it with rmdir once they are gone\n`)
 }
@@ -319,7 +359,7 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0)
 /** `; CPU 6.4 s, 1.9 of 2 cores busy`: the round's whole machine. Empty where it was not read. */
 export function cpuText(r: Pick<BenchRound, 'cpuSeconds' | 'operatorCpuSeconds' | 'seconds'>, cores: number): string {
   if (r.cpuSeconds === undefined || !(r.seconds > 0)) return ''
-  const op = r.operatorCpuSeconds === undefined ? '' : ` (operator's side ${r.operatorCpuSeconds.toFixed(1)}, hosts ${(r.cpuSeconds - r.operatorCpuSeconds).toFixed(1)})`
+  const op = r.operatorCpuSeconds === undefined ? '' : ` (operator's side ${r.operatorCpuSeconds.toFixed(1)}, hosts and kernel ${(r.cpuSeconds - r.operatorCpuSeconds).toFixed(1)})`
   return `; CPU ${r.cpuSeconds.toFixed(1)} s${op}, ${(r.cpuSeconds / r.seconds).toFixed(1)} of ${cores} cores busy`
 }
 

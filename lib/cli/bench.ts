@@ -21,7 +21,8 @@ phase for both, remote command starts, copy throughput against parallel
 \`ssh HOST 'cat > f'\`, etcd-rescue's own peak RSS (from its report), and the
 machine's CPU time in each round (/proc/stat: the lab's hosts share its cores,
 so a round whose cores were all busy computed; one with idle cores waited), and
-of it the operator's side (each tool's process tree, run in a cgroup of its own).
+of it the operator's side (each tool's process tree, run in a cgroup of its own;
+the rest is the hosts', the kernel's network work, and anything else running).
 
 Options:
   --hosts N[,N…]   lab hosts, 1 to 9 (default: 5); several: one lab each

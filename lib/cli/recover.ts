@@ -78,11 +78,12 @@ Options:
   --skip-hash-check      accept a snapshot without its integrity trailer
                          (a raw copy of member/snap/db)
   --timeout SECONDS      wait this long for a healthy quorum (default: 120)
-  --step-timeout SECONDS the most a restore, stop, set-aside or start may take
-                         on one host before it is ended there and the run fails,
-                         naming host and step (default: 120, and for the restore
-                         1 s more per 5 MB of snapshot). A hung disk or a wedged
-                         systemd then ends the run instead of holding it
+  --step-timeout SECONDS how long a stop, set-aside or start may take on one
+                         host before it is given up there (its processes ended)
+                         and the run fails, naming host and step; the restore
+                         gets this plus 1 s per 5 MB of snapshot (default: 120).
+                         A hung disk or a wedged systemd then ends the run
+                         instead of holding it
   --connect-timeout SECONDS  SSH handshake timeout per host (default:
                          ansible_timeout, else ansible.cfg timeout, else the ssh
                          config's ConnectTimeout, else 10)

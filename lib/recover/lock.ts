@@ -198,7 +198,7 @@ export function acquireLock(
   const onData = (chunk: Buffer, stream: 'stdout' | 'stderr') => { if (stream === 'stdout') onStdout(chunk) }
   // The login shell startConnecting began for this, if any: its wait is over or under way.
   const { channel, result } = host.takeStandby(script, { onData }) ?? host.spawn(script, { allowFailure: true, onData })
-  const session = new StepSession(host.name, (line) => void channel.then((c) => c.write(line)), (pgid) => void host.killGroup(pgid))
+  const session = new StepSession(host.name, (line) => void channel.then((c) => c.write(line)), (pgid) => host.killGroup(pgid))
   return new Promise<HeldLock>((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0)
     let holder = ''

@@ -57,7 +57,7 @@ export interface RecoverOptions {
   skipHashCheck?: boolean
   /** How long to wait for a healthy quorum. Default 120 s. */
   timeoutMs?: number
-  /** The most each restore, stop, swap or start may take on a host. Default: stepLimitMs's. */
+  /** The base of each restore, stop, swap or start's limit on a host (the restore adds 1 s per 5 MB). Default 120 s. */
   stepTimeoutMs?: number
   /** SSH handshake timeout per host, over any the inventory or configs set. Default: theirs, else 10 s. */
   connectTimeoutMs?: number
@@ -118,22 +118,26 @@ class PhaseFailed extends RescueError {}
 /** Preflight's answer from each host is waited for `baseMs`, plus 1 s per 20 MB of snapshot. */
 export const PREFLIGHT = { baseMs: 60_000 }
 
-/** A changing step's limit on a host (stepLimitMs): `baseMs`, and for the restore 1 s more per `restoreBytesPerSecond`. */
-export const STEP_LIMIT = { baseMs: 120_000, restoreBytesPerSecond: 5e6 }
+/**
+ * A changing step's limit on a host (stepLimitMs): `baseMs`, and for the restore 1 s
+ * more per `restoreBytesPerSecond`; `markMs` for the one line the proof's end
+ * appends to each state file (a hung host then warns, not holds a finished run).
+ */
+export const STEP_LIMIT = { baseMs: 120_000, restoreBytesPerSecond: 5e6, markMs: 30_000 }
 
 export type ChangingStep = 'restore' | 'stop' | 'swap' | 'start'
 
 /**
- * The most a changing step may run on a host before it is ended (its process
+ * The most a changing step may run on a host before it is given up (its process
  * group sent TERM, then KILL) and the run fails there, naming host and step: a
  * hung disk or a wedged systemd must not hold a recovery for ever. Stop, swap
- * and start are a bounded stop, renames and systemctl calls: 2 min. The restore
- * also reads and writes the whole snapshot: 2 min plus 1 s per 5 MB of it
- * (about 5.5 min for 1 GB). `override` (--step-timeout) sets one limit for all.
+ * and start are a bounded stop, renames and systemctl calls: the base, 2 min.
+ * The restore also reads and writes the whole snapshot: the base plus 1 s per
+ * 5 MB of it (about 5.5 min for 1 GB). `baseMs` (--step-timeout) replaces the
+ * base only, so a longer one never shortens a large snapshot's restore.
  */
-export function stepLimitMs(step: ChangingStep, snapshotBytes: number, override?: number): number {
-  if (override !== undefined) return override
-  return STEP_LIMIT.baseMs + (step === 'restore' ? Math.ceil(snapshotBytes / STEP_LIMIT.restoreBytesPerSecond) * 1000 : 0)
+export function stepLimitMs(step: ChangingStep, snapshotBytes: number, baseMs = STEP_LIMIT.baseMs): number {
+  return baseMs + (step === 'restore' ? Math.ceil(snapshotBytes / STEP_LIMIT.restoreBytesPerSecond) * 1000 : 0)
 }
 
 export async function recover(o: RecoverOptions): Promise<RecoverResult> {
@@ -447,7 +451,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}${lag}` })
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
-    const marked = await Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'verify', STEP_LIMIT.baseMs)))
+    const marked = await Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete', STEP_LIMIT.markMs)))
     marked.forEach((r, i) => {
       if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored`)
     })
@@ -487,7 +491,7 @@ async function exec(host: Pick<RemoteHost, 'name' | 'exec'>, script: Script, o: 
   if (o.verbose) o.ui.info(`[${host.name}] ${phase} $ ${script.text.trim().split('\n').join(`\n[${host.name}]   `)}`)
   const r = await host.exec(script, limitMs === undefined ? undefined : { timeoutMs: limitMs }).catch((e: unknown) => {
     if (!(e instanceof RemoteCommandError && e.signal === 'TIMEOUT')) throw e
-    throw new RescueError(`${phase} did not finish within ${Math.round(limitMs! / 1000)} s on this host, and was ended (its process group sent TERM, then KILL)`, {
+    throw new RescueError(`${phase} did not finish within ${Math.round(limitMs! / 1000)} s on this host and was given up; its process group there is sent TERM, then KILL`, {
       where: host.name,
       hint: 'Something on the host hangs (a hung disk, a wedged systemd, a stuck mount): look at it before running again. If the step is only slow (a large snapshot on a slow disk), give it more time with --step-timeout.',
     })

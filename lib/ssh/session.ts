@@ -163,11 +163,12 @@ export const SESSION_LIMITS = {
    */
   stepStartWithinMs: 60_000,
   /**
-   * From a timed-out step's end (TERM, then KILL 2 s later) to its answer. A step
-   * not answered by then is stuck where no signal reaches it (a process in
-   * uninterruptible sleep on a hung disk), and the loop waits for it for ever: the
-   * session ends, so each later step fails at once, saying why, instead of waiting
-   * behind it.
+   * From a timed-out step's end (its process group sent TERM, then KILL 2 s later,
+   * by a command of its own) to its answer. A step not answered by then is stuck
+   * where no signal reaches it (a process in uninterruptible sleep on a hung disk),
+   * and the loop waits for it for ever: the session ends, so each later step fails
+   * at once, saying why, instead of waiting behind it. The command that sends the
+   * signals is waited for as long first.
    */
   killedStepExitWithinMs: 30_000,
 }
@@ -196,8 +197,11 @@ export class StepSession {
   constructor(
     private readonly hostName: string,
     private readonly write: (line: string) => void,
-    /** Ends a timed-out step's process group on the host (a separate exec: the loop is busy waiting for it). */
-    private readonly killGroup: (pgid: number) => void,
+    /**
+     * Ends a timed-out step's process group on the host (a separate exec: the loop
+     * is busy waiting for it); settles once TERM and KILL were sent, or it failed.
+     */
+    private readonly killGroup: (pgid: number) => Promise<void> | void,
   ) {
     // Waited for from the start: `then` may answer in the same chunk as the hello,
     // before anyone asks for it, and an answer nobody waits for is dropped.
@@ -362,14 +366,23 @@ export class StepSession {
     if (p) p.began = true
     if (!p?.options.timeoutMs || p.settled) return
     p.timer = setTimeout(() => {
-      this.settle(p, () => p.reject(new RemoteCommandError(this.hostName, p.script?.text ?? '', null, 'TIMEOUT', '', `no answer within ${p.options.timeoutMs! / 1000} s; its process group ${pgid} was sent TERM, then KILL`)))
-      if (pgid > 1) this.killGroup(pgid)
-      const grace = setTimeout(() => {
-        if (!this.pending.includes(p)) return
-        const limit = SESSION_LIMITS.killedStepExitWithinMs / 1000
-        this.end(`a step given up after ${p.options.timeoutMs! / 1000} s had still not exited ${limit} s after its process group was sent TERM and KILL: part of it is stuck where no signal reaches (a hung disk?), and the session can run nothing more`)
-      }, SESSION_LIMITS.killedStepExitWithinMs)
-      grace.unref()
+      const given = p.options.timeoutMs! / 1000
+      this.settle(p, () => p.reject(new RemoteCommandError(this.hostName, p.script?.text ?? '', null, 'TIMEOUT', '', `no answer within ${given} s; its process group ${pgid} is being ended (TERM, then KILL)`)))
+      // The loop goes on once the step exits. One that never does would hold every later
+      // step: the session ends then, saying which of the two it was.
+      const limit = SESSION_LIMITS.killedStepExitWithinMs
+      const after = (ms: number) => new Promise<'late'>((r) => setTimeout(() => r('late'), ms).unref())
+      const killed = pgid > 1 ? Promise.resolve(this.killGroup(pgid)).then(() => 'sent' as const, () => 'failed' as const) : Promise.resolve('none' as const)
+      void Promise.race([killed, after(limit)]).then(async (how) => {
+        await after(limit)
+        if (!this.pending.includes(p) || this.ended) return
+        const why = how === 'sent'
+          ? `had still not exited ${limit / 1000} s after its process group was sent TERM and KILL: part of it is stuck where no signal reaches (a hung disk?)`
+          : how === 'none'
+            ? `had still not exited ${limit / 1000} s later`
+            : `had still not exited, and the command sent to end its process group ${how === 'late' ? `did not finish within ${limit / 1000} s` : 'failed'} (the host may start no new command either)`
+        this.end(`a step given up after ${given} s ${why}; the session can run nothing more`)
+      })
     }, p.options.timeoutMs)
   }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../lib/errors.ts'
 import { parseBenchArgs, parseSize } from '../../lib/cli/bench.ts'
-import { BENCH_DISK_DIR, benchMarkdown, cpuSecondsBetween, cpuText, inCgroup, labDisk, parseCgroupUsage, parseCpuTicks, manualMarks, rescueRound, scaleMarkdown, warningsInBrief, type BenchResult, type BenchRound } from '../../lib/bench/bench.ts'
+import { BENCH_DISK_DIR, benchMarkdown, cpuSecondsBetween, cpuText, inCgroup, labDisk, ownCgroupPath, parseCgroupUsage, parseCpuTicks, manualMarks, rescueRound, scaleMarkdown, warningsInBrief, type BenchResult, type BenchRound } from '../../lib/bench/bench.ts'
 import { FILL_OVERHEAD, FILL_VALUE_BYTES, fillKeys } from '../../lib/bench/fill.ts'
 
 const MiB = 2 ** 20
@@ -186,8 +186,14 @@ describe('CPU accounting', () => {
   const stat = (user: number, idle: number, iowait = 0, steal = 0) =>
     `cpu  ${user} 10 200 ${idle} ${iowait} 0 30 ${steal} 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 12345\n`
 
-  it('reads /proc/stat\'s aggregate line: busy is everything but idle and iowait', () => {
-    expect(parseCpuTicks(stat(1000, 5000, 40, 2))).toEqual({ busy: 1000 + 10 + 200 + 30 + 2, idle: 5040 })
+  it('reads /proc/stat\'s aggregate line: busy is user, nice, system, irq and softirq; steal is neither busy nor idle', () => {
+    expect(parseCpuTicks(stat(1000, 5000, 40, 2))).toEqual({ busy: 1000 + 10 + 200 + 30, idle: 5040 })
+  })
+
+  it('finds the bench\'s own cgroup2 path, on hybrid and pure cgroup2 machines', () => {
+    expect(ownCgroupPath('4:memory:/x\n1:cpu:/\n0::/\n')).toBe('/')
+    expect(ownCgroupPath('0::/user.slice/user-0.slice/session-3.scope\n')).toBe('/user.slice/user-0.slice/session-3.scope')
+    expect(ownCgroupPath('1:cpu:/\n')).toBeUndefined()
   })
 
   it('takes an older kernel\'s shorter line, and refuses what is not one', () => {
@@ -204,7 +210,7 @@ describe('CPU accounting', () => {
 
   it('says it in the round\'s line as time and cores busy, split by side when the operator\'s was counted, or not at all', () => {
     expect(cpuText({ cpuSeconds: 6.4, seconds: 3.2 }, 2)).toBe('; CPU 6.4 s, 2.0 of 2 cores busy')
-    expect(cpuText({ cpuSeconds: 6.4, operatorCpuSeconds: 1.5, seconds: 3.2 }, 2)).toBe("; CPU 6.4 s (operator's side 1.5, hosts 4.9), 2.0 of 2 cores busy")
+    expect(cpuText({ cpuSeconds: 6.4, operatorCpuSeconds: 1.5, seconds: 3.2 }, 2)).toBe("; CPU 6.4 s (operator's side 1.5, hosts and kernel 4.9), 2.0 of 2 cores busy")
     expect(cpuText({ seconds: 3.2 }, 2)).toBe('')
   })
 

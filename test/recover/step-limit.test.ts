@@ -25,9 +25,11 @@ describe('stepLimitMs', () => {
     expect(stepLimitMs('restore', 2 ** 30)).toBe(120_000 + 215_000)
   })
 
-  it('takes --step-timeout for every step', () => {
-    expect(stepLimitMs('restore', 2 ** 30, 30_000)).toBe(30_000)
+  it('takes --step-timeout as the base: a longer one never shortens a large snapshot\'s restore', () => {
     expect(stepLimitMs('stop', 0, 600_000)).toBe(600_000)
+    expect(stepLimitMs('start', 2 ** 30, 30_000)).toBe(30_000)
+    expect(stepLimitMs('restore', 2 ** 30, 30_000)).toBe(30_000 + 215_000)
+    expect(stepLimitMs('restore', 4 * 2 ** 30, 300_000)).toBeGreaterThan(stepLimitMs('restore', 4 * 2 ** 30))
   })
 })
 

@@ -34,7 +34,7 @@ describe.each(shells)('sessionLoop under %s', (shell) => {
   })
 
   /** `shadow`: tools the host's PATH gives as busybox's instead of GNU's (a host without them). */
-  function open(onRelease = sh``, then?: ReturnType<typeof sh>, shadow: string[] = []) {
+  function open(onRelease = sh``, then?: ReturnType<typeof sh>, shadow: string[] = [], killer?: (pg: number) => Promise<void>) {
     dir = mkdtempSync(join(tmpdir(), 'session-test-'))
     const lock = join(dir, 'lock')
     const bin = join(dir, 'bin')
@@ -50,6 +50,7 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
     const kills: number[] = []
     const session = new StepSession('local', (line) => child!.stdin!.write(line), (pg) => {
       kills.push(pg)
+      if (killer) return killer(pg)
       spawnSync('/bin/sh', ['-c', `kill -TERM -${pg}`])
     })
     child.stdout!.on('data', (d: Buffer) => session.data(d))
@@ -204,6 +205,23 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
       expect(session.closed).toBe(true)
       // Its group is this test's to end.
       expect(kills).toHaveLength(1)
+      spawnSync('/bin/sh', ['-c', `kill -KILL -${kills[0]}; true`])
+    } finally {
+      SESSION_LIMITS.killedStepExitWithinMs = saved
+    }
+  })
+
+  it('ends itself, saying so, when the command sent to end a timed-out step\'s group does not come back either', async () => {
+    const saved = SESSION_LIMITS.killedStepExitWithinMs
+    SESSION_LIMITS.killedStepExitWithinMs = 400
+    try {
+      // The kill command never finishes (a host that starts no new command): the step runs on.
+      const { session, kills } = open(sh``, undefined, [], () => new Promise<void>(() => {}))
+      const stuck = session.run(sh`sleep 8`, { timeoutMs: 300 }).catch((e) => e)
+      expect(String((await stuck).message)).toMatch(/no answer within 0.3 s; its process group \d+ is being ended \(TERM, then KILL\)/)
+      const err = await session.run(sh`echo next`).catch((e) => e)
+      expect(String(err.message)).toMatch(/a step given up after 0.3 s had still not exited, and the command sent to end its process group did not finish within 0.4 s/)
+      expect(session.closed).toBe(true)
       spawnSync('/bin/sh', ['-c', `kill -KILL -${kills[0]}; true`])
     } finally {
       SESSION_LIMITS.killedStepExitWithinMs = saved
