@@ -6,7 +6,7 @@
 // own: its time includes starting up, and the peak RSS reported is its own,
 // not this bench's.
 import { spawn, spawnSync } from 'node:child_process'
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { loadInventory, membersOf, type Member } from '../inventory/members.ts'
@@ -20,7 +20,8 @@ import { joinScripts, sh } from '../shell/sh.ts'
 import type { Ui } from '../task/ui.ts'
 import { clusterLoad, clusterStart, labDown, labUp } from '../lab/index.ts'
 import { cgroup2Mount, removeCgroup } from '../lab/cgroup.ts'
-import { directGateway } from '../etcd/gateway.ts'
+import { directGateway, remoteGateway } from '../etcd/gateway.ts'
+import { tlsFor } from '../etcd/tls.ts'
 import { clientUrl } from '../lab/etcd-http.ts'
 import { REPO_ROOT } from '../lab/paths.ts'
 import { killScript, wreckScript } from '../drill/disaster.ts'
@@ -57,6 +58,10 @@ export interface BenchOptions {
   data?: 'random' | 'kube'
   /** etcd-rescue with --no-compress. */
   noCompress?: boolean
+  /** Hosts as kubespray makes them: systemd, etcd.service (User=etcd, kubespray's timeouts), TLS, a login user with sudo. */
+  systemd?: boolean
+  /** Keep each etcd-rescue round's output and --report JSON here (rescue-ROUND.log, .json). */
+  logsDir?: string
   /** Without sizeBytes: keys of the lab's varied load (`cluster load`). */
   keys: number
   rounds: number
@@ -109,6 +114,8 @@ export interface BenchResult {
   /** What the cluster held ('random' values or 'kube'-like objects), and whether etcd-rescue ran with --no-compress. */
   data: 'random' | 'kube'
   noCompress: boolean
+  /** Hosts ran etcd under systemd with TLS, as kubespray installs it (absent: plain processes, http). */
+  systemd?: boolean
   login: Login
   link: string
   /** etcd-rescue's relay setting in this bench. */
@@ -270,29 +277,36 @@ export const median = (xs: number[]) => {
 export async function bench(o: BenchOptions): Promise<BenchResult> {
   const auto = o.sizeBytes !== undefined ? labDisk(o.hosts, o.sizeBytes) : { disk: '4G' }
   const diskDir = o.diskDir === null ? undefined : o.diskDir ?? auto.diskDir
-  const lab = await labUp({ name: `bench${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, disk: auto.disk, diskDir })
+  const lab = await labUp({
+    name: `bench${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, disk: auto.disk, diskDir,
+    ...(o.systemd ? { init: 'systemd' as const, tls: true, sudo: 'nopasswd' as const } : {}),
+  })
   const login = o.login ?? 'fast'
   const control = mkdtempSync(join(tmpdir(), 'etcd-rescue-bench-'))
   const operator = operatorCgroup(lab.name)
   const pool = new HostPool()
   try {
-    o.log(`lab ${lab.name}: ${o.hosts} hosts, etcd ${lab.state.etcd.version}, disks ${lab.state.diskDir ? `in ${lab.state.diskDir}` : `in RAM (tmpfs ${lab.state.disk})`}`)
+    o.log(`lab ${lab.name}: ${o.hosts} hosts, etcd ${lab.state.etcd.version}${o.systemd ? ', systemd + TLS as kubespray installs it' : ''}, disks ${lab.state.diskDir ? `in ${lab.state.diskDir}` : `in RAM (tmpfs ${lab.state.disk})`}`)
     await clusterStart(lab)
+    const members = membersOf(loadInventory(lab.paths.inventory)).members
+    await connectAll(members, pool, o.ui, new Journal(), {}, members.length)
+    // The members' client URLs: straight from here over http; with TLS through each host (its own certificates, read once).
+    const gateways = () => o.systemd
+      ? members.map((m) => remoteGateway(pool.get(m.name), m.clientUrl, tlsFor(m)))
+      : lab.state.hosts.map((h) => directGateway(clientUrl(h.address)))
     const t0 = Date.now()
     const load = o.data === 'kube'
-      ? await fillKube(lab.state.hosts.map((h) => directGateway(clientUrl(h.address))), o.sizeBytes ?? KUBE_DEFAULT_BYTES, {
+      ? await fillKube(gateways(), o.sizeBytes ?? KUBE_DEFAULT_BYTES, {
         onProgress: (done) => o.log(`  wrote ${done} objects`),
       })
       : o.sizeBytes !== undefined
-      ? await fillCluster(lab.state.hosts.map((h) => directGateway(clientUrl(h.address))), o.sizeBytes, {
+      ? await fillCluster(gateways(), o.sizeBytes, {
         onProgress: (done, of) => { if (done % 500 === 0) o.log(`  filled ${done}/${of} values`) },
       })
       : await clusterLoad(lab, { keys: o.keys })
     o.log(`loaded ${load.keys} keys (${(load.bytes / 2 ** 20).toFixed(0)} MiB) in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
-    const members = membersOf(loadInventory(lab.paths.inventory)).members
     const snap = await backup({ members, outDir: join(control, 'backup'), ui: o.ui })
     o.log(`snapshot ${(snap.snapshot.size / 2 ** 20).toFixed(0)} MiB at revision ${snap.revision}`)
-    await connectAll(members, pool, o.ui, new Journal(), {}, members.length)
     // Conditions after the set-up, so loading and the backup are not what is measured.
     if (login !== 'fast') await labLogin(lab, login)
     if (o.link) await labLink(lab, o.link)
@@ -312,7 +326,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         if (method === 'manual') {
           const t1 = process.hrtime.bigint()
           const script = manualScript({
-            members, snapshot: snap.file, binDir: lab.state.etcd.binDir, token: `manual-${r}`, controlDir: control,
+            members, snapshot: snap.file, binDir: lab.state.etcd.binDir, token: `manual-${r}`, controlDir: control, tls: o.systemd ? tlsFor(members[0]) : undefined,
             restoreWith: lab.state.etcd.version.startsWith('3.4') ? 'etcdctl' : 'etcdutl',
           })
           const file = join(control, `manual-${r}.sh`)
@@ -321,7 +335,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           const seconds = Number(process.hrtime.bigint() - t1) / 1e9
           round = { round: r, method, seconds, ...manualMarks(out), note: 'healthy (health only)' }
         } else {
-          const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay, o.noCompress, operator)
+          const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay, o.noCompress, operator, o.logsDir)
           round = { round: r, ...rescueRound(run.report, run.seconds, run.spawnedAtMs) }
           // The copy starts once every member is locked and runs alongside preflight: its time is both phases.
           if (round.phases.copy) copyRates.push(snap.snapshot.size / 1e6 / (round.phases.copy + (round.phases.preflight ?? 0)))
@@ -337,7 +351,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     const manualMedian = median(times('manual'))
     const rescueMedian = median(times('etcd-rescue'))
     return {
-      hosts: o.hosts, data: o.data ?? 'random', noCompress: !!o.noCompress, login, link: o.link ?? 'unlimited', relay: relayLabel(o.relay), machine: { cpus: cpus().length, date: new Date().toISOString() },
+      hosts: o.hosts, data: o.data ?? 'random', noCompress: !!o.noCompress, ...(o.systemd ? { systemd: true } : {}), login, link: o.link ?? 'unlimited', relay: relayLabel(o.relay), machine: { cpus: cpus().length, date: new Date().toISOString() },
       disk: lab.state.diskDir ? 'disk' : 'ram',
       peakRssBytes: Math.max(...rounds.map((x) => x.peakRssBytes ?? 0)),
       copy: { rescueMBps: median(copyRates), sshCatMBps },
@@ -429,7 +443,7 @@ export function warningsInBrief(warnings: string[]): string {
 const ZX_CLI = join(REPO_ROOT, 'node_modules', 'zx', 'build', 'cli.js')
 
 /** etcd-rescue as the user runs it: its own process, --yes --plain, a JSON report. Its output goes to a log file. */
-async function runRescue(inventory: string, snapshot: string, control: string, r: number, relay?: boolean | 'auto', noCompress?: boolean, cgroup?: string): Promise<{ seconds: number; spawnedAtMs: number; report: RescueReport }> {
+async function runRescue(inventory: string, snapshot: string, control: string, r: number, relay?: boolean | 'auto', noCompress?: boolean, cgroup?: string, logsDir?: string): Promise<{ seconds: number; spawnedAtMs: number; report: RescueReport }> {
   const reportFile = join(control, `rescue-${r}.json`)
   const logFile = join(control, `rescue-${r}.log`)
   const out = openSync(logFile, 'w')
@@ -443,6 +457,11 @@ async function runRescue(inventory: string, snapshot: string, control: string, r
     p.on('close', resolve)
   }).finally(() => closeSync(out))
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  if (logsDir) {
+    mkdirSync(logsDir, { recursive: true })
+    copyFileSync(logFile, join(logsDir, `rescue-${r}.log`))
+    if (existsSync(reportFile)) copyFileSync(reportFile, join(logsDir, `rescue-${r}.json`))
+  }
   if (code !== 0) {
     const tail = readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-15).join('\n  ')
     throw new RescueError(`etcd-rescue failed in round ${r} (exit ${code}):\n  ${tail}`)
@@ -459,6 +478,8 @@ async function disaster(members: Member[], pool: HostPool): Promise<void> {
   await Promise.all(members.map(async (m) => {
     const h = pool.get(m.name)
     const parent = posix.dirname(m.dataDir)
+    // A unit's etcd killed is started again by Restart= (10 s later, mid-round): killed and left down instead.
+    if (m.service === 'systemd') await h.exec(sh`U=${m.serviceName}; systemctl kill -s KILL "$U" 2>/dev/null; systemctl stop "$U" 2>/dev/null; systemctl reset-failed "$U" 2>/dev/null; true`)
     await h.exec(killScript(m.dataDir, memberPorts(m)))
     await h.exec(sh`${wreckScript(m.dataDir)}
 D=${m.dataDir}; rm -rf ${`${parent}/.etcd-rescue-${posix.basename(m.dataDir)}`} /var/tmp/snapshot.db "$D".old.* "$D".etcd-rescue-old-*; true`)
@@ -500,7 +521,7 @@ export function benchMarkdown(r: BenchResult): string {
     return `${s.toFixed(1)} (${median(read.map((x) => x.cpuSeconds! / x.seconds)).toFixed(1)} of ${r.machine.cpus})${ops.length ? `, operator's side ${median(ops).toFixed(1)}` : ''}`
   }
   return [
-    `${r.hosts} members, etcd ${r.etcdVersion}, snapshot ${sizeText(r.snapshotBytes)} of ${r.data === 'kube' ? 'Kubernetes-like objects' : 'random values'}${r.noCompress ? ' (etcd-rescue --no-compress)' : ''}, login ${r.login}, link ${r.link}, etcd-rescue ${r.relay}, hosts' disks in ${r.disk === 'disk' ? 'the machine\'s disk' : 'RAM'}; ${n} round(s) each; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
+    `${r.hosts} members, etcd ${r.etcdVersion}${r.systemd ? ' under systemd with TLS (kubespray\'s unit and timeouts)' : ''}, snapshot ${sizeText(r.snapshotBytes)} of ${r.data === 'kube' ? 'Kubernetes-like objects' : 'random values'}${r.noCompress ? ' (etcd-rescue --no-compress)' : ''}, login ${r.login}, link ${r.link}, etcd-rescue ${r.relay}, hosts' disks in ${r.disk === 'disk' ? 'the machine\'s disk' : 'RAM'}; ${n} round(s) each; ${r.machine.cpus} CPUs, ${r.machine.date.slice(0, 10)}`,
     '',
     '| | median (s) | min–max (s) | remote commands | machine CPU, median (s) (cores busy) | per phase, median (s) |',
     '|---|---|---|---|---|---|',

@@ -45,6 +45,12 @@ Options:
   --login KIND     hosts' login shell cost for every remote command: fast,
                    slow (0.5 s sleep in root's ~/.bashrc) or busy (CPU work
                    there, like version-manager init hooks) (default: fast)
+  --systemd        hosts boot systemd and run etcd as kubespray installs it:
+                   etcd.service (Type=notify, User=etcd, /etc/etcd.env with
+                   kubespray's 5 s election timeout and 250 ms heartbeat), TLS on
+                   client and peer URLs, a login user with sudo; the expert then
+                   uses systemctl, sudo and etcdctl's TLS flags (not with --login
+                   slow or busy, which shape root's shell on the default hosts)
   --link RATE      limit the operator-to-hosts link, e.g. 100mbit (default: none;
                    host-to-host traffic stays unshaped)
   --disk-dir DIR   hosts' disks on this machine's disk, in DIR/LAB (removed with
@@ -58,6 +64,8 @@ Options:
   --markdown FILE  also write the results as Markdown (with --scale: the scaling
                    table, then each run's own)
   --keep-lab       leave the lab up afterwards (to look at it)
+  --logs DIR       keep each etcd-rescue round's output and --report JSON in DIR
+                   (rescue-ROUND.log and .json), to see where a round went
   -h, --help       this text`
 
 /** One lab: how many hosts and how big a snapshot (bytes; undefined: --keys). */
@@ -85,6 +93,9 @@ export interface BenchArgs {
   relay: boolean | 'auto'
   data: 'random' | 'kube'
   noCompress: boolean
+  /** Hosts as kubespray makes them: systemd, etcd.service, TLS, sudo. */
+  systemd: boolean
+  logsDir?: string
 }
 
 export const SCALE_HOSTS = [3, 5, 7]
@@ -97,7 +108,11 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     json: { type: 'string' }, markdown: { type: 'string' }, size: { type: 'string' }, login: { type: 'string' }, link: { type: 'string' },
     scale: { type: 'boolean' }, 'disk-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'keep-lab': { type: 'boolean' },
     relay: { type: 'boolean' }, 'no-relay': { type: 'boolean' }, data: { type: 'string' }, 'no-compress': { type: 'boolean' },
+    systemd: { type: 'boolean' }, logs: { type: 'string' },
   }, 'bench.mjs')
+  if (values.systemd && values.login !== undefined && values.login !== 'fast') {
+    throw new InputError(`--systemd and --login ${values.login} do not go together yet`, { hint: '--login shapes root\'s ~/.bashrc on the default hosts; a systemd host\'s login user is another' })
+  }
   if (values.data !== undefined && values.data !== 'random' && values.data !== 'kube') throw new InputError(`--data is random or kube, not "${values.data}"`)
   if (values.data === 'kube' && values.keys !== undefined) throw new InputError('--data kube and --keys exclude each other', { hint: '--data kube fills the cluster up to --size (default 120 MiB)' })
   if (values.login !== undefined && !(LOGINS as readonly string[]).includes(values.login)) throw new InputError(`--login is fast, slow or busy, not "${values.login}"`)
@@ -126,6 +141,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     relay: relayFlag(values.relay, values['no-relay']),
     data: (values.data as 'random' | 'kube' | undefined) ?? 'random',
     noCompress: !!values['no-compress'],
+    systemd: !!values.systemd,
+    logsDir: values.logs,
   }
 }
 
@@ -149,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
       if (a.scale) log(`\n== ${cell.hosts} hosts, ${cell.sizeBytes !== undefined ? `${(cell.sizeBytes / 2 ** 20).toFixed(0)} MiB` : a.data === 'kube' ? 'Kubernetes-like, 120 MiB' : `${a.keys} keys`} ==`)
       const r = await bench({
         hosts: cell.hosts, sizeBytes: cell.sizeBytes, keys: a.keys, etcd: a.etcd, login: a.login, link: a.link,
-        rounds: a.rounds, diskDir: a.diskDir, keepLab: a.keepLab, relay: a.relay, data: a.data, noCompress: a.noCompress,
+        rounds: a.rounds, diskDir: a.diskDir, keepLab: a.keepLab, relay: a.relay, data: a.data, noCompress: a.noCompress, systemd: a.systemd, logsDir: a.logsDir,
         ui: createUi({ tty: false, throttleMs: 60_000, out: { write: () => true } as never }),
         log,
       })
