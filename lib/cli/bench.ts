@@ -49,8 +49,8 @@ Options:
                    etcd.service (Type=notify, User=etcd, /etc/etcd.env with
                    kubespray's 5 s election timeout and 250 ms heartbeat), TLS on
                    client and peer URLs, a login user with sudo; the expert then
-                   uses systemctl, sudo and etcdctl's TLS flags (not with --login
-                   slow or busy, which shape root's shell on the default hosts)
+                   uses systemctl, sudo and etcdctl's TLS flags (--login then
+                   shapes the sudo user's ~/.bashrc)
   --link RATE      limit the operator-to-hosts link, e.g. 100mbit (default: none;
                    host-to-host traffic stays unshaped)
   --disk-dir DIR   hosts' disks on this machine's disk, in DIR/LAB (removed with
@@ -110,9 +110,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     relay: { type: 'boolean' }, 'no-relay': { type: 'boolean' }, data: { type: 'string' }, 'no-compress': { type: 'boolean' },
     systemd: { type: 'boolean' }, logs: { type: 'string' },
   }, 'bench.mjs')
-  if (values.systemd && values.login !== undefined && values.login !== 'fast') {
-    throw new InputError(`--systemd and --login ${values.login} do not go together yet`, { hint: '--login shapes root\'s ~/.bashrc on the default hosts; a systemd host\'s login user is another' })
-  }
   if (values.data !== undefined && values.data !== 'random' && values.data !== 'kube') throw new InputError(`--data is random or kube, not "${values.data}"`)
   if (values.data === 'kube' && values.keys !== undefined) throw new InputError('--data kube and --keys exclude each other', { hint: '--data kube fills the cluster up to --size (default 120 MiB)' })
   if (values.login !== undefined && !(LOGINS as readonly string[]).includes(values.login)) throw new InputError(`--login is fast, slow or busy, not "${values.login}"`)

@@ -1,7 +1,8 @@
 // Conditions a real fleet has and the lab does not by default, so recovery time
 // can be measured (and tested) under them:
-// - login: sshd starts every command through root's login shell, and Debian's
-//   bash reads ~/.bashrc for commands started by sshd. `slow` puts a 0.5 s sleep
+// - login: sshd starts every command through the login user's shell (root's; on a
+//   systemd host the sudo user's), and Debian's bash reads ~/.bashrc for commands
+//   started by sshd. `slow` puts a 0.5 s sleep
 //   at its top (a profile script waiting on a directory service); `busy` puts
 //   real CPU work there (what version-manager init hooks cost); `fast` removes ours.
 // - link: the operator's link to the hosts limited to a rate, both ways, as one
@@ -38,13 +39,19 @@ export function loginSnippet(login: Login): string {
   }
 }
 
-/** Sets the login cost on every host of the lab (idempotent: our block is replaced). */
+/**
+ * Sets the login cost on every host of the lab (idempotent: our block is replaced)
+ * in the ~/.bashrc of the user SSH logs in as: root, or a systemd host's sudo user
+ * (whose file stays its own).
+ */
 export async function labLogin(lab: LabRef, login: Login): Promise<void> {
   const { state } = openLab(lab)
-  const script = sh`f=/root/.bashrc; b=${BEGIN}; e=${END}; snippet=${loginSnippet(login)}
+  const user = state.systemd?.user
+  const script = sh`f=${user ? `/home/${user}/.bashrc` : '/root/.bashrc'}; b=${BEGIN}; e=${END}; snippet=${loginSnippet(login)}
 touch "$f"
 rest=$(awk -v b="$b" -v e="$e" '$0 == b { skip = 1; next } $0 == e { skip = 0; next } !skip' "$f")
-{ printf '%s' "$snippet"; printf '%s\\n' "$rest"; } > "$f.etcd-rescue" && mv "$f.etcd-rescue" "$f"`
+{ printf '%s' "$snippet"; printf '%s\\n' "$rest"; } > "$f.etcd-rescue" && mv "$f.etcd-rescue" "$f"${user ? sh`
+chown ${`${user}:`} "$f"` : sh``}`
   await Promise.all(state.hosts.map(async (h) => {
     const r = await sshExec(lab, h.index, script)
     if (r.code !== 0) throw new RescueError(`cannot set the login cost: ${r.stderr.trim()}`, { where: h.name })

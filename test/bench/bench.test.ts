@@ -26,6 +26,12 @@ describe('parseBenchArgs', () => {
     expect(a).toMatchObject({ scale: false, link: '100mbit', login: 'busy', rounds: 1, json: 'r.json', markdown: 'r.md' })
   })
 
+  it('--systemd makes kubespray-like hosts, with any --login; --logs keeps etcd-rescue\'s rounds', () => {
+    expect(parseBenchArgs([])).toMatchObject({ systemd: false })
+    expect(parseBenchArgs([]).logsDir).toBeUndefined()
+    expect(parseBenchArgs(['--systemd', '--login', 'slow', '--logs', '/tmp/l'])).toMatchObject({ systemd: true, login: 'slow', logsDir: '/tmp/l' })
+  })
+
   it('--data kube fills with Kubernetes-like objects; --no-compress passes on to etcd-rescue; both checked', () => {
     expect(parseBenchArgs([])).toMatchObject({ data: 'random', noCompress: false })
     expect(parseBenchArgs(['--data', 'kube', '--no-compress', '--size', '200MB'])).toMatchObject({ data: 'kube', noCompress: true, cells: [{ hosts: 5, sizeBytes: 200 * MiB }] })
