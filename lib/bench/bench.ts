@@ -20,10 +20,11 @@ import { joinScripts, sh } from '../shell/sh.ts'
 import type { Ui } from '../task/ui.ts'
 import { clusterLoad, clusterStart, labDown, labUp } from '../lab/index.ts'
 import { cgroup2Mount, removeCgroup } from '../lab/cgroup.ts'
-import { directGateway, remoteGateway } from '../etcd/gateway.ts'
+import { directGateway } from '../etcd/gateway.ts'
 import { tlsFor } from '../etcd/tls.ts'
-import { clientUrl } from '../lab/etcd-http.ts'
+import { CLIENT_PORT, clientUrl, labTls } from '../lab/etcd-http.ts'
 import { REPO_ROOT } from '../lab/paths.ts'
+import { KUBESPRAY_BIN_DIR } from '../lab/kubespray-etcd.ts'
 import { killScript, wreckScript } from '../drill/disaster.ts'
 import { labLink, labLogin, type Login } from '../lab/shape.ts'
 import { fillCluster, fillKube } from './fill.ts'
@@ -279,7 +280,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
   const diskDir = o.diskDir === null ? undefined : o.diskDir ?? auto.diskDir
   const lab = await labUp({
     name: `bench${Math.random().toString(36).slice(2, 5)}`, hosts: o.hosts, etcd: o.etcd, disk: auto.disk, diskDir,
-    ...(o.systemd ? { init: 'systemd' as const, tls: true, sudo: 'nopasswd' as const } : {}),
+    ...(o.systemd ? { init: 'systemd' as const, tls: true, sudo: 'nopasswd' as const, etcdRestart: 'always' as const } : {}),
   })
   const login = o.login ?? 'fast'
   const control = mkdtempSync(join(tmpdir(), 'etcd-rescue-bench-'))
@@ -290,10 +291,10 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     await clusterStart(lab)
     const members = membersOf(loadInventory(lab.paths.inventory)).members
     await connectAll(members, pool, o.ui, new Journal(), {}, members.length)
-    // The members' client URLs: straight from here over http; with TLS through each host (its own certificates, read once).
-    const gateways = () => o.systemd
-      ? members.map((m) => remoteGateway(pool.get(m.name), m.clientUrl, tlsFor(m)))
-      : lab.state.hosts.map((h) => directGateway(clientUrl(h.address)))
+    // Straight to each member's gateway over the bridge; a TLS lab's client certificates are this machine's too (its pki/).
+    const gateways = () => lab.state.hosts.map((h) => lab.state.systemd?.tls
+      ? directGateway(`https://${h.address}:${CLIENT_PORT}`, labTls(lab.paths, h.name))
+      : directGateway(clientUrl(h.address)))
     const t0 = Date.now()
     const load = o.data === 'kube'
       ? await fillKube(gateways(), o.sizeBytes ?? KUBE_DEFAULT_BYTES, {
@@ -311,6 +312,9 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     if (login !== 'fast') await labLogin(lab, login)
     if (o.link) await labLink(lab, o.link)
     o.log(`conditions: login ${login}, link ${o.link ?? 'unlimited'}`)
+    // Each lab's rounds apart (a --scale matrix runs several).
+    const logsDir = o.logsDir && join(o.logsDir, `${o.hosts}-hosts-${mib(snap.snapshot.size)}MiB-${lab.name}`)
+    if (logsDir) o.log(`etcd-rescue's output and report of each round: ${logsDir}/rescue-ROUND.log, .json`)
     const sshCatMBps = await sshCatThroughput(members, snap.file, control)
     o.log(`parallel ssh cat of the snapshot to every host: ${sshCatMBps.toFixed(0)} MB/s per host`)
     const copyRates: number[] = []
@@ -326,7 +330,8 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         if (method === 'manual') {
           const t1 = process.hrtime.bigint()
           const script = manualScript({
-            members, snapshot: snap.file, binDir: lab.state.etcd.binDir, token: `manual-${r}`, controlDir: control, tls: o.systemd ? tlsFor(members[0]) : undefined,
+            // A systemd host has etcd where kubespray puts it, whichever release.
+            members, snapshot: snap.file, binDir: o.systemd ? KUBESPRAY_BIN_DIR : lab.state.etcd.binDir, token: `manual-${r}`, controlDir: control, tls: tlsFor(members[0]),
             restoreWith: lab.state.etcd.version.startsWith('3.4') ? 'etcdctl' : 'etcdutl',
           })
           const file = join(control, `manual-${r}.sh`)
@@ -335,7 +340,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           const seconds = Number(process.hrtime.bigint() - t1) / 1e9
           round = { round: r, method, seconds, ...manualMarks(out), note: 'healthy (health only)' }
         } else {
-          const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay, o.noCompress, operator, o.logsDir)
+          const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay, o.noCompress, operator, logsDir)
           round = { round: r, ...rescueRound(run.report, run.seconds, run.spawnedAtMs) }
           // The copy starts once every member is locked and runs alongside preflight: its time is both phases.
           if (round.phases.copy) copyRates.push(snap.snapshot.size / 1e6 / (round.phases.copy + (round.phases.preflight ?? 0)))
@@ -479,7 +484,10 @@ async function disaster(members: Member[], pool: HostPool): Promise<void> {
     const h = pool.get(m.name)
     const parent = posix.dirname(m.dataDir)
     // A unit's etcd killed is started again by Restart= (10 s later, mid-round): killed and left down instead.
-    if (m.service === 'systemd') await h.exec(sh`U=${m.serviceName}; systemctl kill -s KILL "$U" 2>/dev/null; systemctl stop "$U" 2>/dev/null; systemctl reset-failed "$U" 2>/dev/null; true`)
+    if (m.service === 'systemd') {
+      await h.exec(sh`U=${m.serviceName}; systemctl kill -s KILL "$U" 2>/dev/null; systemctl stop "$U" 2>/dev/null; systemctl reset-failed "$U" 2>/dev/null
+state=$(systemctl is-active "$U"); case $state in active|activating|reloading|deactivating) echo "$U is still $state after kill and stop" >&2; exit 1 ;; esac`)
+    }
     await h.exec(killScript(m.dataDir, memberPorts(m)))
     await h.exec(sh`${wreckScript(m.dataDir)}
 D=${m.dataDir}; rm -rf ${`${parent}/.etcd-rescue-${posix.basename(m.dataDir)}`} /var/tmp/snapshot.db "$D".old.* "$D".etcd-rescue-old-*; true`)

@@ -49,7 +49,8 @@ export function manualScript(i: ManualInput): string {
     '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
     '--listen-client-urls', `${m.clientUrl},http://127.0.0.1:${new URL(m.clientUrl).port}`, '--advertise-client-urls', m.clientUrl]} >/var/log/etcd-manual.log 2>&1 </dev/null`
   const tlsFlags = sh`${tlsArgs(i.tls)}`
-  const each = (f: (m: Member) => Script) => joinScripts([...i.members.map((m) => sh`${f(m)} &`), sh`wait`])
+  // Every host at once; each one waited for by its PID, so under set -e a step that fails on any host ends the script.
+  const each = (f: (m: Member) => Script) => joinScripts([sh`pids=`, ...i.members.map((m) => sh`${f(m)} & pids="$pids $!"`), sh`for p in $pids; do wait "$p"; done`])
   // Each step's end time goes to stdout, so the bench can show where the expert's time went too.
   return `${sh`#!/usr/bin/env bash
 set -euo pipefail
@@ -62,7 +63,7 @@ mark copy
 #    TERM, wait, KILL after 10 s (dedicated hosts: by exact name, never pkill -f)
 ${each((m) => (unit(m)
     ? onHost(m, sh`systemctl stop ${unit(m)!}`)
-    : sh`${ssh(m)} 'pkill -TERM -x etcd; i=0; while pgrep -x etcd >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; pkill -KILL -x etcd; true'`))}
+    : onHost(m, sh`pkill -TERM -x etcd; i=0; while pgrep -x etcd >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; pkill -KILL -x etcd; true`)))}
 mark stop
 # 3. restore each member with its own identity, old data moved aside (and, under a unit, given to its user)
 ${each((m) => onHost(m, sh`D=${m.dataDir}; rm -rf "$D.new" && ${restoreCmd(m)} >/dev/null 2>&1${unit(m) ? sh` && u=$(systemctl show -p User --value ${unit(m)!}) && { [ -z "$u" ] || chown -R "$u": "$D.new"; }` : sh``} && mv "$D" "$D.old.$(date +%s)" && mv "$D.new" "$D"`))}
@@ -71,8 +72,11 @@ mark restore
 ${each((m) => onHost(m, unit(m) ? sh`systemctl start ${unit(m)!}` : startCmd(m)))}
 mark start
 # 5. poll until every endpoint is healthy
-steps=${4 * i.members.length}; polls=1
-until ${onHost(m0, sh`ETCDCTL_API=3 ${bin('etcdctl')} ${tlsFlags} --endpoints=${all} endpoint health >/dev/null 2>&1`)}; do sleep 0.5; polls=$((polls + 1)); done
+steps=${4 * i.members.length}; polls=1; deadline=$((SECONDS + 180))
+until ${onHost(m0, sh`ETCDCTL_API=3 ${bin('etcdctl')} ${tlsFlags} --endpoints=${all} endpoint health >/dev/null 2>&1`)}; do
+  [ "$SECONDS" -lt "$deadline" ] || { echo "the cluster was not healthy within 180 s" >&2; exit 1; }
+  sleep 0.5; polls=$((polls + 1))
+done
 mark quorum
 echo "commands $((steps + polls))"
 # not timed: close the multiplexed connections, so no round starts with warm ones

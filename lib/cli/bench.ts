@@ -13,9 +13,10 @@ export const BENCH_HELP = `Usage: npm run bench -- [options]
 
 Measures recovery time on a lab (needs root): the same snapshot and the same
 disaster, recovered alternately by an expert's by-hand OpenSSH procedure (every
-step parallel, multiplexed connections, etcd stopped with TERM and a wait, health
-polled every 0.5 s) and by etcd-rescue run as a user runs it (scripts/recover.mjs,
-its own process, which also copies with verification and proves the result).
+step parallel, multiplexed connections, etcd stopped with TERM and a wait, or
+with systemctl, health polled every 0.5 s) and by etcd-rescue run as a user runs
+it (scripts/recover.mjs, its own process, which also copies with verification
+and proves the result).
 Prints every round, medians, min and max, the ratio etcd-rescue / expert, time per
 phase for both, remote command starts, copy throughput against parallel
 \`ssh HOST 'cat > f'\`, etcd-rescue's own peak RSS (from its report), and the
@@ -43,14 +44,15 @@ Options:
   --etcd VERSION   3.4.23, 3.5.16 or 3.5.30 (default: 3.5.30)
   --rounds N       rounds per method (default: 3)
   --login KIND     hosts' login shell cost for every remote command: fast,
-                   slow (0.5 s sleep in root's ~/.bashrc) or busy (CPU work
-                   there, like version-manager init hooks) (default: fast)
+                   slow (0.5 s sleep in the login user's ~/.bashrc) or busy
+                   (CPU work there, like version-manager init hooks)
+                   (default: fast)
   --systemd        hosts boot systemd and run etcd as kubespray installs it:
-                   etcd.service (Type=notify, User=etcd, /etc/etcd.env with
-                   kubespray's 5 s election timeout and 250 ms heartbeat), TLS on
-                   client and peer URLs, a login user with sudo; the expert then
-                   uses systemctl, sudo and etcdctl's TLS flags (--login then
-                   shapes the sudo user's ~/.bashrc)
+                   etcd.service (Type=notify, User=etcd, Restart=always,
+                   /etc/etcd.env with kubespray's 5 s election timeout and
+                   250 ms heartbeat), TLS on client and peer URLs, a login user
+                   with sudo; the expert then uses systemctl, sudo and
+                   etcdctl's TLS flags
   --link RATE      limit the operator-to-hosts link, e.g. 100mbit (default: none;
                    host-to-host traffic stays unshaped)
   --disk-dir DIR   hosts' disks on this machine's disk, in DIR/LAB (removed with

@@ -26,7 +26,7 @@ export type Login = (typeof LOGINS)[number]
 const BEGIN = '# >>> etcd-rescue lab login cost >>>'
 const END = '# <<< etcd-rescue lab login cost <<<'
 
-/** What goes at the top of root's ~/.bashrc for each kind of login. */
+/** What goes at the top of the login user's ~/.bashrc for each kind of login. */
 export function loginSnippet(login: Login): string {
   switch (login) {
     case 'fast':
@@ -50,8 +50,7 @@ export async function labLogin(lab: LabRef, login: Login): Promise<void> {
   const script = sh`f=${user ? `/home/${user}/.bashrc` : '/root/.bashrc'}; b=${BEGIN}; e=${END}; snippet=${loginSnippet(login)}
 touch "$f"
 rest=$(awk -v b="$b" -v e="$e" '$0 == b { skip = 1; next } $0 == e { skip = 0; next } !skip' "$f")
-{ printf '%s' "$snippet"; printf '%s\\n' "$rest"; } > "$f.etcd-rescue" && mv "$f.etcd-rescue" "$f"${user ? sh`
-chown ${`${user}:`} "$f"` : sh``}`
+{ printf '%s' "$snippet"; printf '%s\\n' "$rest"; } > "$f.etcd-rescue" && mv "$f.etcd-rescue" "$f"${user ? sh` && chown ${`${user}:`} "$f"` : sh``}`
   await Promise.all(state.hosts.map(async (h) => {
     const r = await sshExec(lab, h.index, script)
     if (r.code !== 0) throw new RescueError(`cannot set the login cost: ${r.stderr.trim()}`, { where: h.name })
