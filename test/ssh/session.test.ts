@@ -25,6 +25,17 @@ if [ "$1" = -d ] && [ -e '${mark}' ]; then exec sleep 600; fi
 exec /usr/bin/base64 "$@"
 `
 
+/** Runs `body` with one of the session's limits lowered for the test, and puts it back. */
+async function withLimit(key: keyof typeof SESSION_LIMITS, ms: number, body: () => Promise<void>): Promise<void> {
+  const saved = SESSION_LIMITS[key]
+  SESSION_LIMITS[key] = ms
+  try {
+    await body()
+  } finally {
+    SESSION_LIMITS[key] = saved
+  }
+}
+
 describe.each(shells)('sessionLoop under %s', (shell) => {
   let child: ChildProcess | undefined
   let dir: string
@@ -157,9 +168,7 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
   })
 
   it('ends itself when the loop, free to start a step, never says it started (stuck outside any step); a step waiting for `then` is not judged so', async () => {
-    const saved = SESSION_LIMITS.stepStartWithinMs
-    SESSION_LIMITS.stepStartWithinMs = 600
-    try {
+    await withLimit('stepStartWithinMs', 600, async () => {
       // `then` runs 1.5 s: a step waits for it longer than the limit, and is not cut for that.
       const { session } = open(sh``, sh`sleep 1.5`, ['stuck-base64'])
       expect(await session.run(sh`echo after-then`)).toMatchObject({ code: 0, stdout: 'after-then\n' })
@@ -171,29 +180,21 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
       expect(Date.now() - t0).toBeLessThan(10_000)
       // Its hung decoder is this test's to end.
       spawnSync('/bin/sh', ['-c', `pkill -f 'sleep 600' -P ${child!.pid} ; true`])
-    } finally {
-      SESSION_LIMITS.stepStartWithinMs = saved
-    }
+    })
   })
 
   it('does not judge a step queued behind one that timed out but still runs (its group shrugged off TERM)', async () => {
-    const saved = SESSION_LIMITS.stepStartWithinMs
-    SESSION_LIMITS.stepStartWithinMs = 600
-    try {
+    await withLimit('stepStartWithinMs', 600, async () => {
       const { session } = open()
       const slow = session.run(sh`trap '' TERM; sleep 2.5; echo late`, { timeoutMs: 300 }).catch((e) => e)
       expect(await slow).toBeInstanceOf(RemoteCommandError)
       // Sent once the first was given up on; the loop is still inside it for 2 s more.
       expect(await session.run(sh`echo next`)).toMatchObject({ code: 0, stdout: 'next\n' })
-    } finally {
-      SESSION_LIMITS.stepStartWithinMs = saved
-    }
+    })
   })
 
   it('ends itself when a timed-out step never exits (stuck where no signal reaches): the steps behind it fail at once, saying why', async () => {
-    const saved = SESSION_LIMITS.killedStepExitWithinMs
-    SESSION_LIMITS.killedStepExitWithinMs = 500
-    try {
+    await withLimit('killedStepExitWithinMs', 500, async () => {
       const { session, kills } = open()
       // This harness's killGroup sends TERM only: a step that ignores it stands for one in uninterruptible sleep.
       const stuck = session.run(sh`trap '' TERM; sleep 8`, { timeoutMs: 300 }).catch((e) => e)
@@ -206,15 +207,11 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
       // Its group is this test's to end.
       expect(kills).toHaveLength(1)
       spawnSync('/bin/sh', ['-c', `kill -KILL -${kills[0]}; true`])
-    } finally {
-      SESSION_LIMITS.killedStepExitWithinMs = saved
-    }
+    })
   })
 
   it('ends itself, saying so, when the command sent to end a timed-out step\'s group does not come back either', async () => {
-    const saved = SESSION_LIMITS.killedStepExitWithinMs
-    SESSION_LIMITS.killedStepExitWithinMs = 400
-    try {
+    await withLimit('killedStepExitWithinMs', 400, async () => {
       // The kill command never finishes (a host that starts no new command): the step runs on.
       const { session, kills } = open(sh``, undefined, [], () => new Promise<void>(() => {}))
       const stuck = session.run(sh`sleep 8`, { timeoutMs: 300 }).catch((e) => e)
@@ -223,9 +220,7 @@ ${sessionLoop({ onRelease, then })}`.text], { stdio: ['pipe', 'pipe', 'pipe'], e
       expect(String(err.message)).toMatch(/a step given up after 0.3 s had still not exited, and the command sent to end its process group did not finish within 0.4 s/)
       expect(session.closed).toBe(true)
       spawnSync('/bin/sh', ['-c', `kill -KILL -${kills[0]}; true`])
-    } finally {
-      SESSION_LIMITS.killedStepExitWithinMs = saved
-    }
+    })
   })
 
   it('rejects a failing step unless allowed, with its output', async () => {
