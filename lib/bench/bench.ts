@@ -19,10 +19,9 @@ import { posix } from 'node:path'
 import { joinScripts, sh } from '../shell/sh.ts'
 import type { Ui } from '../task/ui.ts'
 import { clusterLoad, clusterStart, labDown, labUp } from '../lab/index.ts'
+import { labGateways } from '../lab/load.ts'
 import { cgroup2Mount, removeCgroup } from '../lab/cgroup.ts'
-import { directGateway } from '../etcd/gateway.ts'
 import { tlsFor } from '../etcd/tls.ts'
-import { CLIENT_PORT, clientUrl, labTls } from '../lab/etcd-http.ts'
 import { REPO_ROOT } from '../lab/paths.ts'
 import { KUBESPRAY_BIN_DIR } from '../lab/kubespray-etcd.ts'
 import { killScript, wreckScript } from '../drill/disaster.ts'
@@ -291,17 +290,13 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     await clusterStart(lab)
     const members = membersOf(loadInventory(lab.paths.inventory)).members
     await connectAll(members, pool, o.ui, new Journal(), {}, members.length)
-    // Straight to each member's gateway over the bridge; a TLS lab's client certificates are this machine's too (its pki/).
-    const gateways = () => lab.state.hosts.map((h) => lab.state.systemd?.tls
-      ? directGateway(`https://${h.address}:${CLIENT_PORT}`, labTls(lab.paths, h.name))
-      : directGateway(clientUrl(h.address)))
     const t0 = Date.now()
     const load = o.data === 'kube'
-      ? await fillKube(gateways(), o.sizeBytes ?? KUBE_DEFAULT_BYTES, {
+      ? await fillKube(labGateways(lab), o.sizeBytes ?? KUBE_DEFAULT_BYTES, {
         onProgress: (done) => o.log(`  wrote ${done} objects`),
       })
       : o.sizeBytes !== undefined
-      ? await fillCluster(gateways(), o.sizeBytes, {
+      ? await fillCluster(labGateways(lab), o.sizeBytes, {
         onProgress: (done, of) => { if (done % 500 === 0) o.log(`  filled ${done}/${of} values`) },
       })
       : await clusterLoad(lab, { keys: o.keys })

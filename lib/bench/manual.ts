@@ -61,9 +61,9 @@ ${each((m) => sh`${ssh(m)} 'cat > /var/tmp/snapshot.db' < ${i.snapshot}`)}
 mark copy
 # 2. stop whatever etcd is left, as a careful operator does: its unit with systemctl; else
 #    TERM, wait, KILL after 10 s (dedicated hosts: by exact name, never pkill -f)
-${each((m) => (unit(m)
-    ? onHost(m, sh`systemctl stop ${unit(m)!}`)
-    : onHost(m, sh`pkill -TERM -x etcd; i=0; while pgrep -x etcd >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; pkill -KILL -x etcd; true`)))}
+${each((m) => onHost(m, unit(m)
+    ? sh`systemctl stop ${unit(m)!}`
+    : sh`pkill -TERM -x etcd; i=0; while pgrep -x etcd >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; pkill -KILL -x etcd; true`))}
 mark stop
 # 3. restore each member with its own identity, old data moved aside (and, under a unit, given to its user)
 ${each((m) => onHost(m, sh`D=${m.dataDir}; rm -rf "$D.new" && ${restoreCmd(m)} >/dev/null 2>&1${unit(m) ? sh` && u=$(systemctl show -p User --value ${unit(m)!}) && { [ -z "$u" ] || chown -R "$u": "$D.new"; }` : sh``} && mv "$D" "$D.old.$(date +%s)" && mv "$D.new" "$D"`))}

@@ -5,10 +5,10 @@
 // a restored cluster against.
 import { writeFileSync } from 'node:fs'
 import { InputError } from '../errors.ts'
-import { directGateway } from '../etcd/gateway.ts'
+import { directGateway, type Gateway } from '../etcd/gateway.ts'
 import { writeDataset } from '../drill/dataset.ts'
 import { CLIENT_PORT, clientUrl, labTls } from './etcd-http.ts'
-import { openLab, type LabRef } from './open.ts'
+import { openLab, type LabRef, type OpenLab } from './open.ts'
 
 export { loadKey, loadValue, sha256Hex } from '../drill/dataset.ts'
 
@@ -36,6 +36,16 @@ export interface ClusterLoadResult {
   elapsedMs: number
 }
 
+/**
+ * Each member's JSON gateway, straight over the bridge: the lab is this machine's
+ * (and so are a --tls lab's client certificates, kept in its pki/).
+ */
+export function labGateways(lab: Pick<OpenLab, 'state' | 'paths'>): Gateway[] {
+  return lab.state.hosts.map((h) => lab.state.systemd?.tls
+    ? directGateway(`https://${h.address}:${CLIENT_PORT}`, labTls(lab.paths, h.name))
+    : directGateway(clientUrl(h.address)))
+}
+
 export async function clusterLoad(lab: LabRef, options: ClusterLoadOptions): Promise<ClusterLoadResult> {
   const t0 = Date.now()
   const count = options.keys
@@ -44,13 +54,7 @@ export async function clusterLoad(lab: LabRef, options: ClusterLoadOptions): Pro
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new InputError(`--concurrency must be 1 to 256, got ${concurrency}`)
   const seed = options.seed ?? 'etcd-rescue'
   const prefix = options.prefix ?? '/etcd-rescue/load/'
-  const { state, paths } = openLab(lab)
-  // Straight to each member's gateway over the bridge: the lab is this machine's
-  // (and so are a --tls lab's certificates, kept in its pki/).
-  const gateways = state.hosts.map((h) => state.systemd?.tls
-    ? directGateway(`https://${h.address}:${CLIENT_PORT}`, labTls(paths, h.name))
-    : directGateway(clientUrl(h.address)))
-  const data = await writeDataset(gateways, { keys: count, seed, prefix, concurrency })
+  const data = await writeDataset(labGateways(openLab(lab)), { keys: count, seed, prefix, concurrency })
   const manifest = Object.fromEntries(data.digests)
   if (options.manifestFile) writeFileSync(options.manifestFile, `${JSON.stringify(manifest, null, 1)}\n`)
   return { keys: count, bytes: data.bytes, revision: data.revision, manifest, manifestFile: options.manifestFile, elapsedMs: Date.now() - t0 }

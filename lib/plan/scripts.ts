@@ -83,22 +83,15 @@ export function uploadReceiveScript(paths: MemberPaths, sha256: string, size: nu
   const receive = compressed ? sh`zstd -dcq > "$P"` : sh`cat > "$P"`
   const check = compressed
     ? sh`got=$(stat -c %s "$P" 2>/dev/null)
-if [ "$got" != "$size" ]; then
-  rm -f "$P"
-  echo "the copy on this host is corrupt: $got bytes after decompression, expected $size" >&2
-  exit 65
-fi`
+[ "$got" = "$size" ] || corrupt "$got bytes after decompression, expected $size"`
     : sh`sum=$(hash_file "$P")
-if [ "$sum" != "$want" ]; then
-  rm -f "$P"
-  echo "the copy on this host is corrupt: sha256 $sum, expected $want" >&2
-  exit 65
-fi`
+[ "$sum" = "$want" ] || corrupt "sha256 $sum, expected $want"`
   return sh`umask 077
 ${compressed ? sh`` : HASH_FILE}
 ${FILE_ID}
 W=${paths.work}; P0=${paths.part}; S=${paths.snapshot}; J=${paths.state}; want=${sha256}; size=${size}
 P="$P0.$$"
+corrupt() { rm -f "$P"; echo "the copy on this host is corrupt: $1" >&2; exit 65; }
 for f in "$P0".*; do
   [ -e "$f" ] || continue
   kill -0 "\${f##*.}" 2>/dev/null || rm -f "$f"
