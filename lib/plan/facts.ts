@@ -7,6 +7,7 @@ import { FILE_ID, HASH_FILE } from './scripts.ts'
 import { parseVersion, type EtcdVersion } from '../etcd/version.ts'
 import { HostDataError, SHA256_RE, isPid, isSafeAbsolutePath, parseStateFile } from './grammar.ts'
 import { parseUnitLines, unitProbe, type UnitConfig } from './unit.ts'
+import { unitHold } from './systemd.ts'
 
 const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/
 
@@ -42,7 +43,7 @@ export interface HostFacts {
   restored?: { sha256: string; token: string }
   pids: number[]
   has: { sha256sum: boolean; setsid: boolean; systemctl: boolean }
-  unit?: { exists: boolean; active: string }
+  unit?: { exists: boolean; active: string; held: boolean }
   /** systemd members: the unit and its environment as systemd would start it. */
   unitConfig?: UnitConfig
   /** The user the restored data must belong to (etcd_user, else the unit's User=), and whether it exists. */
@@ -109,6 +110,7 @@ if command -v systemctl >/dev/null 2>&1; then
   systemctl cat "$U" >/dev/null 2>&1 && echo unit.exists=1
   echo "unit.active=$(systemctl is-active "$U" 2>/dev/null)"
 fi
+[ -e ${unitHold(p.serviceName).file} ] && echo unit.held=1
 ${unitProbe()}
 EU=${p.etcdUser ?? ''}
 [ -z "$EU" ] && command -v systemctl >/dev/null 2>&1 && EU=$(systemctl show -p User --value -- "$U" 2>/dev/null)
@@ -191,7 +193,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     restored: parseStateFile(stateLines, host, stateFile).restored,
     pids,
     has: { sha256sum: flag('has.sha256sum'), setsid: flag('has.setsid'), systemctl: flag('has.systemctl') },
-    unit: kv.has('unit.active') ? { exists: flag('unit.exists'), active: kv.get('unit.active') ?? '' } : undefined,
+    unit: kv.has('unit.active') ? { exists: flag('unit.exists'), active: kv.get('unit.active') ?? '', held: flag('unit.held') } : undefined,
     unitConfig: parseUnitLines(unitLines),
     etcdUser: userName ? { name: userName, exists: flag('etcduser.exists') } : undefined,
     tls,

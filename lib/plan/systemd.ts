@@ -4,18 +4,73 @@
 // but not against something else starting the unit between the stop and the
 // restored data being in place: a dependency, a timer, an operator's reflex, or
 // a kubelet-style watchdog. Such a start would run the old member on data being
-// moved, or a brand-new one-member cluster on an empty dir. So the unit is
-// masked for this boot only (--runtime: a link in /run, gone at reboot) before it
-// is stopped, and unmasked by the start step. A run interrupted in between
-// leaves the mask, and says so; running again finishes and removes it.
+// moved, or a brand-new one-member cluster on an empty dir.
+//
+// So the unit is held: a runtime drop-in (in /run, gone at reboot) asserts that a
+// hold file does not exist, and the stop step creates that file before it stops
+// the unit. While it exists every start of the unit fails, loudly ("Assertion
+// failed on job for etcd.service"; `systemctl status` names the file), whoever
+// asks, Restart= included. The start step removes the file and starts the unit:
+// no reload of systemd between the restored data and the start. The drop-in,
+// inert by then, is removed while etcd starts.
+//
+// Not `systemctl mask --runtime`, which this tool used before: a runtime mask
+// lives in /run/systemd/system, and a unit file in /etc/systemd/system (where
+// kubespray and most hand-made set-ups put etcd.service) takes precedence over
+// it, so the unit was not masked at all there; and it cost a reload of systemd
+// to mask and another to unmask, the second between the swap and the start.
+//
+// A run interrupted between stop and start leaves the hold, and says so; running
+// again finishes and removes it (or: rm the hold file, and the unit starts again).
 import { sh, type Script } from '../shell/sh.ts'
 
-/** Masks (runtime) and stops the unit, then confirms it is down. Prints `unit.stopped=STATE MAINPID[ killed]`. */
+export interface UnitHold {
+  /** The unit's file name: etcd_service_name, `.service` added when it has no suffix. */
+  unit: string
+  /** While this file exists, every start of the unit fails. */
+  file: string
+  /** The runtime drop-in that says so. */
+  dropIn: string
+}
+
+/** Where the hold of a member's unit lives on its host. `serviceName` is a validated unit name (no '/', no '%'). */
+export function unitHold(serviceName: string): UnitHold {
+  const unit = serviceName.endsWith('.service') ? serviceName : `${serviceName}.service`
+  return { unit, file: `/run/etcd-rescue/${unit}.hold`, dropIn: `/run/systemd/system/${unit}.d/zz-etcd-rescue-hold.conf` }
+}
+
+/** The drop-in's text: a comment for whoever finds it, and the assertion. */
+export function holdDropInLines(h: UnitHold): string[] {
+  return [
+    `# Written by etcd-rescue, which is replacing this member's data. While ${h.file}`,
+    '# exists every start of this unit fails. etcd-rescue removes that file when it',
+    '# starts the unit, and this file after; both are in /run and gone at reboot.',
+    '[Unit]',
+    `AssertPathExists=!${h.file}`,
+  ]
+}
+
+/** Sets U, H (hold file) and F (drop-in) for the scripts below. */
+function holdVars(serviceName: string): Script {
+  const h = unitHold(serviceName)
+  return sh`U=${serviceName}; H=${h.file}; F=${h.dropIn}`
+}
+
+/**
+ * Holds the unit (hold file, then the drop-in loaded by one reload unless it is
+ * already), stops it, then confirms it is down. Prints `unit.stopped=STATE MAINPID[ killed]`.
+ */
 export function unitStopScript(unit: string): Script {
-  return sh`U=${unit}
+  return sh`${holdVars(unit)}
 was=$(systemctl is-active "$U" 2>/dev/null)
 main=$(systemctl show -p MainPID --value -- "$U" 2>/dev/null)
-systemctl mask --runtime --quiet "$U" || { echo "cannot mask $U for the recovery" >&2; exit 1; }
+mkdir -p "\${H%/*}" && : > "$H" || { echo "cannot create $H to hold $U for the recovery" >&2; exit 1; }
+held() { systemctl show -p DropInPaths --value -- "$U" 2>/dev/null | tr ' ' '\\n' | grep -qxF "$F"; }
+if ! held; then
+  { mkdir -p "\${F%/*}" && printf '%s\\n' ${holdDropInLines(unitHold(unit))} > "$F.tmp" && mv -f "$F.tmp" "$F"; } || { echo "cannot write $F to hold $U for the recovery" >&2; exit 1; }
+  systemctl daemon-reload || { echo "systemctl daemon-reload failed: $U is not held for the recovery" >&2; exit 1; }
+  held || { echo "systemd did not load $F after a reload: $U is not held for the recovery" >&2; exit 1; }
+fi
 # A clean stop gets 3 s: a leader whose peers are stopping too can spend many
 # seconds handing over leadership, and the data is crash-safe and set aside anyway.
 systemctl stop --no-block "$U" || exit 1
@@ -31,16 +86,23 @@ echo "unit.stopped=\${was:-unknown} \${main:-0}$killed"`
 }
 
 /**
- * Unmasks and starts the unit without waiting: a unit of Type=notify is
+ * Lifts the hold and starts the unit without waiting: a unit of Type=notify is
  * "activating" until the member has a quorum, which needs the others started
- * too. Whether it came up is confirmed afterwards with is-active.
+ * too. Whether it came up is confirmed afterwards with is-active. The drop-in is
+ * then removed, and systemd reloaded, while etcd starts; a host where that fails
+ * prints `hold.left=FILE` (inert: its hold file is gone).
  */
 export function unitStartScript(unit: string): Script {
-  return sh`U=${unit}
-systemctl unmask --runtime --quiet "$U" 2>/dev/null || true
+  return sh`${holdVars(unit)}
+rm -f "$H" || { echo "cannot remove $H: $U stays held" >&2; exit 1; }
 systemctl reset-failed "$U" 2>/dev/null || true
-systemctl start --no-block "$U"
-echo "started=unit $U"`
+systemctl start --no-block "$U" || exit 1
+echo "started=unit $U"
+if [ -e "$F" ]; then
+  rm -f "$F" && rmdir "\${F%/*}" 2>/dev/null
+  { [ ! -e "$F" ] && systemctl daemon-reload 2>/dev/null; } || echo "hold.left=$F"
+fi
+true`
 }
 
 /** Prints the unit's state (active, activating, failed, ...); never fails. */

@@ -25,6 +25,7 @@ import { verifyCluster, type Check, type RemoteHost } from './verify.ts'
 import { parseHeld, type MemberData } from '../plan/survivor-read.ts'
 import { survivorGuard, type SurvivorReport } from '../plan/survivor-guard.ts'
 import { kubernetesAdvice } from '../plan/kubernetes.ts'
+import { unitHold } from '../plan/systemd.ts'
 import { heldScriptFor, snapshotFromSurvivors, type FromSurvivorsResult } from './survivors.ts'
 import { joinScripts } from '../shell/sh.ts'
 import { Interrupted, checkpoint } from '../task/interrupt.ts'
@@ -332,6 +333,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
         held.set(m.name, parseHeld(out, m.name))
         const problems = hostProblems({ member: m, facts, snapshotSize: snapshot.size, snapshotSha: snapshot.sha256, bumpRevision: o.bumpRevision })
         if (problems.length) throw new RescueError(problems.join(problems.some((p) => p.includes('\n')) ? '\n' : '; '), { where: m.name })
+        if (facts.unit?.held) warn(`${m.name}: ${m.serviceName} is held by an earlier etcd-rescue run that ended between stop and start (${unitHold(m.serviceName).file} exists): every start of it fails until this run starts it, or that file is removed`)
         return { value: facts, text: describeFacts(facts) }
       },
     })), forks)
@@ -412,6 +414,8 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
         run: async (name) => {
           const r = await exec(remote(name), byName.get(name)!.scripts.start, o, 'start', limit('start'))
           const started = field(r.stdout, 'started') ?? 'started'
+          const left = field(r.stdout, 'hold.left')
+          if (left) warn(`${name}: etcd started, but the hold's drop-in ${left} could not be removed (or systemd not reloaded after); it is inert (its hold file is gone): remove it and run systemctl daemon-reload`)
           return { text: started, skipped: started.startsWith('already-running') }
         },
       },
@@ -503,7 +507,7 @@ async function exec(host: Pick<RemoteHost, 'name' | 'exec'>, script: Script, o: 
 function stopText(unit: string | undefined, unitStopped: string | undefined, stopped: string | undefined): string {
   const [was, mainPid, killed] = (unitStopped ?? '').split(' ')
   const how = killed ? 'killed after 3 s of systemctl stop' : 'stopped'
-  const byUnit = unit ? `${unit} ${was === 'active' || was === 'activating' ? `${how} (was ${was}${mainPid && mainPid !== '0' ? `, pid ${mainPid}` : ''})` : `was ${was || 'not running'}`}, masked until start` : ''
+  const byUnit = unit ? `${unit} ${was === 'active' || was === 'activating' ? `${how} (was ${was}${mainPid && mainPid !== '0' ? `, pid ${mainPid}` : ''})` : `was ${was || 'not running'}`}, held until start` : ''
   const strays = stopped && stopped !== 'none-running' ? `stopped pid ${stopped}${unit ? ' outside the unit' : ''}` : ''
   return [byUnit, strays].filter(Boolean).join('; ') || 'no etcd of this member was running'
 }

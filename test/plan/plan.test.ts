@@ -78,7 +78,7 @@ describe('preflight checks', () => {
   it('refuses a unit that would run another member than the inventory describes, with a diff', () => {
     const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFiles: ['/etc/etcd.env'] }
     const m = member(1, { service: 'systemd', peerUrl: 'https://10.0.0.1:2380' })
-    const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { exists: true, active: 'active' } }
+    const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { exists: true, active: 'active', held: false } }
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig }) }).join('\n')).toContain('- data dir: /var/lib/etcd\n    + data dir: /srv/etcd   (ETCD_DATA_DIR in /etc/etcd.env)')
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig: { ...unitConfig, env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' } } }) })).toEqual([])
   })

@@ -172,6 +172,30 @@ describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=
     await quorumLossRecovery(ctx.lab)
   })
 
+  it('holds etcd.service from stop to start: any start meanwhile fails; the next run lifts the hold', async () => {
+    const { lab } = ctx
+    const members = membersOf(loadInventory(lab.paths.inventory)).members
+    const b = await backup({ members, outDir: mkdtempSync(join(tmpdir(), 'sd-backup-')), ui: captureUi() })
+    for (const i of [2, 3]) await onHost(lab, i, sh`systemctl stop etcd && rm -rf ${`${DATA}/member/wal`}`)
+    const first = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi(), stopAfter: 'swap' })
+    expect(first.exitCode, first.message).toBe(1)
+    expect(first.message).toMatch(/stopped after swap/)
+    // Every member's restored data is in place, its unit stopped and held: whoever starts it
+    // (a person, an agent, a dependency) is refused, and so is Restart= after a crash.
+    for (const h of lab.state.hosts) {
+      const out = await onHost(lab, h.index, sh`systemctl start etcd 2>&1; echo "start=$?"; systemctl is-active etcd; systemctl status etcd --no-pager 2>&1 | grep -c 'AssertPathExists=!/run/etcd-rescue/etcd.service.hold was not met'`)
+      expect(out, h.name).toMatch(/Assertion failed on job for etcd\.service\.\nstart=1\ninactive\n1\n$/)
+    }
+    const ui = captureUi()
+    const second = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui })
+    expect(second.exitCode, `${second.message}\n${ui.text()}`).toBe(0)
+    expect(second.warnings.filter((w) => w.includes('is held by an earlier etcd-rescue run'))).toHaveLength(3)
+    for (const h of lab.state.hosts) {
+      const out = await onHost(lab, h.index, sh`systemctl is-active etcd; systemctl show -p DropInPaths -p NeedDaemonReload etcd; ls -A /run/etcd-rescue | wc -l`)
+      expect(out, h.name).toBe('active\nDropInPaths=\nNeedDaemonReload=no\n0\n')
+    }
+  })
+
   it('drills a quorum loss on the staging inventory, reading and writing keys over TLS', async () => {
     await quorumLossDrill(ctx.lab)
   })
