@@ -14,6 +14,7 @@ import type { Script } from '../shell/sh.ts'
 import type { HostFacts } from './facts.ts'
 import { unitMember, type UnitConfig } from './unit.ts'
 import { memberPaths, type MemberPaths } from './paths.ts'
+import { unitArmScript } from './systemd.ts'
 import { completeScript, restoreScript, restoredMark, startScript, stopScript, swapScript, uploadScript, logTailScript } from './scripts.ts'
 
 export interface PlanOptions {
@@ -141,6 +142,7 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
           mountpoint: f.dataDir.mountpoint,
           // The unit's User= (read in preflight; etcd_user overrides it there): restored files are theirs.
           etcdUser: f.etcdUser?.name ?? m.etcdUser,
+          arm: m.service === 'systemd' ? unitArmScript(m.serviceName) : undefined,
           restore: {
             tool,
             bin: toolBin,

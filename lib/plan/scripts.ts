@@ -198,6 +198,8 @@ export interface RestoreScriptSpec {
   sha256: string
   mountpoint: boolean
   etcdUser?: string
+  /** A systemd member's unitArmScript: run beside the restore, so the stop step needs no reload. */
+  arm?: Script
 }
 
 /** The journal line the swap writes once the restored data is in place; start and a later run check it. */
@@ -215,6 +217,13 @@ export function restoreScript(s: RestoreScriptSpec): Script {
   const p = s.paths
   const argv = restoreArgv({ ...s.restore, snapshot: p.snapshot, dataDir: p.restoreTmp })
   const chown = s.etcdUser ? sh`chown -R ${`${s.etcdUser}:`} "$T"` : sh``
+  // The unit's hold, armed in the background while etcdutl runs (inert until the stop step
+  // creates its file); waited for on every way out, so nothing of the step outlives it.
+  const arm = s.arm ? sh`( ${s.arm}
+) > "$W/arm.log" 2>&1 &
+armpid=$!
+trap 'wait "$armpid" 2>/dev/null' EXIT` : sh``
+  const armed = s.arm ? sh`if wait "$armpid"; then echo "hold.armed=1"; else echo "hold.arm-failed=$(tail -n 1 "$W/arm.log")"; fi` : sh``
   return sh`set -e
 D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; W=${p.work}; S=${p.snapshot}; sha=${s.sha256}; mark=${restoredMark(s.sha256, s.restore.token)}
 umask 077
@@ -230,12 +239,14 @@ if ! grep -qx "verified $sha $(file_id "$S")" "$J" 2>/dev/null && [ "$(hash_file
   echo "$S is not the snapshot verified on this host (sha256 $sha): it changed since the copy; run again to copy it anew" >&2; exit 1
 fi
 rm -rf "$T"   # our own temp dir from an interrupted run, never user data
+${arm}
 if ! ${argv} > "$W/restore.log" 2>&1; then
   tail -n 20 "$W/restore.log" >&2; rm -rf "$T"; exit 1
 fi
 [ -d "$T/member" ] || { echo "snapshot restore produced no member dir in $T" >&2; exit 1; }
 chmod 700 "$T"
 ${chown}
+${armed}
 echo "restore=ready $T"`
 }
 

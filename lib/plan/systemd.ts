@@ -57,20 +57,33 @@ function holdVars(serviceName: string): Script {
 }
 
 /**
- * Holds the unit (hold file, then the drop-in loaded by one reload unless it is
- * already), stops it, then confirms it is down. Prints `unit.stopped=STATE MAINPID[ killed]`.
+ * Loads the hold's drop-in unless systemd has it already: written, then one
+ * reload, then checked (DropInPaths names it). Without the hold file it is
+ * inert, so the restore step arms it while etcdutl runs, off the way from the
+ * stop to the start; the stop step arms it itself where that did not happen.
+ * Exits 1, saying why, if systemd does not load it.
+ */
+export function unitArmScript(unit: string): Script {
+  return sh`${holdVars(unit)}
+umask 022   # systemctl cat and status, run by anyone, read the drop-in
+held() { systemctl show -p DropInPaths --value -- "$U" 2>/dev/null | tr ' ' '\\n' | grep -qxF "$F"; }
+if ! held; then
+  { mkdir -p "\${F%/*}" && printf '%s\\n' ${holdDropInLines(unitHold(unit))} > "$F.tmp" && mv -f "$F.tmp" "$F"; } || { echo "cannot write $F to hold $U for the recovery" >&2; exit 1; }
+  systemctl daemon-reload || { echo "systemctl daemon-reload failed: $U is not held for the recovery" >&2; exit 1; }
+  held || { echo "systemd did not load $F after a reload: $U is not held for the recovery" >&2; exit 1; }
+fi`
+}
+
+/**
+ * Holds the unit (the hold file, and its drop-in armed if the restore step did
+ * not), stops it, then confirms it is down. Prints `unit.stopped=STATE MAINPID[ killed]`.
  */
 export function unitStopScript(unit: string): Script {
   return sh`${holdVars(unit)}
 was=$(systemctl is-active "$U" 2>/dev/null)
 main=$(systemctl show -p MainPID --value -- "$U" 2>/dev/null)
 mkdir -p "\${H%/*}" && : > "$H" || { echo "cannot create $H to hold $U for the recovery" >&2; exit 1; }
-held() { systemctl show -p DropInPaths --value -- "$U" 2>/dev/null | tr ' ' '\\n' | grep -qxF "$F"; }
-if ! held; then
-  { mkdir -p "\${F%/*}" && printf '%s\\n' ${holdDropInLines(unitHold(unit))} > "$F.tmp" && mv -f "$F.tmp" "$F"; } || { echo "cannot write $F to hold $U for the recovery" >&2; exit 1; }
-  systemctl daemon-reload || { echo "systemctl daemon-reload failed: $U is not held for the recovery" >&2; exit 1; }
-  held || { echo "systemd did not load $F after a reload: $U is not held for the recovery" >&2; exit 1; }
-fi
+${unitArmScript(unit)}
 # A clean stop gets 3 s: a leader whose peers are stopping too can spend many
 # seconds handing over leadership, and the data is crash-safe and set aside anyway.
 systemctl stop --no-block "$U" || exit 1

@@ -382,7 +382,9 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
           const m = byName.get(name)!
           const r = await exec(remote(name), m.scripts.restore, o, 'restore', limit('restore'))
           if (field(r.stdout, 'restore') === 'already-done') return { text: 'already restored by an earlier run', skipped: true }
-          return { text: `restored rev ${snapshotRevision}, ID ${m.memberIdHex}, into ${m.paths.restoreTmp}; old data untouched` }
+          const armFailed = field(r.stdout, 'hold.arm-failed')
+          const hold = field(r.stdout, 'hold.armed') ? `; ${m.unit}'s hold armed (its drop-in ${unitHold(m.unit!).dropIn}, inert until the stop)` : armFailed !== undefined ? `; ${m.unit}'s hold not armed (${armFailed || 'no reason given'}): the stop step tries again` : ''
+          return { text: `restored rev ${snapshotRevision}, ID ${m.memberIdHex}, into ${m.paths.restoreTmp}; old data untouched${hold}` }
         },
       },
       {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { holdDropInLines, unitHold, unitStartScript, unitStopScript } from '../../lib/plan/systemd.ts'
-import { startScript, stopScript } from '../../lib/plan/scripts.ts'
+import { holdDropInLines, unitArmScript, unitHold, unitStartScript, unitStopScript } from '../../lib/plan/systemd.ts'
+import { restoreScript, startScript, stopScript } from '../../lib/plan/scripts.ts'
+import { memberPaths } from '../../lib/plan/paths.ts'
 
 const spec = { service: 'systemd' as const, serviceName: 'etcd', dataDir: '/var/lib/etcd', ports: [2380, 2379] }
 
@@ -47,7 +48,28 @@ describe('stopping and starting a member under systemd', () => {
     expect(start).toContain('systemctl start --no-block')
   })
 
+  it('arms the hold beside the restore: in the background while etcdutl runs, waited for on every way out', () => {
+    const sha = 'ab'.repeat(32)
+    const spec = { paths: memberPaths('/var/lib/etcd', sha, 'tok', '20260101T000000Z', false), ports: [2379], sha256: sha, mountpoint: false, restore: { tool: 'etcdutl' as const, bin: '/usr/local/bin/etcdutl', name: 'e1', initialCluster: 'e1=https://a:2380', token: 'tok', peerUrl: 'https://a:2380', skipHashCheck: true } }
+    const r = restoreScript({ ...spec, arm: unitArmScript('etcd') }).text
+    const at = (s: string) => r.indexOf(s)
+    expect(at('systemctl daemon-reload')).toBeLessThan(at('etcdutl snapshot restore'))
+    expect(at(') > "$W/arm.log" 2>&1 &')).toBeLessThan(at('etcdutl snapshot restore'))
+    expect(at("trap 'wait \"$armpid\" 2>/dev/null' EXIT")).toBeLessThan(at('etcdutl snapshot restore'))
+    expect(at('if wait "$armpid"')).toBeGreaterThan(at('etcdutl snapshot restore'))
+    expect(at('if wait "$armpid"')).toBeLessThan(at('echo "restore=ready $T"'))
+    // A process member has no unit to hold.
+    expect(restoreScript(spec).text).not.toContain('armpid')
+    execFileSync('sh', ['-n', '-c', r])
+  })
+
+  it('arms only what systemd has not loaded yet: the stop step after an armed restore needs no reload', () => {
+    const arm = unitArmScript('etcd').text
+    expect(arm.indexOf('if ! held; then')).toBeLessThan(arm.indexOf('systemctl daemon-reload'))
+    expect(unitStopScript('etcd').text).toContain(arm)
+  })
+
   it('writes scripts POSIX sh parses', () => {
-    for (const s of [unitStopScript("et'cd"), unitStartScript('etcd'), stopScript(spec)]) execFileSync('sh', ['-n', '-c', s.text])
+    for (const s of [unitStopScript("et'cd"), unitStartScript('etcd'), unitArmScript('etcd'), stopScript(spec)]) execFileSync('sh', ['-n', '-c', s.text])
   })
 })

@@ -180,6 +180,9 @@ describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=
     const first = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi(), stopAfter: 'swap' })
     expect(first.exitCode, first.message).toBe(1)
     expect(first.message).toMatch(/stopped after swap/)
+    // Armed beside each restore, so the stop step found it loaded.
+    for (const m of members) expect(first.message).toContain(`${m.name}: restore: restored rev`)
+    expect(first.message.match(/'s hold armed \(its drop-in \/run\/systemd\/system\/etcd\.service\.d\/zz-etcd-rescue-hold\.conf, inert until the stop\)/g)).toHaveLength(3)
     // Every member's restored data is in place, its unit stopped and held: whoever starts it
     // (a person, an agent, a dependency) is refused, and so is Restart= after a crash.
     for (const h of lab.state.hosts) {
