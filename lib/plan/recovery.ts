@@ -14,7 +14,7 @@ import type { Script } from '../shell/sh.ts'
 import type { HostFacts } from './facts.ts'
 import { unitMember, type UnitConfig } from './unit.ts'
 import { memberPaths, type MemberPaths } from './paths.ts'
-import { unitArmScript } from './systemd.ts'
+import { unitArmScript, unitDisarmScript } from './systemd.ts'
 import { completeScript, restoreScript, restoredMark, startScript, stopScript, swapScript, uploadScript, logTailScript } from './scripts.ts'
 
 export interface PlanOptions {
@@ -46,7 +46,7 @@ export interface MemberPlan {
   tls?: TlsFiles
   /** Work a previous run already did, so this run skips it. */
   resume: { snapshotInPlace: boolean; alreadyRestored: boolean; running: number[] }
-  scripts: { upload: Script; stop: Script; restore: Script; swap: Script; start: Script; logTail: Script; complete: Script }
+  scripts: { upload: Script; stop: Script; restore: Script; swap: Script; start: Script; logTail: Script; complete: Script; disarm?: Script }
 }
 
 export interface RecoveryPlan {
@@ -169,6 +169,8 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
         }),
         logTail: logTailScript({ service: m.service, serviceName: m.serviceName, logFile }),
         complete: completeScript(paths, snapshot.sha256, token),
+        // The unit's hold drop-in, inert after the start, removed once the cluster is verified.
+        disarm: m.service === 'systemd' ? unitDisarmScript(m.serviceName) : undefined,
       },
     }
   })

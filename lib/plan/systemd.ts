@@ -10,9 +10,10 @@
 // hold file does not exist, and the stop step creates that file before it stops
 // the unit. While it exists every start of the unit fails, loudly ("Assertion
 // failed on job for etcd.service"; `systemctl status` names the file), whoever
-// asks, Restart= included. The start step removes the file and starts the unit:
-// no reload of systemd between the restored data and the start. The drop-in,
-// inert by then, is removed while etcd starts.
+// asks, Restart= included. The drop-in is loaded beside the restore (inert
+// without the file), the stop step creates the file, and the start step removes
+// it and starts the unit: no reload of systemd between the stop and the start.
+// The drop-in, inert again, is removed once the cluster is verified.
 //
 // Not `systemctl mask --runtime`, which this tool used before: a runtime mask
 // lives in /run/systemd/system, and a unit file in /etc/systemd/system (where
@@ -101,20 +102,31 @@ echo "unit.stopped=\${was:-unknown} \${main:-0}$killed"`
 /**
  * Lifts the hold and starts the unit without waiting: a unit of Type=notify is
  * "activating" until the member has a quorum, which needs the others started
- * too. Whether it came up is confirmed afterwards with is-active. The drop-in is
- * then removed, and systemd reloaded, while etcd starts; a host where that fails
- * prints `hold.left=FILE` (inert: its hold file is gone).
+ * too. Whether it came up is confirmed afterwards with is-active. No reload of
+ * systemd here: the drop-in stays loaded, inert, until unitDisarmScript.
  */
 export function unitStartScript(unit: string): Script {
   return sh`${holdVars(unit)}
 rm -f "$H" || { echo "cannot remove $H: $U stays held" >&2; exit 1; }
 systemctl reset-failed "$U" 2>/dev/null || true
 systemctl start --no-block "$U" || exit 1
-echo "started=unit $U"
-if [ -e "$F" ]; then
-  rm -f "$F" && rmdir "\${F%/*}" 2>/dev/null
-  { [ ! -e "$F" ] && systemctl daemon-reload 2>/dev/null; } || echo "hold.left=$F"
-fi
+echo "started=unit $U"`
+}
+
+/**
+ * Removes the hold's drop-in, inert since the start, and reloads systemd: run
+ * once the cluster is verified (or has failed verification), off the way to it.
+ * Prints `hold.removed=FILE`, or `hold.left=FILE` where removing or the reload
+ * failed, or `hold.kept=HOLD` where a hold file exists again (then the drop-in
+ * still holds a unit someone is keeping down, and stays). Never fails.
+ */
+export function unitDisarmScript(unit: string): Script {
+  return sh`${holdVars(unit)}
+if [ -e "$H" ]; then echo "hold.kept=$H"; exit 0; fi
+rmdir "\${H%/*}" 2>/dev/null
+[ -e "$F" ] || exit 0
+rm -f "$F" && rmdir "\${F%/*}" 2>/dev/null
+if [ ! -e "$F" ] && systemctl daemon-reload 2>/dev/null; then echo "hold.removed=$F"; else echo "hold.left=$F"; fi
 true`
 }
 

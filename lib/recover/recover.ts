@@ -416,8 +416,6 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
         run: async (name) => {
           const r = await exec(remote(name), byName.get(name)!.scripts.start, o, 'start', limit('start'))
           const started = field(r.stdout, 'started') ?? 'started'
-          const left = field(r.stdout, 'hold.left')
-          if (left) warn(`${name}: etcd started, but the hold's drop-in ${left} could not be removed (or systemd not reloaded after); it is inert (its hold file is gone): remove it and run systemctl daemon-reload`)
           return { text: started, skipped: started.startsWith('already-running') }
         },
       },
@@ -452,12 +450,15 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     if (!checks.length) throw verified.failed[0].error
     const bad = checks.filter((c) => !c.ok)
     const recoverySeconds = (Date.now() - changesStarted) / 1000
+    // The units' hold drop-ins, inert since the starts, go once there is a verdict, whichever.
+    const disarmed = disarmHolds(plan, remote, o, warn)
     if (bad.length) {
+      await disarmed
       const lag = lagging.length ? `\n\nMembers that did not come up:\n${lagging.map((l) => `  ${l.split('\n').join('\n  ')}`).join('\n')}\n\nFix the cause on those hosts, then run the same command again: it finishes them and leaves the others alone.` : ''
       return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}${lag}` })
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
-    const marked = await Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete', STEP_LIMIT.markMs)))
+    const [marked] = await Promise.all([Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete', STEP_LIMIT.markMs))), disarmed])
     marked.forEach((r, i) => {
       if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored`)
     })
@@ -490,6 +491,21 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
 function refused(r: PhaseResult<unknown>, what: string): Partial<RecoverResult> {
   const lines = r.failed.map((f) => `  ${formatError(f.error).split('\n').join('\n  ')}`)
   return { exitCode: ExitCode.PREFLIGHT, result: 'refused', message: `${what} on ${r.failed.length} host(s):\n${lines.join('\n')}\nNothing was changed on any host.` }
+}
+
+/**
+ * Removes each systemd member's hold drop-in (inert since its start) and reloads
+ * systemd there; a host where that fails, or whose hold is back, is a warning.
+ */
+async function disarmHolds(plan: RecoveryPlan, remote: (name: string) => Pick<RemoteHost, 'name' | 'exec'>, o: RecoverOptions, warn: (w: string) => void): Promise<void> {
+  await Promise.all(plan.members.filter((m) => m.scripts.disarm).map(async (m) => {
+    const r = await exec(remote(m.name), m.scripts.disarm!, o, 'remove the hold', STEP_LIMIT.markMs).catch((e: unknown) => ({ stdout: `hold.left=${formatError(e).split('\n')[0]}` }))
+    const left = field(r.stdout, 'hold.left')
+    const kept = field(r.stdout, 'hold.kept')
+    const dropIn = unitHold(m.unit!).dropIn
+    if (left) warn(`${m.name}: the hold's drop-in ${dropIn} may be left (${left === dropIn ? 'removing it, or the reload of systemd after, failed' : left}); it is inert (its hold file is gone): remove it, then systemctl daemon-reload`)
+    if (kept) warn(`${m.name}: ${kept} exists again (something holds ${m.unit} down): the hold's drop-in stays; remove both, then systemctl daemon-reload`)
+  }))
 }
 
 /** Runs one remote script, echoing it and its output with -v. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { holdDropInLines, unitArmScript, unitHold, unitStartScript, unitStopScript } from '../../lib/plan/systemd.ts'
+import { holdDropInLines, unitArmScript, unitDisarmScript, unitHold, unitStartScript, unitStopScript } from '../../lib/plan/systemd.ts'
 import { restoreScript, startScript, stopScript } from '../../lib/plan/scripts.ts'
 import { memberPaths } from '../../lib/plan/paths.ts'
 
@@ -27,16 +27,22 @@ describe('stopping and starting a member under systemd', () => {
     expect(stop).not.toContain('systemctl mask')
   })
 
-  it('removes the hold file before the start and no reload comes between them; the drop-in goes after', () => {
+  it('removes the hold file, then starts the unit, with no reload of systemd in the start step', () => {
     const start = unitStartScript('etcd').text
     const at = (s: string) => start.indexOf(s)
     expect(at('rm -f "$H"')).toBeGreaterThan(-1)
     expect(at('rm -f "$H"')).toBeLessThan(at('systemctl start --no-block'))
-    expect(start.slice(0, at('systemctl start --no-block'))).not.toContain('daemon-reload')
-    expect(at('rm -f "$F"')).toBeGreaterThan(at('systemctl start --no-block'))
-    expect(at('systemctl daemon-reload')).toBeGreaterThan(at('rm -f "$F"'))
-    expect(start).toContain('echo "hold.left=$F"')
+    expect(start).not.toContain('daemon-reload')
     expect(start).not.toContain('unmask')
+  })
+
+  it('removes the drop-in after the verdict, unless a hold file is back', () => {
+    const d = unitDisarmScript('etcd').text
+    const at = (s: string) => d.indexOf(s)
+    expect(at('if [ -e "$H" ]; then echo "hold.kept=$H"; exit 0; fi')).toBeGreaterThan(-1)
+    expect(at('if [ -e "$H" ]')).toBeLessThan(at('rm -f "$F"'))
+    expect(at('rm -f "$F"')).toBeLessThan(at('systemctl daemon-reload'))
+    expect(d).toContain('echo "hold.left=$F"')
   })
 
   it('stops the unit first, then any etcd of this member left outside it', () => {
@@ -70,6 +76,6 @@ describe('stopping and starting a member under systemd', () => {
   })
 
   it('writes scripts POSIX sh parses', () => {
-    for (const s of [unitStopScript("et'cd"), unitStartScript('etcd'), unitArmScript('etcd'), stopScript(spec)]) execFileSync('sh', ['-n', '-c', s.text])
+    for (const s of [unitStopScript("et'cd"), unitStartScript('etcd'), unitArmScript('etcd'), unitDisarmScript('etcd'), stopScript(spec)]) execFileSync('sh', ['-n', '-c', s.text])
   })
 })

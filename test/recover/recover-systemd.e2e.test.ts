@@ -95,6 +95,8 @@ async function quorumLossRecovery(lab: Lab) {
     const out = await onHost(lab, h.index, sh`systemctl is-active etcd; systemctl is-enabled etcd; ps -o user= -p "$(systemctl show -p MainPID --value etcd)"; stat -c '%U %a' ${DATA}; find ${DATA} ! -user etcd | wc -l; ls -d ${DATA}.etcd-rescue-old-*/member`)
     const [active, enabled, runsAs, dirOwner, notEtcd, aside] = out.trim().split('\n')
     expect({ active, enabled, runsAs, dirOwner, notEtcd, hasAside: !!aside }, h.name).toEqual({ active: 'active', enabled: 'enabled', runsAs: 'etcd', dirOwner: 'etcd 700', notEtcd: '0', hasAside: true })
+    // Nothing of the hold is left: no drop-in loaded or on disk, no hold file, nothing for a reload to pick up.
+    expect(await onHost(lab, h.index, sh`systemctl show -p DropInPaths -p NeedDaemonReload etcd; ls -d /run/systemd/system/etcd.service.d /run/etcd-rescue 2>/dev/null | wc -l`), h.name).toBe('DropInPaths=\nNeedDaemonReload=no\n0\n')
   }
   return { members, snapshot: b.file }
 }
@@ -194,7 +196,7 @@ describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=
     expect(second.exitCode, `${second.message}\n${ui.text()}`).toBe(0)
     expect(second.warnings.filter((w) => w.includes('is held by an earlier etcd-rescue run'))).toHaveLength(3)
     for (const h of lab.state.hosts) {
-      const out = await onHost(lab, h.index, sh`systemctl is-active etcd; systemctl show -p DropInPaths -p NeedDaemonReload etcd; ls -A /run/etcd-rescue | wc -l`)
+      const out = await onHost(lab, h.index, sh`systemctl is-active etcd; systemctl show -p DropInPaths -p NeedDaemonReload etcd; ls -d /run/systemd/system/etcd.service.d /run/etcd-rescue 2>/dev/null | wc -l`)
       expect(out, h.name).toBe('active\nDropInPaths=\nNeedDaemonReload=no\n0\n')
     }
   })
