@@ -222,8 +222,10 @@ export function restoreScript(s: RestoreScriptSpec): Script {
   const arm = s.arm ? sh`( ${s.arm}
 ) > "$W/arm.log" 2>&1 &
 armpid=$!
-trap 'wait "$armpid" 2>/dev/null' EXIT` : sh``
-  const armed = s.arm ? sh`if wait "$armpid"; then echo "hold.armed=1"; else echo "hold.arm-failed=$(tail -n 1 "$W/arm.log")"; fi` : sh``
+trap 'wait "$armpid" 2>/dev/null || :' EXIT` : sh``
+  // The trap's own status must not become the script's (bash as sh gives a second wait 127).
+  const armed = s.arm ? sh`if wait "$armpid"; then echo "hold.armed=1"; else echo "hold.arm-failed=$(tail -n 1 "$W/arm.log")"; fi
+trap - EXIT` : sh``
   return sh`set -e
 D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; W=${p.work}; S=${p.snapshot}; sha=${s.sha256}; mark=${restoredMark(s.sha256, s.restore.token)}
 umask 077

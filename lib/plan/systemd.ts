@@ -34,10 +34,13 @@ export interface UnitHold {
   dropIn: string
 }
 
-/** Where the hold of a member's unit lives on its host. `serviceName` is a validated unit name (no '/', no '%'). */
-export function unitHold(serviceName: string): UnitHold {
+/**
+ * Where the hold of a member's unit lives on its host. `serviceName` is a
+ * validated unit name (no '/', no '%'); `root` stands for / in tests only.
+ */
+export function unitHold(serviceName: string, root = ''): UnitHold {
   const unit = serviceName.endsWith('.service') ? serviceName : `${serviceName}.service`
-  return { unit, file: `/run/etcd-rescue/${unit}.hold`, dropIn: `/run/systemd/system/${unit}.d/zz-etcd-rescue-hold.conf` }
+  return { unit, file: `${root}/run/etcd-rescue/${unit}.hold`, dropIn: `${root}/run/systemd/system/${unit}.d/zz-etcd-rescue-hold.conf` }
 }
 
 /** The drop-in's text: a comment for whoever finds it, and the assertion. */
@@ -52,8 +55,8 @@ export function holdDropInLines(h: UnitHold): string[] {
 }
 
 /** Sets U, H (hold file) and F (drop-in) for the scripts below. */
-function holdVars(serviceName: string): Script {
-  const h = unitHold(serviceName)
+function holdVars(serviceName: string, root?: string): Script {
+  const h = unitHold(serviceName, root)
   return sh`U=${serviceName}; H=${h.file}; F=${h.dropIn}`
 }
 
@@ -64,36 +67,38 @@ function holdVars(serviceName: string): Script {
  * stop to the start; the stop step arms it itself where that did not happen.
  * Exits 1, saying why, if systemd does not load it.
  */
-export function unitArmScript(unit: string): Script {
-  return sh`${holdVars(unit)}
+export function unitArmScript(unit: string, root?: string): Script {
+  return sh`${holdVars(unit, root)}
 umask 022   # systemctl cat and status, run by anyone, read the drop-in
-held() { systemctl show -p DropInPaths --value -- "$U" 2>/dev/null | tr ' ' '\\n' | grep -qxF "$F"; }
+# (Not show --value: systemd 219, RHEL 7's, does not have it.)
+held() { systemctl show -p DropInPaths -- "$U" 2>/dev/null | sed -n 's/^DropInPaths=//p' | tr ' ' '\\n' | grep -qxF "$F"; }
 if ! held; then
-  { mkdir -p "\${F%/*}" && printf '%s\\n' ${holdDropInLines(unitHold(unit))} > "$F.tmp" && mv -f "$F.tmp" "$F"; } || { echo "cannot write $F to hold $U for the recovery" >&2; exit 1; }
+  { mkdir -p "\${F%/*}" && printf '%s\\n' ${holdDropInLines(unitHold(unit, root))} > "$F.tmp" && mv -f "$F.tmp" "$F"; } || { echo "cannot write $F to hold $U for the recovery" >&2; exit 1; }
   systemctl daemon-reload || { echo "systemctl daemon-reload failed: $U is not held for the recovery" >&2; exit 1; }
   held || { echo "systemd did not load $F after a reload: $U is not held for the recovery" >&2; exit 1; }
 fi`
 }
 
 /**
- * Holds the unit (the hold file, and its drop-in armed if the restore step did
- * not), stops it, then confirms it is down. Prints `unit.stopped=STATE MAINPID[ killed]`.
+ * Holds the unit (its drop-in armed if the restore step did not, then the hold
+ * file), stops it, then confirms it is down; a unit it could not ask to stop is
+ * left unheld. Prints `unit.stopped=STATE MAINPID[ killed]`.
  */
-export function unitStopScript(unit: string): Script {
-  return sh`${holdVars(unit)}
+export function unitStopScript(unit: string, root?: string): Script {
+  return sh`${holdVars(unit, root)}
 was=$(systemctl is-active "$U" 2>/dev/null)
 main=$(systemctl show -p MainPID --value -- "$U" 2>/dev/null)
+${unitArmScript(unit, root)}
 mkdir -p "\${H%/*}" && : > "$H" || { echo "cannot create $H to hold $U for the recovery" >&2; exit 1; }
-${unitArmScript(unit)}
 # A clean stop gets 3 s: a leader whose peers are stopping too can spend many
 # seconds handing over leadership, and the data is crash-safe and set aside anyway.
-systemctl stop --no-block "$U" || exit 1
+systemctl stop --no-block "$U" || { rm -f "$H"; exit 1; }
 i=0; killed=
 while :; do
   now=$(systemctl is-active "$U" 2>/dev/null)
   case "$now" in active|activating|reloading|deactivating|refreshing) ;; *) break ;; esac
   if [ $i -eq 30 ]; then systemctl kill -s KILL "$U" 2>/dev/null; killed=" killed"; fi
-  if [ $i -ge 80 ]; then echo "$U is still $now after systemctl stop and kill -s KILL" >&2; exit 1; fi
+  if [ $i -ge 80 ]; then echo "$U is still $now after systemctl stop and kill -s KILL; it stays held (every start fails) until $H is removed" >&2; exit 1; fi
   sleep 0.1; i=$((i + 1))
 done
 echo "unit.stopped=\${was:-unknown} \${main:-0}$killed"`
@@ -105,8 +110,8 @@ echo "unit.stopped=\${was:-unknown} \${main:-0}$killed"`
  * too. Whether it came up is confirmed afterwards with is-active. No reload of
  * systemd here: the drop-in stays loaded, inert, until unitDisarmScript.
  */
-export function unitStartScript(unit: string): Script {
-  return sh`${holdVars(unit)}
+export function unitStartScript(unit: string, root?: string): Script {
+  return sh`${holdVars(unit, root)}
 rm -f "$H" || { echo "cannot remove $H: $U stays held" >&2; exit 1; }
 systemctl reset-failed "$U" 2>/dev/null || true
 systemctl start --no-block "$U" || exit 1
@@ -120,8 +125,8 @@ echo "started=unit $U"`
  * failed, or `hold.kept=HOLD` where a hold file exists again (then the drop-in
  * still holds a unit someone is keeping down, and stays). Never fails.
  */
-export function unitDisarmScript(unit: string): Script {
-  return sh`${holdVars(unit)}
+export function unitDisarmScript(unit: string, root?: string): Script {
+  return sh`${holdVars(unit, root)}
 if [ -e "$H" ]; then echo "hold.kept=$H"; exit 0; fi
 rmdir "\${H%/*}" 2>/dev/null
 [ -e "$F" ] || exit 0

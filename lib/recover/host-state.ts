@@ -4,6 +4,7 @@
 // data was moved aside (and where), not a list of steps.
 import type { RecoveryPlan } from '../plan/recovery.ts'
 import type { Journal } from '../task/journal.ts'
+import { unitHold } from '../plan/systemd.ts'
 
 export function hostStates(plan: RecoveryPlan, journal: Journal): string[] {
   return plan.members.map((m) => {
@@ -12,17 +13,19 @@ export function hostStates(plan: RecoveryPlan, journal: Journal): string[] {
     const failed = ['copy', 'restore', 'stop', 'swap', 'start'].map((p) => rec(p)).find((r) => r?.outcome === 'failed')
     const failure = failed ? `; ${failed.phase} FAILED (${failed.detail})` : ''
     const dataDir = m.paths.dataDir
+    // A unit stopped by this run stays held until a run starts it: say how to lift it by hand.
+    const held = m.unit ? `; ${m.unit} is held: every start of it fails until ${unitHold(m.unit).file} is removed (running again removes it when it starts the member)` : ''
     // Stop skipped: an earlier run restored and started this member, and it was left running.
     if (rec('stop')?.outcome === 'skipped' && !failed) return `${m.name}: etcd running on data restored by an earlier run, left alone`
     if (ok('start')) return `${m.name}: etcd started on restored data; old data set aside`
     if (ok('swap')) {
       const aside = /old data → (\S+)/.exec(rec('swap')!.detail)?.[1]
-      return `${m.name}: etcd stopped, restored into ${dataDir}, ${aside ? `old data set aside at ${aside}` : 'old data set aside by an earlier run (or there was none)'}; not started${failure}`
+      return `${m.name}: etcd stopped, restored into ${dataDir}, ${aside ? `old data set aside at ${aside}` : 'old data set aside by an earlier run (or there was none)'}; not started${held}${failure}`
     }
     // A channel that never opened ran nothing; a connection lost mid-script leaves it unknown.
     const neverRan = failed && /could not open a channel/.test(failed.detail)
-    if (failed?.phase === 'swap' && !neverRan) return `${m.name}: etcd stopped; moving the restored data in did not finish, old data may be set aside (see ${m.paths.state})${failure}`
-    if (ok('stop')) return `${m.name}: etcd stopped; old data NOT set aside, still in ${dataDir}; restored data not moved in${failure}`
+    if (failed?.phase === 'swap' && !neverRan) return `${m.name}: etcd stopped; moving the restored data in did not finish, old data may be set aside (see ${m.paths.state})${held}${failure}`
+    if (ok('stop')) return `${m.name}: etcd stopped; old data NOT set aside, still in ${dataDir}; restored data not moved in${held}${failure}`
     const done = ok('restore') ? `snapshot copied and restored into ${m.paths.restoreTmp}; ` : ok('copy') ? 'snapshot copied; ' : ''
     return `${m.name}: ${done}etcd not stopped by this run, data untouched in ${dataDir}${failure}`
   })

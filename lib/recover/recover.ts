@@ -197,6 +197,9 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     return res
   }
   let changesStarted: number | undefined
+  // The hold drop-ins of the systemd members this run started (inert since), removed once.
+  let disarmed: Promise<void> | undefined
+  const disarmStarted = (plan: RecoveryPlan) => (disarmed ??= disarmHolds(plan.members.filter((m) => journal.records.some((r) => r.phase === 'start' && r.host === m.name && r.outcome === 'ok')), remote, o, warn))
 
   try {
     // 1. Inputs: inventory and snapshot. Nothing has been contacted yet.
@@ -333,7 +336,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
         held.set(m.name, parseHeld(out, m.name))
         const problems = hostProblems({ member: m, facts, snapshotSize: snapshot.size, snapshotSha: snapshot.sha256, bumpRevision: o.bumpRevision })
         if (problems.length) throw new RescueError(problems.join(problems.some((p) => p.includes('\n')) ? '\n' : '; '), { where: m.name })
-        if (facts.unit?.held) warn(`${m.name}: ${m.serviceName} is held by an earlier etcd-rescue run that ended between stop and start (${unitHold(m.serviceName).file} exists): every start of it fails until this run starts it, or that file is removed`)
+        if (facts.unit?.held) warn(`${m.name}: ${m.serviceName} is held by an earlier etcd-rescue run that ended between stop and start (${unitHold(m.serviceName).file} exists): while that run's drop-in is loaded every start of it fails; this run lifts the hold when it starts the member (to start it by hand instead, remove that file)`)
         return { value: facts, text: describeFacts(facts) }
       },
     })), forks)
@@ -451,19 +454,22 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     const bad = checks.filter((c) => !c.ok)
     const recoverySeconds = (Date.now() - changesStarted) / 1000
     // The units' hold drop-ins, inert since the starts, go once there is a verdict, whichever.
-    const disarmed = disarmHolds(plan, remote, o, warn)
+    const disarming = disarmStarted(plan)
     if (bad.length) {
-      await disarmed
+      await disarming
       const lag = lagging.length ? `\n\nMembers that did not come up:\n${lagging.map((l) => `  ${l.split('\n').join('\n  ')}`).join('\n')}\n\nFix the cause on those hosts, then run the same command again: it finishes them and leaves the others alone.` : ''
       return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}${lag}` })
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
-    const [marked] = await Promise.all([Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete', STEP_LIMIT.markMs))), disarmed])
+    const [marked] = await Promise.all([Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete', STEP_LIMIT.markMs))), disarming])
     marked.forEach((r, i) => {
       if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored`)
     })
     return finish({ exitCode: ExitCode.OK, result: 'recovered', checks, recoverySeconds, message: `recovered and verified: ${plan.members.length} members, cluster ${plan.clusterIdHex}, revision ≥ ${snapshotRevision}` })
   } catch (err) {
+    // Members started before the failure (no quorum, a verification that could not run, a
+    // failed step elsewhere) have their inert drop-ins removed too; not after an interrupt.
+    if (res.plan && !(err instanceof Interrupted)) await disarmStarted(res.plan)
     // A changing step that failed may still have changed its host: only a run that attempted none says "Nothing was changed".
     const partial = journal.failedChanges()
     const changed = journal.changed() || partial.length > 0
@@ -497,8 +503,8 @@ function refused(r: PhaseResult<unknown>, what: string): Partial<RecoverResult> 
  * Removes each systemd member's hold drop-in (inert since its start) and reloads
  * systemd there; a host where that fails, or whose hold is back, is a warning.
  */
-async function disarmHolds(plan: RecoveryPlan, remote: (name: string) => Pick<RemoteHost, 'name' | 'exec'>, o: RecoverOptions, warn: (w: string) => void): Promise<void> {
-  await Promise.all(plan.members.filter((m) => m.scripts.disarm).map(async (m) => {
+async function disarmHolds(members: RecoveryPlan['members'], remote: (name: string) => Pick<RemoteHost, 'name' | 'exec'>, o: RecoverOptions, warn: (w: string) => void): Promise<void> {
+  await Promise.all(members.filter((m) => m.scripts.disarm).map(async (m) => {
     const r = await exec(remote(m.name), m.scripts.disarm!, o, 'remove the hold', STEP_LIMIT.markMs).catch((e: unknown) => ({ stdout: `hold.left=${formatError(e).split('\n')[0]}` }))
     const left = field(r.stdout, 'hold.left')
     const kept = field(r.stdout, 'hold.kept')

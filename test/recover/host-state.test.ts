@@ -39,4 +39,21 @@ describe('hostStates', () => {
     expect(lines[0]).toBe('etcd1: etcd running on data restored by an earlier run, left alone')
     expect(lines[1]).toBe('etcd2: etcd started on restored data; old data set aside')
   })
+
+  it('says how to lift the hold of a systemd member stopped and not started', () => {
+    const sd = { members: plan.members.map((m) => ({ ...m, unit: 'etcd' })) } as unknown as RecoveryPlan
+    const j = new Journal()
+    const t = new Date()
+    j.add('stop', 'etcd1', t, 'ok', 'etcd stopped')
+    j.add('swap', 'etcd1', t, 'ok', 'restored data in /var/lib/etcd; old data → /var/lib/etcd.old')
+    j.add('stop', 'etcd2', t, 'ok', 'etcd stopped')
+    j.add('start', 'etcd3', t, 'ok', 'started=unit etcd')
+    const lines = hostStates(sd, j)
+    const held = 'etcd is held: every start of it fails until /run/etcd-rescue/etcd.service.hold is removed (running again removes it when it starts the member)'
+    expect(lines[0]).toBe(`etcd1: etcd stopped, restored into /var/lib/etcd, old data set aside at /var/lib/etcd.old; not started; ${held}`)
+    expect(lines[1]).toBe(`etcd2: etcd stopped; old data NOT set aside, still in /var/lib/etcd; restored data not moved in; ${held}`)
+    expect(lines[2]).not.toContain('held')
+    // A process member has no unit to hold.
+    expect(hostStates(plan, j)[0]).not.toContain('held')
+  })
 })
