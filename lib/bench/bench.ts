@@ -89,6 +89,14 @@ export interface BenchRound {
   /** etcd-rescue rounds: its process's peak resident memory (from its report). */
   peakRssBytes?: number
   /**
+   * Seconds into the round at which every member's restored data was in place
+   * (the expert: its restore phase ended; etcd-rescue: its last swap, counted
+   * from its process's spawn). What follows is the same for both but for
+   * noise: starting etcd, a first election (random: up to twice the election
+   * timeout), and the proof. Absent where unread.
+   */
+  inPlaceSeconds?: number
+  /**
    * CPU time the whole machine spent during the round (/proc/stat), seconds: the
    * lab's hosts, their etcds and the tool all share this machine's cores, so it is
    * the round's whole work. Against `seconds × cores` it tells whether a round
@@ -344,7 +352,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         const op1 = cgroupCpuSeconds(operator)
         if (op0 !== undefined && op1 !== undefined) round.operatorCpuSeconds = op1 - op0
         rounds.push(round)
-        o.log(`round ${r}: ${method.padEnd(11)} ${round.seconds.toFixed(2)} s  ${round.note}; ${round.remoteCommands} remote commands; ${Object.entries(round.phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}${round.peakRssBytes ? `; peak RSS ${mib(round.peakRssBytes)} MiB` : ''}${cpuText(round, cpus().length)}`)
+        o.log(`round ${r}: ${method.padEnd(11)} ${round.seconds.toFixed(2)} s  ${round.note}; ${round.remoteCommands} remote commands; ${Object.entries(round.phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}${round.inPlaceSeconds !== undefined ? `; data in place at ${round.inPlaceSeconds.toFixed(2)} s` : ''}${round.peakRssBytes ? `; peak RSS ${mib(round.peakRssBytes)} MiB` : ''}${cpuText(round, cpus().length)}`)
       }
     }
     const times = (m: BenchRound['method']) => rounds.filter((x) => x.method === m).map((x) => x.seconds)
@@ -378,11 +386,14 @@ export function cpuText(r: Pick<BenchRound, 'cpuSeconds' | 'operatorCpuSeconds' 
 }
 
 /** The expert's step marks (`mark NAME EPOCH`) as seconds per step, and its `commands N` line. */
-export function manualMarks(out: string[]): { phases: Record<string, number>; remoteCommands: number } {
+export function manualMarks(out: string[]): { phases: Record<string, number>; remoteCommands: number; inPlaceSeconds?: number } {
   const phases: Record<string, number> = {}
   const marks = out.filter((l) => l.startsWith('mark ')).map((l) => l.split(' '))
   for (const [k, [, name, t]] of marks.slice(1).entries()) phases[name] = Number(t) - Number(marks[k][2])
-  return { phases, remoteCommands: Number(out.find((l) => l.startsWith('commands '))?.split(' ')[1] ?? NaN) }
+  // Its restore moves the restored data in: the restore mark is where it is in place.
+  const restored = marks.find(([, name]) => name === 'restore')
+  const inPlaceSeconds = restored && marks.length ? Number(restored[2]) - Number(marks[0][2]) : undefined
+  return { phases, remoteCommands: Number(out.find((l) => l.startsWith('commands '))?.split(' ')[1] ?? NaN), ...(inPlaceSeconds !== undefined ? { inPlaceSeconds } : {}) }
 }
 
 /** What the bench reads from etcd-rescue's --report (lib/cli/render.ts reportJson). */
@@ -392,7 +403,7 @@ export interface RescueReport {
   /** When its journal's clock started (ISO time). */
   startedAt: string
   totalSeconds: number
-  phases: Array<{ name: string; host: string; seconds: number; outcome: string; detail?: string; facts?: { via?: string; sentBytes?: number; zstd?: boolean } }>
+  phases: Array<{ name: string; host: string; seconds: number; outcome: string; endedAt?: string; detail?: string; facts?: { via?: string; sentBytes?: number; zstd?: boolean } }>
   snapshot?: { size: number }
   verification: Array<{ ok: boolean }>
   remoteCommands: Record<string, number>
@@ -412,8 +423,12 @@ export function rescueRound(report: RescueReport, wallSeconds: number, spawnedAt
   const phases: Record<string, number> = { startup }
   for (const p of report.phases) phases[p.name] = Math.max(phases[p.name] ?? 0, p.seconds)
   phases.exit = Math.max(0, wallSeconds - startup - report.totalSeconds)
+  // Every member's restored data in place: its last swap (done now, or by an earlier run).
+  const swaps = report.phases.filter((p) => p.name === 'swap' && p.endedAt)
+  const inPlace = swaps.length ? Math.max(...swaps.map((p) => Date.parse(p.endedAt!))) : NaN
   return {
     method: 'etcd-rescue', seconds: wallSeconds, phases,
+    ...(Number.isFinite(inPlace) ? { inPlaceSeconds: (inPlace - spawnedAtMs) / 1000 } : {}),
     remoteCommands: Object.values(report.remoteCommands).reduce((a, b) => a + b, 0),
     peakRssBytes: report.peakRssBytes,
     note: `verified (${report.verification.length} checks)${compressedNote(report)}${report.warnings?.length ? `; warned: ${warningsInBrief(report.warnings)}` : ''}`,
@@ -531,9 +546,24 @@ export function benchMarkdown(r: BenchResult): string {
     `| expert by hand (OpenSSH) | ${r.manualMedian.toFixed(2)} | ${r.manualRange[0].toFixed(2)}–${r.manualRange[1].toFixed(2)} | ${cmds('manual')} | ${cpu('manual')} | ${phaseLine('manual')} |`,
     `| etcd-rescue | ${r.rescueMedian.toFixed(2)} | ${r.rescueRange[0].toFixed(2)}–${r.rescueRange[1].toFixed(2)} | ${cmds('etcd-rescue')} | ${cpu('etcd-rescue')} | ${phaseLine('etcd-rescue')} |`,
     '',
+    ...inPlaceLines(r),
     `Ratio etcd-rescue / expert: **${r.ratio.toFixed(2)}**. Copy: etcd-rescue ${r.copy.rescueMBps.toFixed(0)} MB/s per host, parallel \`ssh cat\` ${r.copy.sshCatMBps.toFixed(0)} MB/s. etcd-rescue's peak RSS (its own process) ${mib(r.peakRssBytes)} MiB.`,
     '',
   ].join('\n')
+}
+
+/**
+ * Where each tool had every member's restored data in place, and what came
+ * after (start, first election, proof): the first part is the tools' own work;
+ * the second is mostly etcd's, and its first election is random.
+ */
+function inPlaceLines(r: BenchResult): string[] {
+  const at = (m: BenchRound['method']) => r.rounds.filter((x) => x.method === m && x.inPlaceSeconds !== undefined)
+  const manual = at('manual')
+  const rescue = at('etcd-rescue')
+  if (!manual.length || !rescue.length) return []
+  const line = (xs: BenchRound[]) => `${median(xs.map((x) => x.inPlaceSeconds!)).toFixed(2)} s, then ${median(xs.map((x) => x.seconds - x.inPlaceSeconds!)).toFixed(2)} s (${Math.min(...xs.map((x) => x.seconds - x.inPlaceSeconds!)).toFixed(2)}–${Math.max(...xs.map((x) => x.seconds - x.inPlaceSeconds!)).toFixed(2)})`
+  return [`Every member's restored data in place, median: expert ${line(manual)} to healthy; etcd-rescue ${line(rescue)} to verified. What comes after is etcd's start, its first election (random, up to twice the election timeout) and the proof.`, '']
 }
 
 /**

@@ -100,6 +100,28 @@ describe('round parsing', () => {
     const r = manualMarks(['mark begin 100.0', 'mark copy 102.5', 'mark stop 103.0', 'commands 21', 'noise'])
     expect(r.phases).toEqual({ copy: 2.5, stop: 0.5 })
     expect(r.remoteCommands).toBe(21)
+    // No restore mark: where the data was in place is not known.
+    expect(r.inPlaceSeconds).toBeUndefined()
+  })
+
+  it('takes the expert\'s restore mark as every member\'s data in place, seconds from its first mark', () => {
+    const r = manualMarks(['mark begin 100.0', 'mark copy 102.5', 'mark stop 103.0', 'mark restore 103.75', 'mark start 104.5', 'commands 21'])
+    expect(r.inPlaceSeconds).toBeCloseTo(3.75, 6)
+  })
+
+  it('takes etcd-rescue\'s last swap as every member\'s data in place, seconds from its spawn', () => {
+    const spawned = Date.parse('2026-11-25T18:00:00.000Z')
+    const report = {
+      exitCode: 0, message: '', startedAt: '2026-11-25T18:00:00.300Z', totalSeconds: 4,
+      phases: [
+        { name: 'swap', host: 'a', seconds: 0.1, outcome: 'ok', endedAt: '2026-11-25T18:00:02.900Z' },
+        { name: 'swap', host: 'b', seconds: 0.1, outcome: 'skipped', endedAt: '2026-11-25T18:00:03.100Z' },
+        { name: 'start', host: 'b', seconds: 0.1, outcome: 'ok', endedAt: '2026-11-25T18:00:03.400Z' },
+      ],
+      verification: [{ ok: true }], remoteCommands: { a: 1, b: 1 }, peakRssBytes: MiB,
+    }
+    expect(rescueRound(report, 4.5, spawned).inPlaceSeconds).toBeCloseTo(3.1, 6)
+    expect(rescueRound({ ...report, phases: [] }, 4.5, spawned).inPlaceSeconds).toBeUndefined()
   })
 
   it('reads etcd-rescue\'s report: slowest host per phase, startup and exit outside its clock, commands summed, its own RSS', () => {
@@ -169,6 +191,13 @@ describe('benchMarkdown', () => {
     expect(md).toContain('| etcd-rescue | 4.00 | 4.00–4.00 | 35 | – | startup 0.8, copy 1.2 |')
     expect(md).toContain('Ratio etcd-rescue / expert: **0.80**')
     expect(md).toContain("etcd-rescue's peak RSS (its own process) 120 MiB")
+  })
+
+  it('says where each method had the data in place and how long the rest took, when both rounds say', () => {
+    const r = result(5, 120 * MiB, 5, 4)
+    expect(benchMarkdown(r)).not.toContain('restored data in place')
+    r.rounds = [{ ...r.rounds[0], inPlaceSeconds: 2.5 }, { ...r.rounds[1], inPlaceSeconds: 2.75 }]
+    expect(benchMarkdown(r)).toContain("Every member's restored data in place, median: expert 2.50 s, then 2.50 s (2.50–2.50) to healthy; etcd-rescue 2.75 s, then 1.25 s (1.25–1.25) to verified.")
   })
 
   it('gives each method\'s machine CPU time and the cores it kept busy, median of the rounds that read it', () => {
