@@ -133,7 +133,8 @@ export interface BenchResult {
   disk: 'ram' | 'disk'
   /**
    * etcd-rescue's own peak RSS, the largest of its rounds: it runs as the user
-   * runs it (scripts/recover.mjs, a process of its own) and reports its maxRSS.
+   * runs it (scripts/recover.mjs, a process of its own) and reports its VmHWM
+   * (not ru_maxrss, which a child inherits from this larger process).
    */
   peakRssBytes: number
   /** Each member's copy throughput against parallel `ssh HOST 'cat > f'` of the same file. */

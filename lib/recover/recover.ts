@@ -26,6 +26,7 @@ import { parseHeld, type MemberData } from '../plan/survivor-read.ts'
 import { survivorGuard, type SurvivorReport } from '../plan/survivor-guard.ts'
 import { kubernetesAdvice } from '../plan/kubernetes.ts'
 import { unitHold } from '../plan/systemd.ts'
+import { ownPeakRssBytes } from '../task/rss.ts'
 import { heldScriptFor, snapshotFromSurvivors, type FromSurvivorsResult } from './survivors.ts'
 import { joinScripts } from '../shell/sh.ts'
 import { Interrupted, checkpoint } from '../task/interrupt.ts'
@@ -190,7 +191,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     await Promise.all(locks.map((l) => l.release().catch(() => undefined)))
     res.remoteCommands = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts]))
     res.roundTrips = Object.fromEntries([...pool.hosts].map(([name, h]) => [name, h.commandStarts + locks.filter((l) => l.name === name).reduce((n, l) => n + l.steps, 0)]))
-    res.peakRssBytes = process.resourceUsage().maxRSS * 1024
+    res.peakRssBytes = ownPeakRssBytes()
     pool.closeAll()
     Object.assign(res, r)
     res.totalSeconds = (Date.now() - journal.startedAt.getTime()) / 1000
