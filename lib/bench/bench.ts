@@ -89,13 +89,20 @@ export interface BenchRound {
   /** etcd-rescue rounds: its process's peak resident memory (from its report). */
   peakRssBytes?: number
   /**
-   * Seconds into the round at which every member's restored data was in place
-   * (the expert: its restore phase ended; etcd-rescue: its last swap, counted
-   * from its process's spawn). What follows is the same for both but for
-   * noise: starting etcd, a first election (random: up to twice the election
-   * timeout), and the proof. Absent where unread.
+   * Seconds into the round (from just before the tool was started) at which
+   * every member's restored data was in place: the expert's restore mark,
+   * etcd-rescue's last swap. Absent where unread.
    */
   inPlaceSeconds?: number
+  /**
+   * Seconds into the round at which the cluster was healthy (the expert's
+   * quorum mark) or verified (etcd-rescue's verification ended): after
+   * inPlaceSeconds comes starting etcd, its first election (random: up to
+   * twice the election timeout) and, for etcd-rescue, the proof. What follows
+   * this, to the round's end, is exiting (and for etcd-rescue on systemd hosts,
+   * removing the hold's drop-ins). Absent where unread.
+   */
+  doneSeconds?: number
   /**
    * CPU time the whole machine spent during the round (/proc/stat), seconds: the
    * lab's hosts, their etcds and the tool all share this machine's cores, so it is
@@ -333,6 +340,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         const op0 = cgroupCpuSeconds(operator)
         if (method === 'manual') {
           const t1 = process.hrtime.bigint()
+          const startedAtMs = Date.now()
           const script = manualScript({
             // A systemd host has etcd where kubespray puts it, whichever release.
             members, snapshot: snap.file, binDir: o.systemd ? KUBESPRAY_BIN_DIR : lab.state.etcd.binDir, token: `manual-${r}`, controlDir: control, tls: tlsFor(members[0]),
@@ -342,7 +350,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           writeFileSync(file, script)
           const out = (await runBash(file, operator)).split('\n')
           const seconds = Number(process.hrtime.bigint() - t1) / 1e9
-          round = { round: r, method, seconds, ...manualMarks(out), note: 'healthy (health only)' }
+          round = { round: r, method, seconds, ...manualMarks(out, startedAtMs), note: 'healthy (health only)' }
         } else {
           const run = await runRescue(lab.paths.inventory, snap.file, control, r, o.relay, o.noCompress, operator, logsDir)
           round = { round: r, ...rescueRound(run.report, run.seconds, run.spawnedAtMs) }
@@ -353,7 +361,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         const op1 = cgroupCpuSeconds(operator)
         if (op0 !== undefined && op1 !== undefined) round.operatorCpuSeconds = op1 - op0
         rounds.push(round)
-        o.log(`round ${r}: ${method.padEnd(11)} ${round.seconds.toFixed(2)} s  ${round.note}; ${round.remoteCommands} remote commands; ${Object.entries(round.phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}${round.inPlaceSeconds !== undefined ? `; data in place at ${round.inPlaceSeconds.toFixed(2)} s` : ''}${round.peakRssBytes ? `; peak RSS ${mib(round.peakRssBytes)} MiB` : ''}${cpuText(round, cpus().length)}`)
+        o.log(`round ${r}: ${method.padEnd(11)} ${round.seconds.toFixed(2)} s  ${round.note}; ${round.remoteCommands} remote commands; ${Object.entries(round.phases).map(([p, t]) => `${p} ${t.toFixed(1)}`).join(', ')}${round.inPlaceSeconds !== undefined ? `; data in place at ${round.inPlaceSeconds.toFixed(2)} s` : ''}${round.doneSeconds !== undefined ? `, ${round.method === 'manual' ? 'healthy' : 'verified'} at ${round.doneSeconds.toFixed(2)} s` : ''}${round.peakRssBytes ? `; peak RSS ${mib(round.peakRssBytes)} MiB` : ''}${cpuText(round, cpus().length)}`)
       }
     }
     const times = (m: BenchRound['method']) => rounds.filter((x) => x.method === m).map((x) => x.seconds)
@@ -387,14 +395,18 @@ export function cpuText(r: Pick<BenchRound, 'cpuSeconds' | 'operatorCpuSeconds' 
 }
 
 /** The expert's step marks (`mark NAME EPOCH`) as seconds per step, and its `commands N` line. */
-export function manualMarks(out: string[]): { phases: Record<string, number>; remoteCommands: number; inPlaceSeconds?: number } {
+export function manualMarks(out: string[], startedAtMs?: number): { phases: Record<string, number>; remoteCommands: number; inPlaceSeconds?: number; doneSeconds?: number } {
   const phases: Record<string, number> = {}
   const marks = out.filter((l) => l.startsWith('mark ')).map((l) => l.split(' '))
   for (const [k, [, name, t]] of marks.slice(1).entries()) phases[name] = Number(t) - Number(marks[k][2])
-  // Its restore moves the restored data in: the restore mark is where it is in place.
-  const restored = marks.find(([, name]) => name === 'restore')
-  const inPlaceSeconds = restored && marks.length ? Number(restored[2]) - Number(marks[0][2]) : undefined
-  return { phases, remoteCommands: Number(out.find((l) => l.startsWith('commands '))?.split(' ')[1] ?? NaN), ...(inPlaceSeconds !== undefined ? { inPlaceSeconds } : {}) }
+  // From when the script was started (its first mark if that is not known). Its restore moves
+  // the restored data in: the restore mark is where it is in place; the quorum mark, healthy.
+  const origin = startedAtMs !== undefined ? startedAtMs / 1000 : marks.length ? Number(marks[0][2]) : NaN
+  const at = (name: string) => {
+    const m = marks.find(([, n]) => n === name)
+    return m && Number.isFinite(origin) ? { [name === 'restore' ? 'inPlaceSeconds' : 'doneSeconds']: Number(m[2]) - origin } : {}
+  }
+  return { phases, remoteCommands: Number(out.find((l) => l.startsWith('commands '))?.split(' ')[1] ?? NaN), ...at('restore'), ...at('quorum') }
 }
 
 /** What the bench reads from etcd-rescue's --report (lib/cli/render.ts reportJson). */
@@ -424,12 +436,16 @@ export function rescueRound(report: RescueReport, wallSeconds: number, spawnedAt
   const phases: Record<string, number> = { startup }
   for (const p of report.phases) phases[p.name] = Math.max(phases[p.name] ?? 0, p.seconds)
   phases.exit = Math.max(0, wallSeconds - startup - report.totalSeconds)
-  // Every member's restored data in place: its last swap (done now, or by an earlier run).
-  const swaps = report.phases.filter((p) => p.name === 'swap' && p.endedAt)
-  const inPlace = swaps.length ? Math.max(...swaps.map((p) => Date.parse(p.endedAt!))) : NaN
+  // Every member's restored data in place: its last swap (done now, or by an earlier run);
+  // known only when every member's swap says so. Verified: the verification's end.
+  const swaps = report.phases.filter((p) => p.name === 'swap' && p.endedAt && p.outcome !== 'failed')
+  const members = new Set(report.phases.filter((p) => p.name === 'swap' || p.name === 'restore').map((p) => p.host))
+  const inPlace = swaps.length && swaps.length >= members.size ? Math.max(...swaps.map((p) => Date.parse(p.endedAt!))) : NaN
+  const verified = report.phases.find((p) => p.name === 'verify' && p.outcome === 'ok' && p.endedAt)
   return {
     method: 'etcd-rescue', seconds: wallSeconds, phases,
     ...(Number.isFinite(inPlace) ? { inPlaceSeconds: (inPlace - spawnedAtMs) / 1000 } : {}),
+    ...(verified ? { doneSeconds: (Date.parse(verified.endedAt!) - spawnedAtMs) / 1000 } : {}),
     remoteCommands: Object.values(report.remoteCommands).reduce((a, b) => a + b, 0),
     peakRssBytes: report.peakRssBytes,
     note: `verified (${report.verification.length} checks)${compressedNote(report)}${report.warnings?.length ? `; warned: ${warningsInBrief(report.warnings)}` : ''}`,
@@ -559,12 +575,13 @@ export function benchMarkdown(r: BenchResult): string {
  * the second is mostly etcd's, and its first election is random.
  */
 function inPlaceLines(r: BenchResult): string[] {
-  const at = (m: BenchRound['method']) => r.rounds.filter((x) => x.method === m && x.inPlaceSeconds !== undefined)
+  const at = (m: BenchRound['method']) => r.rounds.filter((x) => x.method === m && x.inPlaceSeconds !== undefined && x.doneSeconds !== undefined)
   const manual = at('manual')
   const rescue = at('etcd-rescue')
   if (!manual.length || !rescue.length) return []
-  const line = (xs: BenchRound[]) => `${median(xs.map((x) => x.inPlaceSeconds!)).toFixed(2)} s, then ${median(xs.map((x) => x.seconds - x.inPlaceSeconds!)).toFixed(2)} s (${Math.min(...xs.map((x) => x.seconds - x.inPlaceSeconds!)).toFixed(2)}–${Math.max(...xs.map((x) => x.seconds - x.inPlaceSeconds!)).toFixed(2)})`
-  return [`Every member's restored data in place, median: expert ${line(manual)} to healthy; etcd-rescue ${line(rescue)} to verified. What comes after is etcd's start, its first election (random, up to twice the election timeout) and the proof.`, '']
+  const after = (xs: BenchRound[]) => xs.map((x) => x.doneSeconds! - x.inPlaceSeconds!)
+  const line = (xs: BenchRound[]) => `${median(xs.map((x) => x.inPlaceSeconds!)).toFixed(2)} s (${Math.min(...xs.map((x) => x.inPlaceSeconds!)).toFixed(2)}–${Math.max(...xs.map((x) => x.inPlaceSeconds!)).toFixed(2)}), then ${median(after(xs)).toFixed(2)} s (${Math.min(...after(xs)).toFixed(2)}–${Math.max(...after(xs)).toFixed(2)})`
+  return [`Every member's restored data in place, median (min–max) from the tool's start: expert ${line(manual)} to healthy; etcd-rescue ${line(rescue)} to verified. In between: starting etcd, its first election (random, up to twice the election timeout) and, for etcd-rescue, the proof.`, '']
 }
 
 /**

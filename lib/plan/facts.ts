@@ -113,7 +113,7 @@ fi
 [ -e ${unitHold(p.serviceName).file} ] && echo unit.held=1
 ${unitProbe()}
 EU=${p.etcdUser ?? ''}
-[ -z "$EU" ] && command -v systemctl >/dev/null 2>&1 && EU=$(systemctl show -p User --value -- "$U" 2>/dev/null)
+[ -z "$EU" ] && command -v systemctl >/dev/null 2>&1 && EU=$(systemctl show -p User -- "$U" 2>/dev/null | sed -n 's/^User=//p')
 if [ -n "$EU" ]; then echo "etcduser.name=$EU"; id -u "$EU" >/dev/null 2>&1 && echo etcduser.exists=1; fi` : sh``}
 for f in ${p.tlsFiles ?? []}; do
   if [ ! -e "$f" ]; then echo "tls.missing=$f"; elif ! head -c 1 "$f" >/dev/null 2>&1; then echo "tls.unreadable=$f"; fi

@@ -25,7 +25,7 @@ export interface UnitConfig {
 export function unitProbe(): Script {
   return sh`if command -v systemctl >/dev/null 2>&1 && systemctl cat "$U" >/dev/null 2>&1; then
   systemctl show -p User -p Restart -p ExecStart -p Environment -- "$U" 2>/dev/null | sed 's/^/unit.show./'
-  systemctl show -p EnvironmentFiles --value -- "$U" 2>/dev/null | while read -r f rest; do
+  systemctl show -p EnvironmentFiles -- "$U" 2>/dev/null | sed -n 's/^EnvironmentFiles=//p' | while read -r f rest; do
     [ -n "$f" ] || continue
     echo "unit.envfile=$f"
     [ -r "$f" ] && sed 's/^/unit.envline=/' "$f"

@@ -14,7 +14,11 @@ export function hostStates(plan: RecoveryPlan, journal: Journal): string[] {
     const failure = failed ? `; ${failed.phase} FAILED (${failed.detail})` : ''
     const dataDir = m.paths.dataDir
     // A unit stopped by this run stays held until a run starts it: say how to lift it by hand.
-    const held = m.unit ? `; ${m.unit} is held: every start of it fails until ${unitHold(m.unit).file} is removed (running again removes it when it starts the member)` : ''
+    // (A start that failed may have lifted it already: its script removes the file first.)
+    const holdFile = m.unit && unitHold(m.unit).file
+    const held = !holdFile ? '' : rec('start')
+      ? `; ${m.unit} may still be held (while ${holdFile} exists every start of it fails; running again removes it when it starts the member)`
+      : `; ${m.unit} is held: every start of it fails until ${holdFile} is removed (running again removes it when it starts the member)`
     // Stop skipped: an earlier run restored and started this member, and it was left running.
     if (rec('stop')?.outcome === 'skipped' && !failed) return `${m.name}: etcd running on data restored by an earlier run, left alone`
     if (ok('start')) return `${m.name}: etcd started on restored data; old data set aside`

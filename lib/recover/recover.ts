@@ -200,7 +200,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
   let changesStarted: number | undefined
   // The hold drop-ins of the systemd members this run started (inert since), removed once.
   let disarmed: Promise<void> | undefined
-  const disarmStarted = (plan: RecoveryPlan) => (disarmed ??= disarmHolds(plan.members.filter((m) => journal.records.some((r) => r.phase === 'start' && r.host === m.name && r.outcome === 'ok')), remote, o, warn))
+  const disarmStarted = (plan: RecoveryPlan) => (disarmed ??= disarmHolds(plan.members.filter((m) => !lockOf.get(m.name)?.closed && journal.records.some((r) => r.phase === 'start' && r.host === m.name && r.outcome === 'ok')), remote, o, warn))
 
   try {
     // 1. Inputs: inventory and snapshot. Nothing has been contacted yet.
@@ -470,7 +470,9 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
   } catch (err) {
     // Members started before the failure (no quorum, a verification that could not run, a
     // failed step elsewhere) have their inert drop-ins removed too; not after an interrupt.
-    if (res.plan && !(err instanceof Interrupted)) await disarmStarted(res.plan)
+    // Bounded, and never in place of the error being reported: a run that leaves one says so,
+    // and the next run removes it.
+    if (res.plan && !(err instanceof Interrupted)) await settledWithin(disarmStarted(res.plan).catch((e: unknown) => warn(`removing the hold's drop-ins: ${formatError(e).split('\n')[0]}`)), 15_000)
     // A changing step that failed may still have changed its host: only a run that attempted none says "Nothing was changed".
     const partial = journal.failedChanges()
     const changed = journal.changed() || partial.length > 0
@@ -506,11 +508,11 @@ function refused(r: PhaseResult<unknown>, what: string): Partial<RecoverResult> 
  */
 async function disarmHolds(members: RecoveryPlan['members'], remote: (name: string) => Pick<RemoteHost, 'name' | 'exec'>, o: RecoverOptions, warn: (w: string) => void): Promise<void> {
   await Promise.all(members.filter((m) => m.scripts.disarm).map(async (m) => {
-    const r = await exec(remote(m.name), m.scripts.disarm!, o, 'remove the hold', STEP_LIMIT.markMs).catch((e: unknown) => ({ stdout: `hold.left=${formatError(e).split('\n')[0]}` }))
+    const r = await Promise.resolve().then(() => exec(remote(m.name), m.scripts.disarm!, o, 'remove the hold', STEP_LIMIT.markMs)).catch((e: unknown) => ({ stdout: `hold.left=${formatError(e).split('\n')[0]}` }))
     const left = field(r.stdout, 'hold.left')
     const kept = field(r.stdout, 'hold.kept')
     const dropIn = unitHold(m.unit!).dropIn
-    if (left) warn(`${m.name}: the hold's drop-in ${dropIn} may be left (${left === dropIn ? 'removing it, or the reload of systemd after, failed' : left}); it is inert (its hold file is gone): remove it, then systemctl daemon-reload`)
+    if (left) warn(`${m.name}: the hold's drop-in ${dropIn} may be left (${left === dropIn ? 'removing it, or the reload of systemd after, failed' : left}); it is inert (its hold file is gone), a reboot or the next run removes it, or by hand: remove it, then systemctl daemon-reload`)
     if (kept) warn(`${m.name}: ${kept} exists again (something holds ${m.unit} down): the hold's drop-in stays; remove both, then systemctl daemon-reload`)
   }))
 }

@@ -104,9 +104,13 @@ describe('round parsing', () => {
     expect(r.inPlaceSeconds).toBeUndefined()
   })
 
-  it('takes the expert\'s restore mark as every member\'s data in place, seconds from its first mark', () => {
-    const r = manualMarks(['mark begin 100.0', 'mark copy 102.5', 'mark stop 103.0', 'mark restore 103.75', 'mark start 104.5', 'commands 21'])
-    expect(r.inPlaceSeconds).toBeCloseTo(3.75, 6)
+  it('takes the expert\'s restore mark as every member\'s data in place and its quorum mark as healthy, from its start', () => {
+    const out = ['mark begin 100.0', 'mark copy 102.5', 'mark stop 103.0', 'mark restore 103.75', 'mark start 104.5', 'mark quorum 105.25', 'commands 21']
+    const r = manualMarks(out, 99_980)
+    expect(r.inPlaceSeconds).toBeCloseTo(3.77, 6)
+    expect(r.doneSeconds).toBeCloseTo(5.27, 6)
+    // Without the start time: from its first mark.
+    expect(manualMarks(out).inPlaceSeconds).toBeCloseTo(3.75, 6)
   })
 
   it('takes etcd-rescue\'s last swap as every member\'s data in place, seconds from its spawn', () => {
@@ -114,14 +118,21 @@ describe('round parsing', () => {
     const report = {
       exitCode: 0, message: '', startedAt: '2026-11-25T18:00:00.300Z', totalSeconds: 4,
       phases: [
+        { name: 'restore', host: 'a', seconds: 0.5, outcome: 'ok', endedAt: '2026-11-25T18:00:02.700Z' },
+        { name: 'restore', host: 'b', seconds: 0.5, outcome: 'skipped', endedAt: '2026-11-25T18:00:02.800Z' },
         { name: 'swap', host: 'a', seconds: 0.1, outcome: 'ok', endedAt: '2026-11-25T18:00:02.900Z' },
         { name: 'swap', host: 'b', seconds: 0.1, outcome: 'skipped', endedAt: '2026-11-25T18:00:03.100Z' },
         { name: 'start', host: 'b', seconds: 0.1, outcome: 'ok', endedAt: '2026-11-25T18:00:03.400Z' },
+        { name: 'verify', host: 'cluster', seconds: 0.1, outcome: 'ok', endedAt: '2026-11-25T18:00:04.250Z' },
       ],
       verification: [{ ok: true }], remoteCommands: { a: 1, b: 1 }, peakRssBytes: MiB,
     }
-    expect(rescueRound(report, 4.5, spawned).inPlaceSeconds).toBeCloseTo(3.1, 6)
+    const r = rescueRound(report, 4.5, spawned)
+    expect(r.inPlaceSeconds).toBeCloseTo(3.1, 6)
+    expect(r.doneSeconds).toBeCloseTo(4.25, 6)
     expect(rescueRound({ ...report, phases: [] }, 4.5, spawned).inPlaceSeconds).toBeUndefined()
+    // One member's swap missing: not every member's data is known to be in place.
+    expect(rescueRound({ ...report, phases: report.phases.filter((p) => !(p.name === 'swap' && p.host === 'b')) }, 4.5, spawned).inPlaceSeconds).toBeUndefined()
   })
 
   it('reads etcd-rescue\'s report: slowest host per phase, startup and exit outside its clock, commands summed, its own RSS', () => {
@@ -196,8 +207,8 @@ describe('benchMarkdown', () => {
   it('says where each method had the data in place and how long the rest took, when both rounds say', () => {
     const r = result(5, 120 * MiB, 5, 4)
     expect(benchMarkdown(r)).not.toContain('restored data in place')
-    r.rounds = [{ ...r.rounds[0], inPlaceSeconds: 2.5 }, { ...r.rounds[1], inPlaceSeconds: 2.75 }]
-    expect(benchMarkdown(r)).toContain("Every member's restored data in place, median: expert 2.50 s, then 2.50 s (2.50–2.50) to healthy; etcd-rescue 2.75 s, then 1.25 s (1.25–1.25) to verified.")
+    r.rounds = [{ ...r.rounds[0], inPlaceSeconds: 2.5, doneSeconds: 4.75 }, { ...r.rounds[1], inPlaceSeconds: 2.75, doneSeconds: 3.75 }]
+    expect(benchMarkdown(r)).toContain("Every member's restored data in place, median (min–max) from the tool's start: expert 2.50 s (2.50–2.50), then 2.25 s (2.25–2.25) to healthy; etcd-rescue 2.75 s (2.75–2.75), then 1.00 s (1.00–1.00) to verified.")
   })
 
   it('gives each method\'s machine CPU time and the cores it kept busy, median of the rounds that read it', () => {

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { holdDropInLines, unitArmScript, unitDisarmScript, unitHold, unitStartScript, unitStopScript } from '../../lib/plan/systemd.ts'
 import { restoreScript, startScript, stopScript } from '../../lib/plan/scripts.ts'
 import { memberPaths } from '../../lib/plan/paths.ts'
+import { probeScript } from '../../lib/plan/facts.ts'
 
 const spec = { service: 'systemd' as const, serviceName: 'etcd', dataDir: '/var/lib/etcd', ports: [2380, 2379] }
 
@@ -89,6 +90,14 @@ describe('stopping and starting a member under systemd', () => {
     const arm = unitArmScript('etcd').text
     expect(arm.indexOf('if ! held; then')).toBeLessThan(arm.indexOf('systemctl daemon-reload'))
     expect(unitStopScript('etcd').text).toContain(arm)
+  })
+
+  it('never asks systemctl show for --value, which systemd 219 (RHEL 7) does not have', () => {
+    const probe = probeScript({ dataDir: '/var/lib/etcd', binDir: '/usr/local/bin', work: '/var/lib/.w', snapshot: '/var/lib/.w/s.db', snapshotSize: 1, snapshotSha: 'ab'.repeat(32), ports: [2379, 2380], service: 'systemd', serviceName: 'etcd' })
+    for (const s of [probe, unitStopScript('etcd'), unitStartScript('etcd'), unitArmScript('etcd'), unitDisarmScript('etcd')]) {
+      expect(s.text).toContain('systemctl')
+      expect(s.text).not.toMatch(/systemctl [^\n]*--value/)
+    }
   })
 
   it('writes scripts POSIX sh parses', () => {
