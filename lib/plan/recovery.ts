@@ -169,7 +169,7 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
         }),
         logTail: logTailScript({ service: m.service, serviceName: m.serviceName, logFile }),
         complete: completeScript(paths, snapshot.sha256, token),
-        // The unit's hold drop-in, inert after the start, removed once the cluster is verified.
+        // The unit's hold drop-in, inert after the start, removed right after it (beside the quorum wait).
         disarm: m.service === 'systemd' ? unitDisarmScript(m.serviceName) : undefined,
       },
     }

@@ -13,7 +13,8 @@
 // asks, Restart= included. The drop-in is loaded beside the restore (inert
 // without the file), the stop step creates the file, and the start step removes
 // it and starts the unit: no reload of systemd between the stop and the start.
-// The drop-in, inert again, is removed once the cluster is verified.
+// The drop-in, inert again, is removed by a step of its own right after the
+// start, while etcd's first election runs.
 //
 // Not `systemctl mask --runtime`, which this tool used before: a runtime mask
 // lives in /run/systemd/system, and a unit file in /etc/systemd/system (where
@@ -120,7 +121,7 @@ echo "started=unit $U"`
 
 /**
  * Removes the hold's drop-in, inert since the start, and reloads systemd: run
- * once the cluster is verified (or has failed verification), off the way to it.
+ * right after the start step, beside the quorum wait, off the way to it.
  * Prints `hold.removed=FILE`, or `hold.left=FILE` where removing or the reload
  * failed, or `hold.kept=HOLD` where a hold file exists again (then the drop-in
  * still holds a unit someone is keeping down, and stays). Never fails.

@@ -198,9 +198,14 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     return res
   }
   let changesStarted: number | undefined
-  // The hold drop-ins of the systemd members this run started (inert since), removed once.
-  let disarmed: Promise<void> | undefined
-  const disarmStarted = (plan: RecoveryPlan) => (disarmed ??= disarmHolds(plan.members.filter((m) => !lockOf.get(m.name)?.closed && journal.records.some((r) => r.phase === 'start' && r.host === m.name && r.outcome === 'ok')), remote, o, warn))
+  // A systemd member's hold drop-in, inert once its start step removed the hold file, is
+  // removed right after that start, beside the quorum wait (which mostly waits for etcd's
+  // first election); the run waits for each before it ends.
+  const disarming = new Map<string, Promise<void>>()
+  const disarm = (m: RecoveryPlan['members'][number]) => {
+    if (m.scripts.disarm && !disarming.has(m.name)) disarming.set(m.name, disarmHold(m, remote, o, warn))
+  }
+  const disarmed = () => Promise.all(disarming.values())
 
   try {
     // 1. Inputs: inventory and snapshot. Nothing has been contacted yet.
@@ -419,6 +424,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
         gate: { after: 'stop', text: 'every old member is stopped' },
         run: async (name) => {
           const r = await exec(remote(name), byName.get(name)!.scripts.start, o, 'start', limit('start'))
+          disarm(byName.get(name)!)
           const started = field(r.stdout, 'started') ?? 'started'
           return { text: started, skipped: started.startsWith('already-running') }
         },
@@ -454,25 +460,22 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     if (!checks.length) throw verified.failed[0].error
     const bad = checks.filter((c) => !c.ok)
     const recoverySeconds = (Date.now() - changesStarted) / 1000
-    // The units' hold drop-ins, inert since the starts, go once there is a verdict, whichever.
-    const disarming = disarmStarted(plan)
     if (bad.length) {
-      await disarming
+      await disarmed()
       const lag = lagging.length ? `\n\nMembers that did not come up:\n${lagging.map((l) => `  ${l.split('\n').join('\n  ')}`).join('\n')}\n\nFix the cause on those hosts, then run the same command again: it finishes them and leaves the others alone.` : ''
       return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}${lag}` })
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
-    const [marked] = await Promise.all([Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete', STEP_LIMIT.markMs))), disarming])
+    const [marked] = await Promise.all([Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete', STEP_LIMIT.markMs))), disarmed()])
     marked.forEach((r, i) => {
       if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored`)
     })
     return finish({ exitCode: ExitCode.OK, result: 'recovered', checks, recoverySeconds, message: `recovered and verified: ${plan.members.length} members, cluster ${plan.clusterIdHex}, revision ≥ ${snapshotRevision}` })
   } catch (err) {
-    // Members started before the failure (no quorum, a verification that could not run, a
-    // failed step elsewhere) have their inert drop-ins removed too; not after an interrupt.
-    // Bounded, and never in place of the error being reported: a run that leaves one says so,
-    // and the next run removes it.
-    if (res.plan && !(err instanceof Interrupted)) await settledWithin(disarmStarted(res.plan).catch((e: unknown) => warn(`removing the hold's drop-ins: ${formatError(e).split('\n')[0]}`)), 15_000)
+    // The drop-ins of members started before the failure or interrupt are being removed:
+    // waited for, bounded, never in place of the error being reported (one left is said,
+    // and the next run removes it).
+    await settledWithin(disarmed(), 15_000)
     // A changing step that failed may still have changed its host: only a run that attempted none says "Nothing was changed".
     const partial = journal.failedChanges()
     const changed = journal.changed() || partial.length > 0
@@ -503,18 +506,17 @@ function refused(r: PhaseResult<unknown>, what: string): Partial<RecoverResult> 
 }
 
 /**
- * Removes each systemd member's hold drop-in (inert since its start) and reloads
+ * Removes a systemd member's hold drop-in (inert since its start) and reloads
  * systemd there; a host where that fails, or whose hold is back, is a warning.
+ * Never rejects.
  */
-async function disarmHolds(members: RecoveryPlan['members'], remote: (name: string) => Pick<RemoteHost, 'name' | 'exec'>, o: RecoverOptions, warn: (w: string) => void): Promise<void> {
-  await Promise.all(members.filter((m) => m.scripts.disarm).map(async (m) => {
-    const r = await Promise.resolve().then(() => exec(remote(m.name), m.scripts.disarm!, o, 'remove the hold', STEP_LIMIT.markMs)).catch((e: unknown) => ({ stdout: `hold.left=${formatError(e).split('\n')[0]}` }))
-    const left = field(r.stdout, 'hold.left')
-    const kept = field(r.stdout, 'hold.kept')
-    const dropIn = unitHold(m.unit!).dropIn
-    if (left) warn(`${m.name}: the hold's drop-in ${dropIn} may be left (${left === dropIn ? 'removing it, or the reload of systemd after, failed' : left}); it is inert (its hold file is gone), a reboot or the next run removes it, or by hand: remove it, then systemctl daemon-reload`)
-    if (kept) warn(`${m.name}: ${kept} exists again (something holds ${m.unit} down): the hold's drop-in stays; remove both, then systemctl daemon-reload`)
-  }))
+async function disarmHold(m: RecoveryPlan['members'][number], remote: (name: string) => Pick<RemoteHost, 'name' | 'exec'>, o: RecoverOptions, warn: (w: string) => void): Promise<void> {
+  const r = await Promise.resolve().then(() => exec(remote(m.name), m.scripts.disarm!, o, 'remove the hold', STEP_LIMIT.markMs)).catch((e: unknown) => ({ stdout: `hold.left=${formatError(e).split('\n')[0]}` }))
+  const left = field(r.stdout, 'hold.left')
+  const kept = field(r.stdout, 'hold.kept')
+  const dropIn = unitHold(m.unit!).dropIn
+  if (left) warn(`${m.name}: the hold's drop-in ${dropIn} may be left (${left === dropIn ? 'removing it, or the reload of systemd after, failed' : left}); it is inert (its hold file is gone), a reboot or the next run removes it, or by hand: remove it, then systemctl daemon-reload`)
+  if (kept) warn(`${m.name}: ${kept} exists again (something holds ${m.unit} down): the hold's drop-in stays; remove both, then systemctl daemon-reload`)
 }
 
 /** Runs one remote script, echoing it and its output with -v. */
