@@ -59,6 +59,9 @@ Options:
   --sudo MODE        systemd: nopasswd (default) or password (ops's password is in
                      DIR/NAME/become-password)
   --etcd-restart R   systemd: Restart= of etcd.service, on-failure (default) or always
+  --bin-sh SHELL     what /bin/sh is on the hosts: dash (this machine's, default) or
+                     bash, as on RHEL, Fedora and Amazon Linux; every remote step
+                     etcd-rescue sends runs under it
   cluster start:
   --token TOKEN      --initial-cluster-token (default etcd-rescue-lab-NAME)
   --wipe             delete an existing /var/lib/etcd/member first (default: refuse)
@@ -109,6 +112,7 @@ const OPTIONS = {
   tls: { type: 'boolean' },
   sudo: { type: 'string' },
   'etcd-restart': { type: 'string' },
+  'bin-sh': { type: 'string' },
   token: { type: 'string' },
   wipe: { type: 'boolean' },
   host: { type: 'string', multiple: true },
@@ -153,6 +157,7 @@ export async function main(args: string[], out = (s: string) => process.stdout.w
           ...where, hosts: integer('hosts', v.hosts), etcd: v.etcd, disk: v.disk, diskDir: v['disk-dir'], log,
           init: v.init as 'tini' | 'systemd' | undefined, tls: v.tls, sudo: v.sudo as 'nopasswd' | 'password' | undefined,
           etcdRestart: v['etcd-restart'] as 'on-failure' | 'always' | undefined,
+          binSh: v['bin-sh'] as 'dash' | 'bash' | undefined,
         })
         out(renderUp(lab, Date.now() - t0))
         return ExitCode.OK

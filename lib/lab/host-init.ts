@@ -17,7 +17,7 @@ export interface HostInitBase {
   /** Hostname, /etc/hosts, machine-id and the host key, as install entries. */
   identity: HostInitSpec['install']
   /** The spec's fields every host has. */
-  spec: Pick<HostInitSpec, 'hostname' | 'diskDir' | 'rootDir' | 'diskSize' | 'diskBacking'>
+  spec: Pick<HostInitSpec, 'hostname' | 'diskDir' | 'rootDir' | 'diskSize' | 'diskBacking' | 'binSh'>
 }
 
 export function hostInitBase(state: LabState, host: HostState, paths: LabPaths): HostInitBase {
@@ -39,6 +39,6 @@ export function hostInitBase(state: LabState, host: HostState, paths: LabPaths):
       { from: hp.hostKey, to: '/etc/ssh/ssh_host_ed25519_key', mode: '0600' },
       { from: `${hp.hostKey}.pub`, to: '/etc/ssh/ssh_host_ed25519_key.pub', mode: '0644' },
     ],
-    spec: { hostname: host.name, diskDir: hp.disk, rootDir: hp.root, diskSize: state.disk, diskBacking },
+    spec: { hostname: host.name, diskDir: hp.disk, rootDir: hp.root, diskSize: state.disk, diskBacking, ...(state.binSh ? { binSh: state.binSh } : {}) },
   }
 }

@@ -41,6 +41,8 @@ export interface HostInitSpec {
   mkdirs: ReadonlyArray<{ path: string; mode: string }>
   /** Boot systemd instead of tini + sshd; `setup` runs (with "$R" the root) before pivot_root. */
   systemd?: { setup: Script; container: string }
+  /** /bin/sh is bash on this host (in its own root only: an overlay copy-up). */
+  binSh?: 'bash'
 }
 
 /** Device nodes a minimal /dev needs: name, type, major, minor. */
@@ -83,6 +85,7 @@ export function hostInitScript(spec: HostInitSpec): string {
     ...spec.remove.map((p) => sh`rm -rf "$R"${p}`),
     ...spec.mkdirs.map((d) => sh`mkdir -p -m ${d.mode} "$R"${d.path}`),
     ...spec.install.map((f) => sh`install -D -m ${f.mode} ${f.from} "$R"${f.to}`),
+    ...(spec.binSh === 'bash' ? [sh`test -x "$R/bin/bash"`, sh`ln -sfn bash "$R/bin/sh"`] : []),
     ...(spec.systemd ? [spec.systemd.setup] : []),
     sh`cd "$R"`,
     sh`mkdir .machine-root`,

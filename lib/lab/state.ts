@@ -71,6 +71,8 @@ export interface LabState {
   hosts: HostState[]
   /** Set when the hosts boot systemd (`up --init systemd`). */
   systemd?: SystemdLabState
+  /** Set when the hosts' /bin/sh is bash (LabUpOptions.binSh); else it is the machine's. */
+  binSh?: 'bash'
 }
 
 export function readState(paths: LabPaths): LabState | undefined {

@@ -57,6 +57,12 @@ export interface LabUpOptions {
   sudo?: 'nopasswd' | 'password'
   /** systemd only: Restart= of etcd.service. Default on-failure. */
   etcdRestart?: 'on-failure' | 'always'
+  /**
+   * What /bin/sh is on the hosts: the machine's (dash on Debian, the default) or
+   * bash, as on RHEL and its kin, Fedora and Amazon Linux (bash started as sh runs
+   * in POSIX mode): every remote step runs under it.
+   */
+  binSh?: 'dash' | 'bash'
   /** Progress lines. Default: silent. */
   log?: (line: string) => void
 }
@@ -81,6 +87,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
   const paths = labPaths(base, name)
   const wanted = release ?? etcdRelease(DEFAULT_ETCD_VERSION)
   const systemd = systemdOptions(options)
+  if (options.binSh !== undefined && options.binSh !== 'dash' && options.binSh !== 'bash') throw new InputError(`--bin-sh must be dash or bash, got ${JSON.stringify(options.binSh)}`)
   checkPrerequisites({ etcd34: !wanted.suite, fetch: !!wanted.suite, systemd: !!systemd, tls: !!systemd?.tls })
 
   const existing = readState(paths)
@@ -103,6 +110,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<Lab> {
       etcd: { version: wanted.version, binDir: wanted.hostBinDir, sourceDir },
       hosts: [],
       ...(systemd ? { systemd } : {}),
+      ...(options.binSh === 'bash' ? { binSh: 'bash' as const } : {}),
     }
     try {
       await build(state, paths, wanted, options.hosts ?? DEFAULT_HOSTS, base, log, diskDir)

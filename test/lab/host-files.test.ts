@@ -46,6 +46,13 @@ describe('hostInitScript', () => {
     for (const fs of ['proc', 'sysfs', 'devpts']) expect(script).toMatch(new RegExp(`mount -t ${fs} `))
   })
 
+  it('makes bash the host\'s /bin/sh when asked, in its own root, before it pivots into it', () => {
+    expect(script).not.toContain('"$R/bin/sh"')
+    const bash = hostInitScript({ hostname: 'lab-h1', diskDir: '/r/disk', rootDir: '/r/root', diskSize: '2G', install: [], remove: [], mkdirs: [], binSh: 'bash' })
+    expect(bash).toContain('test -x "$R/bin/bash"\nln -sfn bash "$R/bin/sh"\n')
+    expect(bash.indexOf('ln -sfn bash "$R/bin/sh"')).toBeLessThan(bash.indexOf('pivot_root'))
+  })
+
   it('with a disk directory, bind-mounts it as the disk instead of a tmpfs (data larger than RAM)', () => {
     const onDisk = hostInitScript({
       hostname: 'lab-h1', diskDir: '/r/disk', rootDir: '/r/root', diskSize: '2G', diskBacking: '/var/tmp/etcd-rescue-lab/lab/h1',
@@ -67,5 +74,12 @@ describe('hostInitScript', () => {
     expect(lines).toContain('pivot_root . .machine-root')
     expect(lines.at(-1)).toBe('exec /usr/bin/tini -- /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config_lab')
     expect(lines[0]).toBe('set -eu')
+  })
+})
+
+describe('labUp --bin-sh', () => {
+  it('refuses a shell other than dash or bash before it makes anything', async () => {
+    const { labUp } = await import('../../lib/lab/up.ts')
+    await expect(labUp({ name: 'nosh', dir: '/nonexistent/etcd-rescue-lab-dir', binSh: 'zsh' as 'bash' })).rejects.toThrow('--bin-sh must be dash or bash, got "zsh"')
   })
 })

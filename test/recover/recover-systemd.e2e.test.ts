@@ -143,8 +143,13 @@ function recordCommandStarts() {
   }
 }
 
-describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=on-failure', () => {
-  const ctx = useLab({ hosts: 3, init: 'systemd', tls: true, sudo: 'nopasswd', etcd: '3.5.30' })
+describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=on-failure, /bin/sh is bash (as on RHEL)', () => {
+  // Every remote step runs under /bin/sh: here bash in POSIX mode, where the other suites have dash.
+  const ctx = useLab({ hosts: 3, init: 'systemd', tls: true, sudo: 'nopasswd', etcd: '3.5.30', binSh: 'bash' })
+
+  it('runs its hosts with bash as /bin/sh', async () => {
+    for (const h of ctx.lab.state.hosts) expect(await onHost(ctx.lab, h.index, 'readlink -f /bin/sh; sh -c \'echo "${BASH_VERSION:+bash}"\''), h.name).toBe('/usr/bin/bash\nbash\n')
+  })
 
   it('refuses, before any change, an inventory data dir the unit does not run, and a missing client certificate', async () => {
     const { lab } = ctx

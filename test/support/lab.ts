@@ -17,7 +17,7 @@ import { fingerprintHosts } from '../../lib/drill/fingerprint.ts'
 
 export const randomName = () => `t${randomBytes(4).toString('hex').slice(0, 7)}`
 
-export function useLab(options: { hosts: number } & Pick<LabUpOptions, 'etcd' | 'disk' | 'init' | 'tls' | 'sudo' | 'etcdRestart'>) {
+export function useLab(options: { hosts: number } & Pick<LabUpOptions, 'etcd' | 'disk' | 'init' | 'tls' | 'sudo' | 'etcdRestart' | 'binSh'>) {
   const ctx = { name: randomName(), dir: '', lab: undefined as unknown as Lab }
   // The directory is made in beforeAll, so a suite filtered out leaves none behind.
   beforeAll(async () => {
