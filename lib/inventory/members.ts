@@ -187,6 +187,9 @@ function memberOf(inv: Inventory, host: string, index: number, warnings: string[
   const binDir = binDirText === undefined ? undefined : absolutePath(binDirText, 'etcd_bin_dir', bad)
   const serviceName = str('etcd_service_name', 'etcd')!
   if (!/^[A-Za-z0-9:_.@-]+$/.test(serviceName)) bad(`etcd_service_name '${serviceName}' is not a systemd unit name`, 'etcd_service_name')
+  // etcd runs as a service: a name with another unit type's suffix is a mistake (and would be held as NAME.service).
+  const kind = /\.(socket|target|timer|mount|automount|path|slice|scope|device|swap)$/.exec(serviceName)
+  if (kind) bad(`etcd_service_name '${serviceName}' names a .${kind[1]} unit; etcd runs as a service (etcd, or etcd.service)`, 'etcd_service_name')
   const etcdUser = str('etcd_user')
   if (etcdUser !== undefined && !/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(etcdUser)) bad(`etcd_user '${etcdUser}' is not a user name`, 'etcd_user')
 
