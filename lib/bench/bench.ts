@@ -402,11 +402,16 @@ export function manualMarks(out: string[], startedAtMs?: number): { phases: Reco
   // From when the script was started (its first mark if that is not known). Its restore moves
   // the restored data in: the restore mark is where it is in place; the quorum mark, healthy.
   const origin = startedAtMs !== undefined ? startedAtMs / 1000 : marks.length ? Number(marks[0][2]) : NaN
-  const at = (name: string) => {
+  const since = (name: string) => {
     const m = marks.find(([, n]) => n === name)
-    return m && Number.isFinite(origin) ? { [name === 'restore' ? 'inPlaceSeconds' : 'doneSeconds']: Number(m[2]) - origin } : {}
+    return m && Number.isFinite(origin) ? Number(m[2]) - origin : undefined
   }
-  return { phases, remoteCommands: Number(out.find((l) => l.startsWith('commands '))?.split(' ')[1] ?? NaN), ...at('restore'), ...at('quorum') }
+  const inPlaceSeconds = since('restore')
+  const doneSeconds = since('quorum')
+  return {
+    phases, remoteCommands: Number(out.find((l) => l.startsWith('commands '))?.split(' ')[1] ?? NaN),
+    ...(inPlaceSeconds !== undefined ? { inPlaceSeconds } : {}), ...(doneSeconds !== undefined ? { doneSeconds } : {}),
+  }
 }
 
 /** What the bench reads from etcd-rescue's --report (lib/cli/render.ts reportJson). */

@@ -70,7 +70,12 @@ function holdVars(serviceName: string, root?: string): Script {
  */
 export function unitArmScript(unit: string, root?: string): Script {
   return sh`${holdVars(unit, root)}
-umask 022   # systemctl cat and status, run by anyone, read the drop-in
+${armBody(unit, root)}`
+}
+
+/** unitArmScript without setting its variables, for a script that has set them. */
+function armBody(unit: string, root?: string): Script {
+  return sh`umask 022   # systemctl cat and status, run by anyone, read the drop-in
 # (Not show --value here or anywhere: systemd 219, RHEL 7's, does not have it.)
 held() { systemctl show -p DropInPaths -- "$U" 2>/dev/null | sed -n 's/^DropInPaths=//p' | tr ' ' '\\n' | grep -qxF "$F"; }
 if ! held; then
@@ -89,7 +94,7 @@ export function unitStopScript(unit: string, root?: string): Script {
   return sh`${holdVars(unit, root)}
 was=$(systemctl is-active "$U" 2>/dev/null)
 main=$(systemctl show -p MainPID -- "$U" 2>/dev/null | sed -n 's/^MainPID=//p')
-${unitArmScript(unit, root)}
+${armBody(unit, root)}
 mkdir -p "\${H%/*}" && : > "$H" || { echo "cannot create $H to hold $U for the recovery" >&2; exit 1; }
 # A clean stop gets 3 s: a leader whose peers are stopping too can spend many
 # seconds handing over leadership, and the data is crash-safe and set aside anyway.
