@@ -129,7 +129,13 @@ describe('relay (3 hosts)', () => {
     const b = await freshBackup(members, 'unreachable')
     const netns = lab.state.hosts[0].netns!
     const h3 = lab.state.hosts[2].address
-    execFileSync('ip', ['netns', 'exec', netns, 'ip', 'route', 'add', 'unreachable', `${h3}/32`])
+    // etcd1 cannot reach etcd3's sshd only: cutting all of etcd1 → etcd3 would cut their raft too,
+    // and a cluster whose leader (etcd1, when it wins the election) cannot reach etcd3 never
+    // has etcd3 healthy. A policy rule sends that one port to a table where h3 is unreachable.
+    const ip = (...args: string[]) => execFileSync('ip', ['netns', 'exec', netns, 'ip', ...args])
+    const rule = ['to', `${h3}/32`, 'ipproto', 'tcp', 'dport', String(members[2].ssh.port), 'table', '100']
+    ip('route', 'add', 'unreachable', `${h3}/32`, 'table', '100')
+    ip('rule', 'add', ...rule)
     try {
       const ui = captureUi()
       const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: true, ui })
@@ -139,7 +145,8 @@ describe('relay (3 hosts)', () => {
       expect(ui.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*relayed from etcd1/)
       await expectAllKeys(members, manifest)
     } finally {
-      execFileSync('ip', ['netns', 'exec', netns, 'ip', 'route', 'del', 'unreachable', `${h3}/32`])
+      ip('rule', 'del', ...rule)
+      ip('route', 'del', 'unreachable', `${h3}/32`, 'table', '100')
     }
   })
 
