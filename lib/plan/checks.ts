@@ -52,7 +52,7 @@ export function hostProblems(c: CheckInput): string[] {
   }
   if (c.member.service === 'systemd') {
     if (!f.has.systemctl) problems.push('etcd_service is systemd but systemctl is not found (set etcd_service=process?)')
-    else if (!f.unit?.exists) problems.push(`systemd unit ${c.member.serviceName} not found (set etcd_service_name?)`)
+    else if (f.unit?.loadState !== 'loaded') problems.push(unitNotLoaded(c.member.serviceName, f.unit))
     else if (f.unitConfig) {
       const diff = unitDisagreement(c.member, unitMember(f.unitConfig), c.member.serviceName)
       if (diff.length) problems.push(`the unit would start a different member than the inventory describes; make them agree (etcd_member_name, etcd_data_dir, etcd_peer_url or the unit's environment file), then run again:\n${diff.map((l) => `    ${l}`).join('\n')}`)
@@ -84,4 +84,22 @@ export function clusterProblems(versions: Array<{ name: string; version?: string
   for (const v of versions) if (v.version) seen.set(v.version, [...(seen.get(v.version) ?? []), v.name])
   if (seen.size <= 1) return []
   return [`members run different etcd versions: ${[...seen].map(([v, names]) => `${v} on ${names.join(', ')}`).join('; ')}. Restore with one version everywhere.`]
+}
+
+/**
+ * Why a unit systemd has not loaded cannot be the member etcd-rescue starts
+ * after the restore: refused in preflight, before anything changes, and not
+ * at the start step with every member's data already swapped.
+ */
+export function unitNotLoaded(unit: string, state: HostFacts['unit']): string {
+  if (!state) return `systemctl show ${unit} printed nothing: is systemd this host's init (set etcd_service=process?)`
+  switch (state.loadState) {
+    case 'not-found':
+      return `systemd unit ${unit} not found (set etcd_service_name?)`
+    case 'masked':
+      // A mask made with --runtime (in /run) is lifted with --runtime.
+      return `${unit} is masked, so it could not be started after the restore: unmask it (systemctl unmask${state.fileState === 'masked-runtime' ? ' --runtime' : ''} ${unit}), then run again; etcd-rescue stops it and holds it down itself while the data is replaced`
+    default:
+      return `systemd has not loaded ${unit} (LoadState=${state.loadState}), so it could not be started after the restore: systemctl status ${unit} says why; fix the unit, then run again`
+  }
 }

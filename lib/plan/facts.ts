@@ -6,7 +6,7 @@ import { findPidsScript } from '../etcd/process.ts'
 import { FILE_ID, HASH_FILE } from './scripts.ts'
 import { parseVersion, type EtcdVersion } from '../etcd/version.ts'
 import { HostDataError, SHA256_RE, isPid, isSafeAbsolutePath, parseStateFile } from './grammar.ts'
-import { parseUnitLines, unitProbe, type UnitConfig } from './unit.ts'
+import { parseUnitLines, parseUnitState, unitProbe, type UnitConfig } from './unit.ts'
 import { unitHold } from './systemd.ts'
 
 const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/
@@ -43,7 +43,12 @@ export interface HostFacts {
   restored?: { sha256: string; token: string }
   pids: number[]
   has: { sha256sum: boolean; setsid: boolean; systemctl: boolean }
-  unit?: { exists: boolean; active: string; held: boolean }
+  /**
+   * systemd members: how systemd has the unit (LoadState: loaded, not-found,
+   * masked, ...; UnitFileState, to tell a runtime mask; ActiveState), and
+   * whether an earlier run's hold file is there. Undefined when systemctl printed nothing.
+   */
+  unit?: { loadState: string; fileState: string; active: string; held: boolean }
   /** systemd members: the unit and its environment as systemd would start it. */
   unitConfig?: UnitConfig
   /** The user the restored data must belong to (etcd_user, else the unit's User=), and whether it exists. */
@@ -106,14 +111,10 @@ command -v sha256sum >/dev/null 2>&1 && echo has.sha256sum=1
 command -v setsid >/dev/null 2>&1 && echo has.setsid=1
 command -v systemctl >/dev/null 2>&1 && echo has.systemctl=1
 ${p.service === 'systemd' ? sh`U=${p.serviceName}
-if command -v systemctl >/dev/null 2>&1; then
-  systemctl cat "$U" >/dev/null 2>&1 && echo unit.exists=1
-  echo "unit.active=$(systemctl is-active "$U" 2>/dev/null)"
-fi
 [ -e ${unitHold(p.serviceName).file} ] && echo unit.held=1
 ${unitProbe()}
 EU=${p.etcdUser ?? ''}
-[ -z "$EU" ] && command -v systemctl >/dev/null 2>&1 && EU=$(systemctl show -p User -- "$U" 2>/dev/null | sed -n 's/^User=//p')
+[ -n "$EU" ] || EU=$unit_user
 if [ -n "$EU" ]; then echo "etcduser.name=$EU"; id -u "$EU" >/dev/null 2>&1 && echo etcduser.exists=1; fi` : sh``}
 for f in ${p.tlsFiles ?? []}; do
   if [ ! -e "$f" ]; then echo "tls.missing=$f"; elif ! head -c 1 "$f" >/dev/null 2>&1; then echo "tls.unreadable=$f"; fi
@@ -174,6 +175,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     return Number(p)
   })
   const uid = num('uid')
+  const unitState = parseUnitState(unitLines)
   if (uid === undefined) throw new HostDataError(host, 'probe field uid', kv.get('uid') ?? '(missing)', 'The probe script did not run to its end on this host: is /bin/sh a POSIX shell there?')
   return {
     uid,
@@ -193,7 +195,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     restored: parseStateFile(stateLines, host, stateFile).restored,
     pids,
     has: { sha256sum: flag('has.sha256sum'), setsid: flag('has.setsid'), systemctl: flag('has.systemctl') },
-    unit: kv.has('unit.active') ? { exists: flag('unit.exists'), active: kv.get('unit.active') ?? '', held: flag('unit.held') } : undefined,
+    unit: unitState && { ...unitState, held: flag('unit.held') },
     unitConfig: parseUnitLines(unitLines),
     etcdUser: userName ? { name: userName, exists: flag('etcduser.exists') } : undefined,
     tls,

@@ -21,33 +21,58 @@ export interface UnitConfig {
   envFiles: string[]
 }
 
-/** The probe's part for a systemd member: `unit.*` lines. Runs with "$U" set to the unit name. */
+/**
+ * The probe's part for a systemd member: `unit.*` lines, from one `systemctl
+ * show` (older systemd, 219 of RHEL 7, has every property asked here). Runs
+ * with "$U" set to the unit name; sets $unit_user to its User=.
+ */
 export function unitProbe(): Script {
-  return sh`if command -v systemctl >/dev/null 2>&1 && systemctl cat "$U" >/dev/null 2>&1; then
-  systemctl show -p User -p Restart -p ExecStart -p Environment -- "$U" 2>/dev/null | sed 's/^/unit.show./'
-  systemctl show -p EnvironmentFiles -- "$U" 2>/dev/null | sed -n 's/^EnvironmentFiles=//p' | while read -r f rest; do
-    [ -n "$f" ] || continue
-    echo "unit.envfile=$f"
-    [ -r "$f" ] && sed 's/^/unit.envline=/' "$f"
-  done
+  return sh`unit_user=
+if command -v systemctl >/dev/null 2>&1; then
+  unit_show=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -- "$U" 2>/dev/null)
+  while IFS= read -r l; do
+    [ -n "$l" ] || continue
+    echo "unit.show.$l"
+    case $l in
+      User=*) unit_user=\${l#User=} ;;
+      EnvironmentFiles=?*)
+        f=\${l#EnvironmentFiles=}
+        f=\${f% (ignore_errors=*}
+        echo "unit.envfile=$f"
+        [ -r "$f" ] && sed 's/^/unit.envline=/' "$f" ;;
+    esac
+  done <<EOF
+$unit_show
+EOF
 fi`
 }
 
-/** Collects the `unit.*` lines of the probe's output; undefined if the unit was not read. */
-export function parseUnitLines(lines: readonly string[]): UnitConfig | undefined {
+/** How systemd has the unit loaded, from the probe's `unit.show.` lines; undefined if systemctl printed none. */
+export function parseUnitState(lines: readonly string[]): { loadState: string; fileState: string; active: string } | undefined {
+  const show = showMap(lines)
+  const loadState = show.get('LoadState')
+  if (loadState === undefined) return undefined
+  return { loadState, fileState: show.get('UnitFileState') ?? '', active: show.get('ActiveState') ?? '' }
+}
+
+function showMap(lines: readonly string[]): Map<string, string> {
   const show = new Map<string, string>()
-  const env: Record<string, string> = {}
-  const envFiles: string[] = []
-  let seen = false
   for (const line of lines) {
-    if (line.startsWith('unit.show.')) {
-      seen = true
-      const rest = line.slice('unit.show.'.length)
-      const i = rest.indexOf('=')
-      if (i > 0) show.set(rest.slice(0, i), rest.slice(i + 1))
-    } else if (line.startsWith('unit.envfile=')) envFiles.push(line.slice('unit.envfile='.length))
+    if (!line.startsWith('unit.show.')) continue
+    const rest = line.slice('unit.show.'.length)
+    const i = rest.indexOf('=')
+    if (i > 0) show.set(rest.slice(0, i), rest.slice(i + 1))
   }
-  if (!seen) return undefined
+  return show
+}
+
+/** Collects the `unit.*` lines of the probe's output; undefined if the unit was not read or is not loaded. */
+export function parseUnitLines(lines: readonly string[]): UnitConfig | undefined {
+  const show = showMap(lines)
+  // A unit systemd did not load (not found, masked, broken) has no configuration to read.
+  if (show.get('LoadState') !== 'loaded') return undefined
+  const env: Record<string, string> = {}
+  const envFiles = lines.filter((l) => l.startsWith('unit.envfile=')).map((l) => l.slice('unit.envfile='.length))
   // Environment= first (space-separated KEY=VALUE words), then the files override it.
   for (const word of splitWords(show.get('Environment') ?? '')) {
     const i = word.indexOf('=')

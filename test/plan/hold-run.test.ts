@@ -5,23 +5,18 @@
 // them; the hold's paths live under a temporary root, never the machine's /run.
 import { afterAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { restoreScript } from '../../lib/plan/scripts.ts'
 import { memberPaths } from '../../lib/plan/paths.ts'
 import { unitArmScript, unitHold } from '../../lib/plan/systemd.ts'
+import { SHELLS, available } from '../support/shells.ts'
 
 const base = mkdtempSync(join(tmpdir(), 'hold-run-'))
 afterAll(() => rmSync(base, { recursive: true, force: true }))
 
-// bash started as `sh` runs in POSIX mode, as /bin/sh on RHEL does.
-const bin = join(base, 'shells')
-mkdirSync(bin)
-symlinkSync('/usr/bin/bash', join(bin, 'sh'))
-const SHELLS: Array<[string, string[]]> = [['dash', ['dash']], ['bash as sh', [join(bin, 'sh')]], ['busybox sh', ['busybox', 'sh']]]
-const available = (cmd: string[]) => spawnSync(cmd[0], [...cmd.slice(1), '-c', 'true']).status === 0
 
 let n = 0
 /** A member's dirs, a snapshot, and stand-in tools: `reload` says whether daemon-reload works, `restore` whether etcdutl does. */

@@ -78,9 +78,21 @@ describe('preflight checks', () => {
   it('refuses a unit that would run another member than the inventory describes, with a diff', () => {
     const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFiles: ['/etc/etcd.env'] }
     const m = member(1, { service: 'systemd', peerUrl: 'https://10.0.0.1:2380' })
-    const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { exists: true, active: 'active', held: false } }
+    const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { loadState: 'loaded', fileState: 'enabled', active: 'active', held: false } }
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig }) }).join('\n')).toContain('- data dir: /var/lib/etcd\n    + data dir: /srv/etcd   (ETCD_DATA_DIR in /etc/etcd.env)')
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig: { ...unitConfig, env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' } } }) })).toEqual([])
+  })
+
+  it('refuses a unit systemd has not loaded, saying how to go on, before anything changes', () => {
+    const m = member(1, { service: 'systemd' })
+    const sd = (unit?: HostFacts['unit']) => hostProblems({ ...base, member: m, facts: facts({ has: { sha256sum: true, setsid: true, systemctl: true }, unit }) }).join('\n')
+    const unit = (loadState: string, fileState = '') => ({ loadState, fileState, active: 'inactive', held: false })
+    expect(sd(unit('not-found'))).toBe('systemd unit etcd not found (set etcd_service_name?)')
+    expect(sd(unit('masked', 'masked'))).toMatch(/^etcd is masked, so it could not be started after the restore: unmask it \(systemctl unmask etcd\), then run again/)
+    expect(sd(unit('masked', 'masked-runtime'))).toMatch(/unmask it \(systemctl unmask --runtime etcd\)/)
+    expect(sd(unit('bad-setting'))).toMatch(/^systemd has not loaded etcd \(LoadState=bad-setting\), so it could not be started after the restore: systemctl status etcd says why/)
+    expect(sd(undefined)).toMatch(/^systemctl show etcd printed nothing: is systemd this host's init/)
+    expect(sd(unit('loaded'))).toBe('')
   })
 
   it('passes a ready host', () => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { parseEnvLine, parseUnitLines, unitDisagreement, unitMember } from '../../lib/plan/unit.ts'
+import { parseEnvLine, parseUnitLines, parseUnitState, unitDisagreement, unitMember } from '../../lib/plan/unit.ts'
 
 // What the probe prints for kubespray's etcd.service (systemctl show, then /etc/etcd.env).
 const KUBESPRAY = [
+  'unit.show.LoadState=loaded',
   'unit.show.User=etcd',
   'unit.show.Restart=always',
   'unit.show.ExecStart={ path=/usr/local/bin/etcd ; argv[]=/usr/local/bin/etcd ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }',
@@ -23,6 +24,7 @@ describe('the unit is the truth', () => {
 
   it('lets ExecStart flags win over the environment, and expands $VARS in ExecStart', () => {
     const u = parseUnitLines([
+      'unit.show.LoadState=loaded',
       'unit.show.ExecStart={ path=/usr/bin/etcd ; argv[]=/usr/bin/etcd --data-dir=/srv/etcd $DAEMON_ARGS ; ignore_errors=no }',
       'unit.show.Environment=DAEMON_ARGS=--name\\x20x ETCD_NAME=fromenv',
       'unit.envline=DAEMON_ARGS="--name e9"',
@@ -31,8 +33,15 @@ describe('the unit is the truth', () => {
     expect(unitMember(u)).toMatchObject({ name: 'e9', dataDir: '/srv/etcd', from: { dataDir: '--data-dir in ExecStart', name: '--name in ExecStart' } })
   })
 
-  it('is undefined when the unit was not read', () => {
-    expect(parseUnitLines(['unit.exists=1', 'unit.active=active'])).toBeUndefined()
+  it('is undefined when the unit was not read, or systemd has not loaded it', () => {
+    expect(parseUnitLines([])).toBeUndefined()
+    expect(parseUnitState([])).toBeUndefined()
+    for (const state of ['not-found', 'masked', 'bad-setting']) {
+      const lines = [`unit.show.LoadState=${state}`, 'unit.show.ExecStart=', 'unit.show.ActiveState=inactive']
+      expect(parseUnitLines(lines)).toBeUndefined()
+      expect(parseUnitState(lines)).toEqual({ loadState: state, fileState: '', active: 'inactive' })
+    }
+    expect(parseUnitState([...KUBESPRAY, 'unit.show.UnitFileState=enabled', 'unit.show.ActiveState=failed'])).toEqual({ loadState: 'loaded', fileState: 'enabled', active: 'failed' })
   })
 
   it('parses environment file lines as systemd does (comments, quotes, export)', () => {

@@ -1,0 +1,80 @@
+// Preflight's read of a systemd member's unit, run for real under each /bin/sh
+// etcd-rescue meets, with a stand-in systemctl on PATH that prints what
+// systemd 252 prints for `systemctl show` (its own order of properties, not the
+// order asked) and records how it was called.
+import { describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseFacts, probeScript } from '../../lib/plan/facts.ts'
+import { SHELLS, available } from '../support/shells.ts'
+
+/** A host whose systemctl prints `show` (nothing: systemd is not running) and logs each call. */
+function host(show: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'unit-probe-'))
+  const tools = join(dir, 'bin')
+  mkdirSync(tools)
+  writeFileSync(join(dir, 'show'), show)
+  writeFileSync(join(tools, 'systemctl'), `#!/bin/sh
+echo "$*" >> ${dir}/calls
+[ -s ${dir}/show ] || { echo "System has not been booted with systemd as init system (PID 1). Can't operate." >&2; exit 1; }
+cat ${dir}/show
+`)
+  chmodSync(join(tools, 'systemctl'), 0o755)
+  writeFileSync(join(dir, 'etcd.env'), '# kubespray\nETCD_DATA_DIR=/var/lib/etcd\nETCD_NAME=etcd1\n')
+  const script = probeScript({
+    dataDir: join(dir, 'etcd'), work: join(dir, '.etcd-rescue-etcd'), snapshot: join(dir, 'x.db'), snapshotSize: 1, snapshotSha: 'a'.repeat(64),
+    ports: [65010, 65011], service: 'systemd', serviceName: 'etcd.service',
+  })
+  const calls = () => readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
+  return { dir, tools, script, calls }
+}
+
+const loaded = (envFile: string) => `Restart=always
+ExecStart={ path=/usr/local/bin/etcd ; argv[]=/usr/local/bin/etcd ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }
+Environment=GOMAXPROCS=2
+EnvironmentFiles=/etc/etcd-missing.env (ignore_errors=yes)
+EnvironmentFiles=${envFile} (ignore_errors=no)
+User=nobody
+LoadState=loaded
+ActiveState=failed
+UnitFileState=enabled
+`
+
+describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shell) => {
+  const run = (h: ReturnType<typeof host>) => {
+    const r = spawnSync(shell[0], [...shell.slice(1), '-c', h.script.text], { encoding: 'utf8', env: { ...process.env, PATH: `${h.tools}:${process.env.PATH}` } })
+    expect(r.status, r.stderr).toBe(0)
+    return parseFacts(r.stdout)
+  }
+
+  it.skipIf(!available(shell))('reads state, User=, ExecStart and every environment file with one systemctl call', () => {
+    const h = host('')
+    writeFileSync(join(h.dir, 'show'), loaded(join(h.dir, 'etcd.env')))
+    const f = run(h)
+    expect(h.calls()).toEqual(['show -p LoadState -p UnitFileState -p ActiveState -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -- etcd.service'])
+    expect(f.unit).toEqual({ loadState: 'loaded', fileState: 'enabled', active: 'failed', held: false })
+    expect(f.unitConfig).toEqual({
+      user: 'nobody', restart: 'always', execArgs: ['/usr/local/bin/etcd'],
+      env: { GOMAXPROCS: '2', ETCD_DATA_DIR: '/var/lib/etcd', ETCD_NAME: 'etcd1' },
+      envFiles: ['/etc/etcd-missing.env', join(h.dir, 'etcd.env')],
+    })
+    // The unit's User= is who must own the restored data.
+    expect(f.etcdUser).toEqual({ name: 'nobody', exists: true })
+  })
+
+  it.skipIf(!available(shell))('a masked unit is read as masked, with no configuration, and refused', () => {
+    const h = host('Restart=no\nExecStart=\nUser=\nLoadState=masked\nActiveState=inactive\nUnitFileState=masked-runtime\n')
+    const f = run(h)
+    expect(f.unit).toEqual({ loadState: 'masked', fileState: 'masked-runtime', active: 'inactive', held: false })
+    expect(f.unitConfig).toBeUndefined()
+    expect(f.etcdUser).toBeUndefined()
+  })
+
+  it.skipIf(!available(shell))('a host whose systemctl cannot reach systemd gives no unit at all', () => {
+    const f = run(host(''))
+    expect(f.unit).toBeUndefined()
+    expect(f.unitConfig).toBeUndefined()
+  })
+})
