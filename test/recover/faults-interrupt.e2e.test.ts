@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { sh } from '../../lib/shell/sh.ts'
 import { recover } from '../../lib/recover/recover.ts'
 import type { Lab } from '../../lib/lab/index.ts'
-import { onHost, useLab } from '../support/lab.ts'
+import { binShIsBash, onHost, useLab } from '../support/lab.ts'
 import { bigCluster, expectBigValues, hookedUi, link, onHostNow, repo, runRecoverCli } from '../support/faults.ts'
 
 const OTHER = join(repo, 'test/fixtures/etcd/snapshot-3.4.23-rev51.db')
@@ -28,8 +28,14 @@ async function remoteStepsDone(lab: Lab) {
   for (const i of [1, 2, 3]) await onHost(lab, i, `while pgrep -f '[.]etcd-rescue-etcd|[s]topped=' >/dev/null; do sleep 0.2; done`)
 }
 
-describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 hosts)', () => {
-  const ctx = useLab({ hosts: 3 })
+describe('faults: interrupted runs, a swapped file, secrets (etcd 3.4.23, 3 hosts, /bin/sh is bash as on RHEL)', () => {
+  // Plain-process members whose every remote step, interrupted or resumed, runs under
+  // bash in POSIX mode; the other plain-process suites have dash.
+  const ctx = useLab({ hosts: 3, binSh: 'bash' })
+
+  it('runs its hosts with bash as /bin/sh', async () => {
+    expect(await binShIsBash(ctx.lab)).toBe(true)
+  })
   let data: ReturnType<typeof bigCluster> | undefined
   const shared = () => (data ??= bigCluster(ctx.lab, 16))
   const args = (snapshot: string, ...more: string[]) => ['--inventory', ctx.lab.paths.inventory, '--snapshot', snapshot, '--yes', '--plain', '--no-compress', ...more]

@@ -16,7 +16,7 @@ import { backup } from '../../lib/backup/backup.ts'
 import { drill } from '../../lib/drill/drill.ts'
 import { sha256Hex } from '../../lib/lab/load.ts'
 import { sh } from '../../lib/shell/sh.ts'
-import { captureUi, onHost, useLab } from '../support/lab.ts'
+import { binShIsBash, captureUi, onHost, useLab } from '../support/lab.ts'
 import { runRecover } from '../support/cli.ts'
 import { SshHost } from '../../lib/ssh/connection.ts'
 import { StepSession } from '../../lib/ssh/session.ts'
@@ -148,10 +148,10 @@ describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=
   const ctx = useLab({ hosts: 3, init: 'systemd', tls: true, sudo: 'nopasswd', etcd: '3.5.30', binSh: 'bash' })
 
   it('runs its hosts with bash as /bin/sh', async () => {
-    for (const h of ctx.lab.state.hosts) expect(await onHost(ctx.lab, h.index, 'readlink -f /bin/sh; sh -c \'echo "${BASH_VERSION:+bash}"\''), h.name).toBe('/usr/bin/bash\nbash\n')
+    expect(await binShIsBash(ctx.lab)).toBe(true)
   })
 
-  it('refuses, before any change, an inventory data dir the unit does not run, and a missing client certificate', async () => {
+  it('refuses, before any change, an inventory data dir the unit does not run, a missing client certificate and a masked unit', async () => {
     const { lab } = ctx
     const b = await backup({ members: membersOf(loadInventory(lab.paths.inventory)).members, outDir: mkdtempSync(join(tmpdir(), 'sd-backup-')), ui: captureUi() })
     const before = await hostStates(lab)
@@ -171,6 +171,19 @@ describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=
       expect(noCert.message).toContain(`TLS file ${cert} does not exist`)
     } finally {
       await onHost(lab, 2, sh`mv ${`${cert}.away`} ${cert}`)
+    }
+
+    // Masked, as an operator masks a member to stop it flapping: the unit's name a link to
+    // /dev/null (what `systemctl mask` makes where kubespray's unit file is not in its way).
+    const unit = '/etc/systemd/system/etcd.service'
+    await onHost(lab, 3, sh`mv ${unit} ${`${unit}.away`} && ln -s /dev/null ${unit} && systemctl daemon-reload`)
+    try {
+      const masked = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi() })
+      expect(masked.exitCode, masked.message).toBe(3)
+      expect(masked.message).toContain('etcd3')
+      expect(masked.message).toContain('etcd is masked, so it could not be started after the restore: unmask it (systemctl unmask etcd), then run again')
+    } finally {
+      await onHost(lab, 3, sh`rm ${unit} && mv ${`${unit}.away`} ${unit} && systemctl daemon-reload`)
     }
     expect(await hostStates(lab)).toEqual(before)
   })
