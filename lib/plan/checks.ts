@@ -2,7 +2,7 @@
 // a unit test away from proof. A host with any problem stops the run before
 // anything changes anywhere.
 import type { HostFacts } from './facts.ts'
-import { unitDisagreement, unitMember } from './unit.ts'
+import { unitDisagreement, unitMember, type UnitConfig } from './unit.ts'
 import { isSupported, restoreTool, supportsBumpRevision } from '../etcd/version.ts'
 
 export interface CheckInput {
@@ -53,10 +53,7 @@ export function hostProblems(c: CheckInput): string[] {
   if (c.member.service === 'systemd') {
     if (!f.has.systemctl) problems.push('etcd_service is systemd but systemctl is not found (set etcd_service=process?)')
     else if (f.unit?.loadState !== 'loaded') problems.push(unitNotLoaded(c.member.serviceName, f.unit))
-    else if (f.unitConfig) {
-      const diff = unitDisagreement(c.member, unitMember(f.unitConfig), c.member.serviceName)
-      if (diff.length) problems.push(`the unit would start a different member than the inventory describes; make them agree (etcd_member_name, etcd_data_dir, etcd_peer_url or the unit's environment file), then run again:\n${diff.map((l) => `    ${l}`).join('\n')}`)
-    }
+    else if (f.unitConfig) problems.push(...unitProblems(c.member, f.unitConfig))
   }
   if (f.etcdUser && !f.etcdUser.exists) {
     problems.push(`user ${f.etcdUser.name} (${c.member.etcdUser ? 'etcd_user' : `User= of ${c.member.serviceName}`}), who must own the restored data, does not exist on this host`)
@@ -102,4 +99,31 @@ export function unitNotLoaded(unit: string, state: HostFacts['unit']): string {
     default:
       return `systemd has not loaded ${unit} (LoadState=${state.loadState}), so it could not be started after the restore: systemctl status ${unit} says why; fix the unit, then run again`
   }
+}
+
+/**
+ * What in a loaded unit would make the restored member fail to start, start
+ * as another member, or start as a cluster of its own: each found here is
+ * refused before anything changes.
+ */
+export function unitProblems(member: CheckInput['member'], u: UnitConfig): string[] {
+  const unit = member.serviceName
+  const problems: string[] = []
+  const running = unitMember(u)
+  const diff = unitDisagreement(member, running, unit)
+  if (diff.length) problems.push(`the unit would start a different member than the inventory describes; make them agree (etcd_member_name, etcd_data_dir, etcd_peer_url or the unit's environment file), then run again:\n${diff.map((l) => `    ${l}`).join('\n')}`)
+  if (running.forceNewCluster) {
+    problems.push(`${unit} starts etcd with --force-new-cluster (${running.forceNewCluster}): on restored data each member would make a cluster of its own, a split under one cluster ID; remove it from the unit, then run again`)
+  }
+  const dataDir = running.dataDir ?? member.dataDir
+  if (running.walDir && running.walDir.value !== `${dataDir}/member/wal`) {
+    problems.push(`${unit} keeps etcd's WAL apart from its data dir (--wal-dir ${running.walDir.value}, ${running.walDir.from}): etcd-rescue restores the WAL into the data dir, so etcd would start on the old WAL; not supported: remove the setting (etcd then uses ${dataDir}/member/wal), then run again`)
+  }
+  for (const file of u.envFilesMissing) problems.push(`${unit}'s EnvironmentFile ${file} does not exist or cannot be read: systemd would refuse to start it`)
+  const refused = (['start', 'stop'] as const).filter((k) => u.refuseManual[k])
+  if (refused.length) problems.push(`${unit} has ${refused.map((k) => `RefuseManual${k === 'start' ? 'Start' : 'Stop'}=yes`).join(' and ')}: etcd-rescue ${refused.join('s and ')}s it with systemctl; remove that from the unit, then run again`)
+  if (member.etcdUser && u.user && member.etcdUser !== u.user) {
+    problems.push(`etcd_user is ${member.etcdUser} but ${unit} runs etcd as ${u.user} (User=): the restored data would belong to ${member.etcdUser}, mode 0700, and etcd could not read it; make them agree (or drop etcd_user: the unit's User= is used), then run again`)
+  }
+  return problems
 }

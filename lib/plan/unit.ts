@@ -18,7 +18,13 @@ export interface UnitConfig {
   execArgs: string[]
   /** Environment= and then each EnvironmentFile, later ones winning (as systemd applies them). */
   env: Record<string, string>
+  /** Where each variable of env was set: 'Environment=' or the file's path. */
+  envFrom: Record<string, string>
   envFiles: string[]
+  /** EnvironmentFile= entries without `-` that are missing or unreadable: systemd refuses to start the unit. */
+  envFilesMissing: string[]
+  /** RefuseManualStart= / RefuseManualStop= (systemctl start or stop of it fails). */
+  refuseManual: { start: boolean; stop: boolean }
 }
 
 /**
@@ -29,7 +35,7 @@ export interface UnitConfig {
 export function unitProbe(): Script {
   return sh`unit_user=
 if command -v systemctl >/dev/null 2>&1; then
-  unit_show=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -- "$U" 2>/dev/null)
+  unit_show=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -- "$U" 2>/dev/null)
   while IFS= read -r l; do
     [ -n "$l" ] || continue
     echo "unit.show.$l"
@@ -39,7 +45,8 @@ if command -v systemctl >/dev/null 2>&1; then
         f=\${l#EnvironmentFiles=}
         f=\${f% (ignore_errors=*}
         echo "unit.envfile=$f"
-        [ -r "$f" ] && sed 's/^/unit.envline=/' "$f" ;;
+        if [ -r "$f" ]; then sed 's/^/unit.envline=/' "$f"
+        else case $l in *'(ignore_errors=no)') echo "unit.envmissing=$f" ;; esac; fi ;;
     esac
   done <<EOF
 $unit_show
@@ -72,19 +79,34 @@ export function parseUnitLines(lines: readonly string[]): UnitConfig | undefined
   // A unit systemd did not load (not found, masked, broken) has no configuration to read.
   if (show.get('LoadState') !== 'loaded') return undefined
   const env: Record<string, string> = {}
-  const envFiles = lines.filter((l) => l.startsWith('unit.envfile=')).map((l) => l.slice('unit.envfile='.length))
+  const envFrom: Record<string, string> = {}
+  const listed = (key: string) => lines.filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1))
+  const envFiles = listed('unit.envfile')
   // Environment= first (space-separated KEY=VALUE words), then the files override it.
   for (const word of splitWords(show.get('Environment') ?? '')) {
     const i = word.indexOf('=')
-    if (i > 0) env[word.slice(0, i)] = word.slice(i + 1)
+    if (i > 0) {
+      env[word.slice(0, i)] = word.slice(i + 1)
+      envFrom[word.slice(0, i)] = 'Environment='
+    }
   }
+  // Each file's lines follow its unit.envfile line.
+  let file = ''
   for (const line of lines) {
+    if (line.startsWith('unit.envfile=')) file = line.slice('unit.envfile='.length)
     if (!line.startsWith('unit.envline=')) continue
     const kv = parseEnvLine(line.slice('unit.envline='.length))
-    if (kv) env[kv[0]] = kv[1]
+    if (kv) {
+      env[kv[0]] = kv[1]
+      envFrom[kv[0]] = file
+    }
   }
   const exec = /argv\[\]=(.*?) ;/.exec(show.get('ExecStart') ?? '')?.[1] ?? ''
-  return { user: show.get('User') ?? '', restart: show.get('Restart') ?? '', execArgs: splitWords(exec), env, envFiles }
+  return {
+    user: show.get('User') ?? '', restart: show.get('Restart') ?? '', execArgs: splitWords(exec), env, envFrom, envFiles,
+    envFilesMissing: listed('unit.envmissing'),
+    refuseManual: { start: show.get('RefuseManualStart') === 'yes', stop: show.get('RefuseManualStop') === 'yes' },
+  }
 }
 
 /** One line of a systemd EnvironmentFile: KEY=VALUE, comments with # or ;, optional quotes. */
@@ -109,6 +131,10 @@ export interface UnitMember {
   peerUrl?: string
   /** Where each value came from, for the diff. */
   from: Partial<Record<'name' | 'dataDir' | 'peerUrl', string>>
+  /** --wal-dir / ETCD_WAL_DIR when the unit sets one, and where from. */
+  walDir?: { value: string; from: string }
+  /** Where --force-new-cluster (or ETCD_FORCE_NEW_CLUSTER=true) comes from, when the unit sets it. */
+  forceNewCluster?: string
 }
 
 const SETTINGS = [
@@ -123,24 +149,34 @@ export function unitMember(u: UnitConfig): UnitMember {
     const v = /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/.exec(a)
     return v ? splitWords(u.env[v[1]] ?? '') : [a]
   })
-  const flag = (name: string): string | undefined => {
+  // Go's flag package: -name or --name, then =value or the next word; a bool flag alone is true.
+  const flag = (name: string, bool = false): string | undefined => {
     for (let i = 0; i < args.length; i++) {
       const a = args[i].replace(/^--?/, '-')
-      if (a === `-${name}`) return args[i + 1]
+      if (a === `-${name}`) return bool ? 'true' : args[i + 1]
       if (a.startsWith(`-${name}=`)) return a.slice(name.length + 2)
     }
     return undefined
   }
-  const out: UnitMember = { from: {} }
-  const files = u.envFiles.length ? ` in ${u.envFiles.join(', ')}` : ''
-  for (const [key, flagName, envName] of SETTINGS) {
-    const f = flag(flagName)
-    const e = u.env[envName]
-    const value = f ?? e
-    if (value === undefined || value === '') continue
-    out[key] = key === 'dataDir' ? value.replace(/\/+$/, '') : key === 'peerUrl' ? value.split(',')[0] : value
-    out.from[key] = f !== undefined ? `--${flagName} in ExecStart` : `${envName}${files}`
+  /** A setting as etcd would take it: its flag wins over its ETCD_ variable; '' is unset. */
+  const setting = (flagName: string, envName: string, bool = false) => {
+    const f = flag(flagName, bool)
+    const value = f ?? u.env[envName]
+    if (value === undefined || value === '') return undefined
+    return { value, from: f !== undefined ? `--${flagName} in ExecStart` : `${envName} in ${u.envFrom[envName] ?? 'the environment'}` }
   }
+  const out: UnitMember = { from: {} }
+  for (const [key, flagName, envName] of SETTINGS) {
+    const s = setting(flagName, envName)
+    if (!s) continue
+    out[key] = key === 'dataDir' ? s.value.replace(/\/+$/, '') : key === 'peerUrl' ? s.value.split(',')[0] : s.value
+    out.from[key] = s.from
+  }
+  const wal = setting('wal-dir', 'ETCD_WAL_DIR')
+  if (wal) out.walDir = { value: wal.value.replace(/\/+$/, ''), from: wal.from }
+  const force = setting('force-new-cluster', 'ETCD_FORCE_NEW_CLUSTER', true)
+  // strconv.ParseBool, as etcd parses it.
+  if (force && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(force.value)) out.forceNewCluster = force.from
   return out
 }
 

@@ -4,7 +4,8 @@ import { mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseFacts, probeScript, type HostFacts } from '../../lib/plan/facts.ts'
-import { clusterProblems, hostProblems, spaceNeeded } from '../../lib/plan/checks.ts'
+import { clusterProblems, hostProblems, spaceNeeded, unitProblems } from '../../lib/plan/checks.ts'
+import type { UnitConfig } from '../../lib/plan/unit.ts'
 import { buildPlan, resumableToken, timeStamp } from '../../lib/plan/recovery.ts'
 import { clusterId, memberId } from '../../lib/etcd/ids.ts'
 import { parseVersion } from '../../lib/etcd/version.ts'
@@ -76,11 +77,33 @@ describe('preflight checks', () => {
   })
 
   it('refuses a unit that would run another member than the inventory describes, with a diff', () => {
-    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFiles: ['/etc/etcd.env'] }
+    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], refuseManual: { start: false, stop: false } }
     const m = member(1, { service: 'systemd', peerUrl: 'https://10.0.0.1:2380' })
     const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { loadState: 'loaded', fileState: 'enabled', active: 'active', held: false } }
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig }) }).join('\n')).toContain('- data dir: /var/lib/etcd\n    + data dir: /srv/etcd   (ETCD_DATA_DIR in /etc/etcd.env)')
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig: { ...unitConfig, env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' } } }) })).toEqual([])
+  })
+
+  it('refuses a unit that would fail to start, start another WAL or start a cluster of its own, saying how to go on', () => {
+    const m = member(1, { service: 'systemd' })
+    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], refuseManual: { start: false, stop: false } }
+    expect(unitProblems(m, ok)).toEqual([])
+    const env = (more: Record<string, string>) => ({ ...ok, env: { ...ok.env, ...more }, envFrom: { ...ok.envFrom, ...Object.fromEntries(Object.keys(more).map((k) => [k, '/etc/etcd.env'])) } })
+    expect(unitProblems(m, env({ ETCD_FORCE_NEW_CLUSTER: 'true' }))).toEqual([
+      'etcd starts etcd with --force-new-cluster (ETCD_FORCE_NEW_CLUSTER in /etc/etcd.env): on restored data each member would make a cluster of its own, a split under one cluster ID; remove it from the unit, then run again',
+    ])
+    // A bool flag alone is true; =false and an empty variable are not.
+    expect(unitProblems(m, { ...ok, execArgs: ['/usr/local/bin/etcd', '--force-new-cluster'] }).join()).toMatch(/--force-new-cluster \(--force-new-cluster in ExecStart\)/)
+    expect(unitProblems(m, { ...ok, execArgs: ['/usr/local/bin/etcd', '-force-new-cluster=false'] })).toEqual([])
+    expect(unitProblems(m, env({ ETCD_FORCE_NEW_CLUSTER: '' }))).toEqual([])
+    expect(unitProblems(m, env({ ETCD_WAL_DIR: '/wal/etcd' })).join()).toMatch(/^etcd keeps etcd's WAL apart from its data dir \(--wal-dir \/wal\/etcd, ETCD_WAL_DIR in \/etc\/etcd.env\): .*so etcd would start on the old WAL/)
+    expect(unitProblems(m, env({ ETCD_WAL_DIR: '/var/lib/etcd/member/wal/' }))).toEqual([])
+    expect(unitProblems(m, { ...ok, envFilesMissing: ['/etc/etcd.env'] })).toEqual(["etcd's EnvironmentFile /etc/etcd.env does not exist or cannot be read: systemd would refuse to start it"])
+    expect(unitProblems(m, { ...ok, refuseManual: { start: true, stop: true } }).join()).toMatch(/^etcd has RefuseManualStart=yes and RefuseManualStop=yes: etcd-rescue starts and stops it with systemctl/)
+    expect(unitProblems(m, { ...ok, refuseManual: { start: false, stop: true } }).join()).toMatch(/^etcd has RefuseManualStop=yes: etcd-rescue stops it with systemctl/)
+    expect(unitProblems({ ...m, etcdUser: 'kube' }, ok).join()).toMatch(/^etcd_user is kube but etcd runs etcd as etcd \(User=\)/)
+    expect(unitProblems({ ...m, etcdUser: 'etcd' }, ok)).toEqual([])
+    expect(unitProblems({ ...m, etcdUser: 'kube' }, { ...ok, user: '' })).toEqual([])
   })
 
   it('refuses a unit systemd has not loaded, saying how to go on, before anything changes', () => {

@@ -37,6 +37,8 @@ Environment=GOMAXPROCS=2
 EnvironmentFiles=/etc/etcd-missing.env (ignore_errors=yes)
 EnvironmentFiles=${envFile} (ignore_errors=no)
 User=nobody
+RefuseManualStart=no
+RefuseManualStop=yes
 LoadState=loaded
 ActiveState=failed
 UnitFileState=enabled
@@ -53,15 +55,25 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
     const h = host('')
     writeFileSync(join(h.dir, 'show'), loaded(join(h.dir, 'etcd.env')))
     const f = run(h)
-    expect(h.calls()).toEqual(['show -p LoadState -p UnitFileState -p ActiveState -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -- etcd.service'])
+    expect(h.calls()).toEqual(['show -p LoadState -p UnitFileState -p ActiveState -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -- etcd.service'])
     expect(f.unit).toEqual({ loadState: 'loaded', fileState: 'enabled', active: 'failed', held: false })
     expect(f.unitConfig).toEqual({
       user: 'nobody', restart: 'always', execArgs: ['/usr/local/bin/etcd'],
       env: { GOMAXPROCS: '2', ETCD_DATA_DIR: '/var/lib/etcd', ETCD_NAME: 'etcd1' },
+      envFrom: { GOMAXPROCS: 'Environment=', ETCD_DATA_DIR: join(h.dir, 'etcd.env'), ETCD_NAME: join(h.dir, 'etcd.env') },
       envFiles: ['/etc/etcd-missing.env', join(h.dir, 'etcd.env')],
+      // That one is optional (`-` in the unit): systemd starts without it.
+      envFilesMissing: [],
+      refuseManual: { start: false, stop: true },
     })
     // The unit's User= is who must own the restored data.
     expect(f.etcdUser).toEqual({ name: 'nobody', exists: true })
+  })
+
+  it.skipIf(!available(shell))('names an environment file the unit needs that is not there', () => {
+    const h = host('')
+    writeFileSync(join(h.dir, 'show'), loaded(join(h.dir, 'etcd.env')).replace(`${join(h.dir, 'etcd.env')} (ignore_errors=no)`, `${join(h.dir, 'gone.env')} (ignore_errors=no)`))
+    expect(run(h).unitConfig?.envFilesMissing).toEqual([join(h.dir, 'gone.env')])
   })
 
   it.skipIf(!available(shell))('a masked unit is read as masked, with no configuration, and refused', () => {

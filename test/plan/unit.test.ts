@@ -31,6 +31,9 @@ describe('the unit is the truth', () => {
       'unit.envline=ETCD_DATA_DIR=/var/lib/etcd',
     ])!
     expect(unitMember(u)).toMatchObject({ name: 'e9', dataDir: '/srv/etcd', from: { dataDir: '--data-dir in ExecStart', name: '--name in ExecStart' } })
+    // Each value says where it was set: Environment=, or the file it was read from.
+    const v = unitMember(parseUnitLines(['unit.show.LoadState=loaded', 'unit.show.Environment=ETCD_NAME=a ETCD_WAL_DIR=/w', 'unit.envfile=/etc/etcd.env', 'unit.envline=ETCD_NAME=b'])!)
+    expect(v).toMatchObject({ name: 'b', from: { name: 'ETCD_NAME in /etc/etcd.env' }, walDir: { value: '/w', from: 'ETCD_WAL_DIR in Environment=' } })
   })
 
   it('is undefined when the unit was not read, or systemd has not loaded it', () => {
