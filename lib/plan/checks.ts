@@ -3,7 +3,7 @@
 // anything changes anywhere.
 import type { HostFacts } from './facts.ts'
 import { unitDisagreement, unitMember, type UnitConfig } from './unit.ts'
-import { isSupported, restoreTool, supportsBumpRevision } from '../etcd/version.ts'
+import { isSupported, parseVersion, restoreTool, supportsBumpRevision, type EtcdVersion } from '../etcd/version.ts'
 
 export interface CheckInput {
   member: { name: string; service: 'systemd' | 'process'; serviceName: string; binDir?: string; peerUrl: string; clientUrl: string; dataDir: string; etcdUser?: string }
@@ -53,7 +53,7 @@ export function hostProblems(c: CheckInput): string[] {
   if (c.member.service === 'systemd') {
     if (!f.has.systemctl) problems.push('etcd_service is systemd but systemctl is not found (set etcd_service=process?)')
     else if (f.unit?.loadState !== 'loaded') problems.push(unitNotLoaded(c.member.serviceName, f.unit))
-    else if (f.unitConfig) problems.push(...unitProblems(c.member, f.unitConfig))
+    else if (f.unitConfig) problems.push(...unitProblems(c.member, f.unitConfig, f.version))
   }
   if (f.etcdUser && !f.etcdUser.exists) {
     problems.push(`user ${f.etcdUser.name} (${c.member.etcdUser ? 'etcd_user' : `User= of ${c.member.serviceName}`}), who must own the restored data, does not exist on this host`)
@@ -106,12 +106,18 @@ export function unitNotLoaded(unit: string, state: HostFacts['unit']): string {
  * as another member, or start as a cluster of its own: each found here is
  * refused before anything changes.
  */
-export function unitProblems(member: CheckInput['member'], u: UnitConfig): string[] {
+export function unitProblems(member: CheckInput['member'], u: UnitConfig, checked?: EtcdVersion): string[] {
   const unit = member.serviceName
   const problems: string[] = []
   const running = unitMember(u)
   const diff = unitDisagreement(member, running, unit)
   if (diff.length) problems.push(`the unit would start a different member than the inventory describes; make them agree (etcd_member_name, etcd_data_dir, etcd_peer_url or the unit's environment file), then run again:\n${diff.map((l) => `    ${l}`).join('\n')}`)
+  if (u.exec.missing) problems.push(`${unit} runs ${u.exec.path || 'nothing (no ExecStart)'}, which is not there or not executable: systemd could not start it`)
+  else if (u.exec.version !== undefined) {
+    const v = parseVersion(u.exec.version)
+    if (!v) problems.push(`${unit} runs ${u.exec.path}, which did not say its etcd version (${JSON.stringify(u.exec.version.slice(0, 80))})`)
+    else if (checked && v.text !== checked.text) problems.push(`${unit} runs ${u.exec.path}, etcd ${v.text}, but the etcd checked here is ${checked.text}: the restore must be made for the etcd that will run on it; set etcd_bin_dir to ${u.exec.path.replace(/\/[^/]*$/, '') || '/'}, then run again`)
+  }
   if (running.forceNewCluster) {
     problems.push(`${unit} starts etcd with --force-new-cluster (${running.forceNewCluster}): on restored data each member would make a cluster of its own, a split under one cluster ID; remove it from the unit, then run again`)
   }

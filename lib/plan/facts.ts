@@ -138,7 +138,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     if (i <= 0) continue
     const key = line.slice(0, i)
     if (key === 'state.line') stateLines.push(line.slice(i + 1))
-    else if (key.startsWith('unit.show.') || key === 'unit.envfile' || key === 'unit.envline' || key === 'unit.envmissing') unitLines.push(line)
+    else if (key.startsWith('unit.show.') || key === 'unit.envfile' || key === 'unit.envline' || key === 'unit.envmissing' || key.startsWith('unit.exec')) unitLines.push(line)
     else if (key === 'tls.missing') tls.missing.push(line.slice(i + 1))
     else if (key === 'tls.unreadable') tls.unreadable.push(line.slice(i + 1))
     else kv.set(key, line.slice(i + 1).trim())

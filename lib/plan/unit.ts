@@ -23,6 +23,8 @@ export interface UnitConfig {
   envFiles: string[]
   /** EnvironmentFile= entries without `-` that are missing or unreadable: systemd refuses to start the unit. */
   envFilesMissing: string[]
+  /** The binary ExecStart runs; missing: not there or not executable; version: its --version, when it is another etcd than preflight's. */
+  exec: { path: string; missing: boolean; version?: string }
   /** RefuseManualStart= / RefuseManualStop= (systemctl start or stop of it fails). */
   refuseManual: { start: boolean; stop: boolean }
 }
@@ -30,7 +32,9 @@ export interface UnitConfig {
 /**
  * The probe's part for a systemd member: `unit.*` lines, from one `systemctl
  * show` (older systemd, 219 of RHEL 7, has every property asked here). Runs
- * with "$U" set to the unit name; sets $unit_user to its User=.
+ * with "$U" set to the unit name and "$E" to the etcd preflight found (whose
+ * version it checks); sets $unit_user to its User=. The binary ExecStart runs,
+ * when it is another etcd, tells its version too.
  */
 export function unitProbe(): Script {
   return sh`unit_user=
@@ -41,6 +45,12 @@ if command -v systemctl >/dev/null 2>&1; then
     echo "unit.show.$l"
     case $l in
       User=*) unit_user=\${l#User=} ;;
+      ExecStart=*'path='*)
+        x=\${l#*path=}
+        x=\${x%% ;*}
+        echo "unit.execpath=$x"
+        if [ ! -x "$x" ]; then echo "unit.execmissing=1"
+        elif [ "$x" != "$E" ] && [ "\${x##*/}" = etcd ]; then echo "unit.execversion=$("$x" --version 2>&1 | head -n 1)"; fi ;;
       EnvironmentFiles=?*)
         f=\${l#EnvironmentFiles=}
         f=\${f% (ignore_errors=*}
@@ -105,6 +115,7 @@ export function parseUnitLines(lines: readonly string[]): UnitConfig | undefined
   return {
     user: show.get('User') ?? '', restart: show.get('Restart') ?? '', execArgs: splitWords(exec), env, envFrom, envFiles,
     envFilesMissing: listed('unit.envmissing'),
+    exec: { path: listed('unit.execpath')[0] ?? '', missing: listed('unit.execmissing').length > 0, version: listed('unit.execversion')[0] },
     refuseManual: { start: show.get('RefuseManualStart') === 'yes', stop: show.get('RefuseManualStop') === 'yes' },
   }
 }

@@ -77,7 +77,7 @@ describe('preflight checks', () => {
   })
 
   it('refuses a unit that would run another member than the inventory describes, with a diff', () => {
-    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], refuseManual: { start: false, stop: false } }
+    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, refuseManual: { start: false, stop: false } }
     const m = member(1, { service: 'systemd', peerUrl: 'https://10.0.0.1:2380' })
     const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { loadState: 'loaded', fileState: 'enabled', active: 'active', held: false } }
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig }) }).join('\n')).toContain('- data dir: /var/lib/etcd\n    + data dir: /srv/etcd   (ETCD_DATA_DIR in /etc/etcd.env)')
@@ -86,7 +86,7 @@ describe('preflight checks', () => {
 
   it('refuses a unit that would fail to start, start another WAL or start a cluster of its own, saying how to go on', () => {
     const m = member(1, { service: 'systemd' })
-    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], refuseManual: { start: false, stop: false } }
+    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, refuseManual: { start: false, stop: false } }
     expect(unitProblems(m, ok)).toEqual([])
     const env = (more: Record<string, string>) => ({ ...ok, env: { ...ok.env, ...more }, envFrom: { ...ok.envFrom, ...Object.fromEntries(Object.keys(more).map((k) => [k, '/etc/etcd.env'])) } })
     expect(unitProblems(m, env({ ETCD_FORCE_NEW_CLUSTER: 'true' }))).toEqual([
@@ -104,6 +104,14 @@ describe('preflight checks', () => {
     expect(unitProblems({ ...m, etcdUser: 'kube' }, ok).join()).toMatch(/^etcd_user is kube but etcd runs etcd as etcd \(User=\)/)
     expect(unitProblems({ ...m, etcdUser: 'etcd' }, ok)).toEqual([])
     expect(unitProblems({ ...m, etcdUser: 'kube' }, { ...ok, user: '' })).toEqual([])
+    expect(unitProblems(m, { ...ok, exec: { path: '/opt/etcd/etcd', missing: true } })).toEqual(['etcd runs /opt/etcd/etcd, which is not there or not executable: systemd could not start it'])
+    // Another etcd than the one preflight checked: its version must be the same.
+    const v = parseVersion('etcd Version: 3.5.16')
+    expect(unitProblems(m, { ...ok, exec: { path: '/opt/etcd/etcd', missing: false, version: 'etcd Version: 3.5.16' } }, v)).toEqual([])
+    expect(unitProblems(m, { ...ok, exec: { path: '/opt/etcd/etcd', missing: false, version: 'etcd Version: 3.4.23' } }, v)).toEqual([
+      'etcd runs /opt/etcd/etcd, etcd 3.4.23, but the etcd checked here is 3.5.16: the restore must be made for the etcd that will run on it; set etcd_bin_dir to /opt/etcd, then run again',
+    ])
+    expect(unitProblems(m, { ...ok, exec: { path: '/opt/etcd/etcd', missing: false, version: 'Segmentation fault' } }, v).join()).toMatch(/^etcd runs \/opt\/etcd\/etcd, which did not say its etcd version \("Segmentation fault"\)/)
   })
 
   it('refuses a unit systemd has not loaded, saying how to go on, before anything changes', () => {

@@ -23,6 +23,10 @@ cat ${dir}/show
 `)
   chmodSync(join(tools, 'systemctl'), 0o755)
   writeFileSync(join(dir, 'etcd.env'), '# kubespray\nETCD_DATA_DIR=/var/lib/etcd\nETCD_NAME=etcd1\n')
+  // The etcd the unit runs: not on PATH, so not the one preflight finds and checks.
+  mkdirSync(join(dir, 'opt'))
+  writeFileSync(join(dir, 'opt', 'etcd'), '#!/bin/sh\necho "etcd Version: 3.5.30"\n')
+  chmodSync(join(dir, 'opt', 'etcd'), 0o755)
   const script = probeScript({
     dataDir: join(dir, 'etcd'), work: join(dir, '.etcd-rescue-etcd'), snapshot: join(dir, 'x.db'), snapshotSize: 1, snapshotSha: 'a'.repeat(64),
     ports: [65010, 65011], service: 'systemd', serviceName: 'etcd.service',
@@ -31,8 +35,8 @@ cat ${dir}/show
   return { dir, tools, script, calls }
 }
 
-const loaded = (envFile: string) => `Restart=always
-ExecStart={ path=/usr/local/bin/etcd ; argv[]=/usr/local/bin/etcd ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }
+const loaded = (dir: string, envFile = join(dir, 'etcd.env')) => `Restart=always
+ExecStart={ path=${dir}/opt/etcd ; argv[]=${dir}/opt/etcd ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }
 Environment=GOMAXPROCS=2
 EnvironmentFiles=/etc/etcd-missing.env (ignore_errors=yes)
 EnvironmentFiles=${envFile} (ignore_errors=no)
@@ -53,12 +57,13 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
 
   it.skipIf(!available(shell))('reads state, User=, ExecStart and every environment file with one systemctl call', () => {
     const h = host('')
-    writeFileSync(join(h.dir, 'show'), loaded(join(h.dir, 'etcd.env')))
+    writeFileSync(join(h.dir, 'show'), loaded(h.dir))
     const f = run(h)
     expect(h.calls()).toEqual(['show -p LoadState -p UnitFileState -p ActiveState -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -- etcd.service'])
     expect(f.unit).toEqual({ loadState: 'loaded', fileState: 'enabled', active: 'failed', held: false })
     expect(f.unitConfig).toEqual({
-      user: 'nobody', restart: 'always', execArgs: ['/usr/local/bin/etcd'],
+      user: 'nobody', restart: 'always', execArgs: [join(h.dir, 'opt', 'etcd')],
+      exec: { path: join(h.dir, 'opt', 'etcd'), missing: false, version: 'etcd Version: 3.5.30' },
       env: { GOMAXPROCS: '2', ETCD_DATA_DIR: '/var/lib/etcd', ETCD_NAME: 'etcd1' },
       envFrom: { GOMAXPROCS: 'Environment=', ETCD_DATA_DIR: join(h.dir, 'etcd.env'), ETCD_NAME: join(h.dir, 'etcd.env') },
       envFiles: ['/etc/etcd-missing.env', join(h.dir, 'etcd.env')],
@@ -72,8 +77,14 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
 
   it.skipIf(!available(shell))('names an environment file the unit needs that is not there', () => {
     const h = host('')
-    writeFileSync(join(h.dir, 'show'), loaded(join(h.dir, 'etcd.env')).replace(`${join(h.dir, 'etcd.env')} (ignore_errors=no)`, `${join(h.dir, 'gone.env')} (ignore_errors=no)`))
+    writeFileSync(join(h.dir, 'show'), loaded(h.dir, join(h.dir, 'gone.env')))
     expect(run(h).unitConfig?.envFilesMissing).toEqual([join(h.dir, 'gone.env')])
+  })
+
+  it.skipIf(!available(shell))('names a binary ExecStart runs that is not there', () => {
+    const h = host('')
+    writeFileSync(join(h.dir, 'show'), loaded(h.dir).replaceAll(`${h.dir}/opt/etcd`, `${h.dir}/opt/gone/etcd`))
+    expect(run(h).unitConfig?.exec).toEqual({ path: join(h.dir, 'opt', 'gone', 'etcd'), missing: true })
   })
 
   it.skipIf(!available(shell))('a masked unit is read as masked, with no configuration, and refused', () => {

@@ -151,7 +151,7 @@ describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=
     expect(await binShIsBash(ctx.lab)).toBe(true)
   })
 
-  it('refuses, before any change, an inventory data dir the unit does not run, a missing client certificate, a masked unit, and --force-new-cluster or a WAL dir apart in the unit', async () => {
+  it('refuses, before any change, an inventory data dir the unit does not run, a missing client certificate, a masked unit, and --force-new-cluster, a WAL dir apart or an etcd binary not there in the unit', async () => {
     const { lab } = ctx
     const b = await backup({ members: membersOf(loadInventory(lab.paths.inventory)).members, outDir: mkdtempSync(join(tmpdir(), 'sd-backup-')), ui: captureUi() })
     const before = await hostStates(lab)
@@ -187,15 +187,17 @@ describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=
     }
 
     // Left from a recovery tried by hand: --force-new-cluster would make each restored member a
-    // cluster of its own; a WAL dir apart from the data dir would start etcd on the old WAL.
+    // cluster of its own; a WAL dir apart from the data dir would start etcd on the old WAL;
+    // ExecStart pointed at an etcd that is not there (a half-done upgrade).
     const dropIn = '/run/systemd/system/etcd.service.d/zz-test-by-hand.conf'
-    await onHost(lab, 1, sh`mkdir -p /run/systemd/system/etcd.service.d && printf '[Service]\nEnvironment=ETCD_FORCE_NEW_CLUSTER=true ETCD_WAL_DIR=/var/lib/etcd-wal\n' > ${dropIn} && systemctl daemon-reload`)
+    await onHost(lab, 1, sh`mkdir -p /run/systemd/system/etcd.service.d && printf '[Service]\nEnvironment=ETCD_FORCE_NEW_CLUSTER=true ETCD_WAL_DIR=/var/lib/etcd-wal\nExecStart=\nExecStart=/opt/etcd-3.6/etcd\n' > ${dropIn} && systemctl daemon-reload`)
     try {
       const byHand = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi() })
       expect(byHand.exitCode, byHand.message).toBe(3)
       expect(byHand.message).toContain('etcd1')
       expect(byHand.message).toContain('etcd starts etcd with --force-new-cluster (ETCD_FORCE_NEW_CLUSTER in Environment=)')
       expect(byHand.message).toContain('etcd keeps etcd\'s WAL apart from its data dir (--wal-dir /var/lib/etcd-wal,')
+      expect(byHand.message).toContain('etcd runs /opt/etcd-3.6/etcd, which is not there or not executable: systemd could not start it')
     } finally {
       await onHost(lab, 1, sh`rm ${dropIn} && systemctl daemon-reload`)
     }
