@@ -60,6 +60,7 @@ export function hostProblems(c: CheckInput): string[] {
   }
   for (const file of f.tls?.missing ?? []) problems.push(`TLS file ${file} does not exist (etcdctl needs it to reach the member over https; set etcd_cert_dir or etcd_ca_file/etcd_cert_file/etcd_key_file)`)
   for (const file of f.tls?.unreadable ?? []) problems.push(`TLS file ${file} is not readable with this run's privileges (set ansible_become?)`)
+  for (const { file, notAfter } of f.tls?.expired ?? []) problems.push(`TLS file ${file} expired on ${notAfter} (by this host's clock): etcd-rescue could not reach the member over https with it; renew it, then run again`)
   if (!f.parent.exists) problems.push('the data dir\'s parent directory does not exist')
   else if (!f.parent.writable) problems.push('the data dir\'s parent directory is not writable (connect as root or set ansible_become)')
   const inPlace = f.snapshot.sha256 === c.snapshotSha
@@ -117,6 +118,12 @@ export function unitProblems(member: CheckInput['member'], u: UnitConfig, checke
     const v = parseVersion(u.exec.version)
     if (!v) problems.push(`${unit} runs ${u.exec.path}, which did not say its etcd version (${JSON.stringify(u.exec.version.slice(0, 80))})`)
     else if (checked && v.text !== checked.text) problems.push(`${unit} runs ${u.exec.path}, etcd ${v.text}, but the etcd checked here is ${checked.text}: the restore must be made for the etcd that will run on it; set etcd_bin_dir to ${u.exec.path.replace(/\/[^/]*$/, '') || '/'}, then run again`)
+  }
+  // The files etcd takes (flags over variables); the unit may name others it overrides.
+  for (const { path, from } of running.tlsFiles) {
+    if (u.tls.missing.includes(path)) problems.push(`${unit}'s etcd is told to use ${path} (${from}), which does not exist: it could not start`)
+    const expired = u.tls.expired.find((e) => e.file === path)
+    if (expired) problems.push(`${unit}'s etcd is told to use ${path} (${from}), which expired on ${expired.notAfter} (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again`)
   }
   if (running.forceNewCluster) {
     problems.push(`${unit} starts etcd with --force-new-cluster (${running.forceNewCluster}): on restored data each member would make a cluster of its own, a split under one cluster ID; remove it from the unit, then run again`)

@@ -8,6 +8,7 @@ import { parseVersion, type EtcdVersion } from '../etcd/version.ts'
 import { HostDataError, SHA256_RE, isPid, isSafeAbsolutePath, parseStateFile } from './grammar.ts'
 import { parseUnitLines, parseUnitState, unitProbe, type UnitConfig } from './unit.ts'
 import { unitHold } from './systemd.ts'
+import { TLS_CHECK, parseTlsLines, type TlsFileState } from './tls-check.ts'
 
 const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/
 
@@ -53,8 +54,8 @@ export interface HostFacts {
   unitConfig?: UnitConfig
   /** The user the restored data must belong to (etcd_user, else the unit's User=), and whether it exists. */
   etcdUser?: { name: string; exists: boolean }
-  /** TLS files that are missing, or present but unreadable with the run's privileges. */
-  tls?: { missing: string[]; unreadable: string[] }
+  /** etcdctl's TLS files (the inventory's) that are missing, unreadable with the run's privileges, or expired. */
+  tls?: TlsFileState
 }
 
 /**
@@ -75,6 +76,7 @@ P=$(dirname "$D")
 echo "uid=$(id -u)"
 echo "hostname=$(hostname 2>/dev/null || cat /etc/hostname)"
 ${FIND_BIN}
+${TLS_CHECK}
 E=$(find_bin etcd); C=$(find_bin etcdctl); U=$(find_bin etcdutl)
 echo "bin.etcd=$E"; echo "bin.etcdctl=$C"; echo "bin.etcdutl=$U"
 [ -n "$E" ] && echo "version.etcd=$("$E" --version 2>&1 | head -n 1)"
@@ -116,9 +118,7 @@ ${unitProbe()}
 EU=${p.etcdUser ?? ''}
 [ -n "$EU" ] || EU=$unit_user
 if [ -n "$EU" ]; then echo "etcduser.name=$EU"; id -u "$EU" >/dev/null 2>&1 && echo etcduser.exists=1; fi` : sh``}
-for f in ${p.tlsFiles ?? []}; do
-  if [ ! -e "$f" ]; then echo "tls.missing=$f"; elif ! head -c 1 "$f" >/dev/null 2>&1; then echo "tls.unreadable=$f"; fi
-done
+for f in ${p.tlsFiles ?? []}; do tls_check tls. "$f"; done
 true
 `
 }
@@ -132,15 +132,14 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
   const kv = new Map<string, string>()
   const stateLines: string[] = []
   const unitLines: string[] = []
-  const tls = { missing: [] as string[], unreadable: [] as string[] }
+  const tlsLines: string[] = []
   for (const line of output.split('\n')) {
     const i = line.indexOf('=')
     if (i <= 0) continue
     const key = line.slice(0, i)
     if (key === 'state.line') stateLines.push(line.slice(i + 1))
-    else if (key.startsWith('unit.show.') || key === 'unit.envfile' || key === 'unit.envline' || key === 'unit.envmissing' || key.startsWith('unit.exec')) unitLines.push(line)
-    else if (key === 'tls.missing') tls.missing.push(line.slice(i + 1))
-    else if (key === 'tls.unreadable') tls.unreadable.push(line.slice(i + 1))
+    else if (key.startsWith('unit.show.') || key === 'unit.envfile' || key === 'unit.envline' || key === 'unit.envmissing' || key.startsWith('unit.exec') || key.startsWith('unit.tls.')) unitLines.push(line)
+    else if (key.startsWith('tls.')) tlsLines.push(line)
     else kv.set(key, line.slice(i + 1).trim())
   }
   const userName = kv.get('etcduser.name')
@@ -198,6 +197,6 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     unit: unitState && { ...unitState, held: flag('unit.held') },
     unitConfig: parseUnitLines(unitLines),
     etcdUser: userName ? { name: userName, exists: flag('etcduser.exists') } : undefined,
-    tls,
+    tls: parseTlsLines(tlsLines, 'tls.'),
   }
 }

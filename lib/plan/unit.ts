@@ -7,6 +7,7 @@
 // changes, with a diff of the two. The same read gives the user the unit runs
 // as (owner of the restored data) and its Restart= policy.
 import { sh, type Script } from '../shell/sh.ts'
+import { parseTlsLines, type TlsFileState } from './tls-check.ts'
 
 /** What the probe learned about the member's unit. */
 export interface UnitConfig {
@@ -25,6 +26,8 @@ export interface UnitConfig {
   envFilesMissing: string[]
   /** The binary ExecStart runs; missing: not there or not executable; version: its --version, when it is another etcd than preflight's. */
   exec: { path: string; missing: boolean; version?: string }
+  /** The TLS files the unit names (any of them, see UnitMember.tlsFiles for those etcd takes) that are missing or expired. */
+  tls: TlsFileState
   /** RefuseManualStart= / RefuseManualStop= (systemctl start or stop of it fails). */
   refuseManual: { start: boolean; stop: boolean }
 }
@@ -32,30 +35,61 @@ export interface UnitConfig {
 /**
  * The probe's part for a systemd member: `unit.*` lines, from one `systemctl
  * show` (older systemd, 219 of RHEL 7, has every property asked here). Runs
- * with "$U" set to the unit name and "$E" to the etcd preflight found (whose
- * version it checks); sets $unit_user to its User=. The binary ExecStart runs,
- * when it is another etcd, tells its version too.
+ * with "$U" set to the unit name, "$E" to the etcd preflight found (whose
+ * version it checks) and tls_check defined (facts.ts); sets $unit_user to its
+ * User=. The binary ExecStart runs, when it is another etcd, tells its version
+ * too, and every TLS file the unit names is checked (there, readable, not expired).
  */
 export function unitProbe(): Script {
   return sh`unit_user=
+# A TLS file etcd is told to use (KEY=VALUE or -flag=VALUE), checked by tls_check. Every
+# mention is checked; which one etcd takes (flags over variables) is decided by the reader.
+unit_tls() {
+  case $1 in
+    ETCD_CERT_FILE=*|ETCD_KEY_FILE=*|ETCD_TRUSTED_CA_FILE=*|ETCD_PEER_CERT_FILE=*|ETCD_PEER_KEY_FILE=*|ETCD_PEER_TRUSTED_CA_FILE=*) ;;
+    -cert-file=*|-key-file=*|-trusted-ca-file=*|-peer-cert-file=*|-peer-key-file=*|-peer-trusted-ca-file=*) ;;
+    *) return 0 ;;
+  esac
+  t=\${1#*=}; t=\${t#\\"}; t=\${t%\\"}; t=\${t#\\'}; t=\${t%\\'}
+  case $t in /*) tls_check unit.tls. "$t" ;; esac
+}
 if command -v systemctl >/dev/null 2>&1; then
   unit_show=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -- "$U" 2>/dev/null)
   while IFS= read -r l; do
     [ -n "$l" ] || continue
-    echo "unit.show.$l"
+    printf 'unit.show.%s\n' "$l"
     case $l in
       User=*) unit_user=\${l#User=} ;;
+      Environment=*)
+        set -f
+        for w in \${l#Environment=}; do unit_tls "$w"; done
+        set +f ;;
       ExecStart=*'path='*)
         x=\${l#*path=}
         x=\${x%% ;*}
-        echo "unit.execpath=$x"
+        printf 'unit.execpath=%s\n' "$x"
         if [ ! -x "$x" ]; then echo "unit.execmissing=1"
-        elif [ "$x" != "$E" ] && [ "\${x##*/}" = etcd ]; then echo "unit.execversion=$("$x" --version 2>&1 | head -n 1)"; fi ;;
+        elif [ "$x" != "$E" ] && [ "\${x##*/}" = etcd ]; then echo "unit.execversion=$("$x" --version 2>&1 | head -n 1)"; fi
+        a=\${l#*'argv[]='}
+        a=\${a%% ;*}
+        prev=
+        set -f
+        for w in $a; do
+          case $w in --*) w=\${w#-} ;; esac
+          case $prev in -cert-file|-key-file|-trusted-ca-file|-peer-cert-file|-peer-key-file|-peer-trusted-ca-file) unit_tls "$prev=$w" ;; esac
+          unit_tls "$w"
+          prev=$w
+        done
+        set +f ;;
       EnvironmentFiles=?*)
         f=\${l#EnvironmentFiles=}
         f=\${f% (ignore_errors=*}
-        echo "unit.envfile=$f"
-        if [ -r "$f" ]; then sed 's/^/unit.envline=/' "$f"
+        printf 'unit.envfile=%s\n' "$f"
+        if [ -r "$f" ]; then
+          while IFS= read -r el || [ -n "$el" ]; do
+            printf 'unit.envline=%s\n' "$el"
+            unit_tls "\${el#export }"
+          done < "$f"
         else case $l in *'(ignore_errors=no)') echo "unit.envmissing=$f" ;; esac; fi ;;
     esac
   done <<EOF
@@ -115,6 +149,7 @@ export function parseUnitLines(lines: readonly string[]): UnitConfig | undefined
   return {
     user: show.get('User') ?? '', restart: show.get('Restart') ?? '', execArgs: splitWords(exec), env, envFrom, envFiles,
     envFilesMissing: listed('unit.envmissing'),
+    tls: parseTlsLines(lines, 'unit.tls.'),
     exec: { path: listed('unit.execpath')[0] ?? '', missing: listed('unit.execmissing').length > 0, version: listed('unit.execversion')[0] },
     refuseManual: { start: show.get('RefuseManualStart') === 'yes', stop: show.get('RefuseManualStop') === 'yes' },
   }
@@ -146,6 +181,8 @@ export interface UnitMember {
   walDir?: { value: string; from: string }
   /** Where --force-new-cluster (or ETCD_FORCE_NEW_CLUSTER=true) comes from, when the unit sets it. */
   forceNewCluster?: string
+  /** The TLS files etcd will use (client and peer certificate, key and CA), and where each is set. */
+  tlsFiles: Array<{ path: string; from: string }>
 }
 
 const SETTINGS = [
@@ -153,6 +190,8 @@ const SETTINGS = [
   ['dataDir', 'data-dir', 'ETCD_DATA_DIR'],
   ['peerUrl', 'initial-advertise-peer-urls', 'ETCD_INITIAL_ADVERTISE_PEER_URLS'],
 ] as const
+
+const TLS_SETTINGS = ['cert-file', 'key-file', 'trusted-ca-file', 'peer-cert-file', 'peer-key-file', 'peer-trusted-ca-file'] as const
 
 export function unitMember(u: UnitConfig): UnitMember {
   // $VAR and ${VAR} words in ExecStart expand (and split) from the unit's environment.
@@ -176,12 +215,16 @@ export function unitMember(u: UnitConfig): UnitMember {
     if (value === undefined || value === '') return undefined
     return { value, from: f !== undefined ? `--${flagName} in ExecStart` : `${envName} in ${u.envFrom[envName] ?? 'the environment'}` }
   }
-  const out: UnitMember = { from: {} }
+  const out: UnitMember = { from: {}, tlsFiles: [] }
   for (const [key, flagName, envName] of SETTINGS) {
     const s = setting(flagName, envName)
     if (!s) continue
     out[key] = key === 'dataDir' ? s.value.replace(/\/+$/, '') : key === 'peerUrl' ? s.value.split(',')[0] : s.value
     out.from[key] = s.from
+  }
+  for (const name of TLS_SETTINGS) {
+    const s = setting(name, `ETCD_${name.toUpperCase().replace(/-/g, '_')}`)
+    if (s) out.tlsFiles.push({ path: s.value, from: s.from })
   }
   const wal = setting('wal-dir', 'ETCD_WAL_DIR')
   if (wal) out.walDir = { value: wal.value.replace(/\/+$/, ''), from: wal.from }

@@ -69,15 +69,17 @@ describe('probe script', () => {
 describe('preflight checks', () => {
   const base = { member: member(1), snapshotSize: snapshot.size, snapshotSha: snapshot.sha256 }
 
-  it('names a missing or unreadable TLS file, and a unit user that does not exist', () => {
-    const p = hostProblems({ ...base, facts: facts({ tls: { missing: ['/etc/ssl/etcd/ssl/admin-n1.pem'], unreadable: ['/k.pem'] }, etcdUser: { name: 'etcd', exists: false } }) }).join('\n')
+  it('names a missing, unreadable or expired TLS file, and a unit user that does not exist', () => {
+    const expired = [{ file: '/etc/ssl/etcd/ssl/ca.pem', notAfter: 'Jan 1 00:00:00 2021 GMT' }]
+    const p = hostProblems({ ...base, facts: facts({ tls: { missing: ['/etc/ssl/etcd/ssl/admin-n1.pem'], unreadable: ['/k.pem'], expired }, etcdUser: { name: 'etcd', exists: false } }) }).join('\n')
+    expect(p).toMatch(/TLS file \/etc\/ssl\/etcd\/ssl\/ca\.pem expired on Jan 1 00:00:00 2021 GMT \(by this host's clock\): etcd-rescue could not reach the member over https with it; renew it, then run again/)
     expect(p).toMatch(/TLS file \/etc\/ssl\/etcd\/ssl\/admin-n1\.pem does not exist/)
     expect(p).toMatch(/TLS file \/k\.pem is not readable/)
     expect(p).toMatch(/user etcd \(User= of etcd\), who must own the restored data, does not exist/)
   })
 
   it('refuses a unit that would run another member than the inventory describes, with a diff', () => {
-    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, refuseManual: { start: false, stop: false } }
+    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], expired: [] }, refuseManual: { start: false, stop: false } }
     const m = member(1, { service: 'systemd', peerUrl: 'https://10.0.0.1:2380' })
     const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { loadState: 'loaded', fileState: 'enabled', active: 'active', held: false } }
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig }) }).join('\n')).toContain('- data dir: /var/lib/etcd\n    + data dir: /srv/etcd   (ETCD_DATA_DIR in /etc/etcd.env)')
@@ -86,7 +88,7 @@ describe('preflight checks', () => {
 
   it('refuses a unit that would fail to start, start another WAL or start a cluster of its own, saying how to go on', () => {
     const m = member(1, { service: 'systemd' })
-    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, refuseManual: { start: false, stop: false } }
+    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], expired: [] }, refuseManual: { start: false, stop: false } }
     expect(unitProblems(m, ok)).toEqual([])
     const env = (more: Record<string, string>) => ({ ...ok, env: { ...ok.env, ...more }, envFrom: { ...ok.envFrom, ...Object.fromEntries(Object.keys(more).map((k) => [k, '/etc/etcd.env'])) } })
     expect(unitProblems(m, env({ ETCD_FORCE_NEW_CLUSTER: 'true' }))).toEqual([
@@ -104,6 +106,15 @@ describe('preflight checks', () => {
     expect(unitProblems({ ...m, etcdUser: 'kube' }, ok).join()).toMatch(/^etcd_user is kube but etcd runs etcd as etcd \(User=\)/)
     expect(unitProblems({ ...m, etcdUser: 'etcd' }, ok)).toEqual([])
     expect(unitProblems({ ...m, etcdUser: 'kube' }, { ...ok, user: '' })).toEqual([])
+    // TLS files: only those etcd takes count (a flag wins over its variable).
+    const tlsUnit = { ...env({ ETCD_PEER_CERT_FILE: '/etc/ssl/etcd/ssl/member-n1.pem', ETCD_CERT_FILE: '/gone.pem' }), execArgs: ['/usr/local/bin/etcd', '--cert-file=/etc/ssl/etcd/ssl/member-n1.pem'] }
+    const state = { missing: ['/gone.pem'], unreadable: [], expired: [{ file: '/etc/ssl/etcd/ssl/member-n1.pem', notAfter: 'Jan 1 00:00:00 2021 GMT' }] }
+    expect(unitProblems(m, { ...tlsUnit, tls: state })).toEqual([
+      "etcd's etcd is told to use /etc/ssl/etcd/ssl/member-n1.pem (--cert-file in ExecStart), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again",
+      "etcd's etcd is told to use /etc/ssl/etcd/ssl/member-n1.pem (ETCD_PEER_CERT_FILE in /etc/etcd.env), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again",
+    ])
+    expect(unitProblems(m, { ...tlsUnit, tls: { ...state, expired: [] } })).toEqual([])
+    expect(unitProblems(m, { ...ok, env: { ...ok.env, ETCD_KEY_FILE: '/gone.pem' }, envFrom: { ...ok.envFrom, ETCD_KEY_FILE: 'Environment=' }, tls: state }).join()).toMatch(/^etcd's etcd is told to use \/gone\.pem \(ETCD_KEY_FILE in Environment=\), which does not exist: it could not start$/)
     expect(unitProblems(m, { ...ok, exec: { path: '/opt/etcd/etcd', missing: true } })).toEqual(['etcd runs /opt/etcd/etcd, which is not there or not executable: systemd could not start it'])
     // Another etcd than the one preflight checked: its version must be the same.
     const v = parseVersion('etcd Version: 3.5.16')

@@ -8,7 +8,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseFacts, probeScript } from '../../lib/plan/facts.ts'
+import { unitProblems } from '../../lib/plan/checks.ts'
 import { SHELLS, available } from '../support/shells.ts'
+import { hasOpenssl, makeCerts } from '../support/certs.ts'
 
 /** A host whose systemctl prints `show` (nothing: systemd is not running) and logs each call. */
 function host(show: string) {
@@ -69,6 +71,7 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
       envFiles: ['/etc/etcd-missing.env', join(h.dir, 'etcd.env')],
       // That one is optional (`-` in the unit): systemd starts without it.
       envFilesMissing: [],
+      tls: { missing: [], unreadable: [], expired: [] },
       refuseManual: { start: false, stop: true },
     })
     // The unit's User= is who must own the restored data.
@@ -79,6 +82,24 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
     const h = host('')
     writeFileSync(join(h.dir, 'show'), loaded(h.dir, join(h.dir, 'gone.env')))
     expect(run(h).unitConfig?.envFilesMissing).toEqual([join(h.dir, 'gone.env')])
+  })
+
+  it.skipIf(!available(shell) || !hasOpenssl)('checks every TLS file the unit names; those etcd takes decide', () => {
+    const h = host('')
+    const c = makeCerts()
+    const gone = join(h.dir, 'gone.pem')
+    writeFileSync(join(h.dir, 'etcd.env'), `ETCD_NAME=etcd1\nETCD_PEER_CERT_FILE="${c.expired}"\nexport ETCD_TRUSTED_CA_FILE=${c.valid}\n`)
+    writeFileSync(join(h.dir, 'show'), loaded(h.dir)
+      .replace(`argv[]=${h.dir}/opt/etcd ;`, `argv[]=${h.dir}/opt/etcd --cert-file=${c.valid} -peer-key-file ${c.key} ;`)
+      .replace('Environment=GOMAXPROCS=2', `Environment=ETCD_CERT_FILE=${gone} GOMAXPROCS=2`)
+      .replace('RefuseManualStop=yes', 'RefuseManualStop=no'))
+    const f = run(h)
+    expect(f.unitConfig?.tls).toEqual({ missing: [gone], unreadable: [], expired: [{ file: c.expired, notAfter: 'Jan 1 00:00:00 2021 GMT' }] })
+    // The missing file is overridden by --cert-file: only the expired peer certificate counts.
+    const member = { name: 'etcd1', dataDir: '/var/lib/etcd', peerUrl: 'https://10.0.0.1:2380', clientUrl: 'https://10.0.0.1:2379', service: 'systemd' as const, serviceName: 'etcd.service' }
+    expect(unitProblems(member, f.unitConfig!)).toEqual([
+      `etcd.service's etcd is told to use ${c.expired} (ETCD_PEER_CERT_FILE in ${join(h.dir, 'etcd.env')}), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again`,
+    ])
   })
 
   it.skipIf(!available(shell))('names a binary ExecStart runs that is not there', () => {

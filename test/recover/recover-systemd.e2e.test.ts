@@ -151,7 +151,7 @@ describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=
     expect(await binShIsBash(ctx.lab)).toBe(true)
   })
 
-  it('refuses, before any change, an inventory data dir the unit does not run, a missing client certificate, a masked unit, and --force-new-cluster, a WAL dir apart or an etcd binary not there in the unit', async () => {
+  it('refuses, before any change, what would keep the restored member from starting as itself: a data dir the unit does not run, a missing client certificate, a masked unit, a unit left from a recovery by hand, an expired peer certificate', async () => {
     const { lab } = ctx
     const b = await backup({ members: membersOf(loadInventory(lab.paths.inventory)).members, outDir: mkdtempSync(join(tmpdir(), 'sd-backup-')), ui: captureUi() })
     const before = await hostStates(lab)
@@ -200,6 +200,23 @@ describe('kubespray-style members, etcd 3.5.30, TLS, passwordless sudo, Restart=
       expect(byHand.message).toContain('etcd runs /opt/etcd-3.6/etcd, which is not there or not executable: systemd could not start it')
     } finally {
       await onHost(lab, 1, sh`rm ${dropIn} && systemctl daemon-reload`)
+    }
+
+    // An expired peer certificate (a common cause of the quorum loss itself), made on the host
+    // with openssl ca (openssl req cannot back-date) and named in kubespray's /etc/etcd.env.
+    const expired = '/etc/ssl/etcd/ssl/member-expired.pem'
+    await onHost(lab, 2, sh`set -e; d=$(mktemp -d); cd "$d"; : > index.txt; echo 01 > serial
+printf '[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n' > ca.cnf
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem -out r.csr -subj /CN=old 2>/dev/null
+openssl ca -batch -config ca.cnf -selfsign -keyfile k.pem -in r.csr -out ${expired} -startdate 20200101000000Z -enddate 20210101000000Z 2>/dev/null
+cd /; rm -rf "$d"; cp -p /etc/etcd.env /etc/etcd.env.away
+sed -i ${`s|^ETCD_PEER_CERT_FILE=.*|ETCD_PEER_CERT_FILE=${expired}|`} /etc/etcd.env`)
+    try {
+      const old = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui: captureUi() })
+      expect(old.exitCode, old.message).toBe(3)
+      expect(old.message).toContain(`etcd's etcd is told to use ${expired} (ETCD_PEER_CERT_FILE in /etc/etcd.env), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock)`)
+    } finally {
+      await onHost(lab, 2, sh`mv /etc/etcd.env.away /etc/etcd.env && rm -f ${expired}`)
     }
     expect(await hostStates(lab)).toEqual(before)
   })
