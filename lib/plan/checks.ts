@@ -46,6 +46,13 @@ export function hostProblems(c: CheckInput): string[] {
     }
   }
   if (!f.has.sha256sum) problems.push('sha256sum not found (coreutils)')
+  // This member's etcd (found by its data dir or ports) is stopped by the run; anything else stays,
+  // and keeps etcd from listening where their addresses overlap (either a wildcard, or the same).
+  const own = new Set([c.member.peerUrl, c.member.clientUrl].map(urlHost))
+  for (const l of f.listeners ?? []) {
+    if (f.pids.includes(l.pid) || !(WILDCARDS.has(l.address) || own.has(l.address) || [...own].some((a) => WILDCARDS.has(a)))) continue
+    problems.push(`port ${l.port} on ${l.address} is taken by ${l.comm} (pid ${l.pid}), not by this member's etcd: the restored etcd could not listen there; stop it, then run again`)
+  }
   if (c.member.service === 'process' && !f.has.setsid) problems.push('setsid not found (util-linux)')
   if (c.member.service === 'process' && [c.member.peerUrl, c.member.clientUrl].some((u) => u.startsWith('https:'))) {
     problems.push('etcd_service=process with https URLs: etcd-rescue starts plain processes without TLS flags; run this member under systemd (its unit carries them)')
@@ -139,4 +146,15 @@ export function unitProblems(member: CheckInput['member'], u: UnitConfig, checke
     problems.push(`etcd_user is ${member.etcdUser} but ${unit} runs etcd as ${u.user} (User=): the restored data would belong to ${member.etcdUser}, mode 0700, and etcd could not read it; make them agree (or drop etcd_user: the unit's User= is used), then run again`)
   }
   return problems
+}
+
+const WILDCARDS = new Set(['*', '0.0.0.0', '::', '::ffff:0.0.0.0'])
+
+/** A URL's host, brackets off an IPv6 address; '' if it does not parse. */
+function urlHost(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1')
+  } catch {
+    return ''
+  }
 }

@@ -43,6 +43,8 @@ export interface HostFacts {
   /** An interrupted run's restore: the journal's last line is `restored SHA TOKEN` (not yet `complete`). */
   restored?: { sha256: string; token: string }
   pids: number[]
+  /** Processes listening on the member's client or peer port (from ss, where the host has it and tells who); address without brackets. */
+  listeners: Array<{ address: string; port: number; pid: number; comm: string }>
   has: { sha256sum: boolean; setsid: boolean; systemctl: boolean }
   /**
    * systemd members: how systemd has the unit (LoadState: loaded, not-found,
@@ -109,6 +111,9 @@ fi
 [ -f "$W/state" ] && head -n 1000 "$W/state" | sed 's/^/state.line=/'
 echo "pids=$( { ${findPidsScript(p.dataDir, p.ports)}
 } | tr '\\n' ' ')"
+# Whatever listens on the member's ports: a process other than this member's etcd would keep
+# the restored one from listening there.
+command -v ss >/dev/null 2>&1 && ss -Hltnp ${`( ${p.ports.map((n) => `sport = :${n}`).join(' or ')} )`} 2>/dev/null | sed 's/^/listen=/'
 command -v sha256sum >/dev/null 2>&1 && echo has.sha256sum=1
 command -v setsid >/dev/null 2>&1 && echo has.setsid=1
 command -v systemctl >/dev/null 2>&1 && echo has.systemctl=1
@@ -133,6 +138,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
   const stateLines: string[] = []
   const unitLines: string[] = []
   const tlsLines: string[] = []
+  const listenLines: string[] = []
   for (const line of output.split('\n')) {
     const i = line.indexOf('=')
     if (i <= 0) continue
@@ -140,6 +146,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     if (key === 'state.line') stateLines.push(line.slice(i + 1))
     else if (key.startsWith('unit.show.') || key === 'unit.envfile' || key === 'unit.envline' || key === 'unit.envmissing' || key.startsWith('unit.exec') || key.startsWith('unit.tls.')) unitLines.push(line)
     else if (key.startsWith('tls.')) tlsLines.push(line)
+    else if (key === 'listen') listenLines.push(line.slice(i + 1))
     else kv.set(key, line.slice(i + 1).trim())
   }
   const userName = kv.get('etcduser.name')
@@ -193,10 +200,29 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     snapshot: { size: num('snap.size'), sha256: sha },
     restored: parseStateFile(stateLines, host, stateFile).restored,
     pids,
+    listeners: parseListeners(listenLines),
     has: { sha256sum: flag('has.sha256sum'), setsid: flag('has.setsid'), systemctl: flag('has.systemctl') },
     unit: unitState && { ...unitState, held: flag('unit.held') },
     unitConfig: parseUnitLines(unitLines),
     etcdUser: userName ? { name: userName, exists: flag('etcduser.exists') } : undefined,
     tls: parseTlsLines(tlsLines, 'tls.'),
   }
+}
+
+/**
+ * ss -ltnp lines: the local address's port and each process in users:((...)).
+ * A line without users (ss run without the right to see them) tells nothing.
+ */
+export function parseListeners(lines: readonly string[]): HostFacts['listeners'] {
+  const out: HostFacts['listeners'] = []
+  for (const line of lines) {
+    const local = line.trim().split(/\s+/)[3] ?? ''
+    const colon = local.lastIndexOf(':')
+    const port = Number(local.slice(colon + 1))
+    if (colon <= 0 || !Number.isInteger(port) || port <= 0) continue
+    // [::]:2379, 198.18.0.1:2379, *:2379, or with a %interface.
+    const address = local.slice(0, colon).replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '')
+    for (const m of line.matchAll(/\("([^"]*)",pid=(\d+)/g)) out.push({ address, port, comm: m[1], pid: Number(m[2]) })
+  }
+  return out
 }

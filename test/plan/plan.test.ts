@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseFacts, probeScript, type HostFacts } from '../../lib/plan/facts.ts'
+import { parseFacts, parseListeners, probeScript, type HostFacts } from '../../lib/plan/facts.ts'
 import { clusterProblems, hostProblems, spaceNeeded, unitProblems } from '../../lib/plan/checks.ts'
 import type { UnitConfig } from '../../lib/plan/unit.ts'
 import { buildPlan, resumableToken, timeStamp } from '../../lib/plan/recovery.ts'
@@ -39,6 +39,7 @@ function facts(over: Partial<HostFacts> = {}): HostFacts {
     parent: { exists: true, writable: true, freeBytes: 10 * 2 ** 30 },
     snapshot: {},
     pids: [],
+    listeners: [],
     has: { sha256sum: true, setsid: true, systemctl: false },
     ...over,
   }
@@ -135,6 +136,27 @@ describe('preflight checks', () => {
     expect(sd(unit('bad-setting'))).toMatch(/^systemd has not loaded etcd \(LoadState=bad-setting\), so it could not be started after the restore: systemctl status etcd says why/)
     expect(sd(undefined)).toMatch(/^systemctl show etcd printed nothing: is systemd this host's init/)
     expect(sd(unit('loaded'))).toBe('')
+  })
+
+  it('refuses a port another process listens on, not this member\'s etcd (which the run stops)', () => {
+    const lines = [
+      'LISTEN 0      4096   198.18.7.11:2380      0.0.0.0:*    users:(("etcd",pid=812,fd=7))',
+      'LISTEN 0      128    [::]:2379     [::]:*    users:(("haproxy",pid=90,fd=5),("haproxy",pid=91,fd=5))',
+      'LISTEN 0      128    127.0.0.1:2379     0.0.0.0:*',
+    ]
+    const listeners = parseListeners(lines)
+    expect(listeners).toEqual([{ address: '198.18.7.11', port: 2380, comm: 'etcd', pid: 812 }, { address: '::', port: 2379, comm: 'haproxy', pid: 90 }, { address: '::', port: 2379, comm: 'haproxy', pid: 91 }])
+    expect(hostProblems({ ...base, facts: facts({ pids: [812], listeners }) })).toEqual([
+      'port 2379 on :: is taken by haproxy (pid 90), not by this member\'s etcd: the restored etcd could not listen there; stop it, then run again',
+      'port 2379 on :: is taken by haproxy (pid 91), not by this member\'s etcd: the restored etcd could not listen there; stop it, then run again',
+    ])
+    expect(hostProblems({ ...base, facts: facts({ pids: [812], listeners: listeners.slice(0, 1) }) })).toEqual([])
+    // The member's own address counts; another (loopback, here) does not overlap with it.
+    const at = (address: string) => [{ address, port: 2380, comm: 'python3', pid: 7 }]
+    expect(hostProblems({ ...base, facts: facts({ listeners: at('198.18.7.11') }) }).join()).toMatch(/^port 2380 on 198\.18\.7\.11 is taken by python3 \(pid 7\)/)
+    expect(hostProblems({ ...base, facts: facts({ listeners: at('127.0.0.1') }) })).toEqual([])
+    // A member that listens on every address (its URL's host a wildcard) overlaps with any.
+    expect(hostProblems({ ...base, member: member(1, { clientUrl: 'http://0.0.0.0:2379' }), facts: facts({ listeners: at('127.0.0.1') }) })).toHaveLength(1)
   })
 
   it('passes a ready host', () => {

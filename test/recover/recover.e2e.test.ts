@@ -181,6 +181,26 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
       expect(kvs.length).toBe(load.keys)
     }
   })
+  it('refuses a member whose peer port another process holds, before any change', async () => {
+    const { lab } = ctx
+    const { snapshot } = await prepare(lab, 50)
+    // etcd3 crashed, and something else took its peer port meanwhile.
+    await clusterKill(lab, { hosts: [3] })
+    const addr = lab.state.hosts[2].address
+    const block = `echo $$ > /tmp/taker.pid; while ! python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("${addr}", 2380)); s.listen(); time.sleep(600)' 2>/dev/null; do sleep 0.1; done`
+    await onHost(lab, 3, `setsid -f sh -c ${quote(block)} >/dev/null 2>&1 </dev/null; n=0; until ss -Hltn 'sport = :2380' | grep -q . || [ $n -ge 100 ]; do n=$((n + 1)); sleep 0.1; done`)
+    try {
+      const before = await fingerprint(membersOf(loadInventory(lab.paths.inventory)).members)
+      const r = await recover({ inventory: lab.paths.inventory, snapshot, ui: captureUi() })
+      expect(r.exitCode, r.message).toBe(3)
+      expect(r.message).toMatch(new RegExp(`etcd3: port 2380 on ${addr.replace(/\./g, '\\.')} is taken by python3 \\(pid \\d+\\), not by this member's etcd: the restored etcd could not listen there; stop it, then run again`))
+      expect(await fingerprint(membersOf(loadInventory(lab.paths.inventory)).members)).toEqual(before)
+    } finally {
+      // By the process group setsid made, never by pattern.
+      await onHost(lab, 3, 'kill -KILL -- -$(cat /tmp/taker.pid)')
+    }
+  })
+
   it('one member cannot start (its peer port taken): the others form a quorum, exit 4 with its log; a second run finishes the job', async () => {
     const { lab } = ctx
     await clusterKill(lab)

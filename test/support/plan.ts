@@ -14,7 +14,7 @@ export function threeMemberPlan(version: string): RecoveryPlan {
   const facts: HostFacts = {
     uid: 0, hostname: 'h', bins: { etcd: '/e', etcdctl: '/c' }, version: parseVersion(version), toolVersions: {},
     dataDir: { exists: true, entries: 1, hasMember: true, mountpoint: false }, parent: { exists: true, writable: true },
-    snapshot: {}, pids: [], has: { sha256sum: true, setsid: true, systemctl: false },
+    snapshot: {}, pids: [], listeners: [], has: { sha256sum: true, setsid: true, systemctl: false },
   }
   return buildPlan(members, new Map(members.map((m) => [m.name, facts])), { path: 's', size: 1, sha256: 'x', hasTrailer: true, pageSize: 4096 }, { token: 'tok', stamp: 's' })
 }
