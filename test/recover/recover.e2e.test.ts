@@ -183,7 +183,8 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
   })
   it('refuses a member whose peer port another process holds, before any change', async () => {
     const { lab } = ctx
-    const { snapshot } = await prepare(lab, 50)
+    await clusterKill(lab)
+    const { snapshot } = await prepare(lab, 50, true)
     // etcd3 crashed, and something else took its peer port meanwhile.
     await clusterKill(lab, { hosts: [3] })
     const addr = lab.state.hosts[2].address
