@@ -18,10 +18,18 @@ export interface TlsFileState {
  * PREFIXexpired=NOTAFTER FILE; nothing for a file that is fine, a key, or
  * anything openssl does not read as a certificate (or with no openssl).
  */
-export const TLS_CHECK: Script = sh`tls_check() {
+export const TLS_CHECK: Script = sh`tls_seen=
+tls_check() {
+  # Once per prefix and file: a unit names its CA and certificate for clients and peers alike.
+  case "$tls_seen" in *"|$1$2|"*) return 0 ;; esac
+  tls_seen="$tls_seen|$1$2|"
   if [ ! -e "$2" ]; then printf '%smissing=%s\\n' "$1" "$2"
   elif ! head -c 1 "$2" >/dev/null 2>&1; then printf '%sunreadable=%s\\n' "$1" "$2"
   elif command -v openssl >/dev/null 2>&1; then
+    # A key is no certificate: no openssl started for it (a builtin read of its first line).
+    tls_first=
+    read -r tls_first 2>/dev/null < "$2"
+    case $tls_first in *'PRIVATE KEY'*) return 0 ;; esac
     e=$(openssl x509 -noout -enddate -checkend 0 -in "$2" 2>/dev/null)
     case $e in notAfter=*'will expire') printf '%sexpired=%s %s\\n' "$1" "$(printf '%s\\n' "$e" | sed -n 's/^notAfter=//p')" "$2" ;; esac
   fi
