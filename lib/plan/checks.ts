@@ -132,6 +132,9 @@ export function unitProblems(member: CheckInput['member'], u: UnitConfig, checke
     const expired = u.tls.expired.find((e) => e.file === path)
     if (expired) problems.push(`${unit}'s etcd is told to use ${path} (${from}), which expired on ${expired.notAfter} (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again`)
   }
+  if (running.listenClientUrls && !running.listenClientUrls.value.some((u) => servesUrl(u, member.clientUrl))) {
+    problems.push(`${unit}'s etcd listens for clients on ${running.listenClientUrls.value.join(',')} (${running.listenClientUrls.from}), not on ${member.clientUrl}, where etcd-rescue would wait for it and prove it: set etcd_client_url to where it listens, then run again`)
+  }
   if (running.forceNewCluster) {
     problems.push(`${unit} starts etcd with --force-new-cluster (${running.forceNewCluster}): on restored data each member would make a cluster of its own, a split under one cluster ID; remove it from the unit, then run again`)
   }
@@ -157,4 +160,25 @@ function urlHost(url: string): string {
   } catch {
     return ''
   }
+}
+
+/**
+ * Whether etcd listening on `listen` answers at `url`: the same scheme and port,
+ * and the same host or a wildcard. Hosts that are names are taken to agree (no
+ * lookup here): only a certain mismatch is refused.
+ */
+function servesUrl(listen: string, url: string): boolean {
+  let l: URL
+  let u: URL
+  try {
+    l = new URL(listen)
+    u = new URL(url)
+  } catch {
+    return true
+  }
+  const port = (x: URL) => x.port || (x.protocol === 'https:' ? '443' : '80')
+  if (l.protocol !== u.protocol || port(l) !== port(u)) return false
+  const [lh, uh] = [l, u].map((x) => x.hostname.replace(/^\[(.*)\]$/, '$1'))
+  const ip = (h: string) => /^[\d.]+$/.test(h) || h.includes(':')
+  return lh === uh || WILDCARDS.has(lh) || !ip(lh) || !ip(uh)
 }

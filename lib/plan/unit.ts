@@ -183,6 +183,8 @@ export interface UnitMember {
   forceNewCluster?: string
   /** The TLS files etcd will use (client and peer certificate, key and CA), and where each is set. */
   tlsFiles: Array<{ path: string; from: string }>
+  /** --listen-client-urls / ETCD_LISTEN_CLIENT_URLS when the unit sets them, and where from. */
+  listenClientUrls?: { value: string[]; from: string }
 }
 
 const SETTINGS = [
@@ -226,6 +228,8 @@ export function unitMember(u: UnitConfig): UnitMember {
     const s = setting(name, `ETCD_${name.toUpperCase().replace(/-/g, '_')}`)
     if (s) out.tlsFiles.push({ path: s.value, from: s.from })
   }
+  const listen = setting('listen-client-urls', 'ETCD_LISTEN_CLIENT_URLS')
+  if (listen) out.listenClientUrls = { value: listen.value.split(',').map((u) => u.trim()).filter(Boolean), from: listen.from }
   const wal = setting('wal-dir', 'ETCD_WAL_DIR')
   if (wal) out.walDir = { value: wal.value.replace(/\/+$/, ''), from: wal.from }
   const force = setting('force-new-cluster', 'ETCD_FORCE_NEW_CLUSTER', true)

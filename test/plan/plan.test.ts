@@ -115,6 +115,16 @@ describe('preflight checks', () => {
       "etcd's etcd is told to use /etc/ssl/etcd/ssl/member-n1.pem (ETCD_PEER_CERT_FILE in /etc/etcd.env), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again",
     ])
     expect(unitProblems(m, { ...tlsUnit, tls: { ...state, expired: [] } })).toEqual([])
+    // Where the unit's etcd listens for clients must include where etcd-rescue will reach it.
+    const listen = (urls: string) => unitProblems({ ...m, clientUrl: 'https://10.0.0.1:2379' }, env({ ETCD_LISTEN_CLIENT_URLS: urls }))
+    expect(listen('https://10.0.0.1:2379,https://127.0.0.1:2379')).toEqual([])
+    expect(listen('https://0.0.0.0:2379')).toEqual([])
+    expect(listen('https://etcd1.example:2379')).toEqual([])
+    expect(listen('https://10.0.0.1:4001,https://127.0.0.1:2379')).toEqual([
+      "etcd's etcd listens for clients on https://10.0.0.1:4001,https://127.0.0.1:2379 (ETCD_LISTEN_CLIENT_URLS in /etc/etcd.env), not on https://10.0.0.1:2379, where etcd-rescue would wait for it and prove it: set etcd_client_url to where it listens, then run again",
+    ])
+    expect(listen('http://10.0.0.1:2379')).toHaveLength(1)
+    expect(listen('https://10.0.0.2:2379')).toHaveLength(1)
     expect(unitProblems(m, { ...ok, env: { ...ok.env, ETCD_KEY_FILE: '/gone.pem' }, envFrom: { ...ok.envFrom, ETCD_KEY_FILE: 'Environment=' }, tls: state }).join()).toMatch(/^etcd's etcd is told to use \/gone\.pem \(ETCD_KEY_FILE in Environment=\), which does not exist: it could not start$/)
     expect(unitProblems(m, { ...ok, exec: { path: '/opt/etcd/etcd', missing: true } })).toEqual(['etcd runs /opt/etcd/etcd, which is not there or not executable: systemd could not start it'])
     // Another etcd than the one preflight checked: its version must be the same.
