@@ -48,9 +48,13 @@ export function hostProblems(c: CheckInput): string[] {
   if (!f.has.sha256sum) problems.push('sha256sum not found (coreutils)')
   // This member's etcd (found by its data dir or ports) is stopped by the run; anything else stays,
   // and keeps etcd from listening where their addresses overlap (either a wildcard, or the same).
-  const own = new Set([c.member.peerUrl, c.member.clientUrl].map(urlHost))
+  // An etcd on these ports is this member's (process.ts finds it by them) even if it started
+  // after the PIDs were read (a unit's Restart=): the stop handles it.
+  const own = ownListens(c)
   for (const l of f.listeners ?? []) {
-    if (f.pids.includes(l.pid) || !(WILDCARDS.has(l.address) || own.has(l.address) || [...own].some((a) => WILDCARDS.has(a)))) continue
+    if (f.pids.includes(l.pid) || l.comm === 'etcd') continue
+    const overlaps = own.some((o) => o.port === l.port && (o.host === l.address || WILDCARDS.has(o.host) || WILDCARDS.has(l.address) || !isIp(o.host)))
+    if (!overlaps) continue
     problems.push(`port ${l.port} on ${l.address} is taken by ${l.comm} (pid ${l.pid}), not by this member's etcd: the restored etcd could not listen there; stop it, then run again`)
   }
   if (c.member.service === 'process' && !f.has.setsid) problems.push('setsid not found (util-linux)')
@@ -138,20 +142,49 @@ export function unitProblems(member: CheckInput['member'], u: UnitConfig, checke
   if (running.forceNewCluster) {
     problems.push(`${unit} starts etcd with --force-new-cluster (${running.forceNewCluster}): on restored data each member would make a cluster of its own, a split under one cluster ID; remove it from the unit, then run again`)
   }
-  const dataDir = running.dataDir ?? member.dataDir
+  const dataDir = (running.dataDir ?? member.dataDir).replace(/\/+/g, '/')
   if (running.walDir && running.walDir.value !== `${dataDir}/member/wal`) {
     problems.push(`${unit} keeps etcd's WAL apart from its data dir (--wal-dir ${running.walDir.value}, ${running.walDir.from}): etcd-rescue restores the WAL into the data dir, so etcd would start on the old WAL; not supported: remove the setting (etcd then uses ${dataDir}/member/wal), then run again`)
   }
   for (const file of u.envFilesMissing) problems.push(`${unit}'s EnvironmentFile ${file} does not exist or cannot be read: systemd would refuse to start it`)
   const refused = (['start', 'stop'] as const).filter((k) => u.refuseManual[k])
   if (refused.length) problems.push(`${unit} has ${refused.map((k) => `RefuseManual${k === 'start' ? 'Start' : 'Stop'}=yes`).join(' and ')}: etcd-rescue ${refused.join('s and ')}s it with systemctl; remove that from the unit, then run again`)
-  if (member.etcdUser && u.user && member.etcdUser !== u.user) {
+  if (u.needsReload) problems.push(`${unit} changed on disk since systemd last loaded it (NeedDaemonReload=yes): what was read here is not what would start, and etcd-rescue reloads systemd before the start; run systemctl daemon-reload, then run again`)
+  // User=root reads anything; a numeric User= may be the same user: neither is refused.
+  if (member.etcdUser && u.user && u.user !== 'root' && !/^\d+$/.test(u.user) && member.etcdUser !== u.user) {
     problems.push(`etcd_user is ${member.etcdUser} but ${unit} runs etcd as ${u.user} (User=): the restored data would belong to ${member.etcdUser}, mode 0700, and etcd could not read it; make them agree (or drop etcd_user: the unit's User= is used), then run again`)
   }
   return problems
 }
 
 const WILDCARDS = new Set(['*', '0.0.0.0', '::', '::ffff:0.0.0.0'])
+
+/**
+ * Where this member's etcd will listen, by port: a unit's listen URLs where it
+ * sets them, else its advertised URLs; a plain process as etcd-rescue starts it
+ * (process.ts: a name's host becomes 0.0.0.0; the client port on loopback too).
+ */
+function ownListens(c: CheckInput): Array<{ host: string; port: number }> {
+  const um = c.member.service === 'systemd' && c.facts.unitConfig ? unitMember(c.facts.unitConfig) : undefined
+  const urls = [
+    ...(um?.listenClientUrls?.value ?? [c.member.clientUrl]),
+    ...(um?.listenPeerUrls ?? [c.member.peerUrl]),
+  ]
+  const out = urls.map((u) => ({ host: urlHost(u), port: urlPort(u) }))
+  if (c.member.service === 'process') out.push({ host: '127.0.0.1', port: urlPort(c.member.clientUrl) })
+  return out.filter((o) => o.host !== '' && o.port > 0)
+}
+
+const isIp = (h: string) => /^[\d.]+$/.test(h) || h.includes(':')
+
+function urlPort(url: string): number {
+  try {
+    const u = new URL(url)
+    return Number(u.port || (u.protocol === 'https:' ? 443 : 80))
+  } catch {
+    return 0
+  }
+}
 
 /** A URL's host, brackets off an IPv6 address; '' if it does not parse. */
 function urlHost(url: string): string {
@@ -179,6 +212,5 @@ function servesUrl(listen: string, url: string): boolean {
   const port = (x: URL) => x.port || (x.protocol === 'https:' ? '443' : '80')
   if (l.protocol !== u.protocol || port(l) !== port(u)) return false
   const [lh, uh] = [l, u].map((x) => x.hostname.replace(/^\[(.*)\]$/, '$1'))
-  const ip = (h: string) => /^[\d.]+$/.test(h) || h.includes(':')
-  return lh === uh || WILDCARDS.has(lh) || !ip(lh) || !ip(uh)
+  return lh === uh || WILDCARDS.has(lh) || !isIp(lh) || !isIp(uh)
 }

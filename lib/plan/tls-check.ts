@@ -15,8 +15,9 @@ export interface TlsFileState {
 
 /**
  * `tls_check PREFIX FILE`: prints PREFIXmissing=FILE, PREFIXunreadable=FILE or
- * PREFIXexpired=NOTAFTER FILE; nothing for a file that is fine, a key, or
- * anything openssl does not read as a certificate (or with no openssl).
+ * PREFIXexpired=NOTAFTER FILE; nothing for a file that is fine, a key, a
+ * bundle of several certificates, or anything openssl does not read as a
+ * certificate (or with no openssl).
  */
 export const TLS_CHECK: Script = sh`tls_seen=
 tls_check() {
@@ -31,7 +32,8 @@ tls_check() {
     read -r tls_first 2>/dev/null < "$2"
     case $tls_first in *'PRIVATE KEY'*) return 0 ;; esac
     e=$(openssl x509 -noout -enddate -checkend 0 -in "$2" 2>/dev/null)
-    case $e in notAfter=*'will expire') printf '%sexpired=%s %s\\n' "$1" "$(printf '%s\\n' "$e" | sed -n 's/^notAfter=//p')" "$2" ;; esac
+    # openssl reads a file's first certificate only: a CA bundle (several) is not judged by it.
+    case $e in notAfter=*'will expire') [ "$(grep -c 'BEGIN CERTIFICATE' "$2")" -gt 1 ] || printf '%sexpired=%s %s\\n' "$1" "$(printf '%s\\n' "$e" | sed -n 's/^notAfter=//p')" "$2" ;; esac
   fi
 }`
 

@@ -30,6 +30,8 @@ export interface UnitConfig {
   tls: TlsFileState
   /** RefuseManualStart= / RefuseManualStop= (systemctl start or stop of it fails). */
   refuseManual: { start: boolean; stop: boolean }
+  /** NeedDaemonReload=yes: the unit's files changed since systemd loaded them (what was read is not what would start). */
+  needsReload: boolean
 }
 
 /**
@@ -42,6 +44,8 @@ export interface UnitConfig {
  */
 export function unitProbe(): Script {
   return sh`unit_user=
+unit_ifs=$IFS
+unit_cr=$(printf '\\r')
 # A TLS file etcd is told to use (KEY=VALUE or -flag=VALUE), checked by tls_check. Every
 # mention is checked; which one etcd takes (flags over variables) is decided by the reader.
 unit_tls() {
@@ -53,48 +57,59 @@ unit_tls() {
   t=\${1#*=}; t=\${t#\\"}; t=\${t%\\"}; t=\${t#\\'}; t=\${t%\\'}
   case $t in /*) tls_check unit.tls. "$t" ;; esac
 }
+# Words of an ExecStart line or of a variable's value (DAEMON_ARGS="--cert-file /x"), as flags.
+unit_tls_words() {
+  prev=
+  for w in $1; do
+    case $w in --*) w=\${w#-} ;; esac
+    case $prev in -cert-file|-key-file|-trusted-ca-file|-peer-cert-file|-peer-key-file|-peer-trusted-ca-file) unit_tls "$prev=$w" ;; esac
+    unit_tls "$w"
+    prev=$w
+  done
+}
 if command -v systemctl >/dev/null 2>&1; then
-  unit_show=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -- "$U" 2>/dev/null)
-  while IFS= read -r l; do
-    [ -n "$l" ] || continue
-    printf 'unit.show.%s\n' "$l"
+  unit_show=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p NeedDaemonReload -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -- "$U" 2>/dev/null)
+  # One line at a time without a here-doc (bash before 5.1 writes those to /tmp, which may be full).
+  set -f
+  IFS='
+'
+  for l in $unit_show; do
+    IFS=$unit_ifs
+    printf 'unit.show.%s\\n' "$l"
     case $l in
       User=*) unit_user=\${l#User=} ;;
       Environment=*)
-        set -f
-        for w in \${l#Environment=}; do unit_tls "$w"; done
-        set +f ;;
+        for w in \${l#Environment=}; do unit_tls "$w"; done ;;
       ExecStart=*'path='*)
         x=\${l#*path=}
         x=\${x%% ;*}
-        printf 'unit.execpath=%s\n' "$x"
+        printf 'unit.execpath=%s\\n' "$x"
         if [ ! -x "$x" ]; then echo "unit.execmissing=1"
-        elif [ "$x" != "$E" ] && [ "\${x##*/}" = etcd ]; then echo "unit.execversion=$("$x" --version 2>&1 | head -n 1)"; fi
+        elif [ "$x" != "$E" ] && [ "\${x##*/}" = etcd ]; then printf 'unit.execversion=%s\\n' "$("$x" --version 2>&1 | head -n 1)"; fi
         a=\${l#*'argv[]='}
-        a=\${a%% ;*}
-        prev=
-        set -f
-        for w in $a; do
-          case $w in --*) w=\${w#-} ;; esac
-          case $prev in -cert-file|-key-file|-trusted-ca-file|-peer-cert-file|-peer-key-file|-peer-trusted-ca-file) unit_tls "$prev=$w" ;; esac
-          unit_tls "$w"
-          prev=$w
-        done
-        set +f ;;
-      EnvironmentFiles=?*)
-        f=\${l#EnvironmentFiles=}
+        unit_tls_words "\${a%% ;*}" ;;
+      # systemd 219 (RHEL 7) names it EnvironmentFile=, later ones EnvironmentFiles=.
+      EnvironmentFile=?*|EnvironmentFiles=?*)
+        f=\${l#*=}
         f=\${f% (ignore_errors=*}
-        printf 'unit.envfile=%s\n' "$f"
+        printf 'unit.envfile=%s\\n' "$f"
         if [ -r "$f" ]; then
           while IFS= read -r el || [ -n "$el" ]; do
-            printf 'unit.envline=%s\n' "$el"
-            unit_tls "\${el#export }"
+            el=\${el%"$unit_cr"}
+            printf 'unit.envline=%s\\n' "$el"
+            el=\${el#export }
+            unit_tls "$el"
+            case $el in *=*) v=\${el#*=}; v=\${v#\\"}; unit_tls_words "\${v%\\"}" ;; esac
           done < "$f"
-        else case $l in *'(ignore_errors=no)') echo "unit.envmissing=$f" ;; esac; fi ;;
+        # Missing, not merely unreadable to this run (systemd reads it as root); a wildcard is
+        # systemd's to expand.
+        elif [ ! -e "$f" ]; then case $l in *'(ignore_errors=no)') case $f in *'*'*|*'?'*|*'['*) ;; *) printf 'unit.envmissing=%s\\n' "$f" ;; esac ;; esac; fi ;;
     esac
-  done <<EOF
-$unit_show
-EOF
+    IFS='
+'
+  done
+  IFS=$unit_ifs
+  set +f
 fi`
 }
 
@@ -152,6 +167,7 @@ export function parseUnitLines(lines: readonly string[]): UnitConfig | undefined
     tls: parseTlsLines(lines, 'unit.tls.'),
     exec: { path: listed('unit.execpath')[0] ?? '', missing: listed('unit.execmissing').length > 0, version: listed('unit.execversion')[0] },
     refuseManual: { start: show.get('RefuseManualStart') === 'yes', stop: show.get('RefuseManualStop') === 'yes' },
+    needsReload: show.get('NeedDaemonReload') === 'yes',
   }
 }
 
@@ -185,6 +201,8 @@ export interface UnitMember {
   tlsFiles: Array<{ path: string; from: string }>
   /** --listen-client-urls / ETCD_LISTEN_CLIENT_URLS when the unit sets them, and where from. */
   listenClientUrls?: { value: string[]; from: string }
+  /** --listen-peer-urls / ETCD_LISTEN_PEER_URLS when the unit sets them. */
+  listenPeerUrls?: string[]
 }
 
 const SETTINGS = [
@@ -230,8 +248,10 @@ export function unitMember(u: UnitConfig): UnitMember {
   }
   const listen = setting('listen-client-urls', 'ETCD_LISTEN_CLIENT_URLS')
   if (listen) out.listenClientUrls = { value: listen.value.split(',').map((u) => u.trim()).filter(Boolean), from: listen.from }
+  const listenPeer = setting('listen-peer-urls', 'ETCD_LISTEN_PEER_URLS')
+  if (listenPeer) out.listenPeerUrls = listenPeer.value.split(',').map((u) => u.trim()).filter(Boolean)
   const wal = setting('wal-dir', 'ETCD_WAL_DIR')
-  if (wal) out.walDir = { value: wal.value.replace(/\/+$/, ''), from: wal.from }
+  if (wal) out.walDir = { value: wal.value.replace(/\/+/g, '/').replace(/(.)\/$/, '$1'), from: wal.from }
   const force = setting('force-new-cluster', 'ETCD_FORCE_NEW_CLUSTER', true)
   // strconv.ParseBool, as etcd parses it.
   if (force && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(force.value)) out.forceNewCluster = force.from

@@ -80,7 +80,7 @@ describe('preflight checks', () => {
   })
 
   it('refuses a unit that would run another member than the inventory describes, with a diff', () => {
-    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], expired: [] }, refuseManual: { start: false, stop: false } }
+    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
     const m = member(1, { service: 'systemd', peerUrl: 'https://10.0.0.1:2380' })
     const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { loadState: 'loaded', fileState: 'enabled', active: 'active', held: false } }
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig }) }).join('\n')).toContain('- data dir: /var/lib/etcd\n    + data dir: /srv/etcd   (ETCD_DATA_DIR in /etc/etcd.env)')
@@ -89,7 +89,7 @@ describe('preflight checks', () => {
 
   it('refuses a unit that would fail to start, start another WAL or start a cluster of its own, saying how to go on', () => {
     const m = member(1, { service: 'systemd' })
-    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], expired: [] }, refuseManual: { start: false, stop: false } }
+    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
     expect(unitProblems(m, ok)).toEqual([])
     const env = (more: Record<string, string>) => ({ ...ok, env: { ...ok.env, ...more }, envFrom: { ...ok.envFrom, ...Object.fromEntries(Object.keys(more).map((k) => [k, '/etc/etcd.env'])) } })
     expect(unitProblems(m, env({ ETCD_FORCE_NEW_CLUSTER: 'true' }))).toEqual([
@@ -124,6 +124,11 @@ describe('preflight checks', () => {
       "etcd's etcd listens for clients on https://10.0.0.1:4001,https://127.0.0.1:2379 (ETCD_LISTEN_CLIENT_URLS in /etc/etcd.env), not on https://10.0.0.1:2379, where etcd-rescue would wait for it and prove it: set etcd_client_url to where it listens, then run again",
     ])
     expect(listen('http://10.0.0.1:2379')).toHaveLength(1)
+    expect(unitProblems(m, { ...ok, needsReload: true }).join()).toMatch(/^etcd changed on disk since systemd last loaded it \(NeedDaemonReload=yes\).*run systemctl daemon-reload, then run again$/)
+    // User=root reads anything, and a numeric User= may be etcd_user itself.
+    expect(unitProblems({ ...m, etcdUser: 'etcd' }, { ...ok, user: 'root' })).toEqual([])
+    expect(unitProblems({ ...m, etcdUser: 'etcd' }, { ...ok, user: '996' })).toEqual([])
+    expect(unitProblems(m, env({ ETCD_WAL_DIR: '/var/lib/etcd//member/wal' }))).toEqual([])
     expect(listen('https://10.0.0.2:2379')).toHaveLength(1)
     expect(unitProblems(m, { ...ok, env: { ...ok.env, ETCD_KEY_FILE: '/gone.pem' }, envFrom: { ...ok.envFrom, ETCD_KEY_FILE: 'Environment=' }, tls: state }).join()).toMatch(/^etcd's etcd is told to use \/gone\.pem \(ETCD_KEY_FILE in Environment=\), which does not exist: it could not start$/)
     expect(unitProblems(m, { ...ok, exec: { path: '/opt/etcd/etcd', missing: true } })).toEqual(['etcd runs /opt/etcd/etcd, which is not there or not executable: systemd could not start it'])
@@ -165,8 +170,20 @@ describe('preflight checks', () => {
     const at = (address: string) => [{ address, port: 2380, comm: 'python3', pid: 7 }]
     expect(hostProblems({ ...base, facts: facts({ listeners: at('198.18.7.11') }) }).join()).toMatch(/^port 2380 on 198\.18\.7\.11 is taken by python3 \(pid 7\)/)
     expect(hostProblems({ ...base, facts: facts({ listeners: at('127.0.0.1') }) })).toEqual([])
+    // An etcd on the port is this member's (found by its port; it may have started after the PIDs were read).
+    expect(hostProblems({ ...base, facts: facts({ listeners: [{ address: '198.18.7.11', port: 2380, comm: 'etcd', pid: 8 }] }) })).toEqual([])
+    // A plain process also listens on loopback for clients; a unit where its listen URLs say.
+    const client = (address: string) => [{ address, port: 2379, comm: 'nc', pid: 9 }]
+    expect(hostProblems({ ...base, facts: facts({ listeners: client('127.0.0.1') }) })).toHaveLength(1)
+    const sd = member(1, { service: 'systemd' })
+    const unitConfig: UnitConfig = { user: '', restart: 'always', execArgs: ['/e'], env: { ETCD_LISTEN_CLIENT_URLS: 'http://198.18.7.11:2379,http://127.0.0.1:2379' }, envFrom: {}, envFiles: [], envFilesMissing: [], exec: { path: '/e', missing: false }, tls: { missing: [], unreadable: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
+    const sdFacts = (listeners: HostFacts['listeners'], u = unitConfig) => facts({ has: { sha256sum: true, setsid: true, systemctl: true }, unit: { loadState: 'loaded', fileState: 'enabled', active: 'active', held: false }, unitConfig: u, listeners })
+    expect(hostProblems({ ...base, member: sd, facts: sdFacts(client('127.0.0.1')) })).toHaveLength(1)
+    expect(hostProblems({ ...base, member: sd, facts: sdFacts(client('127.0.0.1'), { ...unitConfig, env: {} }) })).toEqual([])
     // A member that listens on every address (its URL's host a wildcard) overlaps with any.
-    expect(hostProblems({ ...base, member: member(1, { clientUrl: 'http://0.0.0.0:2379' }), facts: facts({ listeners: at('127.0.0.1') }) })).toHaveLength(1)
+    expect(hostProblems({ ...base, member: member(1, { peerUrl: 'http://0.0.0.0:2380' }), facts: facts({ listeners: at('127.0.0.1') }) })).toHaveLength(1)
+    // A name is listened on as 0.0.0.0 (process.ts): it overlaps with any address.
+    expect(hostProblems({ ...base, member: member(1, { peerUrl: 'http://etcd1.example:2380' }), facts: facts({ listeners: at('127.0.0.1') }) })).toHaveLength(1)
   })
 
   it('passes a ready host', () => {

@@ -24,6 +24,10 @@ describe.each(SHELLS)('tls_check under %s', (_name, shell) => {
     expect(r.stdout).toBe(`t.expired=Jan  1 00:00:00 2021 GMT ${c.expired}\nt.missing=${gone}\n`)
     // Once per prefix and file, and never for a key.
     expect(readFileSync(join(c.dir, 'openssl.log'), 'utf8').trim().split('\n').map((l) => l.split(' ').pop())).toEqual([c.valid, c.expired, c.valid])
+    // A bundle whose first certificate expired, as during a CA rotation: not judged by it.
+    const bundle = join(c.dir, 'bundle.pem')
+    writeFileSync(bundle, readFileSync(c.expired, 'utf8') + readFileSync(c.valid, 'utf8'))
+    expect(spawnSync(shell[0], [...shell.slice(1), '-c', `${TLS_CHECK.text}\ntls_check t. "$1"`, 'sh', bundle], { encoding: 'utf8' }).stdout).toBe('')
     expect(parseTlsLines(r.stdout.split('\n'), 't.')).toEqual({ missing: [gone], unreadable: [], expired: [{ file: c.expired, notAfter: 'Jan 1 00:00:00 2021 GMT' }] })
   })
 })

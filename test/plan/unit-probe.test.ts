@@ -52,8 +52,10 @@ UnitFileState=enabled
 
 describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shell) => {
   const run = (h: ReturnType<typeof host>) => {
-    const r = spawnSync(shell[0], [...shell.slice(1), '-c', h.script.text], { encoding: 'utf8', env: { ...process.env, PATH: `${h.tools}:${process.env.PATH}` } })
+    // Globbing must be on again after the unit's part (later probe code globs /proc/[0-9]*).
+    const r = spawnSync(shell[0], [...shell.slice(1), '-c', `${h.script.text}\ncase $- in *f*) echo glob.off=1 ;; esac`], { encoding: 'utf8', env: { ...process.env, PATH: `${h.tools}:${process.env.PATH}` } })
     expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).not.toContain('glob.off=1')
     return parseFacts(r.stdout)
   }
 
@@ -61,7 +63,7 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
     const h = host('')
     writeFileSync(join(h.dir, 'show'), loaded(h.dir))
     const f = run(h)
-    expect(h.calls()).toEqual(['show -p LoadState -p UnitFileState -p ActiveState -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -- etcd.service'])
+    expect(h.calls()).toEqual(['show -p LoadState -p UnitFileState -p ActiveState -p NeedDaemonReload -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -- etcd.service'])
     expect(f.unit).toEqual({ loadState: 'loaded', fileState: 'enabled', active: 'failed', held: false })
     expect(f.unitConfig).toEqual({
       user: 'nobody', restart: 'always', execArgs: [join(h.dir, 'opt', 'etcd')],
@@ -73,6 +75,7 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
       envFilesMissing: [],
       tls: { missing: [], unreadable: [], expired: [] },
       refuseManual: { start: false, stop: true },
+      needsReload: false,
     })
     // The unit's User= is who must own the restored data.
     expect(f.etcdUser).toEqual({ name: 'nobody', exists: true })
@@ -100,6 +103,32 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
     expect(unitProblems(member, f.unitConfig!)).toEqual([
       `etcd.service's etcd is told to use ${c.expired} (ETCD_PEER_CERT_FILE in ${join(h.dir, 'etcd.env')}), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again`,
     ])
+  })
+
+  it.skipIf(!available(shell))('reads systemd 219\'s EnvironmentFile= (RHEL 7), a CRLF file, and a changed unit', () => {
+    const h = host('')
+    writeFileSync(join(h.dir, 'etcd.env'), 'ETCD_NAME=etcd1\r\nETCD_DATA_DIR=/var/lib/etcd\r\n')
+    writeFileSync(join(h.dir, 'show'), loaded(h.dir).replace(/^EnvironmentFiles=/gm, 'EnvironmentFile=').replace('UnitFileState=enabled', 'UnitFileState=enabled\nNeedDaemonReload=yes'))
+    const u = run(h).unitConfig!
+    expect(u.envFiles).toEqual(['/etc/etcd-missing.env', join(h.dir, 'etcd.env')])
+    expect(u.env).toMatchObject({ ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' })
+    expect(u.needsReload).toBe(true)
+    writeFileSync(join(h.dir, 'show'), loaded(h.dir, join(h.dir, 'gone.env')).replace(/^EnvironmentFiles=/gm, 'EnvironmentFile='))
+    expect(run(h).unitConfig?.envFilesMissing).toEqual([join(h.dir, 'gone.env')])
+    // A wildcard is systemd's to expand: not called missing.
+    writeFileSync(join(h.dir, 'show'), loaded(h.dir, '/etc/etcd/*.env'))
+    expect(run(h).unitConfig?.envFilesMissing).toEqual([])
+  })
+
+  it.skipIf(!available(shell))('checks TLS flags passed through a variable (ExecStart=etcd $DAEMON_ARGS)', () => {
+    const h = host('')
+    const gone = join(h.dir, 'gone.pem')
+    writeFileSync(join(h.dir, 'etcd.env'), `DAEMON_ARGS="--name etcd1 --peer-cert-file ${gone}"\r\n`)
+    writeFileSync(join(h.dir, 'show'), loaded(h.dir).replace(`argv[]=${h.dir}/opt/etcd ;`, `argv[]=${h.dir}/opt/etcd $DAEMON_ARGS ;`).replace('RefuseManualStop=yes', 'RefuseManualStop=no'))
+    const u = run(h).unitConfig!
+    expect(u.tls.missing).toEqual([gone])
+    const member = { name: 'etcd1', dataDir: '/var/lib/etcd', peerUrl: 'https://10.0.0.1:2380', clientUrl: 'https://10.0.0.1:2379', service: 'systemd' as const, serviceName: 'etcd.service' }
+    expect(unitProblems(member, u)).toEqual([`etcd.service's etcd is told to use ${gone} (--peer-cert-file in ExecStart), which does not exist: it could not start`])
   })
 
   it.skipIf(!available(shell))('names a binary ExecStart runs that is not there', () => {

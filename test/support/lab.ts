@@ -40,13 +40,13 @@ export async function onHost(lab: Lab, i: number, command: Script | string): Pro
   return r.stdout
 }
 
-/** A JSON-gateway client straight to a member's client URL over the lab bridge. */
 /** True when every host's /bin/sh is bash (a lab up with binSh: 'bash'; bash started as sh runs in POSIX mode, as on RHEL). */
 export async function binShIsBash(lab: Lab): Promise<boolean> {
   const outs = await Promise.all(lab.state.hosts.map((h) => onHost(lab, h.index, 'readlink -f /bin/sh; sh -c \'echo "${BASH_VERSION:+bash}"\'')))
   return outs.every((o) => o === '/usr/bin/bash\nbash\n')
 }
 
+/** A JSON-gateway client straight to a member's client URL over the lab bridge. */
 export const gateway = directGateway
 
 /** A UI that keeps every line, for assertions and for failure messages. */
