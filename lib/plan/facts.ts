@@ -76,6 +76,7 @@ ${FILE_ID}
 D=${p.dataDir}; W=${p.work}; S=${p.snapshot}; BINDIR=${p.binDir ?? ''}; want_size=${p.snapshotSize}; want_sha=${p.snapshotSha}
 P=$(dirname "$D")
 echo "uid=$(id -u)"
+echo "now=$(date +%s)"
 echo "hostname=$(hostname 2>/dev/null || cat /etc/hostname)"
 ${FIND_BIN}
 ${TLS_CHECK}
@@ -182,6 +183,8 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
   })
   const uid = num('uid')
   const unitState = parseUnitState(unitLines)
+  // The host's clock, which its certificates are judged by.
+  const hostNow = num('now')
   if (uid === undefined) throw new HostDataError(host, 'probe field uid', kv.get('uid') ?? '(missing)', 'The probe script did not run to its end on this host: is /bin/sh a POSIX shell there?')
   return {
     uid,
@@ -203,9 +206,9 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     listeners: parseListeners(listenLines),
     has: { sha256sum: flag('has.sha256sum'), setsid: flag('has.setsid'), systemctl: flag('has.systemctl') },
     unit: unitState && { ...unitState, held: flag('unit.held') },
-    unitConfig: parseUnitLines(unitLines),
+    unitConfig: parseUnitLines(unitLines, hostNow),
     etcdUser: userName ? { name: userName, exists: flag('etcduser.exists') } : undefined,
-    tls: parseTlsLines(tlsLines, 'tls.'),
+    tls: parseTlsLines(tlsLines, 'tls.', hostNow),
   }
 }
 

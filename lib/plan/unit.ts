@@ -133,7 +133,7 @@ function showMap(lines: readonly string[]): Map<string, string> {
 }
 
 /** Collects the `unit.*` lines of the probe's output; undefined if the unit was not read or is not loaded. */
-export function parseUnitLines(lines: readonly string[]): UnitConfig | undefined {
+export function parseUnitLines(lines: readonly string[], hostNow?: number): UnitConfig | undefined {
   const show = showMap(lines)
   // A unit systemd did not load (not found, masked, broken) has no configuration to read.
   if (show.get('LoadState') !== 'loaded') return undefined
@@ -164,7 +164,7 @@ export function parseUnitLines(lines: readonly string[]): UnitConfig | undefined
   return {
     user: show.get('User') ?? '', restart: show.get('Restart') ?? '', execArgs: splitWords(exec), env, envFrom, envFiles,
     envFilesMissing: listed('unit.envmissing'),
-    tls: parseTlsLines(lines, 'unit.tls.'),
+    tls: parseTlsLines(lines, 'unit.tls.', hostNow),
     exec: { path: listed('unit.execpath')[0] ?? '', missing: listed('unit.execmissing').length > 0, version: listed('unit.execversion')[0] },
     refuseManual: { start: show.get('RefuseManualStart') === 'yes', stop: show.get('RefuseManualStop') === 'yes' },
     needsReload: show.get('NeedDaemonReload') === 'yes',

@@ -1,5 +1,5 @@
 // tls_check run for real under each /bin/sh etcd-rescue meets, on files made by
-// this machine's openssl: what it prints and how that is read.
+// this machine's openssl: what it prints, and how this machine reads it.
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -9,25 +9,31 @@ import { SHELLS, available } from '../support/shells.ts'
 import { hasOpenssl, makeCerts } from '../support/certs.ts'
 
 describe.each(SHELLS)('tls_check under %s', (_name, shell) => {
-  it.skipIf(!available(shell) || !hasOpenssl)('names a missing file and an expired certificate; a valid one and a key pass; each file checked once', () => {
+  it.skipIf(!available(shell) || !hasOpenssl)('names a missing file and an expired certificate by the host\'s clock; a valid one, a key and a bundle pass; no process per file', () => {
     const c = makeCerts()
     const gone = join(c.dir, 'gone.pem')
-    // openssl as the host has it, each call logged.
+    const bundle = join(c.dir, 'bundle.pem')
+    // A bundle whose first certificate expired, as during a CA rotation: not judged by it.
+    writeFileSync(bundle, readFileSync(c.expired, 'utf8') + readFileSync(c.valid, 'utf8'))
+    // A key, then its (expired) certificate, CRLF: the certificate is found after the key.
+    const keyCert = join(c.dir, 'key-cert.pem')
+    writeFileSync(keyCert, (readFileSync(c.key, 'utf8') + readFileSync(c.expired, 'utf8')).replace(/\n/g, '\r\n'))
+    // No openssl is started on the host: one that would say so is first on PATH.
     const tools = join(c.dir, 'bin')
     mkdirSync(tools)
-    const real = spawnSync('sh', ['-c', 'command -v openssl'], { encoding: 'utf8' }).stdout.trim()
-    writeFileSync(join(tools, 'openssl'), `#!/bin/sh\necho "$*" >> ${c.dir}/openssl.log\nexec ${real} "$@"\n`)
+    writeFileSync(join(tools, 'openssl'), `#!/bin/sh\necho called >> ${c.dir}/openssl.log\nexit 1\n`)
     chmodSync(join(tools, 'openssl'), 0o755)
-    const script = `${TLS_CHECK.text}\nfor f in "$@"; do tls_check t. "$f"; done; tls_check u. "$1"`
-    const r = spawnSync(shell[0], [...shell.slice(1), '-c', script, 'sh', c.valid, c.expired, c.key, gone, c.expired, c.valid], { encoding: 'utf8', env: { ...process.env, PATH: `${tools}:${process.env.PATH}` } })
+    const script = `${TLS_CHECK.text}\nfor f in "$@"; do tls_check t. "$f"; done`
+    const r = spawnSync(shell[0], [...shell.slice(1), '-c', script, 'sh', c.valid, c.expired, c.key, gone, c.expired, bundle, keyCert], { encoding: 'utf8', env: { ...process.env, PATH: `${tools}:${process.env.PATH}` } })
     expect(r.status, r.stderr).toBe(0)
-    expect(r.stdout).toBe(`t.expired=Jan  1 00:00:00 2021 GMT ${c.expired}\nt.missing=${gone}\n`)
-    // Once per prefix and file, and never for a key.
-    expect(readFileSync(join(c.dir, 'openssl.log'), 'utf8').trim().split('\n').map((l) => l.split(' ').pop())).toEqual([c.valid, c.expired, c.valid])
-    // A bundle whose first certificate expired, as during a CA rotation: not judged by it.
-    const bundle = join(c.dir, 'bundle.pem')
-    writeFileSync(bundle, readFileSync(c.expired, 'utf8') + readFileSync(c.valid, 'utf8'))
-    expect(spawnSync(shell[0], [...shell.slice(1), '-c', `${TLS_CHECK.text}\ntls_check t. "$1"`, 'sh', bundle], { encoding: 'utf8' }).stdout).toBe('')
-    expect(parseTlsLines(r.stdout.split('\n'), 't.')).toEqual({ missing: [gone], unreadable: [], expired: [{ file: c.expired, notAfter: 'Jan 1 00:00:00 2021 GMT' }] })
+    const lines = r.stdout.split('\n')
+    // Each file once.
+    expect(lines.filter((l) => l === `t.cert=${c.expired}`)).toHaveLength(1)
+    const now = Math.floor(Date.now() / 1000)
+    const expired = { notAfter: 'Jan 1 00:00:00 2021 GMT' }
+    expect(parseTlsLines(lines, 't.', now)).toEqual({ missing: [gone], unreadable: [], expired: [{ file: c.expired, ...expired }, { file: keyCert, ...expired }] })
+    // Judged by the host's clock: on a host whose clock says 2020, it has not expired yet.
+    expect(parseTlsLines(lines, 't.', Date.parse('2020-06-01T00:00:00Z') / 1000).expired).toEqual([])
+    expect(() => readFileSync(join(c.dir, 'openssl.log'))).toThrow()
   })
 })
