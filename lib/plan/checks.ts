@@ -170,30 +170,28 @@ function ownListens(c: CheckInput): Array<{ host: string; port: number }> {
     ...(um?.listenClientUrls?.value ?? [c.member.clientUrl]),
     ...(um?.listenPeerUrls ?? [c.member.peerUrl]),
   ]
-  const out = urls.map((u) => ({ host: urlHost(u), port: urlPort(u) }))
-  if (c.member.service === 'process') out.push({ host: '127.0.0.1', port: urlPort(c.member.clientUrl) })
-  return out.filter((o) => o.host !== '' && o.port > 0)
+  const out = urls.map(urlParts).filter((p) => p !== undefined)
+  if (c.member.service === 'process') out.push({ scheme: '', host: '127.0.0.1', port: urlPort(c.member.clientUrl) })
+  return out
 }
 
 const isIp = (h: string) => /^[\d.]+$/.test(h) || h.includes(':')
 
-function urlPort(url: string): number {
+/**
+ * A URL's scheme, host (brackets off an IPv6 address) and port (the scheme's
+ * default when it names none); undefined if it does not parse (a unit's value).
+ */
+function urlParts(url: string): { scheme: string; host: string; port: number } | undefined {
   try {
     const u = new URL(url)
-    return Number(u.port || (u.protocol === 'https:' ? 443 : 80))
+    return { scheme: u.protocol, host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) }
   } catch {
-    return 0
+    return undefined
   }
 }
 
-/** A URL's host, brackets off an IPv6 address; '' if it does not parse. */
-function urlHost(url: string): string {
-  try {
-    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1')
-  } catch {
-    return ''
-  }
-}
+/** A URL's port (the scheme's default when it names none); 0 if it does not parse. */
+export const urlPort = (url: string): number => urlParts(url)?.port ?? 0
 
 /**
  * Whether etcd listening on `listen` answers at `url`: the same scheme and port,
@@ -201,16 +199,8 @@ function urlHost(url: string): string {
  * lookup here): only a certain mismatch is refused.
  */
 function servesUrl(listen: string, url: string): boolean {
-  let l: URL
-  let u: URL
-  try {
-    l = new URL(listen)
-    u = new URL(url)
-  } catch {
-    return true
-  }
-  const port = (x: URL) => x.port || (x.protocol === 'https:' ? '443' : '80')
-  if (l.protocol !== u.protocol || port(l) !== port(u)) return false
-  const [lh, uh] = [l, u].map((x) => x.hostname.replace(/^\[(.*)\]$/, '$1'))
-  return lh === uh || WILDCARDS.has(lh) || !isIp(lh) || !isIp(uh)
+  const [l, u] = [urlParts(listen), urlParts(url)]
+  if (!l || !u) return true
+  if (l.scheme !== u.scheme || l.port !== u.port) return false
+  return l.host === u.host || WILDCARDS.has(l.host) || !isIp(l.host) || !isIp(u.host)
 }

@@ -145,7 +145,8 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     if (i <= 0) continue
     const key = line.slice(0, i)
     if (key === 'state.line') stateLines.push(line.slice(i + 1))
-    else if (key.startsWith('unit.show.') || key === 'unit.envfile' || key === 'unit.envline' || key === 'unit.envmissing' || key.startsWith('unit.exec') || key.startsWith('unit.tls.')) unitLines.push(line)
+    // Every unit.* line but the hold's is the unit's part (unit.ts reads it).
+    else if (key.startsWith('unit.') && key !== 'unit.held') unitLines.push(line)
     else if (key.startsWith('tls.')) tlsLines.push(line)
     else if (key === 'listen') listenLines.push(line.slice(i + 1))
     else kv.set(key, line.slice(i + 1).trim())

@@ -13,6 +13,7 @@ import { tlsFor } from '../etcd/tls.ts'
 import type { Script } from '../shell/sh.ts'
 import type { HostFacts } from './facts.ts'
 import { unitMember, type UnitConfig } from './unit.ts'
+import { urlPort } from './checks.ts'
 import { memberPaths, type MemberPaths } from './paths.ts'
 import { unitArmScript, unitDisarmScript } from './systemd.ts'
 import { completeScript, restoreScript, restoredMark, startScript, stopScript, swapScript, uploadScript, logTailScript } from './scripts.ts'
@@ -84,13 +85,8 @@ export function resumableToken(facts: HostFacts[], sha256: string): string | und
   return [...votes].sort((a, b) => b[1] - a[1])[0]?.[0]
 }
 
-function port(url: string): number {
-  const u = new URL(url)
-  return Number(u.port || (u.protocol === 'https:' ? 443 : 80))
-}
-
 export function memberPorts(m: Pick<Member, 'peerUrl' | 'clientUrl'>): number[] {
-  return [port(m.peerUrl), port(m.clientUrl)]
+  return [urlPort(m.peerUrl), urlPort(m.clientUrl)]
 }
 
 function unitNote(unit: string, u: UnitConfig): string {
