@@ -4,6 +4,7 @@
 import type { HostFacts } from './facts.ts'
 import { unitDisagreement, unitMember, type UnitConfig } from './unit.ts'
 import { isSupported, parseVersion, restoreTool, supportsBumpRevision, type EtcdVersion } from '../etcd/version.ts'
+import { expiredInRole } from './tls-check.ts'
 
 export interface CheckInput {
   member: { name: string; service: 'systemd' | 'process'; serviceName: string; binDir?: string; peerUrl: string; clientUrl: string; dataDir: string; etcdUser?: string }
@@ -131,9 +132,9 @@ export function unitProblems(member: CheckInput['member'], u: UnitConfig, checke
     else if (checked && v.text !== checked.text) problems.push(`${unit} runs ${u.exec.path}, etcd ${v.text}, but the etcd checked here is ${checked.text}: the restore must be made for the etcd that will run on it; set etcd_bin_dir to ${u.exec.path.replace(/\/[^/]*$/, '') || '/'}, then run again`)
   }
   // The files etcd takes (flags over variables); the unit may name others it overrides.
-  for (const { path, from } of running.tlsFiles) {
+  for (const { path, from, role } of running.tlsFiles) {
     if (u.tls.missing.includes(path)) problems.push(`${unit}'s etcd is told to use ${path} (${from}), which does not exist: it could not start`)
-    const expired = u.tls.expired.find((e) => e.file === path)
+    const expired = u.tls.expired.find((e) => e.file === path && expiredInRole(e, role))
     if (expired) problems.push(`${unit}'s etcd is told to use ${path} (${from}), which expired on ${expired.notAfter} (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again`)
   }
   if (running.listenClientUrls && !running.listenClientUrls.value.some((u) => servesUrl(u, member.clientUrl))) {

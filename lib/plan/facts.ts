@@ -8,7 +8,8 @@ import { parseVersion, type EtcdVersion } from '../etcd/version.ts'
 import { HostDataError, SHA256_RE, isPid, isSafeAbsolutePath, parseStateFile } from './grammar.ts'
 import { parseUnitLines, parseUnitState, unitProbe, type UnitConfig } from './unit.ts'
 import { unitHold } from './systemd.ts'
-import { TLS_CHECK, parseTlsLines, type TlsFileState } from './tls-check.ts'
+import { TLS_CHECK, expiredInRole, parseTlsLines, type TlsFileState } from './tls-check.ts'
+import type { TlsFiles } from '../etcd/etcdctl.ts'
 
 const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/
 
@@ -25,8 +26,8 @@ export interface ProbeInput {
   serviceName: string
   /** etcd_user from the inventory; else the unit's User= is checked. */
   etcdUser?: string
-  /** Certificate and key files etcdctl will use (TLS): each must exist and be readable. */
-  tlsFiles?: string[]
+  /** The CA, certificate and key files etcdctl will use (TLS): each must exist and be readable. */
+  tls?: TlsFiles
 }
 
 export interface HostFacts {
@@ -124,7 +125,8 @@ ${unitProbe()}
 EU=${p.etcdUser ?? ''}
 [ -n "$EU" ] || EU=$unit_user
 if [ -n "$EU" ]; then echo "etcduser.name=$EU"; id -u "$EU" >/dev/null 2>&1 && echo etcduser.exists=1; fi` : sh``}
-for f in ${p.tlsFiles ?? []}; do tls_check tls. "$f"; done
+for f in ${[p.tls?.cert, p.tls?.key].filter((f): f is string => !!f)}; do tls_check tls. "$f"; done
+for f in ${p.tls?.cacert ? [p.tls.cacert] : []}; do tls_check tlsca. "$f"; done
 true
 `
 }
@@ -147,7 +149,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     if (key === 'state.line') stateLines.push(line.slice(i + 1))
     // Every unit.* line but the hold's is the unit's part (unit.ts reads it).
     else if (key.startsWith('unit.') && key !== 'unit.held') unitLines.push(line)
-    else if (key.startsWith('tls.')) tlsLines.push(line)
+    else if (key.startsWith('tls.') || key.startsWith('tlsca.')) tlsLines.push(line)
     else if (key === 'listen') listenLines.push(line.slice(i + 1))
     else kv.set(key, line.slice(i + 1).trim())
   }
@@ -209,7 +211,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     unit: unitState && { ...unitState, held: flag('unit.held') },
     unitConfig: parseUnitLines(unitLines, hostNow),
     etcdUser: userName ? { name: userName, exists: flag('etcduser.exists') } : undefined,
-    tls: parseTlsLines(tlsLines, 'tls.', hostNow),
+    tls: etcdctlTls(tlsLines, hostNow),
   }
 }
 
@@ -217,6 +219,17 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
  * ss -ltnp lines: the local address's port and each process in users:((...)).
  * A line without users (ss run without the right to see them) tells nothing.
  */
+/** etcdctl's files: its certificate and key (tls.), and its CA (tlsca.), a bundle of which is not judged by its first. */
+function etcdctlTls(lines: readonly string[], hostNow: number | undefined): TlsFileState {
+  const own = parseTlsLines(lines, 'tls.', hostNow)
+  const ca = parseTlsLines(lines, 'tlsca.', hostNow)
+  return {
+    missing: [...own.missing, ...ca.missing],
+    unreadable: [...own.unreadable, ...ca.unreadable],
+    expired: [...own.expired, ...ca.expired.filter((e) => expiredInRole(e, 'ca'))],
+  }
+}
+
 export function parseListeners(lines: readonly string[]): HostFacts['listeners'] {
   const out: HostFacts['listeners'] = []
   for (const line of lines) {

@@ -9,41 +9,66 @@
 import { X509Certificate } from 'node:crypto'
 import { sh, type Script } from '../shell/sh.ts'
 
-/** What tls_check found, by file: missing, unreadable, or expired (with its notAfter, as openssl prints it). */
+/**
+ * What tls_check found, by file: missing, unreadable, or expired (with its
+ * notAfter, as openssl prints it); `bundle` when the file holds more
+ * certificates than the expired first one (a chain, or a CA bundle).
+ */
 export interface TlsFileState {
   missing: string[]
   unreadable: string[]
-  expired: Array<{ file: string; notAfter: string }>
+  expired: Array<{ file: string; notAfter: string; bundle?: true }>
+}
+
+/**
+ * Whether an expired file stops a run in the role it is used in: a certificate
+ * file is the member's own first certificate, chain or not; a CA file that holds
+ * more than one certificate (a bundle during a CA rotation) is not judged by its
+ * first.
+ */
+export function expiredInRole(e: TlsFileState['expired'][number], role: 'ca' | 'cert'): boolean {
+  return role === 'cert' || !e.bundle
 }
 
 /**
  * `tls_check PREFIX FILE`: prints PREFIXmissing=FILE or PREFIXunreadable=FILE;
  * else, when the file holds a certificate, PREFIXcert=FILE then its first
  * certificate's PEM lines as PREFIXpem=LINE, and PREFIXbundle=1 when a second
- * follows (a bundle is not judged by its first). Each file once per prefix.
+ * follows (the caller decides: a certificate file that holds its chain is judged
+ * by its first, the member's own; a CA bundle is not). Each file once per prefix.
+ * Only a regular file's first 64 KiB are read: a FIFO or a device named by
+ * mistake would block or never end, and is left to etcd; one process (head)
+ * per file, and globbing as the caller had it.
  */
 export const TLS_CHECK: Script = sh`tls_seen=
 tls_cr=$(printf '\\r')
+tls_nl='
+'
 tls_check() {
   case "$tls_seen" in *"|$1$2|"*) return 0 ;; esac
   tls_seen="$tls_seen|$1$2|"
-  if [ ! -e "$2" ]; then printf '%smissing=%s\\n' "$1" "$2"
-  elif ! head -c 1 "$2" >/dev/null 2>&1; then printf '%sunreadable=%s\\n' "$1" "$2"
-  else
-    tls_n=0; tls_in=
-    while IFS= read -r tls_l || [ -n "$tls_l" ]; do
-      tls_l=\${tls_l%"$tls_cr"}
-      case $tls_l in
-        '-----BEGIN CERTIFICATE-----')
-          tls_n=$((tls_n + 1))
-          if [ "$tls_n" -gt 1 ]; then printf '%sbundle=1\\n' "$1"; break; fi
-          printf '%scert=%s\\n' "$1" "$2"
-          tls_in=1 ;;
-      esac
-      if [ -n "$tls_in" ]; then printf '%spem=%s\\n' "$1" "$tls_l"; fi
-      case $tls_l in '-----END CERTIFICATE-----') tls_in= ;; esac
-    done 2>/dev/null < "$2"
-  fi
+  if [ ! -e "$2" ]; then printf '%smissing=%s\\n' "$1" "$2"; return 0; fi
+  [ -f "$2" ] || return 0
+  # 2>/dev/null around it: bash warns of NUL bytes (a DER file) on stderr.
+  if ! { tls_d=$(head -c 65536 -- "$2"); } 2>/dev/null; then printf '%sunreadable=%s\\n' "$1" "$2"; return 0; fi
+  case $- in *f*) tls_glob= ;; *) tls_glob=1 ;; esac
+  set -f
+  tls_ifs=$IFS; IFS=$tls_nl
+  tls_n=0; tls_in=
+  for tls_l in $tls_d; do
+    tls_l=\${tls_l%"$tls_cr"}
+    case $tls_l in
+      '-----BEGIN CERTIFICATE-----')
+        tls_n=$((tls_n + 1))
+        if [ "$tls_n" -gt 1 ]; then printf '%sbundle=1\\n' "$1"; break; fi
+        printf '%scert=%s\\n' "$1" "$2"
+        tls_in=1 ;;
+    esac
+    if [ -n "$tls_in" ]; then printf '%spem=%s\\n' "$1" "$tls_l"; fi
+    case $tls_l in '-----END CERTIFICATE-----') tls_in= ;; esac
+  done
+  IFS=$tls_ifs
+  [ -z "$tls_glob" ] || set +f
 }`
 
 /**
@@ -68,14 +93,13 @@ export function parseTlsLines(lines: readonly string[], prefix: string, hostNow?
   }
   if (hostNow === undefined) return out
   for (const c of certs) {
-    if (c.bundle) continue
     let notAfter: string
     try {
       notAfter = new X509Certificate(`${c.pem.join('\n')}\n`).validTo
     } catch {
       continue // not a certificate this machine can read: not judged
     }
-    if (Date.parse(notAfter) < hostNow * 1000) out.expired.push({ file: c.file, notAfter: notAfter.replace(/ +/g, ' ') })
+    if (Date.parse(notAfter) < hostNow * 1000) out.expired.push({ file: c.file, notAfter: notAfter.replace(/ +/g, ' '), ...(c.bundle ? { bundle: true as const } : {}) })
   }
   return out
 }

@@ -197,8 +197,8 @@ export interface UnitMember {
   walDir?: { value: string; from: string }
   /** Where --force-new-cluster (or ETCD_FORCE_NEW_CLUSTER=true) comes from, when the unit sets it. */
   forceNewCluster?: string
-  /** The TLS files etcd will use (client and peer certificate, key and CA), and where each is set. */
-  tlsFiles: Array<{ path: string; from: string }>
+  /** The TLS files etcd will use (client and peer certificate, key and CA), where each is set, and which are CAs. */
+  tlsFiles: Array<{ path: string; from: string; role: 'ca' | 'cert' }>
   /** --listen-client-urls / ETCD_LISTEN_CLIENT_URLS when the unit sets them, and where from. */
   listenClientUrls?: { value: string[]; from: string }
   /** --listen-peer-urls / ETCD_LISTEN_PEER_URLS when the unit sets them. */
@@ -244,7 +244,7 @@ export function unitMember(u: UnitConfig): UnitMember {
   }
   for (const name of TLS_SETTINGS) {
     const s = setting(name, `ETCD_${name.toUpperCase().replace(/-/g, '_')}`)
-    if (s) out.tlsFiles.push({ path: s.value, from: s.from })
+    if (s) out.tlsFiles.push({ path: s.value, from: s.from, role: name.endsWith('ca-file') ? 'ca' : 'cert' })
   }
   const listen = setting('listen-client-urls', 'ETCD_LISTEN_CLIENT_URLS')
   if (listen) out.listenClientUrls = { value: listen.value.split(',').map((u) => u.trim()).filter(Boolean), from: listen.from }

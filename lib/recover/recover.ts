@@ -4,7 +4,6 @@
 // restored data in, start (lib/task/pipeline.ts); wait for quorum, verify.
 import { loadInventory, membersOf, type Member, type MemberContext } from '../inventory/members.ts'
 import type { SnapshotInfo } from '../etcd/snapshot.ts'
-import type { TlsFiles } from '../etcd/etcdctl.ts'
 import { tlsFor } from '../etcd/tls.ts'
 import { ExitCode, RescueError, formatError } from '../errors.ts'
 import { RemoteCommandError } from '../ssh/errors.ts'
@@ -258,7 +257,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
         service: m.service,
         serviceName: m.serviceName,
         etcdUser: m.etcdUser,
-        tlsFiles: tlsFileList(tlsFor(m)),
+        tls: tlsFor(m),
         // What the member's data dir holds is read in the same round trip (plan/survivor-read.ts).
       }), heldScriptFor(m)])
     }
@@ -544,10 +543,6 @@ function stopText(unit: string | undefined, unitStopped: string | undefined, sto
 function field(stdout: string, key: string): string | undefined {
   const line = stdout.split('\n').reverse().find((l) => l.startsWith(`${key}=`))
   return line?.slice(key.length + 1)
-}
-
-function tlsFileList(t: TlsFiles | undefined): string[] {
-  return t ? [t.cacert, t.cert, t.key].filter((f): f is string => !!f) : []
 }
 
 function describeFacts(f: HostFacts): string {

@@ -115,6 +115,12 @@ describe('preflight checks', () => {
       "etcd's etcd is told to use /etc/ssl/etcd/ssl/member-n1.pem (ETCD_PEER_CERT_FILE in /etc/etcd.env), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again",
     ])
     expect(unitProblems(m, { ...tlsUnit, tls: { ...state, expired: [] } })).toEqual([])
+    // A file with more certificates than its expired first: as a certificate (a chain, its leaf
+    // first) it is judged by that leaf; as a CA (a bundle during a rotation) it is not.
+    const chain = { missing: [], unreadable: [], expired: [{ file: '/etc/ssl/etcd/ssl/both.pem', notAfter: 'Jan 1 00:00:00 2021 GMT', bundle: true as const }] }
+    expect(unitProblems(m, { ...env({ ETCD_PEER_CERT_FILE: '/etc/ssl/etcd/ssl/both.pem' }), tls: chain }).join()).toMatch(/^etcd's etcd is told to use \/etc\/ssl\/etcd\/ssl\/both\.pem \(ETCD_PEER_CERT_FILE in \/etc\/etcd.env\), which expired/)
+    expect(unitProblems(m, { ...env({ ETCD_PEER_TRUSTED_CA_FILE: '/etc/ssl/etcd/ssl/both.pem' }), tls: chain })).toEqual([])
+    expect(unitProblems(m, { ...env({ ETCD_TRUSTED_CA_FILE: '/etc/ssl/etcd/ssl/both.pem' }), tls: { ...chain, expired: [{ ...chain.expired[0], bundle: undefined }] } }).join()).toMatch(/which expired/)
     // Where the unit's etcd listens for clients must include where etcd-rescue will reach it.
     const listen = (urls: string) => unitProblems({ ...m, clientUrl: 'https://10.0.0.1:2379' }, env({ ETCD_LISTEN_CLIENT_URLS: urls }))
     expect(listen('https://10.0.0.1:2379,https://127.0.0.1:2379')).toEqual([])

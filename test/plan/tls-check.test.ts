@@ -3,17 +3,19 @@
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
-import { TLS_CHECK, parseTlsLines } from '../../lib/plan/tls-check.ts'
+import { TLS_CHECK, expiredInRole, parseTlsLines } from '../../lib/plan/tls-check.ts'
 import { SHELLS, available } from '../support/shells.ts'
 import { hasOpenssl, makeCerts } from '../support/certs.ts'
 
 describe.each(SHELLS)('tls_check under %s', (_name, shell) => {
-  it.skipIf(!available(shell) || !hasOpenssl)('names a missing file and an expired certificate by the host\'s clock; a valid one, a key and a bundle pass; no process per file', () => {
+  it.skipIf(!available(shell) || !hasOpenssl)('names a missing file and an expired certificate by the host\'s clock; a valid one and a key pass; a file with more certificates is marked so its role decides; no openssl', () => {
     const c = makeCerts()
     const gone = join(c.dir, 'gone.pem')
     const bundle = join(c.dir, 'bundle.pem')
-    // A bundle whose first certificate expired, as during a CA rotation: not judged by it.
+    // Two certificates, the first expired: a CA bundle during a rotation (not judged by its
+    // first), or a certificate file that holds its chain, an expired leaf first (judged by it).
     writeFileSync(bundle, readFileSync(c.expired, 'utf8') + readFileSync(c.valid, 'utf8'))
     // A key, then its (expired) certificate, CRLF: the certificate is found after the key.
     const keyCert = join(c.dir, 'key-cert.pem')
@@ -31,9 +33,34 @@ describe.each(SHELLS)('tls_check under %s', (_name, shell) => {
     expect(lines.filter((l) => l === `t.cert=${c.expired}`)).toHaveLength(1)
     const now = Math.floor(Date.now() / 1000)
     const expired = { notAfter: 'Jan 1 00:00:00 2021 GMT' }
-    expect(parseTlsLines(lines, 't.', now)).toEqual({ missing: [gone], unreadable: [], expired: [{ file: c.expired, ...expired }, { file: keyCert, ...expired }] })
+    const state = parseTlsLines(lines, 't.', now)
+    expect(state).toEqual({ missing: [gone], unreadable: [], expired: [{ file: c.expired, ...expired }, { file: bundle, ...expired, bundle: true }, { file: keyCert, ...expired }] })
+    expect(state.expired.map((e) => [expiredInRole(e, 'cert'), expiredInRole(e, 'ca')])).toEqual([[true, true], [true, false], [true, true]])
     // Judged by the host's clock: on a host whose clock says 2020, it has not expired yet.
     expect(parseTlsLines(lines, 't.', Date.parse('2020-06-01T00:00:00Z') / 1000).expired).toEqual([])
     expect(() => readFileSync(join(c.dir, 'openssl.log'))).toThrow()
+  })
+
+  it.skipIf(!available(shell) || !hasOpenssl)('returns at once on a FIFO or a device named as a TLS file, reads at most 64 KiB, and leaves globbing as it was', () => {
+    const c = makeCerts()
+    const fifo = join(c.dir, 'fifo.pem')
+    execFileSync('mkfifo', [fifo])
+    // 1 MiB of text with no newline, then a certificate: past what is read.
+    const big = join(c.dir, 'big.pem')
+    writeFileSync(big, 'x'.repeat(1 << 20) + '\n' + readFileSync(c.expired, 'utf8'))
+    writeFileSync(join(c.dir, 'glob-me'), '')
+    const script = `${TLS_CHECK.text}
+cd "$1"
+for f in "$2" /dev/zero "$3" "$4"; do tls_check t. "$f"; done
+set -- glob-*
+echo "glob=$1"
+set -f; tls_check u. "$4"; case $- in *f*) echo still-off ;; esac`
+    const r = spawnSync(shell[0], [...shell.slice(1), '-c', script, 'sh', c.dir, fifo, big, c.expired], { encoding: 'utf8', timeout: 10_000 })
+    expect(r.error).toBeUndefined()
+    expect(r.status, r.stderr).toBe(0)
+    const lines = r.stdout.split('\n')
+    expect(parseTlsLines(lines, 't.', Math.floor(Date.now() / 1000))).toEqual({ missing: [], unreadable: [], expired: [{ file: c.expired, notAfter: 'Jan 1 00:00:00 2021 GMT' }] })
+    expect(lines).toContain('glob=glob-me')
+    expect(lines).toContain('still-off')
   })
 })

@@ -13,7 +13,7 @@ import { SHELLS, available } from '../support/shells.ts'
 import { hasOpenssl, makeCerts } from '../support/certs.ts'
 
 /** A host whose systemctl prints `show` (nothing: systemd is not running) and logs each call. */
-function host(show: string) {
+function host(show: string, extra: Partial<Parameters<typeof probeScript>[0]> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'unit-probe-'))
   const tools = join(dir, 'bin')
   mkdirSync(tools)
@@ -31,7 +31,7 @@ cat ${dir}/show
   chmodSync(join(dir, 'opt', 'etcd'), 0o755)
   const script = probeScript({
     dataDir: join(dir, 'etcd'), work: join(dir, '.etcd-rescue-etcd'), snapshot: join(dir, 'x.db'), snapshotSize: 1, snapshotSha: 'a'.repeat(64),
-    ports: [65010, 65011], service: 'systemd', serviceName: 'etcd.service',
+    ports: [65010, 65011], service: 'systemd', serviceName: 'etcd.service', ...extra,
   })
   const calls = () => readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
   return { dir, tools, script, calls }
@@ -103,6 +103,25 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
     expect(unitProblems(member, f.unitConfig!)).toEqual([
       `etcd.service's etcd is told to use ${c.expired} (ETCD_PEER_CERT_FILE in ${join(h.dir, 'etcd.env')}), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again`,
     ])
+  })
+
+  it.skipIf(!available(shell) || !hasOpenssl)('judges a certificate file that holds its chain by its leaf, and a CA bundle not by its first (the unit\'s and etcdctl\'s)', () => {
+    const c = makeCerts()
+    const twoOf = (name: string) => {
+      const file = join(c.dir, name)
+      writeFileSync(file, readFileSync(c.expired, 'utf8') + readFileSync(c.valid, 'utf8'))
+      return file
+    }
+    const [chain, bundle, ctlChain, ctlBundle] = [twoOf('fullchain.pem'), twoOf('ca-bundle.pem'), twoOf('admin-chain.pem'), twoOf('admin-ca.pem')]
+    const h = host('', { tls: { cacert: ctlBundle, cert: ctlChain, key: c.key } })
+    writeFileSync(join(h.dir, 'etcd.env'), `ETCD_NAME=etcd1\nETCD_PEER_CERT_FILE=${chain}\nETCD_PEER_TRUSTED_CA_FILE=${bundle}\n`)
+    writeFileSync(join(h.dir, 'show'), loaded(h.dir).replace('RefuseManualStop=yes', 'RefuseManualStop=no'))
+    const f = run(h)
+    const member = { name: 'etcd1', dataDir: '/var/lib/etcd', peerUrl: 'https://10.0.0.1:2380', clientUrl: 'https://10.0.0.1:2379', service: 'systemd' as const, serviceName: 'etcd.service' }
+    expect(unitProblems(member, f.unitConfig!)).toEqual([
+      `etcd.service's etcd is told to use ${chain} (ETCD_PEER_CERT_FILE in ${join(h.dir, 'etcd.env')}), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again`,
+    ])
+    expect(f.tls).toEqual({ missing: [], unreadable: [], expired: [{ file: ctlChain, notAfter: 'Jan 1 00:00:00 2021 GMT', bundle: true }] })
   })
 
   it.skipIf(!available(shell))('reads systemd 219\'s EnvironmentFile= (RHEL 7), a CRLF file, and a changed unit', () => {
