@@ -54,7 +54,7 @@ export function hostProblems(c: CheckInput): string[] {
   const own = ownListens(c)
   for (const l of f.listeners ?? []) {
     if (f.pids.includes(l.pid) || l.comm === 'etcd') continue
-    const overlaps = own.some((o) => o.port === l.port && (o.host === l.address || WILDCARDS.has(o.host) || WILDCARDS.has(l.address) || !isIp(o.host)))
+    const overlaps = own.some((o) => o.port === l.port && sameAddress(o.host, l.address))
     if (!overlaps) continue
     problems.push(`port ${l.port} on ${l.address} is taken by ${l.comm} (pid ${l.pid}), not by this member's etcd: the restored etcd could not listen there; stop it, then run again`)
   }
@@ -179,6 +179,19 @@ function ownListens(c: CheckInput): Array<{ host: string; port: number }> {
 const isIp = (h: string) => /^[\d.]+$/.test(h) || h.includes(':')
 
 /**
+ * Whether etcd listening on host `own` and a socket bound to `bound` could take
+ * the same address: either a wildcard, the same address (IPv4-mapped or not),
+ * `localhost` (the one name etcd binds) against loopback, or a name (unknown:
+ * taken to overlap).
+ */
+function sameAddress(own: string, bound: string): boolean {
+  const [o, b] = [own, bound].map((a) => a.replace(/^::ffff:(?=[\d.]+$)/i, ''))
+  if (WILDCARDS.has(o) || WILDCARDS.has(b) || o === b) return true
+  if (o === 'localhost') return b.startsWith('127.') || b === '::1'
+  return !isIp(o)
+}
+
+/**
  * A URL's scheme, host (brackets off an IPv6 address) and port (the scheme's
  * default when it names none); undefined if it does not parse (a unit's value).
  */
@@ -197,11 +210,13 @@ export const urlPort = (url: string): number => urlParts(url)?.port ?? 0
 /**
  * Whether etcd listening on `listen` answers at `url`: the same scheme and port,
  * and the same host or a wildcard. Hosts that are names are taken to agree (no
- * lookup here): only a certain mismatch is refused.
+ * lookup here), but for localhost, which is loopback: only a certain mismatch
+ * is refused.
  */
 function servesUrl(listen: string, url: string): boolean {
   const [l, u] = [urlParts(listen), urlParts(url)]
   if (!l || !u) return true
   if (l.scheme !== u.scheme || l.port !== u.port) return false
+  if (l.host === 'localhost') return u.host === 'localhost' || u.host.startsWith('127.') || u.host === '::1'
   return l.host === u.host || WILDCARDS.has(l.host) || !isIp(l.host) || !isIp(u.host)
 }

@@ -190,6 +190,15 @@ describe('preflight checks', () => {
     expect(hostProblems({ ...base, member: member(1, { peerUrl: 'http://0.0.0.0:2380' }), facts: facts({ listeners: at('127.0.0.1') }) })).toHaveLength(1)
     // A name is listened on as 0.0.0.0 (process.ts): it overlaps with any address.
     expect(hostProblems({ ...base, member: member(1, { peerUrl: 'http://etcd1.example:2380' }), facts: facts({ listeners: at('127.0.0.1') }) })).toHaveLength(1)
+    // localhost, the one name etcd binds, is loopback only; an IPv4-mapped address is that address.
+    const local = { ...unitConfig, env: { ETCD_LISTEN_CLIENT_URLS: 'http://localhost:2379' } }
+    const sdLocal = { ...sd, clientUrl: 'http://127.0.0.1:2379' }
+    expect(hostProblems({ ...base, member: sdLocal, facts: sdFacts(client('127.0.0.1'), local) }).join()).toMatch(/^port 2379 on 127\.0\.0\.1 is taken by nc/)
+    expect(hostProblems({ ...base, member: sdLocal, facts: sdFacts(client('::1'), local) }).join()).toMatch(/^port 2379 on ::1 is taken by nc/)
+    expect(hostProblems({ ...base, member: sdLocal, facts: sdFacts(client('198.18.7.11'), local) })).toEqual([])
+    expect(hostProblems({ ...base, member: sd, facts: sdFacts([], local) }).join()).toMatch(/listens for clients on http:\/\/localhost:2379 \(ETCD_LISTEN_CLIENT_URLS in the environment\), not on http:\/\/198\.18\.7\.11:2379/)
+    expect(hostProblems({ ...base, facts: facts({ listeners: at('::ffff:198.18.7.11') }) })).toHaveLength(1)
+    expect(hostProblems({ ...base, facts: facts({ listeners: at('::ffff:198.18.7.12') }) })).toEqual([])
   })
 
   it('passes a ready host', () => {
