@@ -5,6 +5,7 @@ import type { HostFacts } from './facts.ts'
 import { unitDisagreement, unitMember, type UnitConfig } from './unit.ts'
 import { isSupported, parseVersion, restoreTool, supportsBumpRevision, type EtcdVersion } from '../etcd/version.ts'
 import { expiredInRole } from './tls-check.ts'
+import { listenUrl } from '../etcd/process.ts'
 
 export interface CheckInput {
   member: { name: string; service: 'systemd' | 'process'; serviceName: string; binDir?: string; peerUrl: string; clientUrl: string; dataDir: string; etcdUser?: string }
@@ -72,6 +73,7 @@ export function hostProblems(c: CheckInput): string[] {
   }
   for (const file of f.tls?.missing ?? []) problems.push(`TLS file ${file} does not exist (etcdctl needs it to reach the member over https; set etcd_cert_dir or etcd_ca_file/etcd_cert_file/etcd_key_file)`)
   for (const file of f.tls?.unreadable ?? []) problems.push(`TLS file ${file} is not readable with this run's privileges (set ansible_become?)`)
+  for (const file of f.tls?.notFile ?? []) problems.push(`TLS file ${file} is not a regular file (a directory, a FIFO or a device): etcdctl could not use it; set etcd_cert_dir or etcd_ca_file/etcd_cert_file/etcd_key_file`)
   for (const { file, notAfter } of f.tls?.expired ?? []) problems.push(`TLS file ${file} expired on ${notAfter} (by this host's clock): etcd-rescue could not reach the member over https with it; renew it, then run again`)
   if (!f.parent.exists) problems.push('the data dir\'s parent directory does not exist')
   else if (!f.parent.writable) problems.push('the data dir\'s parent directory is not writable (connect as root or set ansible_become)')
@@ -134,6 +136,7 @@ export function unitProblems(member: CheckInput['member'], u: UnitConfig, checke
   // The files etcd takes (flags over variables); the unit may name others it overrides.
   for (const { path, from, role } of running.tlsFiles) {
     if (u.tls.missing.includes(path)) problems.push(`${unit}'s etcd is told to use ${path} (${from}), which does not exist: it could not start`)
+    if (u.tls.notFile.includes(path)) problems.push(`${unit}'s etcd is told to use ${path} (${from}), which is not a regular file (a directory, a FIFO or a device): it could not start`)
     const expired = u.tls.expired.find((e) => e.file === path && expiredInRole(e, role))
     if (expired) problems.push(`${unit}'s etcd is told to use ${path} (${from}), which expired on ${expired.notAfter} (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again`)
   }
@@ -167,13 +170,16 @@ const WILDCARDS = new Set(['*', '0.0.0.0', '::', '::ffff:0.0.0.0'])
  */
 function ownListens(c: CheckInput): Array<{ host: string; port: number }> {
   const um = c.member.service === 'systemd' && c.facts.unitConfig ? unitMember(c.facts.unitConfig) : undefined
+  if (c.member.service === 'process') {
+    // As process.ts starts it: a name (localhost too) on every address, the client port on loopback too.
+    const out = [listenUrl(c.member.clientUrl), listenUrl(c.member.peerUrl)].map(urlParts).filter((p) => p !== undefined)
+    return [...out, { scheme: '', host: '127.0.0.1', port: urlPort(c.member.clientUrl) }]
+  }
   const urls = [
     ...(um?.listenClientUrls?.value ?? [c.member.clientUrl]),
     ...(um?.listenPeerUrls ?? [c.member.peerUrl]),
   ]
-  const out = urls.map(urlParts).filter((p) => p !== undefined)
-  if (c.member.service === 'process') out.push({ scheme: '', host: '127.0.0.1', port: urlPort(c.member.clientUrl) })
-  return out
+  return urls.map(urlParts).filter((p) => p !== undefined)
 }
 
 const isIp = (h: string) => /^[\d.]+$/.test(h) || h.includes(':')
@@ -181,13 +187,13 @@ const isIp = (h: string) => /^[\d.]+$/.test(h) || h.includes(':')
 /**
  * Whether etcd listening on host `own` and a socket bound to `bound` could take
  * the same address: either a wildcard, the same address (IPv4-mapped or not),
- * `localhost` (the one name etcd binds) against loopback, or a name (unknown:
- * taken to overlap).
+ * `localhost` (the one name etcd binds: Go listens on its first IPv4 address,
+ * 127.0.0.1) against that, or another name (unknown: taken to overlap).
  */
 function sameAddress(own: string, bound: string): boolean {
   const [o, b] = [own, bound].map((a) => a.replace(/^::ffff:(?=[\d.]+$)/i, ''))
   if (WILDCARDS.has(o) || WILDCARDS.has(b) || o === b) return true
-  if (o === 'localhost') return b.startsWith('127.') || b === '::1'
+  if (o === 'localhost') return b === '127.0.0.1'
   return !isIp(o)
 }
 
@@ -210,13 +216,13 @@ export const urlPort = (url: string): number => urlParts(url)?.port ?? 0
 /**
  * Whether etcd listening on `listen` answers at `url`: the same scheme and port,
  * and the same host or a wildcard. Hosts that are names are taken to agree (no
- * lookup here), but for localhost, which is loopback: only a certain mismatch
- * is refused.
+ * lookup here); localhost listens on 127.0.0.1 only (as Go binds it): only a
+ * certain mismatch is refused.
  */
 function servesUrl(listen: string, url: string): boolean {
   const [l, u] = [urlParts(listen), urlParts(url)]
   if (!l || !u) return true
   if (l.scheme !== u.scheme || l.port !== u.port) return false
-  if (l.host === 'localhost') return u.host === 'localhost' || u.host.startsWith('127.') || u.host === '::1'
+  if (l.host === 'localhost') return !isIp(u.host) || u.host === '127.0.0.1'
   return l.host === u.host || WILDCARDS.has(l.host) || !isIp(l.host) || !isIp(u.host)
 }

@@ -215,10 +215,6 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
   }
 }
 
-/**
- * ss -ltnp lines: the local address's port and each process in users:((...)).
- * A line without users (ss run without the right to see them) tells nothing.
- */
 /** etcdctl's files: its certificate and key (tls.), and its CA (tlsca.), a bundle of which is not judged by its first. */
 function etcdctlTls(lines: readonly string[], hostNow: number | undefined): TlsFileState {
   const own = parseTlsLines(lines, 'tls.', hostNow)
@@ -226,10 +222,15 @@ function etcdctlTls(lines: readonly string[], hostNow: number | undefined): TlsF
   return {
     missing: [...own.missing, ...ca.missing],
     unreadable: [...own.unreadable, ...ca.unreadable],
+    notFile: [...own.notFile, ...ca.notFile],
     expired: [...own.expired, ...ca.expired.filter((e) => expiredInRole(e, 'ca'))],
   }
 }
 
+/**
+ * ss -ltnp lines: the local address's port and each process in users:((...)).
+ * A line without users (ss run without the right to see them) tells nothing.
+ */
 export function parseListeners(lines: readonly string[]): HostFacts['listeners'] {
   const out: HostFacts['listeners'] = []
   for (const line of lines) {
@@ -238,7 +239,7 @@ export function parseListeners(lines: readonly string[]): HostFacts['listeners']
     const port = Number(local.slice(colon + 1))
     if (colon <= 0 || !Number.isInteger(port) || port <= 0) continue
     // [::]:2379, 198.18.0.1:2379, *:2379, or with a %interface.
-    const address = local.slice(0, colon).replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '')
+    const address = local.slice(0, colon).replace(/%.*$/, '').replace(/^\[(.*)\]$/, '$1')
     for (const m of line.matchAll(/\("([^"]*)",pid=(\d+)/g)) out.push({ address, port, comm: m[1], pid: Number(m[2]) })
   }
   return out

@@ -17,6 +17,8 @@ import { sh, type Script } from '../shell/sh.ts'
 export interface TlsFileState {
   missing: string[]
   unreadable: string[]
+  /** Not a regular file: a directory, a FIFO or a device. */
+  notFile: string[]
   expired: Array<{ file: string; notAfter: string; bundle?: true }>
 }
 
@@ -31,14 +33,15 @@ export function expiredInRole(e: TlsFileState['expired'][number], role: 'ca' | '
 }
 
 /**
- * `tls_check PREFIX FILE`: prints PREFIXmissing=FILE or PREFIXunreadable=FILE;
- * else, when the file holds a certificate, PREFIXcert=FILE then its first
- * certificate's PEM lines as PREFIXpem=LINE, and PREFIXbundle=1 when a second
- * follows (the caller decides: a certificate file that holds its chain is judged
- * by its first, the member's own; a CA bundle is not). Each file once per prefix.
- * Only a regular file's first 64 KiB are read: a FIFO or a device named by
- * mistake would block or never end, and is left to etcd; one process (head)
- * per file, and globbing as the caller had it.
+ * `tls_check PREFIX FILE`: prints PREFIXmissing=FILE, PREFIXunreadable=FILE
+ * (also for a file in a directory this run cannot enter) or PREFIXnotfile=FILE
+ * (a directory, a FIFO, a device: etcd cannot use it as one); else, when the
+ * file holds a certificate, PREFIXcert=FILE then its first certificate's PEM
+ * lines as PREFIXpem=LINE, and PREFIXbundle=1 when a second follows or may
+ * (the caller decides: a certificate file that holds its chain is judged by its
+ * first, the member's own; a CA bundle is not). Each file once per prefix.
+ * Only a regular file's first 64 KiB are read (a FIFO would block, a device
+ * never end); one process (head) per file; IFS and globbing as the caller had them.
  */
 export const TLS_CHECK: Script = sh`tls_seen=
 tls_cr=$(printf '\\r')
@@ -47,13 +50,18 @@ tls_nl='
 tls_check() {
   case "$tls_seen" in *"|$1$2|"*) return 0 ;; esac
   tls_seen="$tls_seen|$1$2|"
-  if [ ! -e "$2" ]; then printf '%smissing=%s\\n' "$1" "$2"; return 0; fi
-  [ -f "$2" ] || return 0
+  if [ ! -e "$2" ]; then
+    # Missing only where this run can look: in a directory it cannot enter, unreadable.
+    tls_dir=\${2%/*}
+    if [ -x "\${tls_dir:-/}" ]; then printf '%smissing=%s\\n' "$1" "$2"; else printf '%sunreadable=%s\\n' "$1" "$2"; fi
+    return 0
+  fi
+  if [ ! -f "$2" ]; then printf '%snotfile=%s\\n' "$1" "$2"; return 0; fi
   # 2>/dev/null around it: bash warns of NUL bytes (a DER file) on stderr.
-  if ! { tls_d=$(head -c 65536 -- "$2"); } 2>/dev/null; then printf '%sunreadable=%s\\n' "$1" "$2"; return 0; fi
+  if ! { tls_d=$(head -c 65537 -- "$2"); } 2>/dev/null; then printf '%sunreadable=%s\\n' "$1" "$2"; return 0; fi
   case $- in *f*) tls_glob= ;; *) tls_glob=1 ;; esac
   set -f
-  tls_ifs=$IFS; IFS=$tls_nl
+  tls_ifs=\${IFS-unset}; tls_ifs_set=\${IFS+1}; IFS=$tls_nl
   tls_n=0; tls_in=
   for tls_l in $tls_d; do
     tls_l=\${tls_l%"$tls_cr"}
@@ -67,7 +75,9 @@ tls_check() {
     if [ -n "$tls_in" ]; then printf '%spem=%s\\n' "$1" "$tls_l"; fi
     case $tls_l in '-----END CERTIFICATE-----') tls_in= ;; esac
   done
-  IFS=$tls_ifs
+  # The file goes on past what was read: a second certificate may follow.
+  if [ "$tls_n" -eq 1 ] && [ "\${#tls_d}" -gt 65536 ]; then printf '%sbundle=1\\n' "$1"; fi
+  if [ -n "$tls_ifs_set" ]; then IFS=$tls_ifs; else unset IFS; fi
   [ -z "$tls_glob" ] || set +f
 }`
 
@@ -77,7 +87,7 @@ tls_check() {
  * since the epoch; without it, nothing is called expired).
  */
 export function parseTlsLines(lines: readonly string[], prefix: string, hostNow?: number): TlsFileState {
-  const out: TlsFileState = { missing: [], unreadable: [], expired: [] }
+  const out: TlsFileState = { missing: [], unreadable: [], notFile: [], expired: [] }
   const certs: Array<{ file: string; pem: string[]; bundle: boolean }> = []
   for (const line of lines) {
     if (!line.startsWith(prefix)) continue
@@ -87,6 +97,7 @@ export function parseTlsLines(lines: readonly string[], prefix: string, hostNow?
     const cert = certs[certs.length - 1]
     if (kind === 'missing') out.missing.push(value)
     else if (kind === 'unreadable') out.unreadable.push(value)
+    else if (kind === 'notfile') out.notFile.push(value)
     else if (kind === 'cert') certs.push({ file: value, pem: [], bundle: false })
     else if (kind === 'pem' && cert) cert.pem.push(value)
     else if (kind === 'bundle' && cert) cert.bundle = true

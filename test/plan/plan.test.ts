@@ -72,7 +72,8 @@ describe('preflight checks', () => {
 
   it('names a missing, unreadable or expired TLS file, and a unit user that does not exist', () => {
     const expired = [{ file: '/etc/ssl/etcd/ssl/ca.pem', notAfter: 'Jan 1 00:00:00 2021 GMT' }]
-    const p = hostProblems({ ...base, facts: facts({ tls: { missing: ['/etc/ssl/etcd/ssl/admin-n1.pem'], unreadable: ['/k.pem'], expired }, etcdUser: { name: 'etcd', exists: false } }) }).join('\n')
+    const p = hostProblems({ ...base, facts: facts({ tls: { missing: ['/etc/ssl/etcd/ssl/admin-n1.pem'], unreadable: ['/k.pem'], notFile: ['/etc/ssl/etcd/ssl'], expired }, etcdUser: { name: 'etcd', exists: false } }) }).join('\n')
+    expect(p).toMatch(/TLS file \/etc\/ssl\/etcd\/ssl is not a regular file \(a directory, a FIFO or a device\): etcdctl could not use it/)
     expect(p).toMatch(/TLS file \/etc\/ssl\/etcd\/ssl\/ca\.pem expired on Jan 1 00:00:00 2021 GMT \(by this host's clock\): etcd-rescue could not reach the member over https with it; renew it, then run again/)
     expect(p).toMatch(/TLS file \/etc\/ssl\/etcd\/ssl\/admin-n1\.pem does not exist/)
     expect(p).toMatch(/TLS file \/k\.pem is not readable/)
@@ -80,7 +81,7 @@ describe('preflight checks', () => {
   })
 
   it('refuses a unit that would run another member than the inventory describes, with a diff', () => {
-    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
+    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], notFile: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
     const m = member(1, { service: 'systemd', peerUrl: 'https://10.0.0.1:2380' })
     const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { loadState: 'loaded', fileState: 'enabled', active: 'active', held: false } }
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig }) }).join('\n')).toContain('- data dir: /var/lib/etcd\n    + data dir: /srv/etcd   (ETCD_DATA_DIR in /etc/etcd.env)')
@@ -89,7 +90,7 @@ describe('preflight checks', () => {
 
   it('refuses a unit that would fail to start, start another WAL or start a cluster of its own, saying how to go on', () => {
     const m = member(1, { service: 'systemd' })
-    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
+    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], notFile: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
     expect(unitProblems(m, ok)).toEqual([])
     const env = (more: Record<string, string>) => ({ ...ok, env: { ...ok.env, ...more }, envFrom: { ...ok.envFrom, ...Object.fromEntries(Object.keys(more).map((k) => [k, '/etc/etcd.env'])) } })
     expect(unitProblems(m, env({ ETCD_FORCE_NEW_CLUSTER: 'true' }))).toEqual([
@@ -109,7 +110,7 @@ describe('preflight checks', () => {
     expect(unitProblems({ ...m, etcdUser: 'kube' }, { ...ok, user: '' })).toEqual([])
     // TLS files: only those etcd takes count (a flag wins over its variable).
     const tlsUnit = { ...env({ ETCD_PEER_CERT_FILE: '/etc/ssl/etcd/ssl/member-n1.pem', ETCD_CERT_FILE: '/gone.pem' }), execArgs: ['/usr/local/bin/etcd', '--cert-file=/etc/ssl/etcd/ssl/member-n1.pem'] }
-    const state = { missing: ['/gone.pem'], unreadable: [], expired: [{ file: '/etc/ssl/etcd/ssl/member-n1.pem', notAfter: 'Jan 1 00:00:00 2021 GMT' }] }
+    const state = { missing: ['/gone.pem'], unreadable: [], notFile: [], expired: [{ file: '/etc/ssl/etcd/ssl/member-n1.pem', notAfter: 'Jan 1 00:00:00 2021 GMT' }] }
     expect(unitProblems(m, { ...tlsUnit, tls: state })).toEqual([
       "etcd's etcd is told to use /etc/ssl/etcd/ssl/member-n1.pem (--cert-file in ExecStart), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again",
       "etcd's etcd is told to use /etc/ssl/etcd/ssl/member-n1.pem (ETCD_PEER_CERT_FILE in /etc/etcd.env), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again",
@@ -117,7 +118,7 @@ describe('preflight checks', () => {
     expect(unitProblems(m, { ...tlsUnit, tls: { ...state, expired: [] } })).toEqual([])
     // A file with more certificates than its expired first: as a certificate (a chain, its leaf
     // first) it is judged by that leaf; as a CA (a bundle during a rotation) it is not.
-    const chain = { missing: [], unreadable: [], expired: [{ file: '/etc/ssl/etcd/ssl/both.pem', notAfter: 'Jan 1 00:00:00 2021 GMT', bundle: true as const }] }
+    const chain = { missing: [], unreadable: [], notFile: [], expired: [{ file: '/etc/ssl/etcd/ssl/both.pem', notAfter: 'Jan 1 00:00:00 2021 GMT', bundle: true as const }] }
     expect(unitProblems(m, { ...env({ ETCD_PEER_CERT_FILE: '/etc/ssl/etcd/ssl/both.pem' }), tls: chain }).join()).toMatch(/^etcd's etcd is told to use \/etc\/ssl\/etcd\/ssl\/both\.pem \(ETCD_PEER_CERT_FILE in \/etc\/etcd.env\), which expired/)
     expect(unitProblems(m, { ...env({ ETCD_PEER_TRUSTED_CA_FILE: '/etc/ssl/etcd/ssl/both.pem' }), tls: chain })).toEqual([])
     expect(unitProblems(m, { ...env({ ETCD_TRUSTED_CA_FILE: '/etc/ssl/etcd/ssl/both.pem' }), tls: { ...chain, expired: [{ ...chain.expired[0], bundle: undefined }] } }).join()).toMatch(/which expired/)
@@ -165,6 +166,10 @@ describe('preflight checks', () => {
       'LISTEN 0      128    [::]:2379     [::]:*    users:(("haproxy",pid=90,fd=5),("haproxy",pid=91,fd=5))',
       'LISTEN 0      128    127.0.0.1:2379     0.0.0.0:*',
     ]
+    // A socket tied to one interface: its zone goes, then the brackets.
+    expect(parseListeners(['LISTEN 0 128 [::]%eth0:2380 [::]:* users:(("nc",pid=5,fd=3))', 'LISTEN 0 128 [fe80::1]%eth0:2380 [::]:* users:(("nc",pid=6,fd=3))'])).toEqual([
+      { address: '::', port: 2380, comm: 'nc', pid: 5 }, { address: 'fe80::1', port: 2380, comm: 'nc', pid: 6 },
+    ])
     const listeners = parseListeners(lines)
     expect(listeners).toEqual([{ address: '198.18.7.11', port: 2380, comm: 'etcd', pid: 812 }, { address: '::', port: 2379, comm: 'haproxy', pid: 90 }, { address: '::', port: 2379, comm: 'haproxy', pid: 91 }])
     expect(hostProblems({ ...base, facts: facts({ pids: [812], listeners }) })).toEqual([
@@ -182,7 +187,7 @@ describe('preflight checks', () => {
     const client = (address: string) => [{ address, port: 2379, comm: 'nc', pid: 9 }]
     expect(hostProblems({ ...base, facts: facts({ listeners: client('127.0.0.1') }) })).toHaveLength(1)
     const sd = member(1, { service: 'systemd' })
-    const unitConfig: UnitConfig = { user: '', restart: 'always', execArgs: ['/e'], env: { ETCD_LISTEN_CLIENT_URLS: 'http://198.18.7.11:2379,http://127.0.0.1:2379' }, envFrom: {}, envFiles: [], envFilesMissing: [], exec: { path: '/e', missing: false }, tls: { missing: [], unreadable: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
+    const unitConfig: UnitConfig = { user: '', restart: 'always', execArgs: ['/e'], env: { ETCD_LISTEN_CLIENT_URLS: 'http://198.18.7.11:2379,http://127.0.0.1:2379' }, envFrom: {}, envFiles: [], envFilesMissing: [], exec: { path: '/e', missing: false }, tls: { missing: [], unreadable: [], notFile: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
     const sdFacts = (listeners: HostFacts['listeners'], u = unitConfig) => facts({ has: { sha256sum: true, setsid: true, systemctl: true }, unit: { loadState: 'loaded', fileState: 'enabled', active: 'active', held: false }, unitConfig: u, listeners })
     expect(hostProblems({ ...base, member: sd, facts: sdFacts(client('127.0.0.1')) })).toHaveLength(1)
     expect(hostProblems({ ...base, member: sd, facts: sdFacts(client('127.0.0.1'), { ...unitConfig, env: {} }) })).toEqual([])
@@ -193,9 +198,16 @@ describe('preflight checks', () => {
     // localhost, the one name etcd binds, is loopback only; an IPv4-mapped address is that address.
     const local = { ...unitConfig, env: { ETCD_LISTEN_CLIENT_URLS: 'http://localhost:2379' } }
     const sdLocal = { ...sd, clientUrl: 'http://127.0.0.1:2379' }
+    // Go listens on localhost's first IPv4 address: 127.0.0.1, not ::1 or the rest of 127/8.
     expect(hostProblems({ ...base, member: sdLocal, facts: sdFacts(client('127.0.0.1'), local) }).join()).toMatch(/^port 2379 on 127\.0\.0\.1 is taken by nc/)
-    expect(hostProblems({ ...base, member: sdLocal, facts: sdFacts(client('::1'), local) }).join()).toMatch(/^port 2379 on ::1 is taken by nc/)
+    expect(hostProblems({ ...base, member: sdLocal, facts: sdFacts(client('::1'), local) })).toEqual([])
+    expect(hostProblems({ ...base, member: sdLocal, facts: sdFacts(client('127.0.0.2'), local) })).toEqual([])
     expect(hostProblems({ ...base, member: sdLocal, facts: sdFacts(client('198.18.7.11'), local) })).toEqual([])
+    // A client URL that is a name is taken to agree; [::1] is not where localhost listens.
+    expect(hostProblems({ ...base, member: { ...sd, clientUrl: 'http://etcd1.example:2379' }, facts: sdFacts([], local) })).toEqual([])
+    expect(hostProblems({ ...base, member: { ...sd, clientUrl: 'http://[::1]:2379' }, facts: sdFacts([], local) }).join()).toMatch(/listens for clients on http:\/\/localhost:2379/)
+    // A plain process on localhost listens on every address (process.ts), as for any name.
+    expect(hostProblems({ ...base, member: member(1, { peerUrl: 'http://localhost:2380' }), facts: facts({ listeners: at('198.18.7.11') }) })).toHaveLength(1)
     expect(hostProblems({ ...base, member: sd, facts: sdFacts([], local) }).join()).toMatch(/listens for clients on http:\/\/localhost:2379 \(ETCD_LISTEN_CLIENT_URLS in the environment\), not on http:\/\/198\.18\.7\.11:2379/)
     expect(hostProblems({ ...base, facts: facts({ listeners: at('::ffff:198.18.7.11') }) })).toHaveLength(1)
     expect(hostProblems({ ...base, facts: facts({ listeners: at('::ffff:198.18.7.12') }) })).toEqual([])

@@ -34,33 +34,53 @@ describe.each(SHELLS)('tls_check under %s', (_name, shell) => {
     const now = Math.floor(Date.now() / 1000)
     const expired = { notAfter: 'Jan 1 00:00:00 2021 GMT' }
     const state = parseTlsLines(lines, 't.', now)
-    expect(state).toEqual({ missing: [gone], unreadable: [], expired: [{ file: c.expired, ...expired }, { file: bundle, ...expired, bundle: true }, { file: keyCert, ...expired }] })
+    expect(state).toEqual({ missing: [gone], unreadable: [], notFile: [], expired: [{ file: c.expired, ...expired }, { file: bundle, ...expired, bundle: true }, { file: keyCert, ...expired }] })
     expect(state.expired.map((e) => [expiredInRole(e, 'cert'), expiredInRole(e, 'ca')])).toEqual([[true, true], [true, false], [true, true]])
     // Judged by the host's clock: on a host whose clock says 2020, it has not expired yet.
     expect(parseTlsLines(lines, 't.', Date.parse('2020-06-01T00:00:00Z') / 1000).expired).toEqual([])
     expect(() => readFileSync(join(c.dir, 'openssl.log'))).toThrow()
   })
 
-  it.skipIf(!available(shell) || !hasOpenssl)('returns at once on a FIFO or a device named as a TLS file, reads at most 64 KiB, and leaves globbing as it was', () => {
+  it.skipIf(!available(shell) || !hasOpenssl)('names a FIFO, a device or a directory as no regular file at once, reads at most 64 KiB, and leaves IFS and globbing as they were', () => {
     const c = makeCerts()
     const fifo = join(c.dir, 'fifo.pem')
     execFileSync('mkfifo', [fifo])
     // 1 MiB of text with no newline, then a certificate: past what is read.
     const big = join(c.dir, 'big.pem')
     writeFileSync(big, 'x'.repeat(1 << 20) + '\n' + readFileSync(c.expired, 'utf8'))
+    // An expired certificate, then more than is read: a second one may follow (a CA bundle).
+    const longCa = join(c.dir, 'long-ca.pem')
+    writeFileSync(longCa, readFileSync(c.expired, 'utf8') + '# comment\n'.repeat(7000) + readFileSync(c.valid, 'utf8'))
     writeFileSync(join(c.dir, 'glob-me'), '')
     const script = `${TLS_CHECK.text}
 cd "$1"
-for f in "$2" /dev/zero "$3" "$4"; do tls_check t. "$f"; done
+for f in "$2" /dev/zero "$1" "$3" "$4" "$5"; do tls_check t. "$f"; done
 set -- glob-*
 echo "glob=$1"
+IFS=:; tls_check i. "$4"; echo "ifs=[$IFS]"
+unset IFS; tls_check j. "$4"; echo "ifs-set=\${IFS+yes}"
 set -f; tls_check u. "$4"; case $- in *f*) echo still-off ;; esac`
-    const r = spawnSync(shell[0], [...shell.slice(1), '-c', script, 'sh', c.dir, fifo, big, c.expired], { encoding: 'utf8', timeout: 10_000 })
+    const r = spawnSync(shell[0], [...shell.slice(1), '-c', script, 'sh', c.dir, fifo, big, c.expired, longCa], { encoding: 'utf8', timeout: 10_000 })
     expect(r.error).toBeUndefined()
     expect(r.status, r.stderr).toBe(0)
     const lines = r.stdout.split('\n')
-    expect(parseTlsLines(lines, 't.', Math.floor(Date.now() / 1000))).toEqual({ missing: [], unreadable: [], expired: [{ file: c.expired, notAfter: 'Jan 1 00:00:00 2021 GMT' }] })
+    const expired = { notAfter: 'Jan 1 00:00:00 2021 GMT' }
+    expect(parseTlsLines(lines, 't.', Math.floor(Date.now() / 1000))).toEqual({ missing: [], unreadable: [], notFile: [fifo, '/dev/zero', c.dir], expired: [{ file: c.expired, ...expired }, { file: longCa, ...expired, bundle: true }] })
     expect(lines).toContain('glob=glob-me')
+    expect(lines).toContain('ifs=[:]')
+    expect(lines).toContain('ifs-set=')
     expect(lines).toContain('still-off')
+  })
+
+  it.skipIf(!available(shell) || process.getuid?.() !== 0)('calls a file in a directory this run cannot enter unreadable, not missing', () => {
+    const c = makeCerts()
+    const priv = join(c.dir, 'priv')
+    mkdirSync(priv, { mode: 0o700 })
+    writeFileSync(join(priv, 'cert.pem'), readFileSync(c.valid))
+    chmodSync(c.dir, 0o755)
+    const script = `${TLS_CHECK.text}\ntls_check t. "$1"; tls_check t. "$2"`
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', shell[0], ...shell.slice(1), '-c', script, 'sh', join(priv, 'cert.pem'), join(c.dir, 'gone.pem')], { encoding: 'utf8', timeout: 10_000 })
+    expect(r.status, r.stderr).toBe(0)
+    expect(parseTlsLines(r.stdout.split('\n'), 't.')).toEqual({ missing: [join(c.dir, 'gone.pem')], unreadable: [join(priv, 'cert.pem')], notFile: [], expired: [] })
   })
 })

@@ -73,7 +73,7 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
       envFiles: ['/etc/etcd-missing.env', join(h.dir, 'etcd.env')],
       // That one is optional (`-` in the unit): systemd starts without it.
       envFilesMissing: [],
-      tls: { missing: [], unreadable: [], expired: [] },
+      tls: { missing: [], unreadable: [], notFile: [], expired: [] },
       refuseManual: { start: false, stop: true },
       needsReload: false,
     })
@@ -97,7 +97,7 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
       .replace('Environment=GOMAXPROCS=2', `Environment=ETCD_CERT_FILE=${gone} GOMAXPROCS=2`)
       .replace('RefuseManualStop=yes', 'RefuseManualStop=no'))
     const f = run(h)
-    expect(f.unitConfig?.tls).toEqual({ missing: [gone], unreadable: [], expired: [{ file: c.expired, notAfter: 'Jan 1 00:00:00 2021 GMT' }] })
+    expect(f.unitConfig?.tls).toEqual({ missing: [gone], unreadable: [], notFile: [], expired: [{ file: c.expired, notAfter: 'Jan 1 00:00:00 2021 GMT' }] })
     // The missing file is overridden by --cert-file: only the expired peer certificate counts.
     const member = { name: 'etcd1', dataDir: '/var/lib/etcd', peerUrl: 'https://10.0.0.1:2380', clientUrl: 'https://10.0.0.1:2379', service: 'systemd' as const, serviceName: 'etcd.service' }
     expect(unitProblems(member, f.unitConfig!)).toEqual([
@@ -121,7 +121,7 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
     expect(unitProblems(member, f.unitConfig!)).toEqual([
       `etcd.service's etcd is told to use ${chain} (ETCD_PEER_CERT_FILE in ${join(h.dir, 'etcd.env')}), which expired on Jan 1 00:00:00 2021 GMT (by this host's clock): restored members could not talk to each other or serve clients; renew the certificates, then run again`,
     ])
-    expect(f.tls).toEqual({ missing: [], unreadable: [], expired: [{ file: ctlChain, notAfter: 'Jan 1 00:00:00 2021 GMT', bundle: true }] })
+    expect(f.tls).toEqual({ missing: [], unreadable: [], notFile: [], expired: [{ file: ctlChain, notAfter: 'Jan 1 00:00:00 2021 GMT', bundle: true }] })
   })
 
   it.skipIf(!available(shell))('reads systemd 219\'s EnvironmentFile= (RHEL 7), a CRLF file, and a changed unit', () => {
