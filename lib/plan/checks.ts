@@ -153,7 +153,7 @@ export function unitProblems(member: CheckInput['member'], u: UnitConfig, checke
   for (const file of u.envFilesMissing) problems.push(`${unit}'s EnvironmentFile ${file} does not exist or cannot be read: systemd would refuse to start it`)
   const refused = (['start', 'stop'] as const).filter((k) => u.refuseManual[k])
   if (refused.length) problems.push(`${unit} has ${refused.map((k) => `RefuseManual${k === 'start' ? 'Start' : 'Stop'}=yes`).join(' and ')}: etcd-rescue ${refused.join('s and ')}s it with systemctl; remove that from the unit, then run again`)
-  if (u.needsReload) problems.push(`${unit} changed on disk since systemd last loaded it (NeedDaemonReload=yes): what was read here is not what would start, and etcd-rescue reloads systemd before the start; run systemctl daemon-reload, then run again`)
+  if (u.needsReload) problems.push(`${unit} changed on disk since systemd last loaded it (NeedDaemonReload=yes; a unit file or drop-in written again unchanged counts too, by its time): what was read here is not what would start, and etcd-rescue reloads systemd before the start; run systemctl daemon-reload (it restarts nothing, but loads every unit changed on this host), then run again`)
   // User=root reads anything; a numeric User= may be the same user: neither is refused.
   if (member.etcdUser && u.user && u.user !== 'root' && !/^\d+$/.test(u.user) && member.etcdUser !== u.user) {
     problems.push(`etcd_user is ${member.etcdUser} but ${unit} runs etcd as ${u.user} (User=): the restored data would belong to ${member.etcdUser}, mode 0700, and etcd could not read it; make them agree (or drop etcd_user: the unit's User= is used), then run again`)
