@@ -131,7 +131,7 @@ describe('preflight checks', () => {
       "etcd's etcd listens for clients on https://10.0.0.1:4001,https://127.0.0.1:2379 (ETCD_LISTEN_CLIENT_URLS in /etc/etcd.env), not on https://10.0.0.1:2379, where etcd-rescue would wait for it and prove it: set etcd_client_url to where it listens, then run again",
     ])
     expect(listen('http://10.0.0.1:2379')).toHaveLength(1)
-    expect(unitProblems(m, { ...ok, needsReload: true }).join()).toMatch(/^etcd changed on disk since systemd last loaded it \(NeedDaemonReload=yes; .*run systemctl daemon-reload \(it restarts nothing, but loads every unit changed on this host\), then run again$/)
+    expect(unitProblems(m, { ...ok, needsReload: true }).join()).toMatch(/^etcd changed on disk since systemd last loaded it \(NeedDaemonReload=yes; .*run systemctl daemon-reload \(it restarts nothing, but loads every unit changed on this host\), then run again\. On systemd 255 and later .*touch the last drop-in, then reload$/)
     // User=root reads anything, and a numeric User= may be etcd_user itself.
     expect(unitProblems({ ...m, etcdUser: 'etcd' }, { ...ok, user: 'root' })).toEqual([])
     expect(unitProblems({ ...m, etcdUser: 'etcd' }, { ...ok, user: '996' })).toEqual([])
