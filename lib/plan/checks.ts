@@ -169,12 +169,12 @@ const WILDCARDS = new Set(['*', '0.0.0.0', '::', '::ffff:0.0.0.0'])
  * (process.ts: a name's host becomes 0.0.0.0; the client port on loopback too).
  */
 function ownListens(c: CheckInput): Array<{ host: string; port: number }> {
-  const um = c.member.service === 'systemd' && c.facts.unitConfig ? unitMember(c.facts.unitConfig) : undefined
   if (c.member.service === 'process') {
     // As process.ts starts it: a name (localhost too) on every address, the client port on loopback too.
     const out = [listenUrl(c.member.clientUrl), listenUrl(c.member.peerUrl)].map(urlParts).filter((p) => p !== undefined)
     return [...out, { scheme: '', host: '127.0.0.1', port: urlPort(c.member.clientUrl) }]
   }
+  const um = c.facts.unitConfig && unitMember(c.facts.unitConfig)
   const urls = [
     ...(um?.listenClientUrls?.value ?? [c.member.clientUrl]),
     ...(um?.listenPeerUrls ?? [c.member.peerUrl]),

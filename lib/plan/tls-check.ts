@@ -61,7 +61,7 @@ tls_check() {
   if ! { tls_d=$(head -c 65537 -- "$2"); } 2>/dev/null; then printf '%sunreadable=%s\\n' "$1" "$2"; return 0; fi
   case $- in *f*) tls_glob= ;; *) tls_glob=1 ;; esac
   set -f
-  tls_ifs=\${IFS-unset}; tls_ifs_set=\${IFS+1}; IFS=$tls_nl
+  tls_ifs=$IFS; tls_ifs_set=\${IFS+1}; IFS=$tls_nl
   tls_n=0; tls_in=
   for tls_l in $tls_d; do
     tls_l=\${tls_l%"$tls_cr"}
