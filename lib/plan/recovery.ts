@@ -110,7 +110,7 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
     const toolBin = (tool === 'etcdutl' ? f.bins.etcdutl : f.bins.etcdctl)!
     const paths = memberPaths(m.dataDir, snapshot.sha256, token, options.stamp, f.dataDir.mountpoint)
     const ports = memberPorts(m)
-    const stop = { service: m.service, serviceName: m.serviceName, dataDir: paths.dataDir, ports }
+    const stop = { service: m.service, serviceName: m.serviceName, dataDir: paths.dataDir, ports, unitLoaded: f.unitConfig?.loaded }
     const logFile = defaultLogFile(m.name)
     const alreadyRestored = f.restored?.sha256 === snapshot.sha256 && f.restored.token === token && f.dataDir.hasMember
     return {
@@ -138,7 +138,7 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
           mountpoint: f.dataDir.mountpoint,
           // The unit's User= (read in preflight; etcd_user overrides it there): restored files are theirs.
           etcdUser: f.etcdUser?.name ?? m.etcdUser,
-          arm: m.service === 'systemd' ? unitArmScript(m.serviceName) : undefined,
+          arm: m.service === 'systemd' ? unitArmScript(m.serviceName, undefined, f.unitConfig?.loaded) : undefined,
           restore: {
             tool,
             bin: toolBin,

@@ -158,6 +158,8 @@ echo "removed=$S"`
 export interface StopSpec {
   service: 'systemd' | 'process'
   serviceName: string
+  /** The unit as preflight read it (UnitConfig.loaded): the stop step's arm of the hold checks it is still what systemd has loaded. */
+  unitLoaded?: readonly string[]
   dataDir: string
   ports: number[]
 }
@@ -171,7 +173,7 @@ export interface StopSpec {
  * on the host are not touched.
  */
 export function stopScript(s: StopSpec): Script {
-  const unit = s.service === 'systemd' ? unitStopScript(s.serviceName) : sh``
+  const unit = s.service === 'systemd' ? unitStopScript(s.serviceName, undefined, s.unitLoaded) : sh``
   return sh`${unit}
 find_pids() { ${findPidsScript(s.dataDir, s.ports)}
 }
@@ -224,7 +226,13 @@ export function restoreScript(s: RestoreScriptSpec): Script {
 armpid=$!
 trap 'wait "$armpid" 2>/dev/null || :' EXIT` : sh``
   // The trap's own status must not become the script's (bash as sh gives a second wait 127).
-  const armed = s.arm ? sh`if wait "$armpid"; then echo "hold.armed=1"; else echo "hold.arm-failed=$(tail -n 1 "$W/arm.log")"; fi
+  // A unit that changed under the hold's reload (exit 3) fails the step: no member is stopped.
+  const armed = s.arm ? sh`if wait "$armpid"; then echo "hold.armed=1"
+else
+  rc=$?
+  if [ $rc -eq 3 ]; then trap - EXIT; cat "$W/arm.log" >&2; exit 1; fi
+  echo "hold.arm-failed=$(tail -n 1 "$W/arm.log")"
+fi
 trap - EXIT` : sh``
   return sh`set -e
 D=${p.dataDir}; T=${p.restoreTmp}; J=${p.state}; W=${p.work}; S=${p.snapshot}; sha=${s.sha256}; mark=${restoredMark(s.sha256, s.restore.token)}

@@ -25,6 +25,7 @@
 // A run interrupted between stop and start leaves the hold, and says so; running
 // again finishes and removes it (or: rm the hold file, and the unit starts again).
 import { sh, type Script } from '../shell/sh.ts'
+import { unitLoadedFn } from './unit.ts'
 
 export interface UnitHold {
   /** The unit's file name: etcd_service_name, `.service` added when it has no suffix. */
@@ -67,14 +68,35 @@ function holdVars(serviceName: string, root?: string): Script {
  * inert, so the restore step arms it while etcdutl runs, off the way from the
  * stop to the start; the stop step arms it itself where that did not happen.
  * Exits 1, saying why, if systemd does not load it.
+ *
+ * `loaded` is the unit as preflight read it (UnitConfig.loaded): after the arm,
+ * the unit as systemd has it loaded now must be the same. A reload loads every
+ * change on disk, including those systemd did not flag with NeedDaemonReload
+ * (see unitLoadedFn), and then the unit would start a member preflight never
+ * checked. Exits 3 if it differs, printing what did to stderr; the drop-in
+ * stays, inert.
  */
-export function unitArmScript(unit: string, root?: string): Script {
+export function unitArmScript(unit: string, root?: string, loaded?: readonly string[]): Script {
   return sh`${holdVars(unit, root)}
-${armBody(unit, root)}`
+${armBody(unit, root, loaded)}`
 }
 
 /** unitArmScript without setting its variables, for a script that has set them. */
-function armBody(unit: string, root?: string): Script {
+function armBody(unit: string, root?: string, loaded?: readonly string[]): Script {
+  // What changed (at most 6 lines of it), then why it matters: the last line is the step's reason.
+  const same = loaded?.length ? sh`${unitLoadedFn()}
+P=${loaded.join('\n')}
+now=$(unit_loaded)
+if [ "$now" != "$P" ]; then
+  d=$(printf '%s\\n' "$P" | while IFS= read -r l; do printf '%s\\n' "$now" | grep -qxF -- "$l" || printf '%s\\n' "- $l"; done
+    printf '%s\\n' "$now" | while IFS= read -r l; do printf '%s\\n' "$P" | grep -qxF -- "$l" || printf '%s\\n' "+ $l"; done)
+  # Each property's old line, then its new one.
+  d=$(printf '%s\\n' "$d" | LC_ALL=C sort -s -t = -k 1.3,1)
+  printf '%s\\n' "$d" | head -n 6 | sed 's/^/  /' >&2
+  what=$(printf '%s\\n' "$d" | sed -n 's/^[-+] \\([A-Za-z]*\\)=.*/\\1/p' | LC_ALL=C sort -u | tr '\\n' ' ')
+  echo "$U is not the unit preflight checked (\${what% } changed): systemd had not flagged these changes to its files (NeedDaemonReload=no: a new drop-in dir, a unit file in a dir that takes precedence), and the reload that arms the hold loaded them; this member was not stopped: run again, and preflight checks the unit as loaded now" >&2
+  exit 3
+fi` : sh``
   return sh`umask 022   # systemctl cat and status, run by anyone, read the drop-in
 # (Not show --value here or anywhere: systemd 219, RHEL 7's, does not have it.)
 held() { systemctl show -p DropInPaths -- "$U" 2>/dev/null | sed -n 's/^DropInPaths=//p' | tr ' ' '\\n' | grep -qxF "$F"; }
@@ -82,19 +104,21 @@ if ! held; then
   { mkdir -p "\${F%/*}" && printf '%s\\n' ${holdDropInLines(unitHold(unit, root))} > "$F.tmp" && mv -f "$F.tmp" "$F"; } || { echo "cannot write $F to hold $U for the recovery" >&2; exit 1; }
   systemctl daemon-reload || { echo "systemctl daemon-reload failed: $U is not held for the recovery" >&2; exit 1; }
   held || { echo "systemd did not load $F after a reload: $U is not held for the recovery" >&2; exit 1; }
-fi`
+fi
+${same}`
 }
 
 /**
  * Holds the unit (its drop-in armed if the restore step did not, then the hold
  * file), stops it, then confirms it is down; a unit it could not ask to stop is
- * left unheld. Prints `unit.stopped=STATE MAINPID[ killed]`.
+ * left unheld. Prints `unit.stopped=STATE MAINPID[ killed]`. A unit that is not
+ * the one preflight checked (`loaded`, see unitArmScript) is not stopped: exit 3.
  */
-export function unitStopScript(unit: string, root?: string): Script {
+export function unitStopScript(unit: string, root?: string, loaded?: readonly string[]): Script {
   return sh`${holdVars(unit, root)}
 was=$(systemctl is-active "$U" 2>/dev/null)
 main=$(systemctl show -p MainPID -- "$U" 2>/dev/null | sed -n 's/^MainPID=//p')
-${armBody(unit, root)}
+${armBody(unit, root, loaded)}
 mkdir -p "\${H%/*}" && : > "$H" || { echo "cannot create $H to hold $U for the recovery" >&2; exit 1; }
 # A clean stop gets 3 s: a leader whose peers are stopping too can spend many
 # seconds handing over leadership, and the data is crash-safe and set aside anyway.

@@ -32,6 +32,34 @@ export interface UnitConfig {
   refuseManual: { start: boolean; stop: boolean }
   /** NeedDaemonReload=yes: the unit's files changed since systemd loaded them (what was read is not what would start). */
   needsReload: boolean
+  /**
+   * The unit as systemd had it loaded when preflight read it, as unitLoadedFn prints
+   * it: what the hold compares after its own reload (unitArmScript).
+   */
+  loaded: string[]
+}
+
+/**
+ * Shell function `unit_loaded_of`: from `systemctl show` lines on stdin, the ones
+ * that say which unit etcd would start and how (its files, ExecStart, environment,
+ * user), ExecStart's runtime fields (start time, pid, status) cut, the hold's own
+ * drop-in left out, sorted. And `unit_loaded`, which reads them for "$U".
+ *
+ * Preflight prints them; the hold compares them again right after its own
+ * daemon-reload. NeedDaemonReload does not cover every change on disk: systemd
+ * before 256 misses a drop-in dir created after it loaded the unit (systemd issue
+ * 31752; seen on the lab's systemd 252: a new etcd.service.d/ with a file in it,
+ * NeedDaemonReload=no), and never notices a new copy of the unit file in a
+ * directory that takes precedence (issue 4500). Such a change is loaded by the
+ * hold's reload, and the unit would start a member preflight never checked.
+ */
+export function unitLoadedFn(): Script {
+  return sh`unit_loaded_of() {
+  grep -E '^(ExecStart|Environment|EnvironmentFiles?|User|RefuseManualStart|FragmentPath|DropInPaths)=' |
+    sed -e 's/ ; start_time=[^}]*}/ }/g' -e '/^DropInPaths=/s|[^ =]*/zz-etcd-rescue-hold[.]conf||g' -e '/^DropInPaths=/s/   */ /g' -e '/^DropInPaths=/s/= /=/' -e '/^DropInPaths=/s/ $//' |
+    LC_ALL=C sort
+}
+unit_loaded() { systemctl show -p ExecStart -p Environment -p EnvironmentFiles -p User -p RefuseManualStart -p FragmentPath -p DropInPaths -- "$U" 2>/dev/null | unit_loaded_of; }`
 }
 
 /**
@@ -44,6 +72,7 @@ export interface UnitConfig {
  */
 export function unitProbe(): Script {
   return sh`unit_user=
+${unitLoadedFn()}
 unit_ifs=$IFS
 unit_cr=$(printf '\\r')
 # A TLS file etcd is told to use (KEY=VALUE or -flag=VALUE), checked by tls_check. Every
@@ -68,7 +97,7 @@ unit_tls_words() {
   done
 }
 if command -v systemctl >/dev/null 2>&1; then
-  unit_show=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p NeedDaemonReload -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -- "$U" 2>/dev/null)
+  unit_show=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p NeedDaemonReload -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -p FragmentPath -p DropInPaths -- "$U" 2>/dev/null)
   # One line at a time without a here-doc (bash before 5.1 writes those to /tmp, which may be full).
   set -f
   IFS='
@@ -110,6 +139,7 @@ if command -v systemctl >/dev/null 2>&1; then
   done
   IFS=$unit_ifs
   set +f
+  printf '%s\\n' "$unit_show" | unit_loaded_of | sed 's/^/unit.loaded=/'
 fi`
 }
 
@@ -168,6 +198,7 @@ export function parseUnitLines(lines: readonly string[], hostNow?: number): Unit
     exec: { path: listed('unit.execpath')[0] ?? '', missing: listed('unit.execmissing').length > 0, version: listed('unit.execversion')[0] },
     refuseManual: { start: show.get('RefuseManualStart') === 'yes', stop: show.get('RefuseManualStop') === 'yes' },
     needsReload: show.get('NeedDaemonReload') === 'yes',
+    loaded: listed('unit.loaded'),
   }
 }
 

@@ -522,6 +522,7 @@ async function disarmHold(m: RecoveryPlan['members'][number], remote: (name: str
 async function exec(host: Pick<RemoteHost, 'name' | 'exec'>, script: Script, o: RecoverOptions, phase: string, limitMs?: number) {
   if (o.verbose) o.ui.info(`[${host.name}] ${phase} $ ${script.text.trim().split('\n').join(`\n[${host.name}]   `)}`)
   const r = await host.exec(script, limitMs === undefined ? undefined : { timeoutMs: limitMs }).catch((e: unknown) => {
+    if (e instanceof RemoteCommandError && e.code !== null) throw inItsOwnWords(phase, e)
     if (!(e instanceof RemoteCommandError && e.signal === 'TIMEOUT')) throw e
     throw new RescueError(`${phase} did not finish within ${Math.round(limitMs! / 1000)} s on this host and was given up; its process group there is sent TERM, then KILL`, {
       where: host.name,
@@ -530,6 +531,19 @@ async function exec(host: Pick<RemoteHost, 'name' | 'exec'>, script: Script, o: 
   })
   if (o.verbose && (r.stdout.trim() || r.stderr.trim())) o.ui.info(`[${host.name}] ${phase} > ${(r.stdout + r.stderr).trim().split('\n').join(`\n[${host.name}] ${phase} > `)}`)
   return r
+}
+
+/**
+ * A step's script that exited non-zero, in its own words rather than as "remote script …
+ * failed": its last line on stderr first (where each script says why it stops), then up to
+ * 7 lines before it (etcdutl's log, what changed).
+ */
+function inItsOwnWords(phase: string, e: RemoteCommandError): RescueError {
+  const lines = (e.stderr.trim() ? e.stderr : e.stdout).split('\n').filter((l) => l.trim())
+  const last = lines.pop()?.trim()
+  const before = lines.slice(-7)
+  const message = last === undefined ? `the ${phase} step's script ended with exit code ${e.code}, saying nothing` : [last, ...before].join('\n')
+  return new RescueError(message, { where: e.host, hint: e.hint, cause: e })
 }
 
 function stopText(unit: string | undefined, unitStopped: string | undefined, stopped: string | undefined): string {

@@ -5,13 +5,13 @@
 // them; the hold's paths live under a temporary root, never the machine's /run.
 import { afterAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { restoreScript } from '../../lib/plan/scripts.ts'
 import { memberPaths } from '../../lib/plan/paths.ts'
-import { unitArmScript, unitHold } from '../../lib/plan/systemd.ts'
+import { unitArmScript, unitHold, unitStopScript } from '../../lib/plan/systemd.ts'
 import { SHELLS, available } from '../support/shells.ts'
 
 const base = mkdtempSync(join(tmpdir(), 'hold-run-'))
@@ -19,18 +19,38 @@ afterAll(() => rmSync(base, { recursive: true, force: true }))
 
 
 let n = 0
-/** A member's dirs, a snapshot, and stand-in tools: `reload` says whether daemon-reload works, `restore` whether etcdutl does. */
-function host(o: { reload: boolean; restore: boolean }) {
+// The unit as `systemctl show` prints it (systemd 252's order, runtime fields in ExecStart),
+// and as preflight's unit_loaded_of gives it back.
+const UNIT_SHOW = `ExecStart={ path=/usr/local/bin/etcd ; argv[]=/usr/local/bin/etcd ; ignore_errors=no ; start_time=[Thu 2026-11-26 23:21:08 UTC] ; stop_time=[n/a] ; pid=129 ; code=(null) ; status=0/0 }
+Environment=
+EnvironmentFiles=/etc/etcd.env (ignore_errors=no)
+User=etcd
+RefuseManualStart=no
+FragmentPath=/etc/systemd/system/etcd.service
+`
+const UNIT_LOADED = ['DropInPaths=', 'Environment=', 'EnvironmentFiles=/etc/etcd.env (ignore_errors=no)', 'ExecStart={ path=/usr/local/bin/etcd ; argv[]=/usr/local/bin/etcd ; ignore_errors=no }', 'FragmentPath=/etc/systemd/system/etcd.service', 'RefuseManualStart=no', 'User=etcd']
+
+/**
+ * A member's dirs, a snapshot, and stand-in tools: `reload` says whether daemon-reload works,
+ * `restore` whether etcdutl does; `onDisk` is the unit's show text that the next reload loads
+ * (systemd has UNIT_SHOW loaded until then), `loaded` what preflight read.
+ */
+function host(o: { reload: boolean; restore: boolean; onDisk?: string; loaded?: string[] }) {
   const dir = join(base, `h${n++}`)
   const tools = join(dir, 'bin')
   mkdirSync(tools, { recursive: true })
   const root = join(dir, 'root')
   const loaded = join(dir, 'loaded')
-  // systemd's view: daemon-reload loads every drop-in on disk; show lists what it loaded.
+  // systemd's view: daemon-reload loads every drop-in and the unit as they are on disk; show
+  // prints what it loaded.
+  writeFileSync(join(dir, 'unit.loaded'), UNIT_SHOW)
+  writeFileSync(join(dir, 'unit.disk'), o.onDisk ?? UNIT_SHOW)
   writeFileSync(join(tools, 'systemctl'), `#!/bin/sh
+echo "$*" >> ${dir}/calls
 case "$1" in
-  daemon-reload) ${o.reload ? `ls ${root}/run/systemd/system/*.d/*.conf 2>/dev/null | tr '\\n' ' ' > ${loaded}; exit 0` : 'echo "Failed to reload daemon: Access denied" >&2; exit 1'} ;;
-  show) echo "DropInPaths=$(cat ${loaded} 2>/dev/null)" ;;
+  daemon-reload) ${o.reload ? `ls ${root}/etc/systemd/system/*.d/*.conf ${root}/run/systemd/system/*.d/*.conf 2>/dev/null | tr '\\n' ' ' > ${loaded}; cp ${dir}/unit.disk ${dir}/unit.loaded; exit 0` : 'echo "Failed to reload daemon: Access denied" >&2; exit 1'} ;;
+  show) cat ${dir}/unit.loaded; echo "DropInPaths=$(cat ${loaded} 2>/dev/null)" ;;
+  is-active) if grep -q '^stop' ${dir}/calls; then echo inactive; else echo active; fi ;;
 esac
 `)
   writeFileSync(join(tools, 'etcdutl'), `#!/bin/sh
@@ -44,10 +64,11 @@ ${o.restore ? 'mkdir -p "$d/member/snap" "$d/member/wal"' : 'echo "Error: snapsh
   mkdirSync(paths.work, { recursive: true })
   writeFileSync(paths.snapshot, snapshot)
   const script = restoreScript({
-    paths, ports: [2379], sha256: sha, mountpoint: false, arm: unitArmScript('etcd', root),
+    paths, ports: [2379], sha256: sha, mountpoint: false, arm: unitArmScript('etcd', root, o.loaded ?? UNIT_LOADED),
     restore: { tool: 'etcdutl', bin: join(tools, 'etcdutl'), name: 'e1', initialCluster: 'e1=https://a:2380', token: 'tok', peerUrl: 'https://a:2380', skipHashCheck: true },
   })
-  return { script, tools, paths, hold: unitHold('etcd', root) }
+  const calls = () => readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
+  return { script, tools, paths, root, calls, hold: unitHold('etcd', root) }
 }
 
 describe.each(SHELLS)('the restore step arming the hold, under %s', (_name, shell) => {
@@ -79,5 +100,46 @@ describe.each(SHELLS)('the restore step arming the hold, under %s', (_name, shel
       expect(r.stderr).toContain('snapshot file has wrong hash')
       expect(existsSync(h.paths.restoreTmp)).toBe(false)
     }
+  })
+
+  it.skipIf(!available(shell))('fails the restore (exit 1) when the reload loads a unit preflight did not check, saying what changed', () => {
+    // A drop-in dir made after systemd loaded the unit (NeedDaemonReload=no on systemd < 256):
+    // the hold's reload loads its ExecStart.
+    const h = host({ reload: true, restore: true, onDisk: UNIT_SHOW.replace('argv[]=/usr/local/bin/etcd ;', 'argv[]=/usr/local/bin/etcd --force-new-cluster ;') })
+    const byHand = join(h.root, 'etc/systemd/system/etcd.service.d/10-by-hand.conf')
+    mkdirSync(dirname(byHand), { recursive: true })
+    writeFileSync(byHand, '[Service]\nExecStart=\nExecStart=/usr/local/bin/etcd --force-new-cluster\n')
+    const r = run(h)
+    expect(r.status, r.stdout).toBe(1)
+    // What changed, then the reason on the last line (the step's summary).
+    expect(r.stderr).toBe([
+      '  - DropInPaths=',
+      `  + DropInPaths=${byHand}`,
+      '  - ExecStart={ path=/usr/local/bin/etcd ; argv[]=/usr/local/bin/etcd ; ignore_errors=no }',
+      '  + ExecStart={ path=/usr/local/bin/etcd ; argv[]=/usr/local/bin/etcd --force-new-cluster ; ignore_errors=no }',
+      'etcd is not the unit preflight checked (DropInPaths ExecStart changed): systemd had not flagged these changes to its files (NeedDaemonReload=no: a new drop-in dir, a unit file in a dir that takes precedence), and the reload that arms the hold loaded them; this member was not stopped: run again, and preflight checks the unit as loaded now',
+      '',
+    ].join('\n'))
+    expect(r.stdout).not.toContain('restore=ready')
+    expect(r.stdout).not.toContain('hold.arm')
+    // The drop-in stays loaded, inert: no hold file, nothing stopped.
+    expect(existsSync(h.hold.dropIn)).toBe(true)
+    expect(existsSync(h.hold.file)).toBe(false)
+  })
+
+  it.skipIf(!available(shell))('the stop step neither holds nor stops a unit that is not the one preflight checked (exit 3)', () => {
+    const h = host({ reload: true, restore: true, onDisk: UNIT_SHOW.replace('User=etcd', 'User=root') })
+    const stop = unitStopScript('etcd', h.root, UNIT_LOADED)
+    const r = spawnSync(shell[0], [...shell.slice(1), '-c', stop.text], { encoding: 'utf8', env: { ...process.env, PATH: `${h.tools}:${process.env.PATH}` } })
+    expect(r.status, r.stdout).toBe(3)
+    expect(r.stderr).toMatch(/^ {2}- User=etcd\n {2}\+ User=root\netcd is not the unit preflight checked \(User changed\): /)
+    expect(existsSync(h.hold.file)).toBe(false)
+    expect(h.calls().filter((c) => /^(stop|kill)/.test(c))).toEqual([])
+    // The same unit as preflight read: held and stopped.
+    const same = host({ reload: true, restore: true })
+    const ok = spawnSync(shell[0], [...shell.slice(1), '-c', unitStopScript('etcd', same.root, UNIT_LOADED).text], { encoding: 'utf8', env: { ...process.env, PATH: `${same.tools}:${process.env.PATH}` } })
+    expect(ok.status, ok.stderr).toBe(0)
+    expect(existsSync(same.hold.file)).toBe(true)
+    expect(same.calls()).toContain('stop --no-block etcd')
   })
 })

@@ -81,7 +81,7 @@ describe('preflight checks', () => {
   })
 
   it('refuses a unit that would run another member than the inventory describes, with a diff', () => {
-    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], notFile: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
+    const unitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/srv/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], notFile: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false, loaded: [] }
     const m = member(1, { service: 'systemd', peerUrl: 'https://10.0.0.1:2380' })
     const sd = { has: { sha256sum: true, setsid: true, systemctl: true }, unit: { loadState: 'loaded', fileState: 'enabled', active: 'active', held: false } }
     expect(hostProblems({ ...base, member: m, facts: facts({ ...sd, unitConfig }) }).join('\n')).toContain('- data dir: /var/lib/etcd\n    + data dir: /srv/etcd   (ETCD_DATA_DIR in /etc/etcd.env)')
@@ -90,7 +90,7 @@ describe('preflight checks', () => {
 
   it('refuses a unit that would fail to start, start another WAL or start a cluster of its own, saying how to go on', () => {
     const m = member(1, { service: 'systemd' })
-    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], notFile: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
+    const ok: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: { ETCD_NAME: 'etcd1', ETCD_DATA_DIR: '/var/lib/etcd' }, envFrom: { ETCD_NAME: '/etc/etcd.env', ETCD_DATA_DIR: '/etc/etcd.env' }, envFiles: ['/etc/etcd.env'], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], notFile: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false, loaded: [] }
     expect(unitProblems(m, ok)).toEqual([])
     const env = (more: Record<string, string>) => ({ ...ok, env: { ...ok.env, ...more }, envFrom: { ...ok.envFrom, ...Object.fromEntries(Object.keys(more).map((k) => [k, '/etc/etcd.env'])) } })
     expect(unitProblems(m, env({ ETCD_FORCE_NEW_CLUSTER: 'true' }))).toEqual([
@@ -187,7 +187,7 @@ describe('preflight checks', () => {
     const client = (address: string) => [{ address, port: 2379, comm: 'nc', pid: 9 }]
     expect(hostProblems({ ...base, facts: facts({ listeners: client('127.0.0.1') }) })).toHaveLength(1)
     const sd = member(1, { service: 'systemd' })
-    const unitConfig: UnitConfig = { user: '', restart: 'always', execArgs: ['/e'], env: { ETCD_LISTEN_CLIENT_URLS: 'http://198.18.7.11:2379,http://127.0.0.1:2379' }, envFrom: {}, envFiles: [], envFilesMissing: [], exec: { path: '/e', missing: false }, tls: { missing: [], unreadable: [], notFile: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false }
+    const unitConfig: UnitConfig = { user: '', restart: 'always', execArgs: ['/e'], env: { ETCD_LISTEN_CLIENT_URLS: 'http://198.18.7.11:2379,http://127.0.0.1:2379' }, envFrom: {}, envFiles: [], envFilesMissing: [], exec: { path: '/e', missing: false }, tls: { missing: [], unreadable: [], notFile: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false, loaded: [] }
     const sdFacts = (listeners: HostFacts['listeners'], u = unitConfig) => facts({ has: { sha256sum: true, setsid: true, systemctl: true }, unit: { loadState: 'loaded', fileState: 'enabled', active: 'active', held: false }, unitConfig: u, listeners })
     expect(hostProblems({ ...base, member: sd, facts: sdFacts(client('127.0.0.1')) })).toHaveLength(1)
     expect(hostProblems({ ...base, member: sd, facts: sdFacts(client('127.0.0.1'), { ...unitConfig, env: {} }) })).toEqual([])

@@ -45,6 +45,8 @@ EnvironmentFiles=${envFile} (ignore_errors=no)
 User=nobody
 RefuseManualStart=no
 RefuseManualStop=yes
+FragmentPath=/etc/systemd/system/etcd.service
+DropInPaths=/run/systemd/system/etcd.service.d/zz-etcd-rescue-hold.conf /etc/systemd/system/etcd.service.d/10-limits.conf
 LoadState=loaded
 ActiveState=failed
 UnitFileState=enabled
@@ -63,7 +65,7 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
     const h = host('')
     writeFileSync(join(h.dir, 'show'), loaded(h.dir))
     const f = run(h)
-    expect(h.calls()).toEqual(['show -p LoadState -p UnitFileState -p ActiveState -p NeedDaemonReload -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -- etcd.service'])
+    expect(h.calls()).toEqual(['show -p LoadState -p UnitFileState -p ActiveState -p NeedDaemonReload -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -p FragmentPath -p DropInPaths -- etcd.service'])
     expect(f.unit).toEqual({ loadState: 'loaded', fileState: 'enabled', active: 'failed', held: false })
     expect(f.unitConfig).toEqual({
       user: 'nobody', restart: 'always', execArgs: [join(h.dir, 'opt', 'etcd')],
@@ -76,6 +78,18 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
       tls: { missing: [], unreadable: [], notFile: [], expired: [] },
       refuseManual: { start: false, stop: true },
       needsReload: false,
+      // What the hold compares after its own reload: sorted, ExecStart without its
+      // runtime fields, the hold's own drop-in (an earlier run's) left out.
+      loaded: [
+        'DropInPaths=/etc/systemd/system/etcd.service.d/10-limits.conf',
+        'Environment=GOMAXPROCS=2',
+        'EnvironmentFiles=/etc/etcd-missing.env (ignore_errors=yes)',
+        `EnvironmentFiles=${join(h.dir, 'etcd.env')} (ignore_errors=no)`,
+        `ExecStart={ path=${h.dir}/opt/etcd ; argv[]=${h.dir}/opt/etcd ; ignore_errors=no }`,
+        'FragmentPath=/etc/systemd/system/etcd.service',
+        'RefuseManualStart=no',
+        'User=nobody',
+      ],
     })
     // The unit's User= is who must own the restored data.
     expect(f.etcdUser).toEqual({ name: 'nobody', exists: true })
