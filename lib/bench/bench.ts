@@ -299,6 +299,9 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
   })
   const login = o.login ?? 'fast'
   const control = mkdtempSync(join(tmpdir(), 'etcd-rescue-bench-'))
+  // The expert's multiplexing sockets: ssh makes DIR/<40-hex %C>.<16 chars> while it sets one
+  // up, and a Unix socket's path has 107 bytes at most, so a long TMPDIR would fail them.
+  const sockets = mkdtempSync(join(tmpdir().length <= 36 ? tmpdir() : '/tmp', 'erb-'))
   const operator = operatorCgroup(lab.name)
   const pool = new HostPool()
   try {
@@ -343,7 +346,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
           const startedAtMs = Date.now()
           const script = manualScript({
             // A systemd host has etcd where kubespray puts it, whichever release.
-            members, snapshot: snap.file, binDir: o.systemd ? KUBESPRAY_BIN_DIR : lab.state.etcd.binDir, token: `manual-${r}`, controlDir: control, tls: tlsFor(members[0]),
+            members, snapshot: snap.file, binDir: o.systemd ? KUBESPRAY_BIN_DIR : lab.state.etcd.binDir, token: `manual-${r}`, controlDir: sockets, tls: tlsFor(members[0]),
             restoreWith: lab.state.etcd.version.startsWith('3.4') ? 'etcdctl' : 'etcdutl',
           })
           const file = join(control, `manual-${r}.sh`)
@@ -382,6 +385,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     await removeOperatorCgroup(operator)
     if (!o.keepLab) await labDown({ name: lab.name })
     rmSync(control, { recursive: true, force: true })
+    rmSync(sockets, { recursive: true, force: true })
   }
 }
 
