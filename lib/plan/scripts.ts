@@ -230,7 +230,7 @@ trap 'wait "$armpid" 2>/dev/null || :' EXIT` : sh``
   const armed = s.arm ? sh`if wait "$armpid"; then echo "hold.armed=1"
 else
   rc=$?
-  if [ $rc -eq 3 ]; then trap - EXIT; cat "$W/arm.log" >&2; exit 1; fi
+  if [ $rc -eq 3 ]; then trap - EXIT; cat "$W/arm.log" >&2; rm -rf "$T"; exit 1; fi
   echo "hold.arm-failed=$(tail -n 1 "$W/arm.log")"
 fi
 trap - EXIT` : sh``

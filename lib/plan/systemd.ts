@@ -83,10 +83,19 @@ ${armBody(unit, root, loaded)}`
 
 /** unitArmScript without setting its variables, for a script that has set them. */
 function armBody(unit: string, root?: string, loaded?: readonly string[]): Script {
-  // What changed (at most 6 lines of it), then why it matters: the last line is the step's reason.
+  // An edit to a file systemd has loaded: NeedDaemonReload says so (preflight refused it when
+  // it did), and a reload would load it unchecked. Asked before the drop-in is written, which
+  // systemd may count as a change of its own.
+  const unflagged = loaded?.length ? sh`case $(systemctl show -p NeedDaemonReload -- "$U" 2>/dev/null) in
+  *=yes) echo "$U has changed since preflight read it (NeedDaemonReload=yes: a file of it changed on disk and is not loaded yet; on systemd 255 and later also any enable or disable without a reload): this member was not stopped; run again, and preflight checks the unit as it is now" >&2; exit 3 ;;
+esac` : sh``
+  // New files systemd never flagged (see unitLoadedFn), loaded by the reload: the unit as
+  // loaded now against preflight's read. What changed (at most 6 lines), then the reason:
+  // the last line is the step's summary.
   const same = loaded?.length ? sh`${unitLoadedFn()}
 P=${loaded.join('\n')}
 now=$(unit_loaded)
+if [ -z "$now" ]; then echo "systemctl show printed nothing for $U after the reload: whether it is still the unit preflight checked is unknown; this member was not stopped" >&2; exit 3; fi
 if [ "$now" != "$P" ]; then
   d=$(printf '%s\\n' "$P" | while IFS= read -r l; do printf '%s\\n' "$now" | grep -qxF -- "$l" || printf '%s\\n' "- $l"; done
     printf '%s\\n' "$now" | while IFS= read -r l; do printf '%s\\n' "$P" | grep -qxF -- "$l" || printf '%s\\n' "+ $l"; done)
@@ -94,13 +103,14 @@ if [ "$now" != "$P" ]; then
   d=$(printf '%s\\n' "$d" | LC_ALL=C sort -s -t = -k 1.3,1)
   printf '%s\\n' "$d" | head -n 6 | sed 's/^/  /' >&2
   what=$(printf '%s\\n' "$d" | sed -n 's/^[-+] \\([A-Za-z]*\\)=.*/\\1/p' | LC_ALL=C sort -u | tr '\\n' ' ')
-  echo "$U is not the unit preflight checked (\${what% } changed): systemd had not flagged these changes to its files (NeedDaemonReload=no: a new drop-in dir, a unit file in a dir that takes precedence), and the reload that arms the hold loaded them; this member was not stopped: run again, and preflight checks the unit as loaded now" >&2
+  echo "$U has changed since preflight read it (\${what:-its properties }differ as loaded now; systemd need not flag a new unit file or drop-in dir, which a reload loads): this member was not stopped; run again, and preflight checks the unit as it is now" >&2
   exit 3
 fi` : sh``
   return sh`umask 022   # systemctl cat and status, run by anyone, read the drop-in
 # (Not show --value here or anywhere: systemd 219, RHEL 7's, does not have it.)
 held() { systemctl show -p DropInPaths -- "$U" 2>/dev/null | sed -n 's/^DropInPaths=//p' | tr ' ' '\\n' | grep -qxF "$F"; }
 if ! held; then
+  ${unflagged}
   { mkdir -p "\${F%/*}" && printf '%s\\n' ${holdDropInLines(unitHold(unit, root))} > "$F.tmp" && mv -f "$F.tmp" "$F"; } || { echo "cannot write $F to hold $U for the recovery" >&2; exit 1; }
   systemctl daemon-reload || { echo "systemctl daemon-reload failed: $U is not held for the recovery" >&2; exit 1; }
   held || { echo "systemd did not load $F after a reload: $U is not held for the recovery" >&2; exit 1; }

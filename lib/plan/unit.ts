@@ -40,26 +40,39 @@ export interface UnitConfig {
 }
 
 /**
- * Shell function `unit_loaded_of`: from `systemctl show` lines on stdin, the ones
- * that say which unit etcd would start and how (its files, ExecStart, environment,
- * user), ExecStart's runtime fields (start time, pid, status) cut, the hold's own
- * drop-in left out, sorted. And `unit_loaded`, which reads them for "$U".
+ * The properties that say which unit etcd would start and how: its files (new ones
+ * included), ExecStart, environment and user. systemd 219 (RHEL 7) shows
+ * EnvironmentFiles as EnvironmentFile=.
+ */
+const LOADED_PROPS = ['ExecStart', 'Environment', 'EnvironmentFiles', 'User', 'RefuseManualStart', 'FragmentPath', 'DropInPaths'] as const
+
+/** `-p NAME` for each of LOADED_PROPS, for a `systemctl show` that reads them. */
+export const loadedShowArgs = (): string[] => LOADED_PROPS.flatMap((p) => ['-p', p])
+
+/**
+ * Shell function `unit_loaded_of`: from `systemctl show` lines on stdin, those of
+ * LOADED_PROPS, ExecStart's runtime fields (start time, pid, status) cut, the
+ * hold's own drop-in left out, sorted. And `unit_loaded`, which reads them for "$U".
  *
  * Preflight prints them; the hold compares them again right after its own
  * daemon-reload. NeedDaemonReload does not cover every change on disk: systemd
- * before 256 misses a drop-in dir created after it loaded the unit (systemd issue
- * 31752; seen on the lab's systemd 252: a new etcd.service.d/ with a file in it,
- * NeedDaemonReload=no), and never notices a new copy of the unit file in a
- * directory that takes precedence (issue 4500). Such a change is loaded by the
- * hold's reload, and the unit would start a member preflight never checked.
+ * never notices a new copy of the unit file in a directory that takes precedence
+ * (systemd issue 4500; seen on the lab's systemd 252), and older systemd misses a
+ * drop-in dir made after it loaded the unit (issue 31752; seen unflagged on a
+ * fresh lab host, flagged after earlier reloads). Such a change is loaded by the
+ * hold's reload, and the unit would start a member preflight never checked. What
+ * is compared is the unit's file paths and these properties, not the files'
+ * contents: an edit to a file systemd already loaded is what NeedDaemonReload
+ * flags, and the arm checks that before its reload.
  */
 export function unitLoadedFn(): Script {
+  const pattern = `^(${LOADED_PROPS.join('|').replace('EnvironmentFiles', 'EnvironmentFiles?')})=`
   return sh`unit_loaded_of() {
-  grep -E '^(ExecStart|Environment|EnvironmentFiles?|User|RefuseManualStart|FragmentPath|DropInPaths)=' |
+  grep -E ${pattern} |
     sed -e 's/ ; start_time=[^}]*}/ }/g' -e '/^DropInPaths=/s|[^ =]*/zz-etcd-rescue-hold[.]conf||g' -e '/^DropInPaths=/s/   */ /g' -e '/^DropInPaths=/s/= /=/' -e '/^DropInPaths=/s/ $//' |
     LC_ALL=C sort
 }
-unit_loaded() { systemctl show -p ExecStart -p Environment -p EnvironmentFiles -p User -p RefuseManualStart -p FragmentPath -p DropInPaths -- "$U" 2>/dev/null | unit_loaded_of; }`
+unit_loaded() { systemctl show ${loadedShowArgs()} -- "$U" 2>/dev/null | unit_loaded_of; }`
 }
 
 /**
@@ -97,7 +110,7 @@ unit_tls_words() {
   done
 }
 if command -v systemctl >/dev/null 2>&1; then
-  unit_show=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p NeedDaemonReload -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -p FragmentPath -p DropInPaths -- "$U" 2>/dev/null)
+  unit_show=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p NeedDaemonReload -p Restart -p RefuseManualStop ${loadedShowArgs()} -- "$U" 2>/dev/null)
   # One line at a time without a here-doc (bash before 5.1 writes those to /tmp, which may be full).
   set -f
   IFS='

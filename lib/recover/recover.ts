@@ -536,13 +536,16 @@ async function exec(host: Pick<RemoteHost, 'name' | 'exec'>, script: Script, o: 
 /**
  * A step's script that exited non-zero, in its own words rather than as "remote script …
  * failed": its last line on stderr first (where each script says why it stops), then up to
- * 7 lines before it (etcdutl's log, what changed).
+ * 7 lines before it (etcdutl's log, what changed). The exit code is added where those words
+ * may not be the reason: a code other than the scripts' own 1 and 3 (a signal, a shell error), or
+ * nothing said on stderr.
  */
 function inItsOwnWords(phase: string, e: RemoteCommandError): RescueError {
-  const lines = (e.stderr.trim() ? e.stderr : e.stdout).split('\n').filter((l) => l.trim())
+  const said = e.stderr.trim() !== ''
+  const lines = (said ? e.stderr : e.stdout).split('\n').filter((l) => l.trim())
   const last = lines.pop()?.trim()
-  const before = lines.slice(-7)
-  const message = last === undefined ? `the ${phase} step's script ended with exit code ${e.code}, saying nothing` : [last, ...before].join('\n')
+  const code = (e.code === 1 || e.code === 3) && said ? '' : ` (exit code ${e.code}${said ? '' : ', nothing on stderr'})`
+  const message = last === undefined ? `${phase}: its script ended with exit code ${e.code}, saying nothing` : [`${last}${code}`, ...lines.slice(-7)].join('\n')
   return new RescueError(message, { where: e.host, hint: e.hint, cause: e })
 }
 

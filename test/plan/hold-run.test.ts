@@ -35,7 +35,7 @@ const UNIT_LOADED = ['DropInPaths=', 'Environment=', 'EnvironmentFiles=/etc/etcd
  * `restore` whether etcdutl does; `onDisk` is the unit's show text that the next reload loads
  * (systemd has UNIT_SHOW loaded until then), `loaded` what preflight read.
  */
-function host(o: { reload: boolean; restore: boolean; onDisk?: string; loaded?: string[] }) {
+function host(o: { reload: boolean; restore: boolean; onDisk?: string; loaded?: string[]; flagged?: boolean; showFailsAfterReload?: boolean }) {
   const dir = join(base, `h${n++}`)
   const tools = join(dir, 'bin')
   mkdirSync(tools, { recursive: true })
@@ -45,11 +45,17 @@ function host(o: { reload: boolean; restore: boolean; onDisk?: string; loaded?: 
   // prints what it loaded.
   writeFileSync(join(dir, 'unit.loaded'), UNIT_SHOW)
   writeFileSync(join(dir, 'unit.disk'), o.onDisk ?? UNIT_SHOW)
+  if (o.flagged) writeFileSync(join(dir, 'flagged'), '')
   writeFileSync(join(tools, 'systemctl'), `#!/bin/sh
 echo "$*" >> ${dir}/calls
 case "$1" in
-  daemon-reload) ${o.reload ? `ls ${root}/etc/systemd/system/*.d/*.conf ${root}/run/systemd/system/*.d/*.conf 2>/dev/null | tr '\\n' ' ' > ${loaded}; cp ${dir}/unit.disk ${dir}/unit.loaded; exit 0` : 'echo "Failed to reload daemon: Access denied" >&2; exit 1'} ;;
-  show) cat ${dir}/unit.loaded; echo "DropInPaths=$(cat ${loaded} 2>/dev/null)" ;;
+  daemon-reload) ${o.reload ? `ls ${root}/etc/systemd/system/*.d/*.conf ${root}/run/systemd/system/*.d/*.conf 2>/dev/null | tr '\\n' ' ' > ${loaded}; cp ${dir}/unit.disk ${dir}/unit.loaded; ${o.showFailsAfterReload ? `touch ${dir}/show.fails; ` : ''}exit 0` : 'echo "Failed to reload daemon: Access denied" >&2; exit 1'} ;;
+  # Only the properties asked for (-p NAME ...), as systemctl prints them.
+  show) want=; prev=; for a; do [ "$prev" = -p ] && want="$want $a"; prev=$a; done
+    # After a reload that broke it: the unit's own properties cannot be read (DropInPaths can).
+    [ -e ${dir}/show.fails ] && case " $want " in *" ExecStart "*) exit 1 ;; esac
+    { cat ${dir}/unit.loaded; echo "DropInPaths=$(cat ${loaded} 2>/dev/null)"; [ -e ${dir}/flagged ] && echo NeedDaemonReload=yes || echo NeedDaemonReload=no; } |
+      while IFS= read -r l; do for w in $want; do case $l in "$w"=*) printf '%s\\n' "$l" ;; esac; done; done ;;
   is-active) if grep -q '^stop' ${dir}/calls; then echo inactive; else echo active; fi ;;
 esac
 `)
@@ -103,8 +109,8 @@ describe.each(SHELLS)('the restore step arming the hold, under %s', (_name, shel
   })
 
   it.skipIf(!available(shell))('fails the restore (exit 1) when the reload loads a unit preflight did not check, saying what changed', () => {
-    // A drop-in dir made after systemd loaded the unit (NeedDaemonReload=no on systemd < 256):
-    // the hold's reload loads its ExecStart.
+    // A drop-in dir made after systemd loaded the unit, which older systemd does not flag
+    // (NeedDaemonReload=no): the hold's reload loads its ExecStart.
     const h = host({ reload: true, restore: true, onDisk: UNIT_SHOW.replace('argv[]=/usr/local/bin/etcd ;', 'argv[]=/usr/local/bin/etcd --force-new-cluster ;') })
     const byHand = join(h.root, 'etc/systemd/system/etcd.service.d/10-by-hand.conf')
     mkdirSync(dirname(byHand), { recursive: true })
@@ -117,14 +123,32 @@ describe.each(SHELLS)('the restore step arming the hold, under %s', (_name, shel
       `  + DropInPaths=${byHand}`,
       '  - ExecStart={ path=/usr/local/bin/etcd ; argv[]=/usr/local/bin/etcd ; ignore_errors=no }',
       '  + ExecStart={ path=/usr/local/bin/etcd ; argv[]=/usr/local/bin/etcd --force-new-cluster ; ignore_errors=no }',
-      'etcd is not the unit preflight checked (DropInPaths ExecStart changed): systemd had not flagged these changes to its files (NeedDaemonReload=no: a new drop-in dir, a unit file in a dir that takes precedence), and the reload that arms the hold loaded them; this member was not stopped: run again, and preflight checks the unit as loaded now',
+      'etcd has changed since preflight read it (DropInPaths ExecStart differ as loaded now; systemd need not flag a new unit file or drop-in dir, which a reload loads): this member was not stopped; run again, and preflight checks the unit as it is now',
       '',
     ].join('\n'))
     expect(r.stdout).not.toContain('restore=ready')
     expect(r.stdout).not.toContain('hold.arm')
-    // The drop-in stays loaded, inert: no hold file, nothing stopped.
+    // The drop-in stays loaded, inert: no hold file, nothing stopped; the restored data is not left.
     expect(existsSync(h.hold.dropIn)).toBe(true)
     expect(existsSync(h.hold.file)).toBe(false)
+    expect(existsSync(h.paths.restoreTmp)).toBe(false)
+  })
+
+  it.skipIf(!available(shell))('fails the restore without reloading when a file of the unit changed since preflight (NeedDaemonReload=yes now)', () => {
+    const h = host({ reload: true, restore: true, flagged: true })
+    const r = run(h)
+    expect(r.status, r.stdout).toBe(1)
+    expect(r.stderr).toMatch(/^etcd has changed since preflight read it \(NeedDaemonReload=yes: a file of it changed on disk and is not loaded yet; .*\): this member was not stopped; run again, and preflight checks the unit as it is now\n$/)
+    expect(h.calls()).not.toContain('daemon-reload')
+    expect(existsSync(h.hold.dropIn)).toBe(false)
+    expect(existsSync(h.paths.restoreTmp)).toBe(false)
+  })
+
+  it.skipIf(!available(shell))('fails the restore when systemctl cannot show the unit after the reload: not taken for a change', () => {
+    const h = host({ reload: true, restore: true, showFailsAfterReload: true })
+    const r = run(h)
+    expect(r.status, r.stdout).toBe(1)
+    expect(r.stderr).toBe('systemctl show printed nothing for etcd after the reload: whether it is still the unit preflight checked is unknown; this member was not stopped\n')
   })
 
   it.skipIf(!available(shell))('the stop step neither holds nor stops a unit that is not the one preflight checked (exit 3)', () => {
@@ -132,7 +156,7 @@ describe.each(SHELLS)('the restore step arming the hold, under %s', (_name, shel
     const stop = unitStopScript('etcd', h.root, UNIT_LOADED)
     const r = spawnSync(shell[0], [...shell.slice(1), '-c', stop.text], { encoding: 'utf8', env: { ...process.env, PATH: `${h.tools}:${process.env.PATH}` } })
     expect(r.status, r.stdout).toBe(3)
-    expect(r.stderr).toMatch(/^ {2}- User=etcd\n {2}\+ User=root\netcd is not the unit preflight checked \(User changed\): /)
+    expect(r.stderr).toMatch(/^ {2}- User=etcd\n {2}\+ User=root\netcd has changed since preflight read it \(User differ as loaded now; /)
     expect(existsSync(h.hold.file)).toBe(false)
     expect(h.calls().filter((c) => /^(stop|kill)/.test(c))).toEqual([])
     // The same unit as preflight read: held and stopped.

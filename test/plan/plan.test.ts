@@ -288,6 +288,21 @@ describe('buildPlan', () => {
     expect(plan.members[0].scripts.restore.text).toContain('--bump-revision 1000000000 --mark-compacted')
   })
 
+  it('gives a systemd member\'s arm of the hold, in its restore and its stop, the unit as preflight read it', () => {
+    const loaded = ['DropInPaths=', 'ExecStart={ path=/usr/local/bin/etcd ; argv[]=/usr/local/bin/etcd ; ignore_errors=no }', 'FragmentPath=/etc/systemd/system/etcd.service', 'User=etcd']
+    const unitConfig: UnitConfig = { user: 'etcd', restart: 'always', execArgs: ['/usr/local/bin/etcd'], env: {}, envFrom: {}, envFiles: [], envFilesMissing: [], exec: { path: '/usr/local/bin/etcd', missing: false }, tls: { missing: [], unreadable: [], notFile: [], expired: [] }, refuseManual: { start: false, stop: false }, needsReload: false, loaded }
+    const sd = members.map((m) => ({ ...m, service: 'systemd' as const }))
+    const plan = buildPlan(sd, new Map(sd.map((m) => [m.name, facts({ unitConfig })])), snapshot, { token: 't', stamp: 's' })
+    const value = `P='${loaded.join('\n')}'`
+    for (const m of plan.members) {
+      expect(m.scripts.restore.text).toContain(value)
+      expect(m.scripts.stop.text).toContain(value)
+    }
+    // A plain process has no unit to compare.
+    const plain = buildPlan(members, all, snapshot, { token: 't', stamp: 's' })
+    expect(plain.members[0].scripts.restore.text).not.toContain('unit_loaded')
+  })
+
   it('skips the copy where the same snapshot is already on the host', () => {
     const f = new Map(all)
     f.set('etcd3', facts({ snapshot: { size: snapshot.size, sha256: snapshot.sha256 } }))

@@ -65,7 +65,7 @@ describe.each(SHELLS)('the probe reading a systemd unit, under %s', (_name, shel
     const h = host('')
     writeFileSync(join(h.dir, 'show'), loaded(h.dir))
     const f = run(h)
-    expect(h.calls()).toEqual(['show -p LoadState -p UnitFileState -p ActiveState -p NeedDaemonReload -p User -p Restart -p ExecStart -p Environment -p EnvironmentFiles -p RefuseManualStart -p RefuseManualStop -p FragmentPath -p DropInPaths -- etcd.service'])
+    expect(h.calls()).toEqual(['show -p LoadState -p UnitFileState -p ActiveState -p NeedDaemonReload -p Restart -p RefuseManualStop -p ExecStart -p Environment -p EnvironmentFiles -p User -p RefuseManualStart -p FragmentPath -p DropInPaths -- etcd.service'])
     expect(f.unit).toEqual({ loadState: 'loaded', fileState: 'enabled', active: 'failed', held: false })
     expect(f.unitConfig).toEqual({
       user: 'nobody', restart: 'always', execArgs: [join(h.dir, 'opt', 'etcd')],

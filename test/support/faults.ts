@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'vitest'
 import { clusterStart, sshArgs, sshExec, openLab, type Lab } from '../../lib/lab/index.ts'
-import { trusted } from '../../lib/shell/sh.ts'
+import { sh, trusted } from '../../lib/shell/sh.ts'
 import { loadInventory, membersOf } from '../../lib/inventory/members.ts'
 import { backup } from '../../lib/backup/backup.ts'
 import type { Ui } from '../../lib/task/ui.ts'
@@ -111,9 +111,11 @@ export async function sshBack(lab: Lab, i: number): Promise<void> {
 /** A command on a lab host over OpenSSH, synchronously: for hooks that must act before the run goes on. */
 export function onHostNow(lab: Lab, i: number, command: string, input?: Buffer): string {
   const { paths } = openLab(lab)
-  const r = spawnSync(sshArgs(paths.privateKey, paths.knownHosts, lab.state.hosts[i - 1].address)[0],
-    [...sshArgs(paths.privateKey, paths.knownHosts, lab.state.hosts[i - 1].address).slice(1), '--', command],
-    { input, encoding: 'utf8', timeout: 60_000 })
+  // A systemd lab logs in as its sudo user (passwordless sudo here, as sshExec does it).
+  const sd = lab.state.systemd
+  if (sd && sd.sudo !== 'nopasswd') throw new Error('onHostNow: a lab whose sudo asks a password is not supported')
+  const argv = sshArgs(paths.privateKey, paths.knownHosts, lab.state.hosts[i - 1].address, sd?.user)
+  const r = spawnSync(argv[0], [...argv.slice(1), '--', sd ? sh`sudo -n -- sh -c ${command}`.text : command], { input, encoding: 'utf8', timeout: 60_000 })
   if (r.status !== 0) throw new Error(`${command} on host ${i}: exit ${r.status}: ${r.stderr}`)
   return r.stdout
 }
