@@ -94,7 +94,8 @@ for p in /proc/[0-9]*; do
   d=$(printf '%s\\n' "$args" | sed -n -e '/^--data-dir=/{s/^--data-dir=//;p;}' -e '/^--data-dir$/{n;p;}' | head -n 1)
   [ -z "$d" ] && d=$(tr '\\000' '\\n' 2>/dev/null < "$p/environ" | sed -n 's/^ETCD_DATA_DIR=//p' | head -n 1)
   if [ -n "$d" ] && [ "\${d%/}" = "\${dd%/}" ]; then echo "$pid"; continue; fi
-  if command -v ss >/dev/null 2>&1 && ss -Hltnp 2>/dev/null | grep -E "$ports_re" | grep -q "pid=$pid,"; then echo "$pid"; fi
+  # (ss of CentOS 7.0-7.3 has no -H; its header line matches no pid.)
+  if command -v ss >/dev/null 2>&1 && { ss -Hltnp 2>/dev/null || ss -ltnp 2>/dev/null; } | grep -E "$ports_re" | grep -q "pid=$pid,"; then echo "$pid"; fi
 done
 true`
 }

@@ -114,8 +114,12 @@ fi
 echo "pids=$( { ${findPidsScript(p.dataDir, p.ports)}
 } | tr '\\n' ' ')"
 # Whatever listens on the member's ports: a process other than this member's etcd would keep
-# the restored one from listening there.
-command -v ss >/dev/null 2>&1 && ss -Hltnp ${`( ${p.ports.map((n) => `sport = :${n}`).join(' or ')} )`} 2>/dev/null | sed 's/^/listen=/'
+# the restored one from listening there. (ss of CentOS 7.0-7.3, iproute 3.10, has no -H: its
+# header line is cut instead.)
+if command -v ss >/dev/null 2>&1; then
+  ss_filter=${`( ${p.ports.map((n) => `sport = :${n}`).join(' or ')} )`}
+  { ss -Hltnp "$ss_filter" 2>/dev/null || ss -ltnp "$ss_filter" 2>/dev/null | sed 1d; } | sed 's/^/listen=/'
+fi
 command -v sha256sum >/dev/null 2>&1 && echo has.sha256sum=1
 command -v setsid >/dev/null 2>&1 && echo has.setsid=1
 command -v systemctl >/dev/null 2>&1 && echo has.systemctl=1
