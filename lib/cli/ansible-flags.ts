@@ -19,8 +19,8 @@ export const CONNECTION_FLAGS = {
 
 /** Help text for CONNECTION_FLAGS, aligned like the rest of each command's help. */
 export const CONNECTION_HELP = `  -i, --inventory PATH   Ansible inventory (INI, YAML or a directory; group_vars
-                         and host_vars beside it are read). Default: ansible.cfg's
-                         [defaults] inventory
+                         and host_vars beside it are read). Default:
+                         ansible.cfg's [defaults] inventory
   -e, --extra-vars VARS  key=value ..., @FILE.yml or a JSON/YAML mapping; beats
                          every inventory variable, as in Ansible (repeatable)
   -u, --user USER        SSH user for hosts with no ansible_user (default:

@@ -14,7 +14,8 @@ Takes a snapshot of a live etcd cluster: picks a healthy member (a follower when
 there is one), runs \`etcdctl snapshot save\` on it over SSH, streams the file
 here, checks its SHA-256 integrity trailer, and names it
 DIR/<cluster>-<UTC time>-rev<revision>.db. It restores with recover.mjs, or
-with plain \`etcdutl snapshot restore\` / \`ETCDCTL_API=3 etcdctl snapshot restore\`.
+with plain \`etcdutl snapshot restore\` /
+\`ETCDCTL_API=3 etcdctl snapshot restore\`.
 
 Reaching the hosts (as for recover.mjs):
 ${CONNECTION_HELP}
@@ -24,7 +25,8 @@ Options:
   --group NAME       inventory group of the members (default: etcd)
   --keep N           then delete all but the newest N backups of this cluster
                      that this tool made in DIR (other files are never touched)
-  --name NAME        cluster name in the file name (default: the cluster ID in hex)
+  --name NAME        cluster name in the file name (default: the cluster ID
+                     in hex)
   --known-hosts FILE, --connect-timeout SECONDS   as for recover.mjs
   -K, --ask-become-pass                           as for recover.mjs
   --plain            plain log lines instead of the live task list

@@ -38,13 +38,17 @@ Options:
                         stop before any change (exit 3)
   --hosts N           lab hosts, 1 to 9 (default: 3)
   --etcd VERSION      3.4.23 (default), 3.5.16 or 3.5.30
-  --init systemd      a lab of kubespray-style hosts (systemd as PID 1, etcd.service,
-                      login as a sudo user; see lab.mjs --help); default tini
-  --tls               with --init systemd: TLS everywhere, kubespray's certificates
-  --keys N            keys in the data set (default: 3000, sizes 16 B to 512 KiB)
+  --init systemd      a lab of kubespray-style hosts (systemd as PID 1,
+                      etcd.service, login as a sudo user; see lab.mjs --help);
+                      default tini
+  --tls               with --init systemd: TLS everywhere, kubespray's
+                      certificates
+  --keys N            keys in the data set (default: 3000, sizes 16 B to
+                      512 KiB)
   --bump-revision N   recover with --bump-revision N --mark-compacted, as a
                       Kubernetes cluster should be (etcd >= 3.4.27 / 3.5.10)
-  --keep-lab          leave the lab up afterwards (npx zx scripts/lab.mjs down --name NAME)
+  --keep-lab          leave the lab up afterwards (take it down with
+                      npx zx scripts/lab.mjs down --name NAME)
   --lab-name NAME     name of the lab (default: a fresh drillXXX)
   -i, --inventory PATH  drill on a staging cluster instead: refused unless every
                       member has etcd_drill_allowed: true, and --yes is given.

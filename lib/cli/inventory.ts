@@ -10,14 +10,16 @@ import { CONNECTION_FLAGS, CONNECTION_HELP, connectionSetup } from './ansible-fl
 import { hostConnection, hostJson, listJson, loadInventory, membersOf, type MemberSet, type SshTarget } from '../inventory/members.ts'
 import type { Connection } from '../inventory/ssh.ts'
 
-export const INVENTORY_HELP = `Usage: npx zx scripts/inventory.mjs -i INVENTORY (--list | --host NAME [--connection] | --members) [options]
+export const INVENTORY_HELP = `Usage: npx zx scripts/inventory.mjs -i INVENTORY ACTION [options]
+ACTION: --list | --host NAME [--connection] | --members
 
 Reads an Ansible inventory exactly as Ansible does (INI, YAML or a directory of
-them, with group_vars/ and host_vars/ beside it) and shows what etcd-rescue sees.
+them, with group_vars/ and host_vars/ beside it) and shows what etcd-rescue
+sees.
 
 Actions (one of):
-  --list                 all groups and every host's merged variables as JSON, the
-                         same as \`ansible-inventory -i PATH --list\`
+  --list                 all groups and every host's merged variables as JSON,
+                         the same as \`ansible-inventory -i PATH --list\`
   --host NAME            one host's merged variables as JSON, the same as
                          \`ansible-inventory -i PATH --host NAME\`
   --members              the etcd members a recovery acts on: member name, SSH
@@ -40,7 +42,8 @@ ${CONNECTION_HELP}
 Member defaults (kubespray's): name etcd_member_name, else etcd1..etcdN by order
 in the group; address access_ip, else ip, else ansible_host, else the inventory
 name; URLs etcd_peer_url / etcd_client_url, else http(s)://ADDRESS:2380 / :2379
-(https when etcd_cert_file, etcd_key_file, etcd_ca_file or etcd_cert_dir is set);
+(https when etcd_cert_file, etcd_key_file, etcd_ca_file or etcd_cert_dir is
+set);
 etcd_data_dir (/var/lib/etcd), etcd_bin_dir (PATH, then /usr/local/bin),
 etcd_service systemd|process (systemd), etcd_service_name (etcd), etcd_user.
 

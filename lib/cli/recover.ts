@@ -30,8 +30,9 @@ What it does, in order (no member is changed before step 4):
      snapshot's, restoring would roll those writes back: refused (exit 3)
      unless --accept-data-loss
   3. copies the snapshot to every host at once (alongside step 2, removed
-     again if step 2 refuses), verified there (see --no-compress), and restores each
-     member into a work dir beside its data dir as soon as its copy is in
+     again if step 2 refuses), verified there (see --no-compress), and
+     restores each member into a work dir beside its data dir as soon as its
+     copy is in
   4. once every member holds its restored data: stops each member's etcd
      (only that member's: matched by data dir/ports), moves the old data dir
      aside as DATA_DIR.etcd-rescue-old-<UTC time> (never deleted) and the
@@ -40,6 +41,17 @@ What it does, in order (no member is changed before step 4):
      quorum, then verifies: predicted cluster and member IDs on every
      member, one leader, equal hashkv, revision ≥ the snapshot's, full
      member list, no alarms
+
+Members run by systemd (etcd_service: systemd): preflight reads the unit as
+systemd has it loaded, and refuses (exit 3) a unit that would start another
+member than the inventory's (name, data dir, peer URL), one changed on disk
+and not reloaded (NeedDaemonReload), masked, or with missing files. From its
+stop to its start the unit is held: a runtime drop-in (/run/systemd/system/
+UNIT.d/zz-etcd-rescue-hold.conf, loaded beside the restore with one
+daemon-reload) makes every start fail while /run/etcd-rescue/UNIT.hold exists.
+Right after that reload the unit is read again; if it changed since preflight
+that member's restore fails and no member is stopped. A run interrupted
+between stop and start leaves the hold: run again, or remove the hold file.
 
 Inputs:
   -s, --snapshot FILE    the file written by \`etcdctl snapshot save\`
@@ -50,7 +62,8 @@ Inputs:
                          a stopped member's member/snap/db) is kept as a backup
                          file in --backup-dir, then every member is restored
                          from it. Refused (exit 3) when no member holds data,
-                         one cannot be read, or they belong to different clusters
+                         one cannot be read, or they belong to different
+                         clusters
   --backup-dir DIR       where --from-survivors keeps that snapshot (default: .)
   --group NAME           inventory group of the members (default: etcd)
 
@@ -71,9 +84,10 @@ Options:
                          else all members)
   --token T              the --initial-cluster-token for all members (default:
                          a fresh one, or the one an interrupted run left)
-  --bump-revision N      raise the revision by N and mark old revisions compacted
-                         (for Kubernetes, e.g. 1000000000; etcd >= 3.4.27/3.5.10):
-                         watchers that saw newer revisions must relist. The plan
+  --bump-revision N      raise the revision by N and mark old revisions
+                         compacted (for Kubernetes, e.g. 1000000000; etcd >=
+                         3.4.27/3.5.10): watchers that saw newer revisions
+                         must relist. The plan
                          recommends it when the inventory has kubespray's groups
   --skip-hash-check      accept a snapshot without its integrity trailer
                          (a raw copy of member/snap/db)
@@ -88,9 +102,9 @@ Options:
                          ansible_timeout, else ansible.cfg timeout, else the ssh
                          config's ConnectTimeout, else 10)
   --wait-lock SECONDS    when another etcd-rescue run holds a member (a second
-                         operator, or a run whose laptop dropped), wait this long
-                         for it (default: 0, refuse at once with exit 3 naming
-                         the holder's host, PID, start time and command)
+                         operator, or a run whose laptop dropped), wait this
+                         long for it (default: 0, refuse at once with exit 3
+                         naming the holder's host, PID, start time and command)
   -K, --ask-become-pass  ask once for the sudo password of hosts with
                          ansible_become (no echo; without a terminal, the first
                          line of stdin), used for every host, never printed.
@@ -126,10 +140,10 @@ Options:
                          200 Mbit/s, slower than any network between servers):
                          all but the first are stopped and relayed from it;
                          faster, or already done: they go on
-  --no-compress          never zstd-compress a copy (nor --relay's first leg). By
-                         default a copy is sent zstd-compressed (one core here,
-                         level 1) when a sample of the snapshot shrinks 1.3x or
-                         more (the bench's Kubernetes-like data: 2.8x;
+  --no-compress          never zstd-compress a copy (nor --relay's first leg).
+                         By default a copy is sent zstd-compressed (one core
+                         here, level 1) when a sample of the snapshot shrinks
+                         1.3x or more (the bench's Kubernetes-like data: 2.8x;
                          random values: not at all) and this machine and every
                          member of the batch have zstd and a session that takes
                          files (one read feeds them all: one without makes the
