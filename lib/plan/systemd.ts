@@ -69,12 +69,13 @@ function holdVars(serviceName: string, root?: string): Script {
  * stop to the start; the stop step arms it itself where that did not happen.
  * Exits 1, saying why, if systemd does not load it.
  *
- * `loaded` is the unit as preflight read it (UnitConfig.loaded): after the arm,
- * the unit as systemd has it loaded now must be the same. A reload loads every
- * change on disk, including those systemd did not flag with NeedDaemonReload
- * (see unitLoadedFn), and then the unit would start a member preflight never
- * checked. Exits 3 if it differs, printing what did to stderr; the drop-in
- * stays, inert.
+ * `loaded` is the unit as preflight read it (UnitConfig.loaded). A reload loads
+ * every change on disk, and then the unit would start a member preflight never
+ * checked: so before its reload the arm exits 3 if NeedDaemonReload is yes (a
+ * loaded file changed since preflight, which required no; nothing written), and
+ * after it if the unit as loaded now differs from `loaded` (new files systemd
+ * never flags, see unitLoadedFn; the drop-in stays, inert). Either way it says
+ * why on stderr, its last line the reason.
  */
 export function unitArmScript(unit: string, root?: string, loaded?: readonly string[]): Script {
   return sh`${holdVars(unit, root)}
