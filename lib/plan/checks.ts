@@ -79,13 +79,27 @@ export function hostProblems(c: CheckInput): string[] {
   else if (!f.parent.writable) problems.push('the data dir\'s parent directory is not writable (connect as root or set ansible_become)')
   const inPlace = f.snapshot.sha256 === c.snapshotSha
   const need = spaceNeeded(c.snapshotSize, inPlace)
+  // Restore dirs an earlier run left: the restore step removes them before it restores, so their
+  // room is the restore's (on the data dir's disk when they are inside a mount point); the copy
+  // comes first and needs room of its own.
+  const stale = f.staleRestores ?? []
+  const onData = (p: string) => f.dataDir.mountpoint && p.startsWith(`${c.member.dataDir.replace(/\/+$/, '')}/`)
+  const staleBytes = (data: boolean) => stale.filter((x) => onData(x.path) === data).reduce((n, x) => n + x.bytes, 0)
+  const leftovers = (data: boolean) => {
+    const here = stale.filter((x) => onData(x.path) === data)
+    return here.length ? `; ${mib(staleBytes(data))} of it held by restore dirs an earlier run left (${here.map((x) => x.path).join(', ')}), which this run's restore removes` : ''
+  }
   // A part file of this run's upload (running alongside the probe) holds space the snapshot is counted for.
   const free = f.parent.freeBytes === undefined ? undefined : f.parent.freeBytes + (inPlace ? 0 : f.parent.partsBytes ?? 0)
-  if (free !== undefined && free < need.parent) {
-    problems.push(`not enough free space next to the data dir: ${mib(free)} free, ${mib(need.parent)} needed`)
+  if (free !== undefined && free + staleBytes(false) < need.parent) {
+    problems.push(`not enough free space next to the data dir: ${mib(free + staleBytes(false))} free, ${mib(need.parent)} needed${leftovers(false)}`)
+  } else if (free !== undefined && !inPlace && free < need.parent - spaceNeeded(c.snapshotSize, true).parent) {
+    // Only where restore dirs an earlier run left made the check above pass.
+    const copy = need.parent - spaceNeeded(c.snapshotSize, true).parent
+    problems.push(`not enough free space next to the data dir for the snapshot's copy: ${mib(free)} free, ${mib(copy)} needed; the restore dirs an earlier run left (${stale.filter((x) => !onData(x.path)).map((x) => x.path).join(', ')}) are removed only after the copy: remove them, then run again`)
   }
-  if (f.dataDir.mountpoint && f.dataDir.freeBytes !== undefined && f.dataDir.freeBytes < need.data) {
-    problems.push(`not enough free space on the data dir's disk: ${mib(f.dataDir.freeBytes)} free, ${mib(need.data)} needed`)
+  if (f.dataDir.mountpoint && f.dataDir.freeBytes !== undefined && f.dataDir.freeBytes + staleBytes(true) < need.data) {
+    problems.push(`not enough free space on the data dir's disk: ${mib(f.dataDir.freeBytes + staleBytes(true))} free, ${mib(need.data)} needed${leftovers(true)}`)
   }
   return problems
 }

@@ -46,6 +46,8 @@ export interface HostFacts {
   pids: number[]
   /** Processes listening on the member's client or peer port (from ss, where the host has it and tells who); address without brackets. */
   listeners: Array<{ address: string; port: number; pid: number; comm: string }>
+  /** Restore dirs an earlier run left between its restores and their swap: this run's restore step removes them. */
+  staleRestores?: Array<{ path: string; bytes: number }>
   has: { sha256sum: boolean; setsid: boolean; systemctl: boolean }
   /**
    * systemd members: how systemd has the unit (LoadState: loaded, not-found,
@@ -102,6 +104,11 @@ if [ -d "$P" ]; then
   # An upload of this run may be writing while this probe runs: its space is the snapshot's, counted once.
   echo "parent.parts_kib=$(du -sk "$S".part.* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')"
 fi
+# Restore dirs an earlier run left (it ended between its restores and their swap): ours, never
+# user data; this run's restore step removes them, and their room counts as free for it.
+for x in "$W"/restore-* "$D"/.etcd-rescue-restore-*; do
+  [ -d "$x" ] && echo "stale.restore=$(du -sk "$x" 2>/dev/null | awk '{ print $1 + 0 }') $x"
+done
 if [ -f "$S" ]; then
   sz=$(wc -c < "$S" | tr -d ' ')
   echo "snap.size=$sz"
@@ -146,6 +153,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
   const unitLines: string[] = []
   const tlsLines: string[] = []
   const listenLines: string[] = []
+  const staleLines: string[] = []
   for (const line of output.split('\n')) {
     const i = line.indexOf('=')
     if (i <= 0) continue
@@ -155,6 +163,7 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     else if (key.startsWith('unit.') && key !== 'unit.held') unitLines.push(line)
     else if (key.startsWith('tls.') || key.startsWith('tlsca.')) tlsLines.push(line)
     else if (key === 'listen') listenLines.push(line.slice(i + 1))
+    else if (key === 'stale.restore') staleLines.push(line.slice(i + 1))
     else kv.set(key, line.slice(i + 1).trim())
   }
   const userName = kv.get('etcduser.name')
@@ -211,6 +220,11 @@ export function parseFacts(output: string, host = 'host', stateFile = 'state fil
     restored: parseStateFile(stateLines, host, stateFile).restored,
     pids,
     listeners: parseListeners(listenLines),
+    staleRestores: staleLines.map((l) => {
+      const m = /^(\d+) (\/.*)$/.exec(l)
+      if (!m || !isSafeAbsolutePath(m[2])) throw new HostDataError(host, 'probe field stale.restore', l)
+      return { path: m[2], bytes: Number(m[1]) * 1024 }
+    }),
     has: { sha256sum: flag('has.sha256sum'), setsid: flag('has.setsid'), systemctl: flag('has.systemctl') },
     unit: unitState && { ...unitState, held: flag('unit.held') },
     unitConfig: parseUnitLines(unitLines, hostNow),

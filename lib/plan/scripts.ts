@@ -249,6 +249,12 @@ if ! grep -qx "verified $sha $(file_id "$S")" "$J" 2>/dev/null && [ "$(hash_file
   echo "$S is not the snapshot verified on this host (sha256 $sha): it changed since the copy; run again to copy it anew" >&2; exit 1
 fi
 rm -rf "$T"   # our own temp dir from an interrupted run, never user data
+# Restore dirs of earlier runs (other tokens) that ended before their swap: ours too, each the
+# size of the restored db; left, every such run would leave one more.
+for x in "$W"/restore-* "$D"/.etcd-rescue-restore-*; do
+  [ -d "$x" ] && [ "$x" != "$T" ] || continue
+  rm -rf "$x" && echo "stale.removed=$x"
+done
 ${arm}
 if ! ${argv} > "$W/restore.log" 2>&1; then
   tail -n 20 "$W/restore.log" >&2; rm -rf "$T"; exit 1

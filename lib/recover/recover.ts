@@ -392,7 +392,9 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
           if (field(r.stdout, 'restore') === 'already-done') return { text: 'already restored by an earlier run', skipped: true }
           const armFailed = field(r.stdout, 'hold.arm-failed')
           const hold = field(r.stdout, 'hold.armed') ? `; ${m.unit}'s hold armed (its drop-in ${unitHold(m.unit!).dropIn}, inert until the stop)` : armFailed !== undefined ? `; ${m.unit}'s hold not armed (${armFailed || 'no reason given'}): the stop step tries again` : ''
-          return { text: `restored rev ${snapshotRevision}, ID ${m.memberIdHex}, into ${m.paths.restoreTmp}; old data untouched${hold}` }
+          const stale = r.stdout.split('\n').filter((l) => l.startsWith('stale.removed=')).map((l) => l.slice('stale.removed='.length))
+          const removed = stale.length ? `; removed ${stale.length === 1 ? 'the restore dir' : `${stale.length} restore dirs`} an earlier run left (${stale.join(', ')})` : ''
+          return { text: `restored rev ${snapshotRevision}, ID ${m.memberIdHex}, into ${m.paths.restoreTmp}; old data untouched${hold}${removed}` }
         },
       },
       {

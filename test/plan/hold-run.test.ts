@@ -108,6 +108,22 @@ describe.each(SHELLS)('the restore step arming the hold, under %s', (_name, shel
     }
   })
 
+  it.skipIf(!available(shell))('removes the restore dirs earlier runs left (other tokens), and nothing else of the work dir', () => {
+    const h = host({ reload: true, restore: true })
+    const work = dirname(h.paths.restoreTmp)
+    const left = [join(work, 'restore-etcd-rescue-older-aaaaaa'), join(h.paths.dataDir, '.etcd-rescue-restore-etcd-rescue-older-bbbbbb')]
+    for (const d of left) mkdirSync(join(d, 'member'), { recursive: true })
+    writeFileSync(join(work, 'restore-notes.txt'), 'a file, not a restore dir')
+    const r = run(h)
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toContain(`stale.removed=${left[0]}\n`)
+    expect(r.stdout).toContain(`stale.removed=${left[1]}\n`)
+    for (const d of left) expect(existsSync(d), d).toBe(false)
+    expect(existsSync(join(work, 'restore-notes.txt'))).toBe(true)
+    expect(existsSync(join(h.paths.dataDir))).toBe(true)
+    expect(existsSync(join(h.paths.restoreTmp, 'member'))).toBe(true)
+  })
+
   it.skipIf(!available(shell))('fails the restore (exit 1) when the reload loads a unit preflight did not check, saying what changed', () => {
     // A drop-in dir made after systemd loaded the unit, which older systemd does not flag
     // (NeedDaemonReload=no): the hold's reload loads its ExecStart.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseFacts, parseListeners, probeScript, type HostFacts } from '../../lib/plan/facts.ts'
@@ -48,6 +48,24 @@ function facts(over: Partial<HostFacts> = {}): HostFacts {
 const snapshot = { path: '/tmp/s.db', size: 100 * 2 ** 20, sha256: 'ab'.repeat(32), hasTrailer: true, pageSize: 4096 }
 
 describe('probe script', () => {
+  it('names the restore dirs an earlier run left, with their size', () => {
+    const root = mkdtempSync(join(tmpdir(), 'probe-'))
+    for (const d of ['.etcd-rescue-etcd/restore-tok1/member', 'etcd/.etcd-rescue-restore-tok2/member']) {
+      mkdirSync(join(root, d), { recursive: true })
+      writeFileSync(join(root, d, 'db'), Buffer.alloc(64 * 1024, 1))
+    }
+    const out = spawnSync('/bin/sh', ['-c', String(probeScript({
+      dataDir: join(root, 'etcd'), work: join(root, '.etcd-rescue-etcd'), snapshot: join(root, 'x.db'), snapshotSize: 1, snapshotSha: 'a'.repeat(64),
+      ports: [65010, 65011], service: 'process', serviceName: 'etcd',
+    }))], { encoding: 'utf8' })
+    expect(out.status, out.stderr).toBe(0)
+    const f = parseFacts(out.stdout)
+    expect(f.staleRestores?.map((x) => x.path)).toEqual([join(root, '.etcd-rescue-etcd/restore-tok1'), join(root, 'etcd/.etcd-rescue-restore-tok2')])
+    for (const x of f.staleRestores!) expect(x.bytes).toBeGreaterThanOrEqual(64 * 1024)
+    // Not counted as entries of the data dir (old data to set aside).
+    expect(f.dataDir.entries).toBe(0)
+  })
+
   it('runs under dash and reports this machine truthfully', () => {
     const root = mkdtempSync(join(tmpdir(), 'probe-'))
     mkdirSync(join(root, 'etcd', 'member'), { recursive: true })
@@ -64,6 +82,7 @@ describe('probe script', () => {
     expect(f.dataDir).toMatchObject({ exists: true, hasMember: true, mountpoint: false, entries: 1 })
     expect(f.parent.freeBytes).toBeGreaterThan(0)
     expect(f.pids).toEqual([])
+    expect(f.staleRestores).toEqual([])
   })
 })
 
@@ -226,6 +245,24 @@ describe('preflight checks', () => {
     expect(hostProblems({ ...base, facts: facts({ parent: { exists: true, writable: true, freeBytes: 150 * 2 ** 20 } }) }).join()).toMatch(/not enough free space next to the data dir: 150 MiB free, 290 MiB needed/)
     expect(hostProblems({ ...base, facts: facts({ parent: { exists: true, writable: false, freeBytes: 2 ** 40 } }) }).join()).toMatch(/not writable/)
     expect(hostProblems({ ...base, member: member(1, { service: 'systemd' }), facts: facts() }).join()).toMatch(/systemctl is not found/)
+  })
+
+  it('counts restore dirs an earlier run left as room for the restore, which removes them, but not for the copy before it', () => {
+    // 100 MiB snapshot: the copy needs 110 MiB, the restore 180, 290 in all.
+    const stale = [{ path: '/var/lib/.etcd-rescue-etcd/restore-etcd-rescue-20260101t000000z-aaaaaa', bytes: 170 * 2 ** 20 }]
+    const at = (freeMiB: number, staleRestores = stale) => hostProblems({ ...base, facts: facts({ parent: { exists: true, writable: true, freeBytes: freeMiB * 2 ** 20 }, staleRestores }) }).join('\n')
+    expect(at(150)).toBe('')
+    expect(at(150, [])).toMatch(/not enough free space next to the data dir: 150 MiB free, 290 MiB needed$/)
+    expect(at(100)).toBe(`not enough free space next to the data dir: 270 MiB free, 290 MiB needed; 170 MiB of it held by restore dirs an earlier run left (${stale[0].path}), which this run's restore removes`)
+    // Room enough with them gone, but not for the copy, which comes first.
+    const big = [{ ...stale[0], bytes: 200 * 2 ** 20 }]
+    expect(at(120, big)).toBe('')
+    expect(at(105, big)).toBe(`not enough free space next to the data dir for the snapshot's copy: 105 MiB free, 110 MiB needed; the restore dirs an earlier run left (${stale[0].path}) are removed only after the copy: remove them, then run again`)
+    // Inside a data dir that is a mount point, they are on the data dir's disk.
+    const inside = [{ path: '/var/lib/etcd/.etcd-rescue-restore-etcd-rescue-20260101t000000z-aaaaaa', bytes: 170 * 2 ** 20 }]
+    const mounted = (freeMiB: number) => hostProblems({ ...base, facts: facts({ dataDir: { exists: true, entries: 1, hasMember: true, mountpoint: true, freeBytes: freeMiB * 2 ** 20 }, staleRestores: inside }) }).join('\n')
+    expect(mounted(100)).toBe('')
+    expect(mounted(5)).toBe(`not enough free space on the data dir's disk: 175 MiB free, 180 MiB needed; 170 MiB of it held by restore dirs an earlier run left (${inside[0].path}), which this run's restore removes`)
   })
 
   it('counts a snapshot already in place as space not needed again', () => {

@@ -302,6 +302,11 @@ sed -i ${`s|^ETCD_PEER_CERT_FILE=.*|ETCD_PEER_CERT_FILE=${expired}|`} /etc/etcd.
       const ui = captureUi()
       const again = await recover({ inventory: lab.paths.inventory, snapshot: b.file, ui })
       expect(again.exitCode, `${again.message}\n${ui.text()}`).toBe(0)
+      // Each failed run left a restore (its own token) on the members it restored; the next run's
+      // restore removed it, so none is left however many runs failed.
+      const restores = again.journal.records.filter((r) => r.phase === 'restore')
+      for (const name of ['etcd1', 'etcd3']) expect(restores.find((r) => r.host === name)?.detail, name).toMatch(/; removed the restore dir an earlier run left \(\/var\/lib\/\.etcd-rescue-etcd\/restore-etcd-rescue-[^)]*\)$/)
+      for (const h of lab.state.hosts) expect(await onHost(lab, h.index, sh`ls -d /var/lib/.etcd-rescue-etcd/restore-* /var/lib/etcd/.etcd-rescue-restore-* 2>/dev/null | wc -l`), h.name).toBe('0\n')
     } finally {
       await onHost(lab, 2, sh`rm -f ${unit}; rmdir /etc/systemd/system.control 2>/dev/null; systemctl daemon-reload`)
     }
