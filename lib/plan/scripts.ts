@@ -326,10 +326,20 @@ echo "swap=done"`
 
 /**
  * Marks this snapshot and token done once the cluster is verified, so a later
- * recovery from the same snapshot restores afresh instead of "resuming".
+ * recovery from the same snapshot restores afresh instead of "resuming"; then
+ * removes the copied snapshot, and any an earlier run with another snapshot
+ * left: each is a whole copy of the database, Secrets and all, needed only to
+ * finish a recovery, and the operator keeps the original. Left, every recovery
+ * or drill from a new snapshot would leave one more. Prints `removed=FILE`.
  */
 export function completeScript(paths: MemberPaths, sha256: string, token: string): Script {
-  return sh`echo ${`complete ${sha256} ${token}`} >> ${paths.state}`
+  return sh`echo ${`complete ${sha256} ${token}`} >> ${paths.state} || exit 1
+W=${paths.work}
+for f in "$W"/snapshot-*.db "$W"/snapshot-*.db.part*; do
+  [ -f "$f" ] || continue
+  rm -f "$f" && echo "removed=$f"
+done
+true`
 }
 
 /** Starts the member and returns at once; a running member is left alone. */

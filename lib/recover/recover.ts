@@ -468,6 +468,8 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
     const [marked] = await Promise.all([Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete', STEP_LIMIT.markMs))), disarmed()])
+    const removed = marked.flatMap((r) => (r.status === 'fulfilled' ? r.value.stdout.split('\n').filter((l) => l.startsWith('removed=')) : []))
+    if (removed.length) o.ui.info(`removed the copied snapshot from the hosts (${removed.length} file(s) in their work dirs); the original is yours to keep`)
     marked.forEach((r, i) => {
       if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored`)
     })

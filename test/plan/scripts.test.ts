@@ -264,6 +264,26 @@ describe('restoreScript and swapScript (real etcdctl 3.4)', () => {
     expect(readdirSync(paths.dataDir).sort()).toEqual(['etcd-rescue-old-20260101T000000Z', 'lost+found', 'member'])
   })
 
+  it('once complete, removes the copied snapshots (this one and an earlier one), and nothing else of the work dir', () => {
+    const { paths, both } = setup('t8')
+    expect(both().stdout).toContain('swap=done')
+    const earlier = join(paths.work, 'snapshot-0123456789abcdef.db')
+    writeFileSync(earlier, 'an earlier run\'s copy')
+    writeFileSync(`${earlier}.part.123`, 'half of one')
+    writeFileSync(join(paths.work, 'snapshot-notes.txt'), 'not ours to remove')
+    const r = sh(completeScript(paths, SHA, 't8'))
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual([`removed=${earlier}`, `removed=${earlier}.part.123`, `removed=${paths.snapshot}`].sort())
+    expect(readdirSync(paths.work).sort()).toEqual(['restore.log', 'snapshot-notes.txt', 'state'])
+    expect(readFileSync(paths.state, 'utf8')).toContain(`complete ${SHA} t8\n`)
+    // A journal that cannot be written fails the step (the removal is not what it is for),
+    // and removes nothing: here its path is a directory, which root cannot append to either.
+    writeFileSync(earlier, 'another copy')
+    const unmarked = sh(completeScript({ ...paths, state: paths.work }, SHA, 't8'))
+    expect(unmarked.status).not.toBe(0)
+    expect(existsSync(earlier)).toBe(true)
+  })
+
   it('a completed recovery is not resumed: restores again from the same snapshot after `complete` was journaled', () => {
     const { paths, both } = setup('t9')
     expect(both().stdout).toContain('swap=done')
