@@ -107,7 +107,7 @@ fi
 # Restore dirs an earlier run left (it ended between its restores and their swap): ours, never
 # user data; this run's restore step removes them, and their room counts as free for it.
 for x in "$W"/restore-* "$D"/.etcd-rescue-restore-*; do
-  [ -d "$x" ] && echo "stale.restore=$(du -sk "$x" 2>/dev/null | awk '{ print $1 + 0 }') $x"
+  [ -d "$x" ] && echo "stale.restore=$(du -sk "$x" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }') $x"
 done
 if [ -f "$S" ]; then
   sz=$(wc -c < "$S" | tr -d ' ')

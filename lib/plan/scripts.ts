@@ -252,7 +252,7 @@ rm -rf "$T"   # our own temp dir from an interrupted run, never user data
 # Restore dirs of earlier runs (other tokens) that ended before their swap: ours too, each the
 # size of the restored db; left, every such run would leave one more.
 for x in "$W"/restore-* "$D"/.etcd-rescue-restore-*; do
-  [ -d "$x" ] && [ "$x" != "$T" ] || continue
+  [ -d "$x" ] && [ "$x" != "$T" ] || continue   # ($T is gone already: the rule, should the order change)
   rm -rf "$x" && echo "stale.removed=$x"
 done
 ${arm}
@@ -326,18 +326,25 @@ echo "swap=done"`
 
 /**
  * Marks this snapshot and token done once the cluster is verified, so a later
- * recovery from the same snapshot restores afresh instead of "resuming"; then
- * removes the copied snapshot, and any an earlier run with another snapshot
- * left: each is a whole copy of the database, Secrets and all, needed only to
- * finish a recovery, and the operator keeps the original. Left, every recovery
- * or drill from a new snapshot would leave one more. Prints `removed=FILE`.
+ * recovery from the same snapshot restores afresh instead of "resuming".
  */
 export function completeScript(paths: MemberPaths, sha256: string, token: string): Script {
-  return sh`echo ${`complete ${sha256} ${token}`} >> ${paths.state} || exit 1
-W=${paths.work}
+  return sh`echo ${`complete ${sha256} ${token}`} >> ${paths.state}`
+}
+
+/**
+ * After the proof and the journal's mark: removes the copied snapshot from the
+ * work dir, and any an earlier run with another snapshot left. Each is a whole
+ * copy of the database, Secrets and all, needed only to finish a recovery; left,
+ * every recovery or drill from a new snapshot would leave one more. `keep` is a
+ * file the operator named (--snapshot HOST:PATH) that happens to lie there.
+ * Prints `removed=FILE` or `left=FILE`; never fails.
+ */
+export function tidyScript(paths: MemberPaths, keep?: string): Script {
+  return sh`W=${paths.work}; K=${keep ?? ''}
 for f in "$W"/snapshot-*.db "$W"/snapshot-*.db.part*; do
-  [ -f "$f" ] || continue
-  rm -f "$f" && echo "removed=$f"
+  [ -f "$f" ] && [ "$f" != "$K" ] || continue
+  if rm -f "$f"; then echo "removed=$f"; else echo "left=$f"; fi
 done
 true`
 }

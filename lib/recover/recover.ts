@@ -468,8 +468,15 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
     const [marked] = await Promise.all([Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete', STEP_LIMIT.markMs))), disarmed()])
-    const removed = marked.flatMap((r) => (r.status === 'fulfilled' ? r.value.stdout.split('\n').filter((l) => l.startsWith('removed=')) : []))
-    if (removed.length) o.ui.info(`removed the copied snapshot from the hosts (${removed.length} file(s) in their work dirs); the original is yours to keep`)
+    // Then the copied snapshots, where the mark is in (a host whose mark failed keeps its copy).
+    const tidied = await Promise.allSettled(plan.members.map((m, i) => (marked[i].status === 'fulfilled' ? exec(remote(m.name), m.scripts.tidy, o, 'remove the copied snapshot', STEP_LIMIT.baseMs) : Promise.reject(new Error('not marked')))))
+    const lines = (prefix: string) => tidied.flatMap((r) => (r.status === 'fulfilled' ? r.value.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length)) : []))
+    const removedFrom = tidied.filter((r) => r.status === 'fulfilled' && r.value.stdout.includes('removed='))
+    if (lines('removed=').length) o.ui.info(`removed the copied snapshot from ${removedFrom.length} of ${plan.members.length} hosts' work dirs (${lines('removed=').length} file(s)); the file you gave is yours to keep`)
+    for (const f of lines('left=')) warn(`the copied snapshot ${f} could not be removed; it is a whole copy of the data: remove it by hand`)
+    tidied.forEach((r, i) => {
+      if (r.status === 'rejected' && marked[i].status === 'fulfilled') warn(`${plan.members[i].name}: the copied snapshot in ${plan.members[i].paths.work} may be left (${formatError(r.reason).split('\n')[0]}); it is a whole copy of the data: remove it by hand`)
+    })
     marked.forEach((r, i) => {
       if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored`)
     })

@@ -113,14 +113,20 @@ describe.each(SHELLS)('the restore step arming the hold, under %s', (_name, shel
     const work = dirname(h.paths.restoreTmp)
     const left = [join(work, 'restore-etcd-rescue-older-aaaaaa'), join(h.paths.dataDir, '.etcd-rescue-restore-etcd-rescue-older-bbbbbb')]
     for (const d of left) mkdirSync(join(d, 'member'), { recursive: true })
-    writeFileSync(join(work, 'restore-notes.txt'), 'a file, not a restore dir')
+    // What must stay: the member's data, old data set aside (beside it, and inside it as on a
+    // mount point), the work dir's snapshot and journal, a file that only looks like ours.
+    const kept = [join(h.paths.dataDir, 'member', 'snap', 'db'), join(`${h.paths.dataDir}.etcd-rescue-old-20250101T000000Z`, 'member', 'db'), join(h.paths.dataDir, 'etcd-rescue-old-20250101T000000Z', 'member', 'db'), join(work, 'restore-notes.txt')]
+    for (const f of kept) {
+      mkdirSync(dirname(f), { recursive: true })
+      writeFileSync(f, 'keep')
+    }
+    writeFileSync(h.paths.state, 'aside /var/lib/etcd.etcd-rescue-old-20250101T000000Z\n')
     const r = run(h)
     expect(r.status, r.stderr).toBe(0)
     expect(r.stdout).toContain(`stale.removed=${left[0]}\n`)
     expect(r.stdout).toContain(`stale.removed=${left[1]}\n`)
     for (const d of left) expect(existsSync(d), d).toBe(false)
-    expect(existsSync(join(work, 'restore-notes.txt'))).toBe(true)
-    expect(existsSync(join(h.paths.dataDir))).toBe(true)
+    for (const f of [...kept, h.paths.snapshot, h.paths.state]) expect(existsSync(f), f).toBe(true)
     expect(existsSync(join(h.paths.restoreTmp, 'member'))).toBe(true)
   })
 

@@ -66,6 +66,13 @@ describe('probe script', () => {
     expect(f.dataDir.entries).toBe(0)
   })
 
+  it('refuses a stale.restore line it cannot read, naming the field', () => {
+    const probe = (line: string) => () => parseFacts(`uid=0\n${line}\n`, 'etcd1')
+    expect(probe('stale.restore=12 /var/lib/.etcd-rescue-etcd/restore-x')().staleRestores).toEqual([{ path: '/var/lib/.etcd-rescue-etcd/restore-x', bytes: 12 * 1024 }])
+    expect(probe('stale.restore= /var/lib/.etcd-rescue-etcd/restore-x')).toThrow(/stale\.restore/)
+    expect(probe('stale.restore=12 relative/path')).toThrow(/stale\.restore/)
+  })
+
   it('runs under dash and reports this machine truthfully', () => {
     const root = mkdtempSync(join(tmpdir(), 'probe-'))
     mkdirSync(join(root, 'etcd', 'member'), { recursive: true })
@@ -258,6 +265,13 @@ describe('preflight checks', () => {
     const big = [{ ...stale[0], bytes: 200 * 2 ** 20 }]
     expect(at(120, big)).toBe('')
     expect(at(105, big)).toBe(`not enough free space next to the data dir for the snapshot's copy: 105 MiB free, 110 MiB needed; the restore dirs an earlier run left (${stale[0].path}) are removed only after the copy: remove them, then run again`)
+    // With the snapshot already in place there is no copy to make room for first.
+    const inPlace = (freeMiB: number) => hostProblems({ ...base, facts: facts({ parent: { exists: true, writable: true, freeBytes: freeMiB * 2 ** 20 }, snapshot: { size: snapshot.size, sha256: snapshot.sha256 }, staleRestores: big }) }).join('\n')
+    expect(inPlace(5)).toBe('')
+    // In the work dir, they are on the parent's disk even when the data dir is a mount point.
+    const mountedFacts = (parentMiB: number) => facts({ dataDir: { exists: true, entries: 1, hasMember: true, mountpoint: true, freeBytes: 10 * 2 ** 30 }, parent: { exists: true, writable: true, freeBytes: parentMiB * 2 ** 20 }, staleRestores: stale })
+    expect(hostProblems({ ...base, facts: mountedFacts(150) }).join('\n')).toBe('')
+    expect(hostProblems({ ...base, facts: mountedFacts(100) }).join('\n')).toMatch(/^not enough free space next to the data dir: 270 MiB free, 290 MiB needed; 170 MiB of it held by restore dirs/)
     // Inside a data dir that is a mount point, they are on the data dir's disk.
     const inside = [{ path: '/var/lib/etcd/.etcd-rescue-restore-etcd-rescue-20260101t000000z-aaaaaa', bytes: 170 * 2 ** 20 }]
     const mounted = (freeMiB: number) => hostProblems({ ...base, facts: facts({ dataDir: { exists: true, entries: 1, hasMember: true, mountpoint: true, freeBytes: freeMiB * 2 ** 20 }, staleRestores: inside }) }).join('\n')

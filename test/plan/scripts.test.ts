@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memberPaths } from '../../lib/plan/paths.ts'
 import type { Script } from '../../lib/shell/sh.ts'
-import { HASH_FILE, NO_ZSTD, completeScript, restoreScript, swapScript, uploadReceiveScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
+import { HASH_FILE, NO_ZSTD, completeScript, tidyScript, restoreScript, swapScript, uploadReceiveScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
 
 const SNAP = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
 const SHA = createHash('sha256').update(readFileSync(SNAP)).digest('hex')
@@ -264,23 +264,25 @@ describe('restoreScript and swapScript (real etcdctl 3.4)', () => {
     expect(readdirSync(paths.dataDir).sort()).toEqual(['etcd-rescue-old-20260101T000000Z', 'lost+found', 'member'])
   })
 
-  it('once complete, removes the copied snapshots (this one and an earlier one), and nothing else of the work dir', () => {
+  it('tidies the work dir once complete: removes the copied snapshots (this one and an earlier one), never a file named by --snapshot HOST:PATH, nothing else', () => {
     const { paths, both } = setup('t8')
     expect(both().stdout).toContain('swap=done')
     const earlier = join(paths.work, 'snapshot-0123456789abcdef.db')
-    writeFileSync(earlier, 'an earlier run\'s copy')
-    writeFileSync(`${earlier}.part.123`, 'half of one')
+    const named = join(paths.work, 'snapshot-fedcba9876543210.db')
+    for (const f of [earlier, `${earlier}.part.123`, named]) writeFileSync(f, 'a copy')
     writeFileSync(join(paths.work, 'snapshot-notes.txt'), 'not ours to remove')
-    const r = sh(completeScript(paths, SHA, 't8'))
+    mkdirSync(join(paths.work, 'snapshot-dir.db'))
+    const r = sh(tidyScript(paths, named))
     expect(r.status, r.stderr).toBe(0)
     expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual([`removed=${earlier}`, `removed=${earlier}.part.123`, `removed=${paths.snapshot}`].sort())
-    expect(readdirSync(paths.work).sort()).toEqual(['restore.log', 'snapshot-notes.txt', 'state'])
-    expect(readFileSync(paths.state, 'utf8')).toContain(`complete ${SHA} t8\n`)
-    // A journal that cannot be written fails the step (the removal is not what it is for),
-    // and removes nothing: here its path is a directory, which root cannot append to either.
+    expect(readdirSync(paths.work).sort()).toEqual(['restore.log', 'snapshot-dir.db', named.split('/').pop(), 'snapshot-notes.txt', 'state'].sort())
+    // A copy it cannot remove (an rm that fails, on PATH) is said, and the step still ends well.
+    const bin = mkdtempSync(join(tmpdir(), 'rm-fails-'))
+    writeFileSync(join(bin, 'rm'), '#!/bin/sh\necho "rm: cannot remove: Read-only file system" >&2\nexit 1\n', { mode: 0o755 })
     writeFileSync(earlier, 'another copy')
-    const unmarked = sh(completeScript({ ...paths, state: paths.work }, SHA, 't8'))
-    expect(unmarked.status).not.toBe(0)
+    const stuck = spawnSync('/bin/sh', ['-c', tidyScript(paths).text], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } })
+    expect(stuck.status).toBe(0)
+    expect(stuck.stdout).toContain(`left=${earlier}\n`)
     expect(existsSync(earlier)).toBe(true)
   })
 

@@ -129,7 +129,7 @@ describe('recover on etcd 3.4.23 (3 hosts)', () => {
     expect(r.snapshot?.revision).toBe(revision)
     // Verified, so the copied snapshot (a whole copy of the data) is gone from every host; the
     // journal stays.
-    expect(ui.text()).toMatch(/removed the copied snapshot from the hosts \(3 file\(s\) in their work dirs\)/)
+    expect(ui.text()).toMatch(/removed the copied snapshot from 3 of 3 hosts' work dirs \(3 file\(s\)\); the file you gave is yours to keep/)
     for (const i of [1, 2, 3]) expect(await onHost(lab, i, 'ls -A /var/lib/.etcd-rescue-etcd')).toBe('restore.log\nstate\n')
     // One login shell per host for the whole run: the session runs lock, preflight and every
     // later step, the snapshot comes over it, and the quorum wait and proofs start nothing via sshd.

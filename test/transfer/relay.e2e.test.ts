@@ -17,6 +17,7 @@ import { Journal } from '../../lib/task/journal.ts'
 import { hop } from '../../lib/transfer/relay.ts'
 import { sh } from '../../lib/shell/sh.ts'
 import { captureUi, gateway, onHost, useLab } from '../support/lab.ts'
+import { hookedUi, onHostNow } from '../support/faults.ts'
 import { runRecover } from '../support/cli.ts'
 import { reportJson } from '../../lib/cli/render.ts'
 import { kubeObject } from '../../lib/bench/kube.ts'
@@ -42,6 +43,22 @@ function operatorSent(lab: Lab): number {
   return Number(/qdisc tbf[\s\S]*?Sent (\d+) bytes/.exec(out)?.[1] ?? NaN)
 }
 
+/**
+ * A UI that hashes each host's copy of `snapshot` as the proof begins: every copy is in and
+ * checked then, and the run removes the copies once the cluster is verified.
+ */
+function hashCopiesAtVerify(lab: Lab, snapshot: string) {
+  const sha = sha256Hex(readFileSync(snapshot))
+  const hashes: string[] = []
+  const ui = hookedUi({
+    phase: (title) => {
+      if (!/^Verify/.test(title) || hashes.length) return
+      for (const h of lab.state.hosts) hashes.push(onHostNow(lab, h.index, `sha256sum /var/lib/.etcd-rescue-etcd/snapshot-${sha.slice(0, 16)}.db | cut -c1-64`).trim())
+    },
+  })
+  return { ui, hashes, sha }
+}
+
 describe('relay (3 hosts)', () => {
   const ctx = useLab({ hosts: 3 })
   let members: Member[]
@@ -55,7 +72,7 @@ describe('relay (3 hosts)', () => {
     const b = await freshBackup(members, 'first')
     await labLink(lab, '100mbit')
     try {
-      const ui = captureUi()
+      const { ui, hashes, sha } = hashCopiesAtVerify(lab, b.file)
       const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: true, ui })
       expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
       expect(ui.text()).toMatch(/\[etcd2\] copy ok in [\d.]+ s: .*sha256 verified on host; relayed from etcd1/)
@@ -73,7 +90,9 @@ describe('relay (3 hosts)', () => {
       for (const [i, m] of r.plan!.members.entries()) {
         const state = await onHost(lab, i + 1, sh`cat ${m.paths.state}`)
         expect(state, m.name).toMatch(new RegExp(`^verified ${r.plan!.snapshot.sha256} \\d+:\\d+:`, 'm'))
-        expect((await onHost(lab, i + 1, sh`sha256sum ${m.paths.snapshot} | cut -c1-64`)).trim(), m.name).toBe(r.plan!.snapshot.sha256)
+        // The copy was whole before the proof, and is gone after it.
+        expect(hashes[i], m.name).toBe(sha)
+        expect((await onHost(lab, i + 1, sh`[ -e ${m.paths.snapshot} ] && echo there || echo gone`)).trim(), m.name).toBe('gone')
       }
       await expectAllKeys(members, manifest)
     } finally {
@@ -214,7 +233,7 @@ describe('relay (3 hosts)', () => {
     const g = gateway(members[0].clientUrl)
     for (let i = 0; i < kube.length; i += 50) await Promise.all(kube.slice(i, i + 50).map((o) => g.put(o.key, o.value)))
     const b = await freshBackup(members, 'compressed')
-    const ui = captureUi()
+    const { ui, hashes, sha } = hashCopiesAtVerify(lab, b.file)
     const r = await recover({ inventory: lab.paths.inventory, snapshot: b.file, relay: false, ui })
     expect(r.exitCode, `${r.message}\n${ui.text()}`).toBe(0)
     for (const m of members) {
@@ -234,9 +253,9 @@ describe('relay (3 hosts)', () => {
     // One login shell per host: the session took the stream in frames.
     const takeovers = (n: string) => r.warnings.filter((w) => w.startsWith(`${n}: taking over the lock`)).length
     expect(r.remoteCommands).toEqual(Object.fromEntries(members.map((m) => [m.name, 1 + takeovers(m.name)])))
-    for (const [i, m] of r.plan!.members.entries()) {
-      expect((await onHost(lab, i + 1, sh`sha256sum ${m.paths.snapshot} | cut -c1-64`)).trim(), m.name).toBe(r.plan!.snapshot.sha256)
-    }
+    // Each host's copy, decompressed there, was the snapshot (hashed as the proof began).
+    expect(r.plan!.snapshot.sha256).toBe(sha)
+    expect(hashes).toEqual(members.map(() => sha))
     await expectAllKeys(members, manifest)
     for (const m of members) {
       const got = await gateway(m.clientUrl).rangePrefix('/registry/', { serializable: true })
