@@ -92,7 +92,9 @@ if [ -d "$D" ]; then
   echo "data.exists=1"
   echo "data.entries=$(ls -A "$D" 2>/dev/null | grep -v -e '^lost+found$' -e '^etcd-rescue-old-' -e '^\.etcd-rescue-restore-' | wc -l)"
   [ -d "$D/member" ] && echo "data.member=1"
-  if awk -v d="$D" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo 2>/dev/null; then
+  # mountinfo writes a space in a path as \\040 and a backslash as \\134; the value goes to awk
+  # through ENVIRON, as -v would read its backslashes as escapes.
+  if mount_d=$(printf '%s\\n' "$D" | sed -e 's/\\\\/\\\\134/g' -e 's/ /\\\\040/g') awk '$5 == ENVIRON["mount_d"] { f = 1 } END { exit !f }' /proc/self/mountinfo 2>/dev/null; then
     echo "data.mountpoint=1"
     echo "data.free_kib=$(df -Pk "$D" | awk 'NR == 2 { print $4 }')"
   fi
