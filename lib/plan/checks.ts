@@ -15,11 +15,16 @@ export interface CheckInput {
   bumpRevision?: number
 }
 
-/** Room the restore needs: the copied snapshot, the restored db, and etcd's preallocated 64 MiB WAL. */
-export function spaceNeeded(snapshotSize: number, snapshotInPlace: boolean): { parent: number; data: number } {
+/**
+ * Room the recovery needs: the copied snapshot (in the work dir, beside the data dir), and the
+ * restored db with etcd's preallocated 64 MiB WAL (beside the data dir too, or inside it when
+ * it is a mount point: then on the data dir's own disk). `copy` is the snapshot's share of `parent`.
+ */
+export function spaceNeeded(snapshotSize: number, snapshotInPlace: boolean, mountpoint = false): { parent: number; data: number; copy: number } {
   const restored = snapshotSize + 64 * 2 ** 20
   const margin = (n: number) => Math.ceil(n * 1.1)
-  return { parent: margin((snapshotInPlace ? 0 : snapshotSize) + restored), data: margin(restored) }
+  const copy = snapshotInPlace ? 0 : margin(snapshotSize)
+  return { parent: mountpoint ? copy : margin((snapshotInPlace ? 0 : snapshotSize) + restored), data: margin(restored), copy }
 }
 
 function mib(n: number): string {
@@ -78,7 +83,7 @@ export function hostProblems(c: CheckInput): string[] {
   if (!f.parent.exists) problems.push('the data dir\'s parent directory does not exist')
   else if (!f.parent.writable) problems.push('the data dir\'s parent directory is not writable (connect as root or set ansible_become)')
   const inPlace = f.snapshot.sha256 === c.snapshotSha
-  const need = spaceNeeded(c.snapshotSize, inPlace)
+  const need = spaceNeeded(c.snapshotSize, inPlace, f.dataDir.mountpoint)
   // Restore dirs an earlier run left: the restore step removes them before it restores, so their
   // room is the restore's (on the data dir's disk when they are inside a mount point); the copy
   // comes first and needs room of its own.
@@ -93,10 +98,9 @@ export function hostProblems(c: CheckInput): string[] {
   const free = f.parent.freeBytes === undefined ? undefined : f.parent.freeBytes + (inPlace ? 0 : f.parent.partsBytes ?? 0)
   if (free !== undefined && free + staleBytes(false) < need.parent) {
     problems.push(`not enough free space next to the data dir: ${mib(free + staleBytes(false))} free, ${mib(need.parent)} needed${leftovers(false)}`)
-  } else if (free !== undefined && !inPlace && free < need.parent - spaceNeeded(c.snapshotSize, true).parent) {
+  } else if (free !== undefined && free < need.copy) {
     // Only where restore dirs an earlier run left made the check above pass.
-    const copy = need.parent - spaceNeeded(c.snapshotSize, true).parent
-    problems.push(`not enough free space next to the data dir for the snapshot's copy: ${mib(free)} free, ${mib(copy)} needed; the restore dirs an earlier run left (${stale.filter((x) => !onData(x.path)).map((x) => x.path).join(', ')}) are removed only after the copy: remove them, then run again`)
+    problems.push(`not enough free space next to the data dir for the snapshot's copy: ${mib(free)} free, ${mib(need.copy)} needed; the restore dirs an earlier run left (${stale.filter((x) => !onData(x.path)).map((x) => x.path).join(', ')}) are removed only after the copy: remove them, then run again`)
   }
   if (f.dataDir.mountpoint && f.dataDir.freeBytes !== undefined && f.dataDir.freeBytes + staleBytes(true) < need.data) {
     problems.push(`not enough free space on the data dir's disk: ${mib(f.dataDir.freeBytes + staleBytes(true))} free, ${mib(need.data)} needed${leftovers(true)}`)

@@ -268,10 +268,12 @@ describe('preflight checks', () => {
     // With the snapshot already in place there is no copy to make room for first.
     const inPlace = (freeMiB: number) => hostProblems({ ...base, facts: facts({ parent: { exists: true, writable: true, freeBytes: freeMiB * 2 ** 20 }, snapshot: { size: snapshot.size, sha256: snapshot.sha256 }, staleRestores: big }) }).join('\n')
     expect(inPlace(5)).toBe('')
-    // In the work dir, they are on the parent's disk even when the data dir is a mount point.
-    const mountedFacts = (parentMiB: number) => facts({ dataDir: { exists: true, entries: 1, hasMember: true, mountpoint: true, freeBytes: 10 * 2 ** 30 }, parent: { exists: true, writable: true, freeBytes: parentMiB * 2 ** 20 }, staleRestores: stale })
-    expect(hostProblems({ ...base, facts: mountedFacts(150) }).join('\n')).toBe('')
-    expect(hostProblems({ ...base, facts: mountedFacts(100) }).join('\n')).toMatch(/^not enough free space next to the data dir: 270 MiB free, 290 MiB needed; 170 MiB of it held by restore dirs/)
+    // In the work dir, they are on the parent's disk even when the data dir is a mount point
+    // (where the parent's disk holds only the copy: the restore is written on the data dir's).
+    const mountedFacts = (parentMiB: number, staleRestores = stale) => facts({ dataDir: { exists: true, entries: 1, hasMember: true, mountpoint: true, freeBytes: 10 * 2 ** 30 }, parent: { exists: true, writable: true, freeBytes: parentMiB * 2 ** 20 }, staleRestores })
+    expect(hostProblems({ ...base, facts: mountedFacts(120, []) }).join('\n')).toBe('')
+    expect(hostProblems({ ...base, facts: mountedFacts(100, []) }).join('\n')).toBe('not enough free space next to the data dir: 100 MiB free, 110 MiB needed')
+    expect(hostProblems({ ...base, facts: mountedFacts(100) }).join('\n')).toMatch(/^not enough free space next to the data dir for the snapshot's copy: 100 MiB free, 110 MiB needed; the restore dirs an earlier run left/)
     // Inside a data dir that is a mount point, they are on the data dir's disk.
     const inside = [{ path: '/var/lib/etcd/.etcd-rescue-restore-etcd-rescue-20260101t000000z-aaaaaa', bytes: 170 * 2 ** 20 }]
     const mounted = (freeMiB: number) => hostProblems({ ...base, facts: facts({ dataDir: { exists: true, entries: 1, hasMember: true, mountpoint: true, freeBytes: freeMiB * 2 ** 20 }, staleRestores: inside }) }).join('\n')
@@ -281,6 +283,10 @@ describe('preflight checks', () => {
 
   it('counts a snapshot already in place as space not needed again', () => {
     expect(spaceNeeded(100, true).parent).toBeLessThan(spaceNeeded(100, false).parent)
+    // A data dir that is a mount point takes the restore on its own disk: its parent holds the copy only.
+    const mib = 2 ** 20
+    expect(spaceNeeded(100 * mib, false, true)).toEqual({ parent: Math.ceil(100 * mib * 1.1), data: spaceNeeded(100 * mib, false).data, copy: Math.ceil(100 * mib * 1.1) })
+    expect(spaceNeeded(100 * mib, true, true).parent).toBe(0)
   })
 
   it('refuses mixed versions across hosts', () => {
