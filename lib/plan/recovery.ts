@@ -16,7 +16,7 @@ import { unitMember, type UnitConfig } from './unit.ts'
 import { urlPort } from './checks.ts'
 import { memberPaths, type MemberPaths } from './paths.ts'
 import { unitArmScript, unitDisarmScript } from './systemd.ts'
-import { completeScript, restoreScript, restoredMark, startScript, stopScript, swapScript, tidyScript, uploadScript, logTailScript } from './scripts.ts'
+import { closingScript, restoreScript, restoredMark, startScript, stopScript, swapScript, uploadScript, logTailScript } from './scripts.ts'
 
 export interface PlanOptions {
   /** Shared --initial-cluster-token; default: reuse an interrupted run's, else a fresh one. */
@@ -47,7 +47,7 @@ export interface MemberPlan {
   tls?: TlsFiles
   /** Work a previous run already did, so this run skips it. */
   resume: { snapshotInPlace: boolean; alreadyRestored: boolean; running: number[] }
-  scripts: { upload: Script; stop: Script; restore: Script; swap: Script; start: Script; logTail: Script; complete: Script; tidy: Script; disarm?: Script }
+  scripts: { upload: Script; stop: Script; restore: Script; swap: Script; start: Script; logTail: Script; complete: Script; disarm?: Script }
 }
 
 export interface RecoveryPlan {
@@ -164,9 +164,9 @@ export function buildPlan(members: Member[], facts: Map<string, HostFacts>, snap
           process: { etcdBin: f.bins.etcd!, name: m.name, dataDir: paths.dataDir, peerUrl: m.peerUrl, clientUrl: m.clientUrl, logFile },
         }),
         logTail: logTailScript({ service: m.service, serviceName: m.serviceName, logFile }),
-        complete: completeScript(paths, snapshot.sha256, token),
-        // The copied snapshot, once the cluster is verified; never the file named by --snapshot HOST:PATH.
-        tidy: tidyScript(paths, snapshot.host === m.name ? snapshot.path : undefined),
+        // Once verified: the journal's mark, then the copied snapshot removed (never the file
+        // named by --snapshot HOST:PATH).
+        complete: closingScript(paths, snapshot.sha256, token, snapshot.host === m.name ? snapshot.path : undefined),
         // The unit's hold drop-in, inert after the start, removed right after it (beside the quorum wait).
         disarm: m.service === 'systemd' ? unitDisarmScript(m.serviceName) : undefined,
       },

@@ -333,6 +333,19 @@ export function completeScript(paths: MemberPaths, sha256: string, token: string
 }
 
 /**
+ * The run's last step on a host, once the cluster is verified: the journal's mark
+ * (completeScript), then, only once it is in, the work dir tidied (tidyScript).
+ * Prints `marked=1` after the mark; exits 1 if it could not be written.
+ */
+export function closingScript(paths: MemberPaths, sha256: string, token: string, keep?: string): Script {
+  return sh`if ${completeScript(paths, sha256, token)}
+then echo marked=1
+${tidyScript(paths, keep)}
+else exit 1
+fi`
+}
+
+/**
  * After the proof and the journal's mark: removes the copied snapshot from the
  * work dir, and any an earlier run with another snapshot left. Each is a whole
  * copy of the database, Secrets and all, needed only to finish a recovery; left,

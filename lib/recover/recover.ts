@@ -121,8 +121,9 @@ export const PREFLIGHT = { baseMs: 60_000 }
 
 /**
  * A changing step's limit on a host (stepLimitMs): `baseMs`, and for the restore 1 s
- * more per `restoreBytesPerSecond`; `markMs` for the one line the proof's end
- * appends to each state file (a hung host then warns, not holds a finished run).
+ * more per `restoreBytesPerSecond` (the closing step after the proof, its mark and the
+ * copied snapshot's removal, gets `baseMs` too: a hung host then warns, not holds a
+ * finished run); `markMs` for the hold's removal beside the quorum wait.
  */
 export const STEP_LIMIT = { baseMs: 120_000, restoreBytesPerSecond: 5e6, markMs: 30_000 }
 
@@ -467,18 +468,14 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
       return finish({ exitCode: ExitCode.VERIFY, result: 'verification-failed', checks, recoverySeconds, message: `the cluster is up but verification failed:\n${bad.map((c) => `  ✖ ${c.name}: ${c.detail}`).join('\n')}${lag}` })
     }
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
-    const [marked] = await Promise.all([Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete', STEP_LIMIT.markMs))), disarmed()])
-    // Then the copied snapshots, where the mark is in (a host whose mark failed keeps its copy).
-    const tidied = await Promise.allSettled(plan.members.map((m, i) => (marked[i].status === 'fulfilled' ? exec(remote(m.name), m.scripts.tidy, o, 'remove the copied snapshot', STEP_LIMIT.baseMs) : Promise.reject(new Error('not marked')))))
-    const lines = (prefix: string) => tidied.flatMap((r) => (r.status === 'fulfilled' ? r.value.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length)) : []))
-    const removedFrom = tidied.filter((r) => r.status === 'fulfilled' && r.value.stdout.includes('removed='))
+    // One step per host (closingScript): the journal's mark, then (only once it is in) the copied snapshot removed.
+    const [marked] = await Promise.all([Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete, remove the copied snapshot', STEP_LIMIT.baseMs))), disarmed()])
+    const lines = (prefix: string) => marked.flatMap((r) => (r.status === 'fulfilled' ? r.value.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length)) : []))
+    const removedFrom = marked.filter((r) => r.status === 'fulfilled' && r.value.stdout.includes('removed='))
     if (lines('removed=').length) o.ui.info(`removed the copied snapshot from ${removedFrom.length} of ${plan.members.length} hosts' work dirs (${lines('removed=').length} file(s)); the file you gave is yours to keep`)
     for (const f of lines('left=')) warn(`the copied snapshot ${f} could not be removed; it is a whole copy of the data: remove it by hand`)
-    tidied.forEach((r, i) => {
-      if (r.status === 'rejected' && marked[i].status === 'fulfilled') warn(`${plan.members[i].name}: the copied snapshot in ${plan.members[i].paths.work} may be left (${formatError(r.reason).split('\n')[0]}); it is a whole copy of the data: remove it by hand`)
-    })
     marked.forEach((r, i) => {
-      if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored`)
+      if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored; its copied snapshot in ${plan.members[i].paths.work} is left (a whole copy of the data: remove it by hand)`)
     })
     return finish({ exitCode: ExitCode.OK, result: 'recovered', checks, recoverySeconds, message: `recovered and verified: ${plan.members.length} members, cluster ${plan.clusterIdHex}, revision ≥ ${snapshotRevision}` })
   } catch (err) {

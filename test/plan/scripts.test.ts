@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memberPaths } from '../../lib/plan/paths.ts'
 import type { Script } from '../../lib/shell/sh.ts'
-import { HASH_FILE, NO_ZSTD, completeScript, tidyScript, restoreScript, swapScript, uploadReceiveScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
+import { HASH_FILE, NO_ZSTD, closingScript, completeScript, tidyScript, restoreScript, swapScript, uploadReceiveScript, uploadScript, unUploadScript, stopScript, startScript } from '../../lib/plan/scripts.ts'
 
 const SNAP = new URL('../fixtures/etcd/snapshot-3.4.23-rev51.db', import.meta.url).pathname
 const SHA = createHash('sha256').update(readFileSync(SNAP)).digest('hex')
@@ -284,6 +284,21 @@ describe('restoreScript and swapScript (real etcdctl 3.4)', () => {
     expect(stuck.status).toBe(0)
     expect(stuck.stdout).toContain(`left=${earlier}\n`)
     expect(existsSync(earlier)).toBe(true)
+  })
+
+  it('closes a verified run: the mark, then the tidy; a journal it cannot write fails the step and removes nothing', () => {
+    const { paths, both } = setup('t7')
+    expect(both().stdout).toContain('swap=done')
+    const r = sh(closingScript(paths, SHA, 't7'))
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toBe(`marked=1\nremoved=${paths.snapshot}\n`)
+    expect(readFileSync(paths.state, 'utf8')).toMatch(new RegExp(`complete ${SHA} t7\n$`))
+    // Its journal's path a directory, which root cannot append to either.
+    writeFileSync(paths.snapshot, 'a copy again')
+    const unmarked = sh(closingScript({ ...paths, state: paths.work }, SHA, 't7'))
+    expect(unmarked.status).toBe(1)
+    expect(unmarked.stdout).toBe('')
+    expect(existsSync(paths.snapshot)).toBe(true)
   })
 
   it('a completed recovery is not resumed: restores again from the same snapshot after `complete` was journaled', () => {

@@ -13,7 +13,7 @@ import { backup } from '../../lib/backup/backup.ts'
 import { SshHost } from '../../lib/ssh/connection.ts'
 import { acquireLock, lockScript } from '../../lib/recover/lock.ts'
 import { memberPaths } from '../../lib/plan/paths.ts'
-import { completeScript, logTailScript, restoreScript, swapScript, startScript, stopScript, uploadScript, unUploadScript } from '../../lib/plan/scripts.ts'
+import { closingScript, completeScript, logTailScript, restoreScript, swapScript, startScript, stopScript, uploadScript, unUploadScript } from '../../lib/plan/scripts.ts'
 import { probeScript } from '../../lib/plan/facts.ts'
 import { findPidsScript, startCommand } from '../../lib/etcd/process.ts'
 import { etcdctlArgv, restoreArgv, snapshotStatusArgv } from '../../lib/etcd/etcdctl.ts'
@@ -57,6 +57,8 @@ function everyScript(v: string): Array<[string, Script]> {
     ['swap', swapScript({ paths, ports: [65001, 65002], sha256: v, token: v, mountpoint: false, etcdUser: v })],
     ['swap mountpoint', swapScript({ paths: mpaths, ports: [65001, 65002], sha256: v, token: v, mountpoint: true, etcdUser: v })],
     ['complete', completeScript(paths, v, v)],
+    ['closing (mark, then tidy)', closingScript(paths, v, v, v)],
+    ['closing, nothing kept', closingScript(mpaths, v, v)],
     ['start process', startScript({ ...stop, process: proc, restored: { state: `${path}/state`, mark: v } })],
     ['start systemd', startScript({ ...stop, service: 'systemd', process: proc, restored: { state: `${path}/state`, mark: v } })],
     ['log tail process', logTailScript({ service: 'process', serviceName: v, logFile: `${path}/log` })],
