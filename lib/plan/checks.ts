@@ -89,18 +89,17 @@ export function hostProblems(c: CheckInput): string[] {
   // comes first and needs room of its own.
   const stale = f.staleRestores ?? []
   const onData = (p: string) => f.dataDir.mountpoint && p.startsWith(`${c.member.dataDir.replace(/\/+$/, '')}/`)
-  const staleBytes = (data: boolean) => stale.filter((x) => onData(x.path) === data).reduce((n, x) => n + x.bytes, 0)
-  const leftovers = (data: boolean) => {
-    const here = stale.filter((x) => onData(x.path) === data)
-    return here.length ? `; ${mib(staleBytes(data))} of it held by restore dirs an earlier run left (${here.map((x) => x.path).join(', ')}), which this run's restore removes` : ''
-  }
+  const staleOn = (data: boolean) => stale.filter((x) => onData(x.path) === data)
+  const staleBytes = (data: boolean) => staleOn(data).reduce((n, x) => n + x.bytes, 0)
+  const stalePaths = (data: boolean) => staleOn(data).map((x) => x.path).join(', ')
+  const leftovers = (data: boolean) => (staleOn(data).length ? `; ${mib(staleBytes(data))} of it held by restore dirs an earlier run left (${stalePaths(data)}), which this run's restore removes` : '')
   // A part file of this run's upload (running alongside the probe) holds space the snapshot is counted for.
   const free = f.parent.freeBytes === undefined ? undefined : f.parent.freeBytes + (inPlace ? 0 : f.parent.partsBytes ?? 0)
   if (free !== undefined && free + staleBytes(false) < need.parent) {
     problems.push(`not enough free space next to the data dir: ${mib(free + staleBytes(false))} free, ${mib(need.parent)} needed${leftovers(false)}`)
   } else if (free !== undefined && free < need.copy) {
     // Only where restore dirs an earlier run left made the check above pass.
-    problems.push(`not enough free space next to the data dir for the snapshot's copy: ${mib(free)} free, ${mib(need.copy)} needed; the restore dirs an earlier run left (${stale.filter((x) => !onData(x.path)).map((x) => x.path).join(', ')}) are removed only after the copy: remove them, then run again`)
+    problems.push(`not enough free space next to the data dir for the snapshot's copy: ${mib(free)} free, ${mib(need.copy)} needed; the restore dirs an earlier run left (${stalePaths(false)}) are removed only after the copy: remove them, then run again`)
   }
   if (f.dataDir.mountpoint && f.dataDir.freeBytes !== undefined && f.dataDir.freeBytes + staleBytes(true) < need.data) {
     problems.push(`not enough free space on the data dir's disk: ${mib(f.dataDir.freeBytes + staleBytes(true))} free, ${mib(need.data)} needed${leftovers(true)}`)

@@ -393,7 +393,7 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
           if (field(r.stdout, 'restore') === 'already-done') return { text: 'already restored by an earlier run', skipped: true }
           const armFailed = field(r.stdout, 'hold.arm-failed')
           const hold = field(r.stdout, 'hold.armed') ? `; ${m.unit}'s hold armed (its drop-in ${unitHold(m.unit!).dropIn}, inert until the stop)` : armFailed !== undefined ? `; ${m.unit}'s hold not armed (${armFailed || 'no reason given'}): the stop step tries again` : ''
-          const stale = r.stdout.split('\n').filter((l) => l.startsWith('stale.removed=')).map((l) => l.slice('stale.removed='.length))
+          const stale = fields(r.stdout, 'stale.removed')
           const removed = stale.length ? `; removed ${stale.length === 1 ? 'the restore dir' : `${stale.length} restore dirs`} an earlier run left (${stale.join(', ')})` : ''
           return { text: `restored rev ${snapshotRevision}, ID ${m.memberIdHex}, into ${m.paths.restoreTmp}; old data untouched${hold}${removed}` }
         },
@@ -470,10 +470,11 @@ export async function recover(o: RecoverOptions): Promise<RecoverResult> {
     // Bookkeeping after the proof: a host that cannot record it is a warning, not a failed recovery.
     // One step per host (closingScript): the journal's mark, then (only once it is in) the copied snapshot removed.
     const [marked] = await Promise.all([Promise.allSettled(plan.members.map((m) => exec(remote(m.name), m.scripts.complete, o, 'mark complete, remove the copied snapshot', STEP_LIMIT.baseMs))), disarmed()])
-    const lines = (prefix: string) => marked.flatMap((r) => (r.status === 'fulfilled' ? r.value.stdout.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length)) : []))
-    const removedFrom = marked.filter((r) => r.status === 'fulfilled' && r.value.stdout.includes('removed='))
-    if (lines('removed=').length) o.ui.info(`removed the copied snapshot from ${removedFrom.length} of ${plan.members.length} hosts' work dirs (${lines('removed=').length} file(s)); the file you gave is yours to keep`)
-    for (const f of lines('left=')) warn(`the copied snapshot ${f} could not be removed; it is a whole copy of the data: remove it by hand`)
+    const closed = marked.map((r) => (r.status === 'fulfilled' ? r.value.stdout : ''))
+    const removed = closed.map((out) => fields(out, 'removed'))
+    const files = removed.flat()
+    if (files.length) o.ui.info(`removed the copied snapshot from ${removed.filter((f) => f.length).length} of ${plan.members.length} hosts' work dirs (${files.length} file(s)); the file you gave is yours to keep`)
+    for (const f of closed.flatMap((out) => fields(out, 'left'))) warn(`the copied snapshot ${f} could not be removed; it is a whole copy of the data: remove it by hand`)
     marked.forEach((r, i) => {
       if (r.status === 'rejected') warn(`${plan.members[i].name}: the cluster is verified, but its state file ${plan.members[i].paths.state} could not be marked complete (${formatError(r.reason).split('\n')[0]}); a later recovery from this same snapshot and token would treat the member as already restored; its copied snapshot in ${plan.members[i].paths.work} is left (a whole copy of the data: remove it by hand)`)
     })
@@ -565,9 +566,14 @@ function stopText(unit: string | undefined, unitStopped: string | undefined, sto
   return [byUnit, strays].filter(Boolean).join('; ') || 'no etcd of this member was running'
 }
 
+/** The last `key=value` line's value. */
 function field(stdout: string, key: string): string | undefined {
-  const line = stdout.split('\n').reverse().find((l) => l.startsWith(`${key}=`))
-  return line?.slice(key.length + 1)
+  return fields(stdout, key).at(-1)
+}
+
+/** Every `key=value` line's value, in order (a script that names several files). */
+function fields(stdout: string, key: string): string[] {
+  return stdout.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1))
 }
 
 function describeFacts(f: HostFacts): string {

@@ -78,7 +78,8 @@ ${o.restore ? 'mkdir -p "$d/member/snap" "$d/member/wal"' : 'echo "Error: snapsh
 }
 
 describe.each(SHELLS)('the restore step arming the hold, under %s', (_name, shell) => {
-  const run = (h: ReturnType<typeof host>) => spawnSync(shell[0], [...shell.slice(1), '-c', h.script.text], { encoding: 'utf8', env: { ...process.env, PATH: `${h.tools}:${process.env.PATH}` } })
+  /** The host's restore script, or another script, with the host's stand-in tools. */
+  const run = (h: ReturnType<typeof host>, script = h.script) => spawnSync(shell[0], [...shell.slice(1), '-c', script.text], { encoding: 'utf8', env: { ...process.env, PATH: `${h.tools}:${process.env.PATH}` } })
 
   it.skipIf(!available(shell))('restores and arms: exit 0, the drop-in loaded', () => {
     const h = host({ reload: true, restore: true })
@@ -175,15 +176,14 @@ describe.each(SHELLS)('the restore step arming the hold, under %s', (_name, shel
 
   it.skipIf(!available(shell))('the stop step neither holds nor stops a unit that is not the one preflight checked (exit 3)', () => {
     const h = host({ reload: true, restore: true, onDisk: UNIT_SHOW.replace('User=etcd', 'User=root') })
-    const stop = unitStopScript('etcd', h.root, UNIT_LOADED)
-    const r = spawnSync(shell[0], [...shell.slice(1), '-c', stop.text], { encoding: 'utf8', env: { ...process.env, PATH: `${h.tools}:${process.env.PATH}` } })
+    const r = run(h, unitStopScript('etcd', h.root, UNIT_LOADED))
     expect(r.status, r.stdout).toBe(3)
     expect(r.stderr).toMatch(/^ {2}- User=etcd\n {2}\+ User=root\netcd has changed since preflight read it \(User differ as loaded now; /)
     expect(existsSync(h.hold.file)).toBe(false)
     expect(h.calls().filter((c) => /^(stop|kill)/.test(c))).toEqual([])
     // The same unit as preflight read: held and stopped.
     const same = host({ reload: true, restore: true })
-    const ok = spawnSync(shell[0], [...shell.slice(1), '-c', unitStopScript('etcd', same.root, UNIT_LOADED).text], { encoding: 'utf8', env: { ...process.env, PATH: `${same.tools}:${process.env.PATH}` } })
+    const ok = run(same, unitStopScript('etcd', same.root, UNIT_LOADED))
     expect(ok.status, ok.stderr).toBe(0)
     expect(existsSync(same.hold.file)).toBe(true)
     expect(same.calls()).toContain('stop --no-block etcd')
